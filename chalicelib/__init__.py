@@ -1,0 +1,1 @@
+"""CSV ingest service: S3 → split → validate → load into Redshift (or DuckDB locally)."""

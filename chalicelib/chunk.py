@@ -1,0 +1,125 @@
+"""Stage 1: split a raw upload into chunks, streaming, in constant memory.
+
+Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` plus the chunk
+manifest. It does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on
+the same object rewrites the same chunks, so a redelivered event is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chalicelib import keys, records, state, storage
+from chalicelib.state import Upload, now_iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import Settings
+
+logger = logging.getLogger(__name__)
+
+# A chunk is also cut at this size, so memory stays bounded even for files of very long lines.
+CHUNK_MAX_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """What the split stage did with one raw object."""
+
+    key: str
+    upload_id: str | None
+    table: str | None
+    chunks: int = 0
+    records: int = 0
+    skipped: str | None = None
+
+
+def resolve_upload(s3: S3Client, settings: Settings, key: str) -> Upload | None:
+    """The upload a raw object belongs to, created if the object was copied in directly."""
+    raw = keys.parse_raw_key(key)
+    if raw is None:
+        return None
+    head = s3.head_object(Bucket=settings.bucket, Key=key)
+    etag = head["ETag"].strip('"')
+    if raw.upload_id:
+        upload = state.read(s3, settings.bucket, raw.table, raw.upload_id)
+        if upload is not None:
+            return upload
+    upload_id = keys.derived_upload_id(key, etag, head["LastModified"])
+    existing = state.read(s3, settings.bucket, raw.table, upload_id)
+    if existing is not None:
+        return existing
+    created = now_iso()
+    return state.create(
+        s3, settings.bucket,
+        Upload(upload_id, raw.table, "waiting", created, created, source_key=key,
+               source_etag=etag, filename=raw.filename),
+    )
+
+
+def split_upload(s3: S3Client, settings: Settings, key: str) -> SplitResult:
+    """Split the raw object at ``key`` into chunks of ``settings.chunk_rows`` records."""
+    upload = resolve_upload(s3, settings, key)
+    if upload is None:
+        logger.warning("split.ignored", extra={"key": key, "reason": "not raw/<table>/<file>"})
+        return SplitResult(key, None, None, skipped="not a raw upload key")
+    bucket = settings.bucket
+    if upload.state not in ("waiting", "splitting", "failed"):
+        # Already split: a redelivered event. Re-check completion in case a crash came between
+        # recording the split and noticing that every chunk was already validated.
+        state.request_load_if_complete(s3, bucket, upload)
+        return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {upload.state}")
+    head = s3.head_object(Bucket=bucket, Key=key)
+    etag = head["ETag"].strip('"')
+    upload = state.advance(s3, bucket, upload, "splitting", source_key=key, source_etag=etag,
+                           stage="split", error=None)
+    started = time.monotonic()
+    body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
+    chunks: list[dict[str, int]] = []
+    total = 0
+    buffer: list[bytes] = []
+    size = 0
+    first_line = 0
+    last_line = 0
+
+    def flush() -> None:
+        n = len(chunks)
+        s3.put_object(
+            Bucket=bucket, Key=keys.chunk_key(upload.table, upload.upload_id, n),
+            Body=b"".join(buffer), ContentType="application/octet-stream",
+        )
+        chunks.append({"n": n, "first_line": first_line, "last_line": last_line,
+                       "records": len(buffer)})
+        logger.info("chunk.written", extra={"chunk": n, "records": len(buffer), "bytes": size})
+
+    for record in records.iter_records(records.buffered(body)):
+        if not buffer:
+            first_line = record.line
+        framed = records.frame(record)
+        buffer.append(framed)
+        size += len(framed)
+        last_line = record.line
+        total += 1
+        if len(buffer) >= settings.chunk_rows or size >= CHUNK_MAX_BYTES:
+            flush()
+            buffer, size = [], 0
+    if buffer:
+        flush()
+    storage.put_json(
+        s3, bucket, keys.split_manifest_key(upload.table, upload.upload_id),
+        {"upload_id": upload.upload_id, "source_key": key, "source_etag": etag,
+         "records": total, "chunks": chunks},
+    )
+    upload = state.advance(s3, bucket, upload, "validating", chunks_total=len(chunks),
+                           stage="validate")
+    logger.info(
+        "split.completed",
+        extra={"chunks": len(chunks), "records": total,
+               "duration_ms": round((time.monotonic() - started) * 1000)},
+    )
+    state.request_load_if_complete(s3, bucket, upload)
+    return SplitResult(key, upload.upload_id, upload.table, len(chunks), total)

@@ -1,0 +1,171 @@
+"""Settings for every stage, read from the environment in one place.
+
+This is the only module that reads ``os.environ``; everything else receives a ``Settings``.
+It parses and checks values at cold start and raises ``ConfigError`` for bad ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from chalicelib.errors import ConfigError
+
+ENV_BUCKET = "INGEST_BUCKET"
+ENV_CHUNK_ROWS = "INGEST_CHUNK_ROWS"
+ENV_WAREHOUSE = "INGEST_WAREHOUSE"
+ENV_DUCKDB_PATH = "INGEST_DUCKDB_PATH"
+ENV_API_KEY = "INGEST_API_KEY"
+ENV_PRESIGN_EXPIRES = "INGEST_PRESIGN_EXPIRES"
+ENV_MAX_UPLOAD_BYTES = "INGEST_MAX_UPLOAD_BYTES"
+ENV_REDSHIFT_HOST = "INGEST_REDSHIFT_HOST"
+ENV_REDSHIFT_PORT = "INGEST_REDSHIFT_PORT"
+ENV_REDSHIFT_DATABASE = "INGEST_REDSHIFT_DATABASE"
+ENV_REDSHIFT_USER = "INGEST_REDSHIFT_USER"
+ENV_REDSHIFT_PASSWORD = "INGEST_REDSHIFT_PASSWORD"  # noqa: S105 - env var name, not a secret
+ENV_REDSHIFT_IAM_ROLE = "INGEST_REDSHIFT_IAM_ROLE"
+
+# Chosen from `make bench`: 100k rows is ~5 MB of hired_employees CSV, inside Redshift's advice of
+# 1 MB-1 GB per COPY file, and keeps a 10M-row upload at 100 objects per stage.
+DEFAULT_CHUNK_ROWS = 100_000
+# A presigned POST can carry at most 5 GB (S3's single-PUT limit).
+S3_MAX_SINGLE_UPLOAD = 5 * 1024**3
+
+WarehouseKind = Literal["duckdb", "redshift"]
+
+
+@dataclass(frozen=True)
+class RedshiftSettings:
+    """Connection settings for the Redshift adapter; the password is never logged."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str
+    iam_role: str
+
+    def __repr__(self) -> str:
+        return f"RedshiftSettings(host={self.host!r}, database={self.database!r}, user={self.user!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a handler needs to know about its deployment."""
+
+    bucket: str
+    warehouse: WarehouseKind = "duckdb"
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    duckdb_path: str = ":memory:"
+    api_key: str | None = None
+    presign_expires: int = 900
+    max_upload_bytes: int = S3_MAX_SINGLE_UPLOAD
+    redshift: RedshiftSettings | None = None
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "unset"
+        return (
+            f"Settings(bucket={self.bucket!r}, warehouse={self.warehouse!r}, "
+            f"chunk_rows={self.chunk_rows}, api_key={key})"
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables.
+
+        Raises:
+            ConfigError: a required variable is missing or a value does not parse.
+        """
+        env = os.environ if env is None else env
+        bucket = env.get(ENV_BUCKET, "").strip()
+        if not bucket:
+            raise ConfigError(f"{ENV_BUCKET} is required")
+        warehouse = env.get(ENV_WAREHOUSE, "duckdb")
+        if warehouse not in ("duckdb", "redshift"):
+            raise ConfigError(f"{ENV_WAREHOUSE} must be 'duckdb' or 'redshift', got {warehouse!r}")
+        chunk_rows = _int(env, ENV_CHUNK_ROWS, DEFAULT_CHUNK_ROWS, minimum=1)
+        presign_expires = _int(env, ENV_PRESIGN_EXPIRES, 900, minimum=1)
+        max_upload = _int(env, ENV_MAX_UPLOAD_BYTES, S3_MAX_SINGLE_UPLOAD, minimum=1)
+        if max_upload > S3_MAX_SINGLE_UPLOAD:
+            raise ConfigError(f"{ENV_MAX_UPLOAD_BYTES} cannot exceed {S3_MAX_SINGLE_UPLOAD}")
+        redshift = _redshift(env) if warehouse == "redshift" else None
+        return cls(
+            bucket=bucket,
+            warehouse=warehouse,  # type: ignore[arg-type]  # checked above
+            chunk_rows=chunk_rows,
+            duckdb_path=env.get(ENV_DUCKDB_PATH, ":memory:"),
+            api_key=env.get(ENV_API_KEY) or None,
+            presign_expires=presign_expires,
+            max_upload_bytes=max_upload,
+            redshift=redshift,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
+    missing = [
+        name
+        for name in (ENV_REDSHIFT_HOST, ENV_REDSHIFT_DATABASE, ENV_REDSHIFT_USER, ENV_REDSHIFT_IAM_ROLE)
+        if not env.get(name)
+    ]
+    if missing:
+        raise ConfigError(f"warehouse 'redshift' needs {', '.join(missing)}")
+    return RedshiftSettings(
+        host=env[ENV_REDSHIFT_HOST],
+        port=_int(env, ENV_REDSHIFT_PORT, 5439, minimum=1),
+        database=env[ENV_REDSHIFT_DATABASE],
+        user=env[ENV_REDSHIFT_USER],
+        password=env.get(ENV_REDSHIFT_PASSWORD, ""),
+        iam_role=env[ENV_REDSHIFT_IAM_ROLE],
+    )
+
+
+def event_bucket(env: Mapping[str, str] | None = None) -> str:
+    """The bucket S3 event handlers are registered on (needed at import, before Settings)."""
+    env = os.environ if env is None else env
+    return env.get(ENV_BUCKET) or "ingest-local"
+
+
+LOCAL_API_KEY = "local-only-api-key"  # documented default for the offline stack; never deployed
+LOCAL_BUCKET = "ingest-local"
+
+
+@dataclass(frozen=True)
+class LocalStackSettings:
+    """Knobs of the offline stack (``make serve``/``make demo``), documented in the README."""
+
+    api_port: int = 8000
+    s3_port: int = 5000
+    api_key: str = LOCAL_API_KEY
+    data_dir: str = ".local"
+    workers: int = 4
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalStackSettings:
+        """Read API_PORT, S3_PORT, API_KEY, DATA_DIR and LOCAL_WORKERS.
+
+        Raises:
+            ConfigError: a port or count does not parse.
+        """
+        env = os.environ if env is None else env
+        return cls(
+            api_port=_int(env, "API_PORT", 8000, minimum=0),
+            s3_port=_int(env, "S3_PORT", 5000, minimum=0),
+            api_key=env.get("API_KEY") or LOCAL_API_KEY,
+            data_dir=env.get("DATA_DIR") or ".local",
+            workers=_int(env, "LOCAL_WORKERS", 4, minimum=1),
+        )

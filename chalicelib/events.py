@@ -1,0 +1,76 @@
+"""Running a pipeline stage for one S3 event, with the project's error policy.
+
+Binds the log context (stage, upload id), runs the stage, and decides what a failure means:
+a transient error is re-raised so Lambda (or the local dispatcher) delivers the event again;
+any other error marks the upload ``failed`` with a readable message and is not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
+
+from chalicelib import keys, state
+from chalicelib.errors import IngestError, TransientWarehouseError
+from chalicelib.logs import bind
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_TRANSIENT_S3 = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"}
+
+
+def _upload_of(key: str) -> tuple[str, str] | None:
+    """(table, upload_id) for a derived key, when the key names one."""
+    for parse in (keys.parse_chunk_key, keys.parse_load_key):
+        parsed = parse(key)
+        if parsed is not None:
+            return parsed[0], parsed[1]
+    raw = keys.parse_raw_key(key)
+    if raw is not None and raw.upload_id:
+        return raw.table, raw.upload_id
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientWarehouseError | BotoConnectionError):
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in _TRANSIENT_S3
+    return False
+
+
+def run_stage(
+    stage: str, s3: S3Client, bucket: str, key: str, request_id: str | None,
+    work: Callable[[], T],
+) -> T | None:
+    """Run ``work`` for the object ``key``; apply the retry-or-fail policy to its errors."""
+    owner = _upload_of(key)
+    with bind(stage=stage, upload_id=owner[1] if owner else None, request_id=request_id, key=key):
+        try:
+            return work()
+        except Exception as exc:
+            if is_transient(exc):
+                logger.warning(f"{stage}.retrying", extra={"error": str(exc)})
+                raise
+            message = exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
+            logger.exception(f"{stage}.failed", extra={"error": message})
+            if owner is not None:
+                _mark_failed(s3, bucket, owner[0], owner[1], f"{stage}: {message}")
+            return None
+
+
+def _mark_failed(s3: S3Client, bucket: str, table: str, upload_id: str, message: str) -> None:
+    upload = state.read(s3, bucket, table, upload_id)
+    if upload is not None and upload.state not in ("loaded", "failed"):
+        state.advance(s3, bucket, upload, "failed", error=message)
+
+
+def request_id_of(context: Any) -> str | None:
+    return getattr(context, "aws_request_id", None)

@@ -1,0 +1,169 @@
+"""The S3 key layout, in one place.
+
+Users write under ``raw/<table>/`` (presigned POSTs, ``aws s3 cp``); everything the pipeline
+derives is keyed by table and upload id. Every key is built and parsed here; parsing refuses
+anything that does not fit the layout, so no user-supplied name can point elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from chalicelib.errors import InvalidRequestError
+from chalicelib.tables import TABLES
+
+RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
+    "raw/", "chunks/", "clean/", "rejected/", "uploads/", "manifests/", "loads/",
+)
+UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
+FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CHUNK = re.compile(r"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{5})\.rec$")
+_LOAD = re.compile(r"^loads/(?P<table>[a-z_]+)/(?P<uid>[^/]+)\.json$")
+
+
+def new_upload_id(now: datetime | None = None) -> str:
+    """A fresh upload id; ids sort by creation time."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(6)}"
+
+
+def derived_upload_id(key: str, etag: str, last_modified: datetime) -> str:
+    """The upload id of an object copied straight into raw/: the same object always gets the same id."""
+    digest = hashlib.sha256(f"{key}\n{etag}".encode()).hexdigest()[:12]
+    return f"{last_modified.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def check_upload_id(upload_id: str) -> str:
+    """Return ``upload_id`` if it has the right shape.
+
+    Raises:
+        InvalidRequestError: it does not.
+    """
+    if not isinstance(upload_id, str) or not UPLOAD_ID.match(upload_id):
+        raise InvalidRequestError(f"malformed upload id {upload_id!r}", upload_id=upload_id)
+    return upload_id
+
+
+def check_filename(filename: str) -> str:
+    """Return ``filename`` if it is a plain file name (no path, no odd characters).
+
+    Raises:
+        InvalidRequestError: it is not.
+    """
+    if not isinstance(filename, str) or not FILENAME.match(filename) or ".." in filename:
+        raise InvalidRequestError(
+            f"filename {filename!r} must be 1-128 characters of letters, digits, '.', '_', '-'",
+            filename=filename,
+        )
+    return filename
+
+
+@dataclass(frozen=True)
+class RawKey:
+    """A parsed ``raw/<table>/...`` key; ``upload_id`` is set for keys made by presigned uploads."""
+
+    key: str
+    table: str
+    upload_id: str | None
+    filename: str
+
+
+def parse_raw_key(key: str) -> RawKey | None:
+    """Parse a raw object key; None if it is not under ``raw/<known table>/`` or is a folder."""
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] != "raw" or parts[1] not in TABLES or not parts[-1]:
+        return None
+    upload_id = parts[2] if len(parts) == 4 and UPLOAD_ID.match(parts[2]) else None
+    return RawKey(key, parts[1], upload_id, parts[-1])
+
+
+def raw_key(table: str, upload_id: str, filename: str) -> str:
+    return f"{RAW}{table}/{upload_id}/{filename}"
+
+
+def raw_prefix(table: str) -> str:
+    return f"{RAW}{table}/"
+
+
+def chunk_key(table: str, upload_id: str, n: int) -> str:
+    return f"{CHUNKS}{table}/{upload_id}/{n:05d}.rec"
+
+
+def parse_chunk_key(key: str) -> tuple[str, str, int] | None:
+    """(table, upload_id, chunk number) of a chunk key, or None."""
+    m = _CHUNK.match(key)
+    if not m or m["table"] not in TABLES or not UPLOAD_ID.match(m["uid"]):
+        return None
+    return m["table"], m["uid"], int(m["n"])
+
+
+def clean_key(table: str, upload_id: str, n: int) -> str:
+    return f"{CLEAN}{table}/{upload_id}/{n:05d}.csv"
+
+
+def rejected_chunk_key(table: str, upload_id: str, n: int) -> str:
+    return f"{REJECTED}{table}/{upload_id}/{n:05d}.jsonl"
+
+
+def duplicates_key(table: str, upload_id: str) -> str:
+    return f"{REJECTED}{table}/{upload_id}/duplicates.jsonl"
+
+
+def rejected_report_key(table: str, upload_id: str) -> str:
+    return f"{REJECTED}{table}/{upload_id}.jsonl"
+
+
+def upload_prefix(table: str) -> str:
+    return f"{UPLOADS}{table}/"
+
+
+def state_key(table: str, upload_id: str) -> str:
+    return f"{UPLOADS}{table}/{upload_id}/state.json"
+
+
+def done_prefix(table: str, upload_id: str) -> str:
+    return f"{UPLOADS}{table}/{upload_id}/done/"
+
+
+def done_key(table: str, upload_id: str, n: int) -> str:
+    return f"{done_prefix(table, upload_id)}{n:05d}.json"
+
+
+def split_manifest_key(table: str, upload_id: str) -> str:
+    return f"{MANIFESTS}{table}/{upload_id}/chunks.json"
+
+
+def copy_manifest_key(table: str, upload_id: str) -> str:
+    return f"{MANIFESTS}{table}/{upload_id}/copy.json"
+
+
+def load_key(table: str, upload_id: str) -> str:
+    return f"{LOADS}{table}/{upload_id}.json"
+
+
+def parse_load_key(key: str) -> tuple[str, str] | None:
+    """(table, upload_id) of a load trigger key, or None."""
+    m = _LOAD.match(key)
+    if not m or m["table"] not in TABLES or not UPLOAD_ID.match(m["uid"]):
+        return None
+    return m["table"], m["uid"]
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an ``s3://`` URI.
+
+    Raises:
+        InvalidRequestError: not an s3:// URI.
+    """
+    if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise InvalidRequestError(f"not an s3:// location: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key

@@ -1,0 +1,202 @@
+"""Stage 3: load one upload's cleaned chunks into the warehouse, exactly once.
+
+Owns the COPY manifest, the staging → de-duplicate → MERGE transaction, the load ledger that
+makes a replayed load a no-op, and the final rejected-rows report and counts. It does not parse
+CSV or judge rows; it reads what ``validate.py`` wrote.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import keys, records, state, storage
+from chalicelib.errors import PermanentWarehouseError
+from chalicelib.rows import RAW_PREVIEW_CHARS
+from chalicelib.state import Upload
+from chalicelib.tables import Table, get_table
+from chalicelib.warehouse import Warehouse, sql
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The outcome of one load attempt."""
+
+    upload_id: str | None
+    state: str | None = None
+    rows_loaded: int = 0
+    rows_superseded: int = 0
+    skipped: str | None = None
+
+
+def ensure_schema(warehouse: Warehouse, tables: Iterable[Table]) -> None:
+    """Create the target tables and the load ledger if they do not exist."""
+    for table in tables:
+        warehouse.execute(sql.create_table(table, warehouse.dialect))
+    warehouse.execute(sql.create_ledger())
+
+
+def load_upload(s3: S3Client, warehouse: Warehouse, settings: Settings, key: str) -> LoadResult:
+    """Load the upload named by the trigger object at ``key``.
+
+    Raises:
+        TransientWarehouseError: the warehouse may recover; the event should be retried.
+    """
+    parsed = keys.parse_load_key(key)
+    if parsed is None:
+        return LoadResult(None, skipped="not a load trigger key")
+    table_name, upload_id = parsed
+    bucket = settings.bucket
+    upload = state.read(s3, bucket, table_name, upload_id)
+    if upload is None or upload.state not in ("validating", "loading"):
+        reason = "unknown upload" if upload is None else f"upload is {upload.state}"
+        return LoadResult(upload_id, upload.state if upload else None, skipped=reason)
+    done = state.read_done(s3, bucket, table_name, upload_id)
+    if upload.chunks_total is None or len(done) < upload.chunks_total:
+        return LoadResult(upload_id, upload.state, skipped="chunks still being validated")
+    upload = state.advance(s3, bucket, upload, "loading", stage="load")
+    table = get_table(table_name)
+    started = time.monotonic()
+    try:
+        loaded, superseded = _load(s3, warehouse, bucket, table, upload, done)
+    except PermanentWarehouseError as exc:
+        logger.error("load.failed", extra={"error": exc.message})
+        state.advance(s3, bucket, upload, "failed", error=exc.message)
+        return LoadResult(upload_id, "failed")
+    report_rows = _write_rejected_report(s3, bucket, table_name, upload_id, done)
+    rows_in = sum(d.rows_in for d in done)
+    rows_valid = sum(d.rows_valid for d in done) - superseded
+    rows_rejected = sum(d.rows_rejected for d in done) + superseded
+    state.advance(
+        s3, bucket, upload, "loaded", rows_total=rows_in, rows_valid=rows_valid,
+        rows_rejected=rows_rejected, error=None,
+        extra={**upload.extra, "rows_loaded": loaded, "rejected_report_rows": report_rows},
+    )
+    logger.info(
+        "load.completed",
+        extra={"table": table_name, "rows_in": rows_in, "rows_valid": rows_valid,
+               "rows_rejected": rows_rejected, "rows_loaded": loaded,
+               "duration_ms": round((time.monotonic() - started) * 1000)},
+    )
+    return LoadResult(upload_id, "loaded", loaded, superseded)
+
+
+def _load(
+    s3: S3Client, warehouse: Warehouse, bucket: str, table: Table, upload: Upload,
+    done: list[state.ChunkDone],
+) -> tuple[int, int]:
+    """Run the load transaction (or find it already recorded); return (loaded, superseded)."""
+    manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
+    storage.put_json(s3, bucket, manifest_key, _copy_manifest(s3, bucket, table, upload, done))
+    staging = sql.staging_name(table, "staging")
+    dedup = sql.staging_name(table, "dedup")
+    with warehouse.transaction():
+        recorded = warehouse.execute(sql.ledger_lookup(), [upload.upload_id])
+        if recorded:
+            logger.info("load.skipped", extra={"reason": "already in the load ledger"})
+            return int(recorded[0][0]), int(recorded[0][1])
+        for name in (staging, dedup):
+            warehouse.execute(sql.drop_table(name))
+        warehouse.execute(sql.create_staging(table, staging, warehouse.dialect))
+        copied = warehouse.copy_from_s3(
+            staging, sql.staging_columns(table), keys.s3_uri(bucket, manifest_key)
+        )
+        superseded = warehouse.execute(sql.superseded_rows(table, staging))
+        # Written before commit: if the commit fails the retry rewrites it; if it succeeds and we
+        # crash, the retry finds the ledger row and the report already in place.
+        _write_duplicates(s3, bucket, table, upload.upload_id, superseded)
+        warehouse.execute(sql.create_deduplicated(table, staging, dedup))
+        warehouse.execute(sql.merge(table, dedup))
+        loaded = copied - len(superseded)
+        warehouse.execute(
+            sql.ledger_insert(),
+            [upload.upload_id, table.name, loaded, len(superseded), datetime.now(UTC).replace(tzinfo=None)],
+        )
+        for name in (staging, dedup):
+            warehouse.execute(sql.drop_table(name))
+    return loaded, len(superseded)
+
+
+def _copy_manifest(
+    s3: S3Client, bucket: str, table: Table, upload: Upload, done: list[state.ChunkDone]
+) -> dict[str, Any]:
+    """A Redshift COPY manifest of the non-empty cleaned chunks."""
+    entries = []
+    for chunk in done:
+        if chunk.rows_valid == 0:
+            continue
+        key = keys.clean_key(table.name, upload.upload_id, chunk.n)
+        size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        entries.append(
+            {"url": keys.s3_uri(bucket, key), "mandatory": True, "meta": {"content_length": size}}
+        )
+    return {"entries": entries}
+
+
+def _write_duplicates(
+    s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[Any, ...]]
+) -> None:
+    """Report the rows that a later row with the same id replaced, with their original text."""
+    winners = {int(row): int(winner) for row, winner in superseded}
+    lines: list[str] = []
+    if winners:
+        pk = table.primary_key
+        for record in _records_at(s3, bucket, table.name, upload_id, set(winners)):
+            text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
+            reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
+            lines.append(json.dumps({"row": record.line, "raw": text, "errors": [reason]},
+                                    ensure_ascii=False))
+    s3.put_object(Bucket=bucket, Key=keys.duplicates_key(table.name, upload_id),
+                  Body="".join(f"{line}\n" for line in lines).encode())
+
+
+def _records_at(
+    s3: S3Client, bucket: str, table: str, upload_id: str, lines: set[int]
+) -> Iterator[records.Record]:
+    """The raw records that start on ``lines``, read from the chunks that hold them."""
+    manifest = storage.get_json(s3, bucket, keys.split_manifest_key(table, upload_id)) or {}
+    for chunk in manifest.get("chunks", []):
+        if not any(chunk["first_line"] <= line <= chunk["last_line"] for line in lines):
+            continue
+        body = s3.get_object(Bucket=bucket, Key=keys.chunk_key(table, upload_id, chunk["n"]))
+        for record in records.iter_frames(records.buffered(body["Body"])):
+            if record.line in lines:
+                yield record
+
+
+def _jsonl(s3: S3Client, bucket: str, key: str) -> Iterator[tuple[int, str]]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for line in body.iter_lines():
+        if line:
+            yield json.loads(line)["row"], line.decode()
+
+
+def _write_rejected_report(
+    s3: S3Client, bucket: str, table: str, upload_id: str, done: list[state.ChunkDone]
+) -> int:
+    """Merge the per-chunk reports and the duplicates into one report, ordered by row."""
+    sources = [_jsonl(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done]
+    sources.append(_jsonl(s3, bucket, keys.duplicates_key(table, upload_id)))
+    count = 0
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
+        for _, line in heapq.merge(*sources, key=lambda item: item[0]):
+            out.write(line.encode() + b"\n")
+            count += 1
+        out.seek(0)
+        s3.upload_fileobj(out, bucket, keys.rejected_report_key(table, upload_id),
+                          ExtraArgs={"ContentType": "application/x-ndjson"})
+    return count

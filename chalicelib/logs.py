@@ -1,0 +1,62 @@
+"""Structured logging: one JSON object per line on stdout, through the stdlib ``logging`` module.
+
+``bind()`` sets ``upload_id``, ``stage`` and ``request_id`` for everything logged inside it, so
+each line of an invocation carries them without threading them through every call. Row contents,
+presigned URLs and credentials are never logged.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+_CONTEXT: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+_BASE_KEYS = ("upload_id", "stage", "request_id")
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line: ts, level, event, the bound keys, then extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+            "logger": record.name,
+        }
+        context = _CONTEXT.get()
+        for key in _BASE_KEYS:
+            entry[key] = context.get(key)
+        entry.update({k: v for k, v in context.items() if k not in _BASE_KEYS})
+        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup(level: int = logging.INFO) -> None:
+    """Send every log record to stdout as JSON (idempotent)."""
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root.handlers = [handler]
+    root.setLevel(level)
+
+
+@contextmanager
+def bind(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every log line emitted inside the block."""
+    token = _CONTEXT.set({**_CONTEXT.get(), **fields})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)

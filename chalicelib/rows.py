@@ -1,0 +1,223 @@
+"""Deciding whether one CSV record is a valid row of a table, and why not.
+
+The table's JSON Schema decides. Text fields are first turned into JSON values (an empty field
+becomes null, a canonical integer becomes an int), then checked. A screen compiled from the same
+schema accepts the common valid row without running the full validator; any row it does not
+accept goes to ``jsonschema``, which gives the verdict and the reasons. Tests prove the screen
+never accepts a row the schema rejects.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from chalicelib.records import MAX_RECORD_BYTES, Record
+from chalicelib.tables import Column, Table
+
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+RAW_PREVIEW_CHARS = 1000
+BOM = "\ufeff"
+
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_utc_datetime(value: object) -> bool:
+    # The schema's pattern fixes the shape; this rejects dates that do not exist (2021-02-30).
+    if isinstance(value, str):
+        datetime.strptime(value, _UTC_FORMAT)
+    return True
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one record: its typed values when valid, else the reasons."""
+
+    line: int
+    values: tuple[Any, ...] | None
+    errors: tuple[str, ...] = ()
+    raw: str = ""
+
+
+def parse_fields(text: str) -> list[str]:
+    """Split one record's text into fields with the csv module's quoting rules."""
+    if '"' not in text:
+        return text.split(",")
+    return next(csv.reader([text]), [])
+
+
+def coerce(table: Table, fields: Sequence[str]) -> list[Any]:
+    """Turn CSV text into the JSON values the schema checks: '' → None, canonical ints → int."""
+    values: list[Any] = []
+    for column, text in zip(table.columns, fields, strict=False):
+        if text == "":
+            values.append(None)
+        elif column.kind == "integer" and _INT.fullmatch(text):
+            values.append(int(text))
+        else:
+            values.append(text)
+    values.extend(fields[len(table.columns) :])
+    return values
+
+
+def _screen_column(column: Column) -> Callable[[Any], bool] | None:
+    """A fast check equivalent to the column's schema, or None if the schema has other keywords."""
+    item = column.schema
+    known = {"title", "type", "minimum", "maximum", "minLength", "maxLength", "pattern", "format"}
+    if set(item) - known or item.get("format", "date-time") != "date-time":
+        return None
+    pattern = re.compile(item["pattern"]) if "pattern" in item else None
+    if item.get("type") == "integer":
+        low = item.get("minimum", float("-inf"))
+        high = item.get("maximum", float("inf"))
+        return lambda v: type(v) is int and low <= v <= high
+    if item.get("type") != "string":
+        return None
+    min_len = item.get("minLength", 0)
+    max_len = item.get("maxLength", float("inf"))
+    has_format = "format" in item
+
+    def check(v: Any) -> bool:
+        if type(v) is not str or not min_len <= len(v) <= max_len:
+            return False
+        if pattern is not None and not pattern.search(v):
+            return False
+        if has_format:
+            try:
+                datetime.strptime(v, _UTC_FORMAT)
+            except ValueError:
+                return False
+        return True
+
+    return check
+
+
+class RowChecker:
+    """Validates records of one table: a compiled screen first, the JSON Schema for the rest."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.validator = Draft202012Validator(table.schema, format_checker=FORMATS)
+        screens = [_screen_column(c) for c in table.columns]
+        self._screens = None if any(s is None for s in screens) else screens
+        self._width = len(table.columns)
+
+    def screen(self, values: Sequence[Any]) -> bool:
+        """True only if the schema accepts ``values`` (False means: ask the schema)."""
+        if self._screens is None or len(values) != self._width:
+            return False
+        return all(check(v) for check, v in zip(self._screens, values, strict=True))  # type: ignore[misc]
+
+    def reasons(self, values: Sequence[Any]) -> list[str]:
+        """Every reason the schema gives against ``values``, as '<field>: <reason>'."""
+        errors = sorted(self.validator.iter_errors(list(values)), key=_error_order)
+        reasons: list[str] = []
+        seen: set[int] = set()
+        for error in errors:
+            # One reason per field, the most basic one: a bad shape makes the date check moot.
+            index = int(error.path[0]) if error.path else -1
+            if index in seen and index >= 0:
+                continue
+            seen.add(index)
+            reasons.append(self._explain(error, values))
+        return reasons
+
+    def check_values(self, values: Sequence[Any]) -> list[str]:
+        """Reasons ``values`` is invalid; empty when valid."""
+        if self.screen(values):
+            return []
+        return self.reasons(values)
+
+    def check_record(self, record: Record, *, strip_bom: bool = False) -> Verdict | None:
+        """Judge one record; None for a blank line, which is not a row."""
+        if record.truncated:
+            return Verdict(
+                record.line, None, (f"record: longer than {MAX_RECORD_BYTES} bytes",),
+                _preview(record.data.decode("utf-8", "replace"), record.size),
+            )
+        try:
+            text = record.data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = record.data[exc.start]
+            return Verdict(
+                record.line, None,
+                (f"record: not valid UTF-8 (byte 0x{bad:02x} at position {exc.start})",),
+                _preview(record.data.decode("utf-8", "replace"), record.size),
+            )
+        if strip_bom and text.startswith(BOM):
+            text = text[1:]
+        if text == "":
+            return None
+        try:
+            fields = parse_fields(text)
+        except csv.Error as exc:
+            return Verdict(record.line, None, (f"record: {exc}",), _preview(text, len(text)))
+        values = coerce(self.table, fields)
+        errors = self.check_values(values)
+        if errors:
+            return Verdict(record.line, None, tuple(errors), _preview(text, len(text)))
+        return Verdict(record.line, tuple(values), (), text)
+
+    def _explain(self, error: ValidationError, values: Sequence[Any]) -> str:
+        if not error.path:
+            if error.validator in ("minItems", "maxItems"):
+                return f"record: expected {self._width} fields, got {len(values)}"
+            return f"record: {error.message}"
+        index = int(error.path[0])
+        column = self.table.columns[index]
+        return f"{column.name}: {_reason(column, error)}"
+
+
+_RULE_ORDER = {"type": 0, "minimum": 1, "maximum": 1, "minLength": 1, "maxLength": 1, "pattern": 2}
+
+
+def _error_order(error: ValidationError) -> tuple[int, int]:
+    return (int(error.path[0]) if error.path else -1, _RULE_ORDER.get(str(error.validator), 3))
+
+
+def _reason(column: Column, error: ValidationError) -> str:
+    value, rule, limit = error.instance, error.validator, error.validator_value
+    if value is None:
+        return "missing value"
+    if rule == "type":
+        kind = "an integer" if column.kind == "integer" else "text"
+        return f"{value!r} is not {kind}"
+    if rule in ("minimum", "maximum"):
+        low = column.schema.get("minimum", "-inf")
+        high = column.schema.get("maximum", "inf")
+        return f"{value} is out of range [{low}, {high}]"
+    if rule == "maxLength":
+        return f"longer than {limit} characters ({len(value)})"
+    if rule == "minLength":
+        return f"shorter than {limit} characters"
+    if rule == "pattern" and column.kind == "timestamp":
+        return f"{value!r} is not a UTC timestamp like 2021-07-27T16:02:08Z"
+    if rule == "pattern" and limit == r"\S":
+        return f"{value!r} is blank"
+    if rule == "pattern":
+        return f"{value!r} does not match the pattern {limit}"
+    if rule == "format":
+        return f"{value!r} is not a real date and time"
+    return error.message
+
+
+def _preview(text: str, size: int) -> str:
+    if len(text) <= RAW_PREVIEW_CHARS:
+        return text
+    return f"{text[:RAW_PREVIEW_CHARS]}... ({size} bytes in all)"
+
+
+def to_csv_value(column: Column, value: Any) -> str:
+    """How a valid value is written to a cleaned chunk (timestamps as 'YYYY-MM-DD HH:MM:SS')."""
+    if column.kind == "timestamp":
+        return f"{value[:10]} {value[11:19]}"
+    return str(value)

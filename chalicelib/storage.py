@@ -1,0 +1,63 @@
+"""Small typed helpers over an S3 client: JSON objects, existence checks, listing.
+
+They take the client as an argument (the same code talks to moto locally and to AWS) and
+turn "no such key" into ``None`` instead of an exception. Key layout lives in ``keys.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+def get_json(s3: S3Client, bucket: str, key: str) -> Any | None:
+    """The parsed JSON object at ``key``, or None if there is none."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MISSING:
+            return None
+        raise
+    return json.loads(body)
+
+
+def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(value, sort_keys=True).encode(),
+        ContentType="application/json",
+    )
+
+
+def exists(s3: S3Client, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MISSING:
+            return False
+        raise
+    return True
+
+
+def list_keys(s3: S3Client, bucket: str, prefix: str) -> Iterator[str]:
+    """Every key under ``prefix``, in key order."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield item["Key"]
+
+
+def list_folders(s3: S3Client, bucket: str, prefix: str) -> list[str]:
+    """The next path segment of every key under ``prefix`` (like ``ls``), in key order."""
+    names: list[str] = []
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    for page in pages:
+        for item in page.get("CommonPrefixes", []):
+            names.append(item["Prefix"][len(prefix) :].rstrip("/"))
+    return names

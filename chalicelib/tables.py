@@ -1,0 +1,105 @@
+"""Table definitions, derived from the JSON Schema files in ``chalicelib/schemas``.
+
+The schema files are the source of truth for what a valid row is; column order, SQL types,
+the primary key and length limits are read from them here and nowhere else. Each schema is
+checked against the JSON Schema metaschema once, at import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from chalicelib.errors import InvalidRequestError, InvalidSchemaError
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+_SCHEMA_FILE = re.compile(r"^(?P<table>[a-z_]+)\.v(?P<version>[0-9]+)\.json$")
+
+ColumnKind = Literal["integer", "text", "timestamp"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One CSV field / table column."""
+
+    name: str
+    kind: ColumnKind
+    schema: dict[str, Any]
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A loadable table: its name, schema version and columns in CSV order."""
+
+    name: str
+    version: int
+    schema: dict[str, Any]
+    columns: tuple[Column, ...]
+    primary_key: str
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def _column(item: dict[str, Any]) -> Column:
+    name = item["title"]
+    if item.get("type") == "integer":
+        return Column(name, "integer", item)
+    if item.get("type") == "string" and item.get("format") == "date-time":
+        return Column(name, "timestamp", item)
+    if item.get("type") == "string":
+        return Column(name, "text", item, max_length=item.get("maxLength"))
+    raise InvalidSchemaError(f"column {name!r}: unsupported type {item.get('type')!r}")
+
+
+def _load(path: Path) -> Table:
+    match = _SCHEMA_FILE.match(path.name)
+    if not match:
+        raise InvalidSchemaError(f"schema file name {path.name!r} is not <table>.v<N>.json")
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise InvalidSchemaError(f"{path.name}: {exc.message}") from exc
+    if schema.get("type") != "array" or "prefixItems" not in schema:
+        raise InvalidSchemaError(f"{path.name}: a row schema must be an array with prefixItems")
+    columns = tuple(_column(item) for item in schema["prefixItems"])
+    primary_key = schema.get("x-primary-key", "")
+    if primary_key not in {c.name for c in columns}:
+        raise InvalidSchemaError(f"{path.name}: x-primary-key {primary_key!r} is not a column")
+    return Table(match["table"], int(match["version"]), schema, columns, primary_key)
+
+
+def _load_all() -> dict[str, Table]:
+    latest: dict[str, Table] = {}
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        table = _load(path)
+        if table.name not in latest or table.version > latest[table.name].version:
+            latest[table.name] = table
+    return latest
+
+
+TABLES: dict[str, Table] = _load_all()
+# Loading order that satisfies report joins: dimensions before facts.
+TABLE_NAMES: tuple[str, ...] = ("departments", "jobs", "hired_employees")
+
+
+def get_table(name: str) -> Table:
+    """Return the table called ``name``.
+
+    Raises:
+        InvalidRequestError: no such table.
+    """
+    table = TABLES.get(name) if isinstance(name, str) else None
+    if table is None:
+        known = ", ".join(TABLE_NAMES)
+        raise InvalidRequestError(f"unknown table {name!r}; expected one of: {known}", table=name)
+    return table

@@ -1,0 +1,126 @@
+"""The upload API's work: presigned uploads, upload status, listings.
+
+Owns what the HTTP routes promise about uploads; ``app.py`` only parses requests and shapes
+replies. Presigned POSTs are limited to one exact key under ``raw/<table>/``, the declared size
+and a short expiry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import keys, state, storage
+from chalicelib.errors import InvalidRequestError
+from chalicelib.state import Upload, now_iso
+from chalicelib.tables import get_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import Settings
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    """Where and how to POST one file."""
+
+    upload_id: str
+    key: str
+    url: str
+    fields: dict[str, Any]
+    expires_in: int
+
+
+def create_upload(
+    s3: S3Client, settings: Settings, body: Any
+) -> PresignedUpload:
+    """Register an upload and presign a POST for it.
+
+    Raises:
+        InvalidRequestError: the body is not {"table", "filename", "size"} with sane values.
+    """
+    if not isinstance(body, dict):
+        raise InvalidRequestError("body must be a JSON object with table, filename and size")
+    table = get_table(body.get("table"))  # type: ignore[arg-type]
+    filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
+    size = body.get("size")
+    if type(size) is not int or not 1 <= size <= settings.max_upload_bytes:
+        raise InvalidRequestError(
+            f"size must be an integer number of bytes from 1 to {settings.max_upload_bytes}, "
+            f"got {size!r}",
+            parameter="size",
+        )
+    upload_id = keys.new_upload_id()
+    key = keys.raw_key(table.name, upload_id, filename)
+    created = now_iso()
+    state.create(
+        s3, settings.bucket,
+        Upload(upload_id, table.name, "waiting", created, created, source_key=key,
+               filename=filename),
+    )
+    post = s3.generate_presigned_post(
+        Bucket=settings.bucket,
+        Key=key,
+        Fields={"Content-Type": "text/csv"},
+        Conditions=[
+            {"bucket": settings.bucket},
+            ["eq", "$key", key],
+            {"Content-Type": "text/csv"},
+            ["content-length-range", size, size],
+        ],
+        ExpiresIn=settings.presign_expires,
+    )
+    return PresignedUpload(upload_id, key, post["url"], post["fields"], settings.presign_expires)
+
+
+def status(s3: S3Client, settings: Settings, upload_id: str) -> dict[str, Any]:
+    """The public view of one upload.
+
+    Raises:
+        InvalidRequestError: malformed id.
+        UploadNotFoundError: no such upload.
+    """
+    upload = state.find(s3, settings.bucket, upload_id)
+    return describe(s3, settings, upload)
+
+
+def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]:
+    bucket = settings.bucket
+    chunks_done = len(state.done_chunks(s3, bucket, upload.table, upload.upload_id))
+    if upload.state == "loaded":
+        chunks_done = upload.chunks_total or 0
+    rejected_url = None
+    report_key = keys.rejected_report_key(upload.table, upload.upload_id)
+    if upload.state == "loaded" and storage.exists(s3, bucket, report_key):
+        rejected_url = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": report_key},
+            ExpiresIn=settings.presign_expires,
+        )
+    return {
+        "upload_id": upload.upload_id,
+        "table": upload.table,
+        "state": upload.public_state,
+        "filename": upload.filename,
+        "created_at": upload.created_at,
+        "updated_at": upload.updated_at,
+        "rows_total": upload.rows_total,
+        "rows_valid": upload.rows_valid,
+        "rows_rejected": upload.rows_rejected,
+        "chunks_total": upload.chunks_total,
+        "chunks_done": chunks_done,
+        "rejected_url": rejected_url,
+        "error": upload.error,
+    }
+
+
+def listing(s3: S3Client, settings: Settings, table: str | None) -> list[dict[str, Any]]:
+    """Uploads (of one table, if given), newest first."""
+    if table is not None:
+        get_table(table)
+    return [
+        {"upload_id": u.upload_id, "table": u.table, "state": u.public_state,
+         "filename": u.filename, "created_at": u.created_at, "rows_total": u.rows_total,
+         "rows_valid": u.rows_valid, "rows_rejected": u.rows_rejected}
+        for u in state.list_uploads(s3, settings.bucket, table)
+    ]

@@ -1,0 +1,69 @@
+"""The warehouse protocol and the factory that picks an adapter.
+
+Callers see only ``Warehouse``: statements, a COPY from a manifest of S3 files, an UNLOAD of a
+query to Parquet, and a transaction. SQL text comes from ``warehouse.sql``; each adapter turns its
+driver's exceptions into ``TransientWarehouseError`` or ``PermanentWarehouseError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chalicelib.errors import ConfigError
+from chalicelib.warehouse.sql import Dialect
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import Settings
+
+__all__ = ["Dialect", "UnloadResult", "Warehouse", "make_warehouse"]
+
+
+@dataclass(frozen=True)
+class UnloadResult:
+    """What an UNLOAD wrote: the Parquet files, their row count and the manifest describing them."""
+
+    files: tuple[str, ...]
+    rows: int
+    manifest_uri: str
+
+
+class Warehouse(Protocol):
+    """What every warehouse adapter offers."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement with qmark (``?``) parameters; return its rows (empty if none)."""
+        ...
+
+    def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        """COPY the CSV files listed in a Redshift-style manifest into ``table``; return rows copied."""
+        ...
+
+    def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:
+        """Write the rows of ``query`` as Parquet files under ``prefix_uri`` with a manifest."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block that commits on success and rolls back on any exception."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def make_warehouse(settings: Settings, s3: S3Client) -> Warehouse:
+    """The adapter the settings ask for.
+
+    Raises:
+        ConfigError: the configured warehouse cannot be used here.
+    """
+    if settings.warehouse == "duckdb":
+        from chalicelib.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(settings.duckdb_path, s3)
+    raise ConfigError(f"warehouse {settings.warehouse!r} has no adapter in this build")

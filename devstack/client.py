@@ -1,0 +1,69 @@
+"""A small HTTP client for the API, as any user's script would write it (used by demo and tests)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+class ApiError(Exception):
+    """The API answered with an error."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class ApiClient:
+    base_url: str
+    api_key: str
+    timeout: float = 30.0
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        reply = requests.request(
+            method, f"{self.base_url}{path}", headers={"x-api-key": self.api_key},
+            timeout=self.timeout, **kwargs,
+        )
+        body = reply.json() if reply.content else None
+        if reply.status_code >= 400:
+            raise ApiError(reply.status_code, body)
+        return body
+
+    def upload(self, table: str, path: Path) -> str:
+        """Upload a file through a presigned POST; return its upload id."""
+        size = path.stat().st_size
+        grant = self._call("POST", "/api/v1/uploads",
+                           json={"table": table, "filename": path.name, "size": size})
+        with path.open("rb") as handle:
+            reply = requests.post(grant["url"], data=grant["fields"],
+                                  files={"file": (path.name, handle)}, timeout=self.timeout)
+        if reply.status_code >= 300:
+            raise ApiError(reply.status_code, reply.text)
+        return str(grant["upload_id"])
+
+    def status(self, upload_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/v1/uploads/{upload_id}"))
+
+    def wait(self, upload_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll until the upload is loaded or failed.
+
+        Raises:
+            TimeoutError: still processing after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(upload_id)
+            if status["state"] in ("loaded", "failed"):
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"upload {upload_id} still {status['state']} after {timeout}s")
+            time.sleep(0.2)
+
+    def report(self, name: str, year: int) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/v1/reports/{name}", params={"year": year}))
