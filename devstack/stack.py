@@ -41,6 +41,11 @@ def local_environment(settings: LocalStackSettings, s3_port: int) -> dict[str, s
     }
 
 
+def _log_access(handler: Any, fmt: str, *args: Any) -> None:
+    # Access lines go to the structured log instead of stderr.
+    logger.info("api.request", extra={"line": fmt % args})
+
+
 @dataclass
 class LocalStack:
     """The running stack; ``start()`` then ``stop()``, or use it as a context manager."""
@@ -70,6 +75,8 @@ class LocalStack:
         self.app_module = app_module
         for getter in (app_module.get_settings, app_module.get_s3, app_module.get_warehouse):
             getter.cache_clear()
+        # Made now, while the environment points at this stack, and reused by every handler.
+        app_module.get_s3()
         queue_url = self._wire_notifications(app_module)
         sqs = boto3.client("sqs")
         self.dispatcher = Dispatcher(sqs, queue_url, app_module.app, workers=self.settings.workers)
@@ -102,14 +109,15 @@ class LocalStack:
 
     def _start_api(self, app_module: ModuleType) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import ChaliceRequestHandler, create_local_server
 
         config = Config.create(chalice_app=app_module.app, app_name="csv-ingest")
         self._api = create_local_server(app_module.app, config, HOST, self.settings.api_port)
         port = self._api.server.server_address[1]
         self.api_url = f"http://{HOST}:{port}"
+        ChaliceRequestHandler.log_message = _log_access  # type: ignore[method-assign]
         self._api_thread = threading.Thread(
-            target=self._api.serve_forever, name="api", daemon=True
+            target=self._api.server.serve_forever, name="api", daemon=True
         )
         self._api_thread.start()
 
