@@ -22,7 +22,7 @@ from jsonschema.exceptions import ValidationError
 from chalicelib.records import MAX_RECORD_BYTES, Record
 from chalicelib.tables import Column, Table
 
-_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_INT = re.compile(r"0|-?[1-9][0-9]*")
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 RAW_PREVIEW_CHARS = 1000
 BOM = "\ufeff"
@@ -216,8 +216,8 @@ def _preview(text: str, size: int) -> str:
     return f"{text[:RAW_PREVIEW_CHARS]}... ({size} bytes in all)"
 
 
-def to_csv_value(column: Column, value: Any) -> str:
+def to_csv_value(column: Column, value: Any) -> Any:
     """How a valid value is written to a cleaned chunk (timestamps as 'YYYY-MM-DD HH:MM:SS')."""
     if column.kind == "timestamp":
         return f"{value[:10]} {value[11:19]}"
-    return str(value)
+    return value

@@ -55,7 +55,8 @@ def validate_records(
     """Judge every framed record in ``stream``; write valid rows as CSV and rejects as JSON Lines."""
     checker = checker_for(table)
     columns = checker.table.columns
-    writer = csv.writer(clean, lineterminator="\n")
+    # Text is always quoted: csv leaves a lone "\r" unquoted otherwise, which COPY would misread.
+    writer = csv.writer(clean, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     rows_in = valid = bad = 0
     for record in records.iter_frames(stream):
         verdict = checker.check_record(record, strip_bom=record.line == 1)

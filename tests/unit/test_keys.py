@@ -1,0 +1,77 @@
+"""The S3 key layout: built and parsed in one place, refusing names that could escape it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib import keys
+from chalicelib.errors import InvalidRequestError
+
+UID = "20261126T031500Z-0123456789ab"
+
+
+def test_keys_round_trip_through_their_parsers() -> None:
+    assert keys.parse_chunk_key(keys.chunk_key("jobs", UID, 7)) == ("jobs", UID, 7)
+    assert keys.parse_load_key(keys.load_key("jobs", UID)) == ("jobs", UID)
+    raw = keys.parse_raw_key(keys.raw_key("jobs", UID, "jobs.csv"))
+    assert raw == keys.RawKey(f"raw/jobs/{UID}/jobs.csv", "jobs", UID, "jobs.csv")
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("raw/jobs/jobs.csv", ("jobs", None, "jobs.csv")),
+        ("raw/jobs/2021/export/jobs.csv", ("jobs", None, "jobs.csv")),
+        (f"raw/jobs/{UID}/a.csv", ("jobs", UID, "a.csv")),
+        ("raw/unknown/a.csv", None),
+        ("raw/jobs/", None),
+        ("raw/jobs/folder/", None),
+        ("chunks/jobs/x.csv", None),
+    ],
+)
+def test_parse_raw_key(key: str, expected: tuple[str, str | None, str] | None) -> None:
+    parsed = keys.parse_raw_key(key)
+    assert (None if parsed is None else (parsed.table, parsed.upload_id, parsed.filename)) == expected
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["chunks/jobs/../x/00001.rec", f"chunks/evil/{UID}/00001.rec", f"chunks/jobs/{UID}/1.rec",
+     "loads/jobs/not-an-id.json", f"loads/jobs/{UID}/x.json"],
+)
+def test_parsers_refuse_keys_outside_the_layout(key: str) -> None:
+    assert keys.parse_chunk_key(key) is None
+    assert keys.parse_load_key(key) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["../x.csv", "a/b.csv", "/etc/passwd", ".hidden", "", "a" * 200, "x%2F..csv", "a b.csv"]
+)
+def test_check_filename_refuses_paths_and_odd_names(name: str) -> None:
+    with pytest.raises(InvalidRequestError):
+        keys.check_filename(name)
+
+
+@pytest.mark.parametrize("uid", ["../../etc", "x", UID + "/", "'; DROP TABLE jobs; --"])
+def test_check_upload_id_refuses_malformed_ids(uid: str) -> None:
+    with pytest.raises(InvalidRequestError):
+        keys.check_upload_id(uid)
+
+
+def test_upload_ids_sort_by_time_and_derived_ids_are_stable() -> None:
+    early = keys.new_upload_id(datetime(2021, 1, 1, tzinfo=UTC))
+    late = keys.new_upload_id(datetime(2022, 1, 1, tzinfo=UTC))
+    assert early < late and keys.UPLOAD_ID.match(early)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first = keys.derived_upload_id("raw/jobs/a.csv", "etag1", when)
+    assert first == keys.derived_upload_id("raw/jobs/a.csv", "etag1", when)
+    assert first != keys.derived_upload_id("raw/jobs/a.csv", "etag2", when)
+    assert first.startswith("20260102T030405Z-")
+
+
+def test_parse_s3_uri() -> None:
+    assert keys.parse_s3_uri("s3://b/k/x") == ("b", "k/x")
+    with pytest.raises(InvalidRequestError):
+        keys.parse_s3_uri("https://b/k")

@@ -1,0 +1,129 @@
+"""Row validation: the reasons users see, and the fast screen agreeing with the JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.records import MAX_RECORD_BYTES, Record
+from chalicelib.rows import RowChecker, coerce
+from chalicelib.tables import TABLES
+
+HIRES = RowChecker(TABLES["hired_employees"])
+DEPARTMENTS = RowChecker(TABLES["departments"])
+
+
+def _check(checker: RowChecker, data: bytes, **kwargs: Any) -> tuple[Any, tuple[str, ...]]:
+    verdict = checker.check_record(Record(1, data, len(data)), **kwargs)
+    assert verdict is not None
+    return verdict.values, verdict.errors
+
+
+@pytest.mark.parametrize(
+    ("line", "errors"),
+    [
+        (b"1,Ada Lovelace,2021-07-27T16:02:08Z,2,96", ()),
+        (b'1,"Lovelace, Ada",2021-07-27T16:02:08Z,2,96', ()),
+        (b"2,Ty Hofer,2021-05-30T05:43:46Z,8,", ("job_id: missing value",)),
+        (b",Ty Hofer,2021-05-30T05:43:46Z,8,1", ("id: missing value",)),
+        (b"1,Ada,2021-07-27T16:02:08Z,2", ("record: expected 5 fields, got 4",)),
+        (b"1,Ada,2021-07-27T16:02:08Z,2,3,4", ("record: expected 5 fields, got 6",)),
+        (b"1.5,Ada,2021-07-27T16:02:08Z,2,3", ("id: '1.5' is not an integer",)),
+        (b"+7,Ada,2021-07-27T16:02:08Z,2,3", ("id: '+7' is not an integer",)),
+        (b"007,Ada,2021-07-27T16:02:08Z,2,3", ("id: '007' is not an integer",)),
+        (b"1e3,Ada,2021-07-27T16:02:08Z,2,3", ("id: '1e3' is not an integer",)),
+        (b" 7,Ada,2021-07-27T16:02:08Z,2,3", ("id: ' 7' is not an integer",)),
+        (b"0,Ada,2021-07-27T16:02:08Z,2,3", ("id: 0 is out of range [1, 9223372036854775807]",)),
+        (b"9223372036854775808,Ada,2021-07-27T16:02:08Z,2,3",
+         ("id: 9223372036854775808 is out of range [1, 9223372036854775807]",)),
+        (b"1,   ,2021-07-27T16:02:08Z,2,3", ("name: '   ' is blank",)),
+        (b"1,Ada,2021-02-30T10:00:00Z,2,3",
+         ("datetime: '2021-02-30T10:00:00Z' is not a real date and time",)),
+        (b"1,Ada,2021-07-27 16:02:08,2,3",
+         ("datetime: '2021-07-27 16:02:08' is not a UTC timestamp like 2021-07-27T16:02:08Z",)),
+        (b"1,Ada,2021-07-27T16:02:08+01:00,2,3",
+         ("datetime: '2021-07-27T16:02:08+01:00' is not a UTC timestamp like "
+          "2021-07-27T16:02:08Z",)),
+        (b"id,name,datetime,department_id,job_id",
+         ("id: 'id' is not an integer",
+          "datetime: 'datetime' is not a UTC timestamp like 2021-07-27T16:02:08Z",
+          "department_id: 'department_id' is not an integer", "job_id: 'job_id' is not an integer")),
+        (b"1,\xff\xfe,2021-07-27T16:02:08Z,2,3",
+         ("record: not valid UTF-8 (byte 0xff at position 2)",)),
+        (b"1," + b"x" * 257 + b",2021-07-27T16:02:08Z,2,3",
+         ("name: longer than 256 characters (257)",)),
+    ],
+)
+def test_check_record_gives_each_reason(line: bytes, errors: tuple[str, ...]) -> None:
+    values, got = _check(HIRES, line)
+    assert got == errors
+    assert (values is None) == bool(errors)
+
+
+def test_check_record_strips_a_bom_only_where_asked() -> None:
+    line = "\ufeff1,Sales".encode()
+    assert _check(DEPARTMENTS, line, strip_bom=True) == ((1, "Sales"), ())
+    assert _check(DEPARTMENTS, line)[1] == ("id: '\\ufeff1' is not an integer",)
+
+
+def test_check_record_skips_blank_lines_and_rejects_cut_records() -> None:
+    assert DEPARTMENTS.check_record(Record(4, b"", 0)) is None
+    cut = Record(9, b"1," + b"y" * 10, MAX_RECORD_BYTES + 5)
+    verdict = DEPARTMENTS.check_record(cut)
+    assert verdict is not None and verdict.errors == (
+        f"record: longer than {MAX_RECORD_BYTES} bytes",
+    )
+
+
+def test_check_record_keeps_surrounding_spaces_in_text() -> None:
+    assert _check(DEPARTMENTS, b"3, Sales ") == ((3, " Sales "), ())
+
+
+# Values drawn near every boundary the schema draws: types, ranges, lengths, date shapes.
+text_value = st.one_of(
+    st.none(), st.just(""), st.just(" "), st.text(max_size=4), st.text(min_size=255, max_size=258),
+    st.integers(),
+)
+int_value = st.one_of(
+    st.none(), st.integers(min_value=-3, max_value=3),
+    st.integers(min_value=2**63 - 2, max_value=2**63 + 1), st.sampled_from(["7", "x", "1.5", ""]),
+)
+date_value = st.one_of(
+    st.none(),
+    st.builds(
+        "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format,
+        st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32),
+        st.integers(0, 24), st.integers(0, 60), st.integers(0, 60),
+    ),
+    st.sampled_from(["2021-07-27 16:02:08", "2021-07-27T16:02:08+00:00", "x", ""]),
+)
+hire_values = st.lists(st.just(0), min_size=3, max_size=7).flatmap(
+    lambda shape: st.tuples(*(
+        [int_value, text_value, date_value, int_value, int_value, int_value, text_value][i]
+        for i in range(len(shape))
+    ))
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(hire_values)
+def test_screen_accepts_exactly_what_the_schema_accepts(values: tuple[Any, ...]) -> None:
+    schema_valid = HIRES.validator.is_valid(list(values))
+    assert HIRES.screen(values) == schema_valid
+    assert (HIRES.check_values(values) == []) == schema_valid
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789-+. ex", max_size=22), min_size=5, max_size=5))
+def test_coerce_turns_only_canonical_integers_into_ints(fields: list[str]) -> None:
+    values = coerce(TABLES["hired_employees"], fields)
+    for column, text, value in zip(TABLES["hired_employees"].columns, fields, values, strict=True):
+        if column.kind == "integer" and isinstance(value, int):
+            assert str(value) == text
+        elif text == "":
+            assert value is None
+        else:
+            assert value == text
