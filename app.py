@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from chalice import Chalice, Response
-from chalice.app import Request, S3Event
+from chalice.app import Chalice, Response
 
 from chalicelib import chunk, load, logs, reports, uploads, validate
 from chalicelib.config import Settings, event_bucket
@@ -21,6 +19,9 @@ from chalicelib.tables import TABLES
 from chalicelib.warehouse import Warehouse, make_warehouse
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from chalice.app import Request, S3Event
     from mypy_boto3_s3 import S3Client
 
 app = Chalice(app_name="csv-ingest")
@@ -55,7 +56,9 @@ def error_response(exc: IngestError) -> Response:
 def require_api_key(request: Request, get_response: Callable[[Request], Response]) -> Response:
     # API Gateway checks keys in AWS (api_key_required); this also enforces them locally.
     expected = get_settings().api_key
-    if expected and request.context.get("resourcePath") not in PUBLIC_PATHS:
+    context: dict[str, Any] = request.context or {}
+    resource = context.get("resourcePath")
+    if expected and resource not in PUBLIC_PATHS:
         given = request.headers.get("x-api-key")
         if not given:
             return error_response(UnauthorizedError("missing x-api-key header"))
@@ -88,8 +91,10 @@ def json_body() -> Any:
 
 
 def query(name: str) -> str | None:
-    params = app.current_request.query_params if app.current_request else None
-    return (params or {}).get(name)
+    request = app.current_request
+    params: Mapping[str, str] = (request.query_params if request else None) or {}
+    value = params.get(name)
+    return None if value is None else str(value)
 
 
 @app.route("/api/v1/health", methods=["GET"])
@@ -135,19 +140,37 @@ def get_departments_above_mean() -> dict[str, Any]:
 @app.on_s3_event(bucket=BUCKET, events=["s3:ObjectCreated:*"], prefix="raw/")
 def on_raw_created(event: S3Event) -> None:
     s3, settings = get_s3(), get_settings()
-    run_stage("split", s3, event.bucket, event.key, request_id_of(event.context),
-              lambda: chunk.split_upload(s3, settings, event.key))
+    run_stage(
+        "split",
+        s3,
+        event.bucket,
+        event.key,
+        request_id_of(event.context),
+        lambda: chunk.split_upload(s3, settings, event.key),
+    )
 
 
 @app.on_s3_event(bucket=BUCKET, events=["s3:ObjectCreated:*"], prefix="chunks/", suffix=".rec")
 def on_chunk_created(event: S3Event) -> None:
     s3, settings = get_s3(), get_settings()
-    run_stage("validate", s3, event.bucket, event.key, request_id_of(event.context),
-              lambda: validate.validate_chunk(s3, settings, event.key))
+    run_stage(
+        "validate",
+        s3,
+        event.bucket,
+        event.key,
+        request_id_of(event.context),
+        lambda: validate.validate_chunk(s3, settings, event.key),
+    )
 
 
 @app.on_s3_event(bucket=BUCKET, events=["s3:ObjectCreated:*"], prefix="loads/", suffix=".json")
 def on_load_requested(event: S3Event) -> None:
     s3, settings = get_s3(), get_settings()
-    run_stage("load", s3, event.bucket, event.key, request_id_of(event.context),
-              lambda: load.load_upload(s3, get_warehouse(), settings, event.key))
+    run_stage(
+        "load",
+        s3,
+        event.bucket,
+        event.key,
+        request_id_of(event.context),
+        lambda: load.load_upload(s3, get_warehouse(), settings, event.key),
+    )

@@ -55,9 +55,18 @@ def resolve_upload(s3: S3Client, settings: Settings, key: str) -> Upload | None:
         return existing
     created = now_iso()
     return state.create(
-        s3, settings.bucket,
-        Upload(upload_id, raw.table, "waiting", created, created, source_key=key,
-               source_etag=etag, filename=raw.filename),
+        s3,
+        settings.bucket,
+        Upload(
+            upload_id,
+            raw.table,
+            "waiting",
+            created,
+            created,
+            source_key=key,
+            source_etag=etag,
+            filename=raw.filename,
+        ),
     )
 
 
@@ -75,8 +84,10 @@ def split_upload(s3: S3Client, settings: Settings, key: str) -> SplitResult:
         return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {upload.state}")
     head = s3.head_object(Bucket=bucket, Key=key)
     etag = head["ETag"].strip('"')
-    upload = state.advance(s3, bucket, upload, "splitting", source_key=key, source_etag=etag,
-                           stage="split", error=None)
+    upload = state.advance(
+        s3, bucket, upload, "splitting", source_key=key, source_etag=etag, stage="split", error=None
+    )
+    table, upload_id = upload.table, upload.upload_id
     started = time.monotonic()
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
     chunks: list[dict[str, int]] = []
@@ -89,11 +100,14 @@ def split_upload(s3: S3Client, settings: Settings, key: str) -> SplitResult:
     def flush() -> None:
         n = len(chunks)
         s3.put_object(
-            Bucket=bucket, Key=keys.chunk_key(upload.table, upload.upload_id, n),
-            Body=b"".join(buffer), ContentType="application/octet-stream",
+            Bucket=bucket,
+            Key=keys.chunk_key(table, upload_id, n),
+            Body=b"".join(buffer),
+            ContentType="application/octet-stream",
         )
-        chunks.append({"n": n, "first_line": first_line, "last_line": last_line,
-                       "records": len(buffer)})
+        chunks.append(
+            {"n": n, "first_line": first_line, "last_line": last_line, "records": len(buffer)}
+        )
         logger.info("chunk.written", extra={"chunk": n, "records": len(buffer), "bytes": size})
 
     for record in records.iter_records(records.buffered(body)):
@@ -110,16 +124,27 @@ def split_upload(s3: S3Client, settings: Settings, key: str) -> SplitResult:
     if buffer:
         flush()
     storage.put_json(
-        s3, bucket, keys.split_manifest_key(upload.table, upload.upload_id),
-        {"upload_id": upload.upload_id, "source_key": key, "source_etag": etag,
-         "records": total, "chunks": chunks},
+        s3,
+        bucket,
+        keys.split_manifest_key(upload.table, upload.upload_id),
+        {
+            "upload_id": upload.upload_id,
+            "source_key": key,
+            "source_etag": etag,
+            "records": total,
+            "chunks": chunks,
+        },
     )
-    upload = state.advance(s3, bucket, upload, "validating", chunks_total=len(chunks),
-                           stage="validate")
+    upload = state.advance(
+        s3, bucket, upload, "validating", chunks_total=len(chunks), stage="validate"
+    )
     logger.info(
         "split.completed",
-        extra={"chunks": len(chunks), "records": total,
-               "duration_ms": round((time.monotonic() - started) * 1000)},
+        extra={
+            "chunks": len(chunks),
+            "records": total,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
     )
     state.request_load_if_complete(s3, bucket, upload)
     return SplitResult(key, upload.upload_id, upload.table, len(chunks), total)

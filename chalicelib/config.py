@@ -7,11 +7,13 @@ It parses and checks values at cold start and raises ``ConfigError`` for bad one
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from chalicelib.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 ENV_BUCKET = "INGEST_BUCKET"
 ENV_CHUNK_ROWS = "INGEST_CHUNK_ROWS"
@@ -48,7 +50,9 @@ class RedshiftSettings:
     iam_role: str
 
     def __repr__(self) -> str:
-        return f"RedshiftSettings(host={self.host!r}, database={self.database!r}, user={self.user!r})"
+        return (
+            f"RedshiftSettings(host={self.host!r}, database={self.database!r}, user={self.user!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,12 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
 def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
     missing = [
         name
-        for name in (ENV_REDSHIFT_HOST, ENV_REDSHIFT_DATABASE, ENV_REDSHIFT_USER, ENV_REDSHIFT_IAM_ROLE)
+        for name in (
+            ENV_REDSHIFT_HOST,
+            ENV_REDSHIFT_DATABASE,
+            ENV_REDSHIFT_USER,
+            ENV_REDSHIFT_IAM_ROLE,
+        )
         if not env.get(name)
     ]
     if missing:

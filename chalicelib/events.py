@@ -8,16 +8,18 @@ any other error marks the upload ``failed`` with a readable message and is not r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from chalicelib import keys, state
 from chalicelib.errors import IngestError, TransientWarehouseError
 from chalicelib.logs import bind
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def run_stage(
-    stage: str, s3: S3Client, bucket: str, key: str, request_id: str | None,
+    stage: str,
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    request_id: str | None,
     work: Callable[[], T],
 ) -> T | None:
     """Run ``work`` for the object ``key``; apply the retry-or-fail policy to its errors."""
@@ -59,7 +65,9 @@ def run_stage(
             if is_transient(exc):
                 logger.warning(f"{stage}.retrying", extra={"error": str(exc)})
                 raise
-            message = exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
+            message = (
+                exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
+            )
             logger.exception(f"{stage}.failed", extra={"error": message})
             if owner is not None:
                 _mark_failed(s3, bucket, owner[0], owner[1], f"{stage}: {message}")

@@ -17,7 +17,13 @@ from chalicelib.errors import InvalidRequestError
 from chalicelib.tables import TABLES
 
 RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
-    "raw/", "chunks/", "clean/", "rejected/", "uploads/", "manifests/", "loads/",
+    "raw/",
+    "chunks/",
+    "clean/",
+    "rejected/",
+    "uploads/",
+    "manifests/",
+    "loads/",
 )
 UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -32,7 +38,7 @@ def new_upload_id(now: datetime | None = None) -> str:
 
 
 def derived_upload_id(key: str, etag: str, last_modified: datetime) -> str:
-    """The upload id of an object copied straight into raw/: the same object always gets the same id."""
+    """The upload id of an object copied straight into raw/ (the same object, the same id)."""
     digest = hashlib.sha256(f"{key}\n{etag}".encode()).hexdigest()[:12]
     return f"{last_modified.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
 

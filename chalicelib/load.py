@@ -12,7 +12,6 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,14 +19,16 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import keys, records, state, storage
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
-from chalicelib.state import Upload
 from chalicelib.tables import Table, get_table
 from chalicelib.warehouse import Warehouse, sql
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
+    from chalicelib.state import Upload
 
 logger = logging.getLogger(__name__)
 
@@ -82,21 +83,36 @@ def load_upload(s3: S3Client, warehouse: Warehouse, settings: Settings, key: str
     rows_valid = sum(d.rows_valid for d in done) - superseded
     rows_rejected = sum(d.rows_rejected for d in done) + superseded
     state.advance(
-        s3, bucket, upload, "loaded", rows_total=rows_in, rows_valid=rows_valid,
-        rows_rejected=rows_rejected, error=None,
+        s3,
+        bucket,
+        upload,
+        "loaded",
+        rows_total=rows_in,
+        rows_valid=rows_valid,
+        rows_rejected=rows_rejected,
+        error=None,
         extra={**upload.extra, "rows_loaded": loaded, "rejected_report_rows": report_rows},
     )
     logger.info(
         "load.completed",
-        extra={"table": table_name, "rows_in": rows_in, "rows_valid": rows_valid,
-               "rows_rejected": rows_rejected, "rows_loaded": loaded,
-               "duration_ms": round((time.monotonic() - started) * 1000)},
+        extra={
+            "table": table_name,
+            "rows_in": rows_in,
+            "rows_valid": rows_valid,
+            "rows_rejected": rows_rejected,
+            "rows_loaded": loaded,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
     )
     return LoadResult(upload_id, "loaded", loaded, superseded)
 
 
 def _load(
-    s3: S3Client, warehouse: Warehouse, bucket: str, table: Table, upload: Upload,
+    s3: S3Client,
+    warehouse: Warehouse,
+    bucket: str,
+    table: Table,
+    upload: Upload,
     done: list[state.ChunkDone],
 ) -> tuple[int, int]:
     """Run the load transaction (or find it already recorded); return (loaded, superseded)."""
@@ -124,7 +140,13 @@ def _load(
         loaded = copied - len(superseded)
         warehouse.execute(
             sql.ledger_insert(),
-            [upload.upload_id, table.name, loaded, len(superseded), datetime.now(UTC).replace(tzinfo=None)],
+            [
+                upload.upload_id,
+                table.name,
+                loaded,
+                len(superseded),
+                datetime.now(UTC).replace(tzinfo=None),
+            ],
         )
         for name in (staging, dedup):
             warehouse.execute(sql.drop_table(name))
@@ -158,10 +180,16 @@ def _write_duplicates(
         for record in _records_at(s3, bucket, table.name, upload_id, set(winners)):
             text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
             reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
-            lines.append(json.dumps({"row": record.line, "raw": text, "errors": [reason]},
-                                    ensure_ascii=False))
-    s3.put_object(Bucket=bucket, Key=keys.duplicates_key(table.name, upload_id),
-                  Body="".join(f"{line}\n" for line in lines).encode())
+            lines.append(
+                json.dumps(
+                    {"row": record.line, "raw": text, "errors": [reason]}, ensure_ascii=False
+                )
+            )
+    s3.put_object(
+        Bucket=bucket,
+        Key=keys.duplicates_key(table.name, upload_id),
+        Body="".join(f"{line}\n" for line in lines).encode(),
+    )
 
 
 def _records_at(
@@ -197,6 +225,10 @@ def _write_rejected_report(
             out.write(line.encode() + b"\n")
             count += 1
         out.seek(0)
-        s3.upload_fileobj(out, bucket, keys.rejected_report_key(table, upload_id),
-                          ExtraArgs={"ContentType": "application/x-ndjson"})
+        s3.upload_fileobj(
+            out,
+            bucket,
+            keys.rejected_report_key(table, upload_id),
+            ExtraArgs={"ContentType": "application/x-ndjson"},
+        )
     return count

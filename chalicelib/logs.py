@@ -11,13 +11,19 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_CONTEXT: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "log_context", default=None
+)
 _BASE_KEYS = ("upload_id", "stage", "request_id")
+# Libraries whose info lines are per-request noise (moto's server, botocore's config lookups).
+_QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3")
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -31,7 +37,7 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
             "logger": record.name,
         }
-        context = _CONTEXT.get()
+        context = _CONTEXT.get() or {}
         for key in _BASE_KEYS:
             entry[key] = context.get(key)
         entry.update({k: v for k, v in context.items() if k not in _BASE_KEYS})
@@ -50,12 +56,14 @@ def setup(level: int = logging.INFO) -> None:
     handler.setFormatter(JsonFormatter())
     root.handlers = [handler]
     root.setLevel(level)
+    for noisy in _QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @contextmanager
 def bind(**fields: Any) -> Iterator[None]:
     """Add ``fields`` to every log line emitted inside the block."""
-    token = _CONTEXT.set({**_CONTEXT.get(), **fields})
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **fields})
     try:
         yield
     finally:

@@ -10,9 +10,11 @@ This module knows nothing about tables or S3.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # The widest valid row is 5 fields of at most 256 characters (4 bytes each in UTF-8, doubled by
 # quoting), far below this; anything longer is rejected without keeping all of it in memory.
@@ -21,6 +23,20 @@ _READ_BYTES = 1024 * 1024
 
 _START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
 _QUOTE, _COMMA = ord('"'), ord(",")
+
+
+class Source(Protocol):
+    """Anything that hands out bytes: a file, a botocore StreamingBody."""
+
+    def read(self, size: int | None = ..., /) -> bytes: ...
+
+
+class LineSource(Protocol):
+    """A byte stream that can also be read line by line."""
+
+    def read(self, size: int | None = ..., /) -> bytes: ...
+
+    def readline(self, size: int | None = ..., /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -46,9 +62,7 @@ def _scan(data: bytes, state: int) -> int:
                 state = _QUOTE_IN_QUOTED
         elif byte == _COMMA:
             state = _START
-        elif state == _START:
-            state = _QUOTED if byte == _QUOTE else _UNQUOTED
-        elif state == _QUOTE_IN_QUOTED:
+        elif state in (_START, _QUOTE_IN_QUOTED):
             state = _QUOTED if byte == _QUOTE else _UNQUOTED
     return state
 
@@ -56,7 +70,7 @@ def _scan(data: bytes, state: int) -> int:
 class _Raw(io.RawIOBase):
     """Adapts anything with ``read(n)`` (a botocore StreamingBody) to a raw IO stream."""
 
-    def __init__(self, source: IO[bytes]) -> None:
+    def __init__(self, source: Source) -> None:
         self._source = source
 
     def readable(self) -> bool:
@@ -68,12 +82,12 @@ class _Raw(io.RawIOBase):
         return len(data)
 
 
-def buffered(source: IO[bytes]) -> io.BufferedReader:
+def buffered(source: Source) -> io.BufferedReader:
     """Wrap a byte source so it can be read line by line."""
     return io.BufferedReader(_Raw(source), buffer_size=_READ_BYTES)
 
 
-def iter_records(stream: IO[bytes], first_line: int = 1) -> Iterator[Record]:
+def iter_records(stream: LineSource, first_line: int = 1) -> Iterator[Record]:
     """Yield the records of ``stream`` in order, holding at most one record in memory."""
     line_no = first_line
     start_line = first_line
@@ -122,7 +136,7 @@ def frame(record: Record) -> bytes:
     return b"%d %d %d\n%s\n" % (record.line, record.size, len(record.data), record.data)
 
 
-def iter_frames(stream: IO[bytes]) -> Iterator[Record]:
+def iter_frames(stream: LineSource) -> Iterator[Record]:
     """Read back the records written with ``frame``.
 
     Raises:

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
 
 from chalicelib.records import MAX_RECORD_BYTES, Record
-from chalicelib.tables import Column, Table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from jsonschema.exceptions import ValidationError
+
+    from chalicelib.tables import Column, Table
 
 _INT = re.compile(r"0|-?[1-9][0-9]*")
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -141,7 +145,9 @@ class RowChecker:
         """Judge one record; None for a blank line, which is not a row."""
         if record.truncated:
             return Verdict(
-                record.line, None, (f"record: longer than {MAX_RECORD_BYTES} bytes",),
+                record.line,
+                None,
+                (f"record: longer than {MAX_RECORD_BYTES} bytes",),
                 _preview(record.data.decode("utf-8", "replace"), record.size),
             )
         try:
@@ -149,7 +155,8 @@ class RowChecker:
         except UnicodeDecodeError as exc:
             bad = record.data[exc.start]
             return Verdict(
-                record.line, None,
+                record.line,
+                None,
                 (f"record: not valid UTF-8 (byte 0x{bad:02x} at position {exc.start})",),
                 _preview(record.data.decode("utf-8", "replace"), record.size),
             )
@@ -196,7 +203,7 @@ def _reason(column: Column, error: ValidationError) -> str:
         high = column.schema.get("maximum", "inf")
         return f"{value} is out of range [{low}, {high}]"
     if rule == "maxLength":
-        return f"longer than {limit} characters ({len(value)})"
+        return f"longer than {limit} characters ({len(str(value))})"
     if rule == "minLength":
         return f"shorter than {limit} characters"
     if rule == "pattern" and column.kind == "timestamp":

@@ -173,7 +173,9 @@ def request_load_if_complete(s3: S3Client, bucket: str, upload: Upload) -> bool:
     if len(done_chunks(s3, bucket, upload.table, upload.upload_id)) < current.chunks_total:
         return False
     storage.put_json(
-        s3, bucket, keys.load_key(upload.table, upload.upload_id),
+        s3,
+        bucket,
+        keys.load_key(upload.table, upload.upload_id),
         {"upload_id": upload.upload_id, "table": upload.table, "requested_at": now_iso()},
     )
     return True

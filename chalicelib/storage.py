@@ -7,12 +7,13 @@ turn "no such key" into ``None`` instead of an exception. Key layout lives in ``
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from mypy_boto3_s3 import S3Client
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -31,7 +32,9 @@ def get_json(s3: S3Client, bucket: str, key: str) -> Any | None:
 
 def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
     s3.put_object(
-        Bucket=bucket, Key=key, Body=json.dumps(value, sort_keys=True).encode(),
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps(value, sort_keys=True).encode(),
         ContentType="application/json",
     )
 
@@ -56,7 +59,9 @@ def list_keys(s3: S3Client, bucket: str, prefix: str) -> Iterator[str]:
 def list_folders(s3: S3Client, bucket: str, prefix: str) -> list[str]:
     """The next path segment of every key under ``prefix`` (like ``ls``), in key order."""
     names: list[str] = []
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/"
+    )
     for page in pages:
         for item in page.get("CommonPrefixes", []):
             names.append(item["Prefix"][len(prefix) :].rstrip("/"))

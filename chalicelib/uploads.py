@@ -32,9 +32,7 @@ class PresignedUpload:
     expires_in: int
 
 
-def create_upload(
-    s3: S3Client, settings: Settings, body: Any
-) -> PresignedUpload:
+def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUpload:
     """Register an upload and presign a POST for it.
 
     Raises:
@@ -55,9 +53,11 @@ def create_upload(
     key = keys.raw_key(table.name, upload_id, filename)
     created = now_iso()
     state.create(
-        s3, settings.bucket,
-        Upload(upload_id, table.name, "waiting", created, created, source_key=key,
-               filename=filename),
+        s3,
+        settings.bucket,
+        Upload(
+            upload_id, table.name, "waiting", created, created, source_key=key, filename=filename
+        ),
     )
     post = s3.generate_presigned_post(
         Bucket=settings.bucket,
@@ -94,7 +94,8 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]
     report_key = keys.rejected_report_key(upload.table, upload.upload_id)
     if upload.state == "loaded" and storage.exists(s3, bucket, report_key):
         rejected_url = s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": report_key},
+            "get_object",
+            Params={"Bucket": bucket, "Key": report_key},
             ExpiresIn=settings.presign_expires,
         )
     return {
@@ -119,8 +120,15 @@ def listing(s3: S3Client, settings: Settings, table: str | None) -> list[dict[st
     if table is not None:
         get_table(table)
     return [
-        {"upload_id": u.upload_id, "table": u.table, "state": u.public_state,
-         "filename": u.filename, "created_at": u.created_at, "rows_total": u.rows_total,
-         "rows_valid": u.rows_valid, "rows_rejected": u.rows_rejected}
+        {
+            "upload_id": u.upload_id,
+            "table": u.table,
+            "state": u.public_state,
+            "filename": u.filename,
+            "created_at": u.created_at,
+            "rows_total": u.rows_total,
+            "rows_valid": u.rows_valid,
+            "rows_rejected": u.rows_rejected,
+        }
         for u in state.list_uploads(s3, settings.bucket, table)
     ]

@@ -50,9 +50,9 @@ class ChunkResult:
 
 
 def validate_records(
-    table: str, stream: io.BufferedIOBase | io.BytesIO, clean: io.StringIO, rejected: io.StringIO
+    table: str, stream: records.LineSource, clean: io.StringIO, rejected: io.StringIO
 ) -> ChunkDone:
-    """Judge every framed record in ``stream``; write valid rows as CSV and rejects as JSON Lines."""
+    """Judge every framed record in ``stream``; write valid rows as CSV, rejects as JSON Lines."""
     checker = checker_for(table)
     columns = checker.table.columns
     # Text is always quoted: csv leaves a lone "\r" unquoted otherwise, which COPY would misread.
@@ -70,8 +70,10 @@ def validate_records(
             continue
         valid += 1
         writer.writerow(
-            [*(to_csv_value(c, v) for c, v in zip(columns, verdict.values, strict=True)),
-             verdict.line]
+            [
+                *(to_csv_value(c, v) for c, v in zip(columns, verdict.values, strict=True)),
+                verdict.line,
+            ]
         )
     return ChunkDone(0, rows_in, valid, bad)
 
@@ -90,23 +92,41 @@ def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:
     done = storage.get_json(s3, bucket, keys.done_key(table, upload_id, n))
     if done is not None:
         state.request_load_if_complete(s3, bucket, upload)
-        return ChunkResult(key, upload_id, done["rows_in"], done["rows_valid"],
-                           done["rows_rejected"], skipped="already done")
+        return ChunkResult(
+            key,
+            upload_id,
+            done["rows_in"],
+            done["rows_valid"],
+            done["rows_rejected"],
+            skipped="already done",
+        )
     started = time.monotonic()
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     clean, rejected = io.StringIO(), io.StringIO()
     counts = validate_records(table, records.buffered(body), clean, rejected)
-    s3.put_object(Bucket=bucket, Key=keys.clean_key(table, upload_id, n),
-                  Body=clean.getvalue().encode(), ContentType="text/csv")
-    s3.put_object(Bucket=bucket, Key=keys.rejected_chunk_key(table, upload_id, n),
-                  Body=rejected.getvalue().encode(), ContentType="application/x-ndjson")
+    s3.put_object(
+        Bucket=bucket,
+        Key=keys.clean_key(table, upload_id, n),
+        Body=clean.getvalue().encode(),
+        ContentType="text/csv",
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=keys.rejected_chunk_key(table, upload_id, n),
+        Body=rejected.getvalue().encode(),
+        ContentType="application/x-ndjson",
+    )
     result = ChunkDone(n, counts.rows_in, counts.rows_valid, counts.rows_rejected)
     state.mark_chunk_done(s3, bucket, table, upload_id, result)
     logger.info(
         "validate.completed",
-        extra={"chunk": n, "rows_in": result.rows_in, "rows_valid": result.rows_valid,
-               "rows_rejected": result.rows_rejected,
-               "duration_ms": round((time.monotonic() - started) * 1000)},
+        extra={
+            "chunk": n,
+            "rows_in": result.rows_in,
+            "rows_valid": result.rows_valid,
+            "rows_rejected": result.rows_rejected,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
     )
     state.request_load_if_complete(s3, bucket, upload)
     return ChunkResult(key, upload_id, result.rows_in, result.rows_valid, result.rows_rejected)

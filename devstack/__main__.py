@@ -35,10 +35,12 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     for row in cells:
-        out.append("  ".join(
-            v.rjust(w) if v.replace(".", "").isdigit() else v.ljust(w)
-            for v, w in zip(row, widths, strict=True)
-        ))
+        out.append(
+            "  ".join(
+                v.rjust(w) if v.replace(".", "").isdigit() else v.ljust(w)
+                for v, w in zip(row, widths, strict=True)
+            )
+        )
     return "\n".join(out)
 
 
@@ -76,8 +78,20 @@ def demo(settings: LocalStackSettings) -> int:
             upload_id = api.upload(name, files.for_table(name))
             statuses.append(api.wait(upload_id))
         print("Uploads (presigned POST -> split -> validate -> load):")
-        print(table(statuses, ["table", "upload_id", "state", "rows_total", "rows_valid",
-                               "rows_rejected", "chunks_total"]))
+        print(
+            table(
+                statuses,
+                [
+                    "table",
+                    "upload_id",
+                    "state",
+                    "rows_total",
+                    "rows_valid",
+                    "rows_rejected",
+                    "chunks_total",
+                ],
+            )
+        )
         ok = all(s["state"] == "loaded" for s in statuses)
         hires = statuses[-1]
         rejected = _fetch_rejected(hires["rejected_url"])
@@ -93,8 +107,10 @@ def demo(settings: LocalStackSettings) -> int:
         again = api.wait(api.upload("hired_employees", files.hired_employees))
         above_again = api.report("departments-above-mean", 2021)
         same = above_again == above and again["state"] == "loaded"
-        print(f"\nRe-uploaded hired_employees.csv as {again['upload_id']}: state {again['state']},"
-              f" reports {'unchanged (no duplicates)' if same else 'CHANGED'}")
+        print(
+            f"\nRe-uploaded hired_employees.csv as {again['upload_id']}: state {again['state']},"
+            f" reports {'unchanged (no duplicates)' if same else 'CHANGED'}"
+        )
         ok = ok and same
     finally:
         stack.stop()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ApiError(Exception):
@@ -27,8 +29,11 @@ class ApiClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         reply = requests.request(
-            method, f"{self.base_url}{path}", headers={"x-api-key": self.api_key},
-            timeout=self.timeout, **kwargs,
+            method,
+            f"{self.base_url}{path}",
+            headers={"x-api-key": self.api_key},
+            timeout=self.timeout,
+            **kwargs,
         )
         body = reply.json() if reply.content else None
         if reply.status_code >= 400:
@@ -38,11 +43,16 @@ class ApiClient:
     def upload(self, table: str, path: Path) -> str:
         """Upload a file through a presigned POST; return its upload id."""
         size = path.stat().st_size
-        grant = self._call("POST", "/api/v1/uploads",
-                           json={"table": table, "filename": path.name, "size": size})
+        grant = self._call(
+            "POST", "/api/v1/uploads", json={"table": table, "filename": path.name, "size": size}
+        )
         with path.open("rb") as handle:
-            reply = requests.post(grant["url"], data=grant["fields"],
-                                  files={"file": (path.name, handle)}, timeout=self.timeout)
+            reply = requests.post(
+                grant["url"],
+                data=grant["fields"],
+                files={"file": (path.name, handle)},
+                timeout=self.timeout,
+            )
         if reply.status_code >= 300:
             raise ApiError(reply.status_code, reply.text)
         return str(grant["upload_id"])

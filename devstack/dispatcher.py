@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,8 @@ from urllib.parse import unquote_plus
 from chalice.app import Chalice, S3EventConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,14 @@ class Dispatcher:
     """Polls ``queue_url`` and runs matching handlers until ``stop()``."""
 
     def __init__(
-        self, sqs: SQSClient, queue_url: str, app: Chalice, *, workers: int = 4,
-        max_receives: int = 5, retry_delay: int = 1,
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        app: Chalice,
+        *,
+        workers: int = 4,
+        max_receives: int = 5,
+        retry_delay: int = 1,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -91,7 +98,9 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 reply = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=1,
                     AttributeNames=["ApproximateReceiveCount"],
                 )
             except Exception:
@@ -106,7 +115,7 @@ class Dispatcher:
                     self._in_flight += 1
                 self._pool.submit(self._deliver, message)
 
-    def _deliver(self, message: dict[str, Any]) -> None:
+    def _deliver(self, message: Any) -> None:
         try:
             self._handle(message)
         finally:
@@ -127,7 +136,8 @@ class Dispatcher:
             else:
                 logger.warning("dispatch.retrying", extra={"receives": count, "error": str(exc)})
                 self._sqs.change_message_visibility(
-                    QueueUrl=self._queue_url, ReceiptHandle=receipt,
+                    QueueUrl=self._queue_url,
+                    ReceiptHandle=receipt,
                     VisibilityTimeout=self._retry_delay * count,
                 )
             return

@@ -12,21 +12,75 @@ import io
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEPARTMENTS = [
-    "Accounting", "Business Development", "Engineering", "Human Resources", "Legal",
-    "Marketing", "Product Management", "Research and Development", "Sales", "Services",
-    "Support", "Training",
+    "Accounting",
+    "Business Development",
+    "Engineering",
+    "Human Resources",
+    "Legal",
+    "Marketing",
+    "Product Management",
+    "Research and Development",
+    "Sales",
+    "Services",
+    "Support",
+    "Training",
 ]
 JOB_TITLES = [
-    "Account Executive", "Analyst", "Data Engineer", "Designer", "Developer", "Director",
-    "Engineer", "Manager", "Recruiter", "Sales Associate", "Support Specialist", "Writer",
+    "Account Executive",
+    "Analyst",
+    "Data Engineer",
+    "Designer",
+    "Developer",
+    "Director",
+    "Engineer",
+    "Manager",
+    "Recruiter",
+    "Sales Associate",
+    "Support Specialist",
+    "Writer",
 ]
-FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Donald", "Frances",
-         "John", "Radia", "Tim", "Katherine", "Linus", "Hedy", "Dennis"]
-LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton", "Knuth",
-        "Allen", "Backus", "Perlman", "Berners-Lee", "Johnson", "Torvalds", "Lamarr", "Ritchie"]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Ken",
+    "Margaret",
+    "Donald",
+    "Frances",
+    "John",
+    "Radia",
+    "Tim",
+    "Katherine",
+    "Linus",
+    "Hedy",
+    "Dennis",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Thompson",
+    "Hamilton",
+    "Knuth",
+    "Allen",
+    "Backus",
+    "Perlman",
+    "Berners-Lee",
+    "Johnson",
+    "Torvalds",
+    "Lamarr",
+    "Ritchie",
+]
 INVALID_KINDS = ("missing_job", "bad_datetime", "impossible_date", "bad_id", "short_row")
 
 
@@ -48,8 +102,14 @@ def _csv_line(fields: list[str]) -> str:
 
 
 def hired_employees_lines(
-    rows: int, *, seed: int = 7, invalid_rate: float = 0.03, duplicate_rate: float = 0.005,
-    departments: int = len(DEPARTMENTS), jobs: int = len(JOB_TITLES), year: int = 2021,
+    rows: int,
+    *,
+    seed: int = 7,
+    invalid_rate: float = 0.03,
+    duplicate_rate: float = 0.005,
+    departments: int = len(DEPARTMENTS),
+    jobs: int = len(JOB_TITLES),
+    year: int = 2021,
 ) -> list[str]:
     """CSV lines for ``hired_employees`` (each ends with a newline)."""
     rng = random.Random(seed)
@@ -61,11 +121,19 @@ def hired_employees_lines(
             hire_id = rng.randrange(1, next_id)  # a repeated id: the last row wins
         else:
             hire_id, next_id = next_id, next_id + 1
-        name = f"{rng.choice(LAST)}, {rng.choice(FIRST)}" if rng.random() < 0.2 else (
-            f"{rng.choice(FIRST)} {rng.choice(LAST)}")
+        name = (
+            f"{rng.choice(LAST)}, {rng.choice(FIRST)}"
+            if rng.random() < 0.2
+            else (f"{rng.choice(FIRST)} {rng.choice(LAST)}")
+        )
         when = start + timedelta(seconds=rng.randrange(0, 365 * 24 * 3600))
-        fields = [str(hire_id), name, when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                  str(rng.randint(1, departments)), str(rng.randint(1, jobs))]
+        fields = [
+            str(hire_id),
+            name,
+            when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            str(rng.randint(1, departments)),
+            str(rng.randint(1, jobs)),
+        ]
         if rng.random() < invalid_rate:
             kind = rng.choice(INVALID_KINDS)
             if kind == "missing_job":

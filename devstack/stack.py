@@ -13,13 +13,15 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from chalicelib.config import LOCAL_BUCKET, LocalStackSettings
 from devstack.dispatcher import Dispatcher, routes_of
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -54,6 +56,7 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     api_url: str = ""
     s3_url: str = ""
+    queue_url: str = ""
     dispatcher: Dispatcher | None = None
     app_module: ModuleType | None = None
     _moto: Any = None
@@ -77,7 +80,7 @@ class LocalStack:
             getter.cache_clear()
         # Made now, while the environment points at this stack, and reused by every handler.
         app_module.get_s3()
-        queue_url = self._wire_notifications(app_module)
+        queue_url = self.queue_url = self._wire_notifications(app_module)
         sqs = boto3.client("sqs")
         self.dispatcher = Dispatcher(sqs, queue_url, app_module.app, workers=self.settings.workers)
         self.dispatcher.start()
@@ -88,20 +91,24 @@ class LocalStack:
     def _wire_notifications(self, app_module: ModuleType) -> str:
         s3, sqs = boto3.client("s3"), boto3.client("sqs")
         s3.create_bucket(Bucket=LOCAL_BUCKET)
-        queue_url = sqs.create_queue(
-            QueueName=QUEUE, Attributes={"VisibilityTimeout": "120"}
-        )["QueueUrl"]
+        queue_url = sqs.create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "120"})[
+            "QueueUrl"
+        ]
         arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         queue_arn = arn["Attributes"]["QueueArn"]
-        configs = []
+        configs: list[Any] = []
         for route in routes_of(app_module.app):
             rules = [{"Name": "prefix", "Value": route.prefix}]
             if route.suffix:
                 rules.append({"Name": "suffix", "Value": route.suffix})
-            configs.append({
-                "Id": route.name, "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": rules}},
-            })
+            configs.append(
+                {
+                    "Id": route.name,
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": rules}},
+                }
+            )
         s3.put_bucket_notification_configuration(
             Bucket=LOCAL_BUCKET, NotificationConfiguration={"QueueConfigurations": configs}
         )
@@ -109,17 +116,53 @@ class LocalStack:
 
     def _start_api(self, app_module: ModuleType) -> None:
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, create_local_server
+        from chalice.local import (
+            ChaliceRequestHandler,
+            CustomLocalChalice,
+            LocalDevServer,
+            create_local_server,
+        )
 
         config = Config.create(chalice_app=app_module.app, app_name="csv-ingest")
-        self._api = create_local_server(app_module.app, config, HOST, self.settings.api_port)
+        if isinstance(app_module.app, CustomLocalChalice):
+            # create_local_server rebases the app's class; a second stack in the same process
+            # (tests) reuses the rebased app as it is.
+            self._api = LocalDevServer(app_module.app, config, HOST, self.settings.api_port)
+        else:
+            self._api = create_local_server(app_module.app, config, HOST, self.settings.api_port)
         port = self._api.server.server_address[1]
         self.api_url = f"http://{HOST}:{port}"
-        ChaliceRequestHandler.log_message = _log_access  # type: ignore[method-assign]
+        ChaliceRequestHandler.log_message = _log_access
         self._api_thread = threading.Thread(
             target=self._api.server.serve_forever, name="api", daemon=True
         )
         self._api_thread.start()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until no S3 event is queued or being handled.
+
+        Raises:
+            TimeoutError: still busy after ``timeout`` seconds.
+        """
+        import time
+
+        sqs = boto3.client("sqs")
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 3:  # three quiet looks in a row: nothing in flight between polls
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=self.queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            pending = sum(int(v) for v in attrs.values())
+            busy = self.dispatcher is not None and self.dispatcher.busy
+            quiet = quiet + 1 if pending == 0 and not busy else 0
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"local stack still busy after {timeout}s")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self._api is not None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -15,6 +14,9 @@ from chalicelib.config import Settings
 from chalicelib.load import ensure_schema
 from chalicelib.tables import TABLES
 from chalicelib.warehouse.duckdb import DuckDBWarehouse
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 EVENTS = Path(__file__).parent / "events"
 BUCKET = "test-bucket"

@@ -7,8 +7,6 @@ driver's exceptions into ``TransientWarehouseError`` or ``PermanentWarehouseErro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +14,9 @@ from chalicelib.errors import ConfigError
 from chalicelib.warehouse.sql import Dialect
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from contextlib import AbstractContextManager
+
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
@@ -42,7 +43,7 @@ class Warehouse(Protocol):
         ...
 
     def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
-        """COPY the CSV files listed in a Redshift-style manifest into ``table``; return rows copied."""
+        """COPY the CSV files listed in a Redshift-style manifest into ``table``; return rows."""
         ...
 
     def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,8 @@ from chalicelib.warehouse import UnloadResult
 from chalicelib.warehouse.sql import Dialect, ident
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     from mypy_boto3_s3 import S3Client
 
 # Lock conflicts and I/O trouble may pass; anything else (bad SQL, constraint) will not.
@@ -117,8 +118,12 @@ class DuckDBWarehouse:
             size = path.stat().st_size
         # The same shape as Redshift's UNLOAD ... MANIFEST VERBOSE, so restore reads either.
         manifest = {
-            "entries": [{"url": s3_uri(bucket, key), "meta": {"content_length": size,
-                                                             "record_count": count}}],
+            "entries": [
+                {
+                    "url": s3_uri(bucket, key),
+                    "meta": {"content_length": size, "record_count": count},
+                }
+            ],
             "meta": {"content_length": size, "record_count": count},
         }
         manifest_key = f"{prefix}manifest"

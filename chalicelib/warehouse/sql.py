@@ -8,10 +8,12 @@ through ``ident()``, which refuses anything outside ``[A-Za-z0-9_]``; values are
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from chalicelib.errors import IngestError
-from chalicelib.tables import Column, Table
+
+if TYPE_CHECKING:
+    from chalicelib.tables import Column, Table
 
 Dialect = Literal["duckdb", "redshift"]
 
@@ -67,7 +69,7 @@ def create_table(table: Table, dialect: Dialect) -> str:
 
 
 def create_ledger() -> str:
-    """DDL for the load ledger: one row per upload ever loaded, written in the load's transaction."""
+    """DDL for the load ledger: one row per loaded upload, written in the load's transaction."""
     return (
         f"CREATE TABLE IF NOT EXISTS {ident(LEDGER_TABLE)} ("
         '"upload_id" VARCHAR(64) NOT NULL, "table_name" VARCHAR(64) NOT NULL, '
@@ -187,7 +189,7 @@ def departments_above_mean() -> str:
     """Departments that hired more than the mean of departments with at least one hire."""
     return (
         f"WITH per_dept AS ({hires_per_department()}) "
-        "SELECT p.\"id\", p.\"department\", p.hired, m.mean FROM per_dept p "
+        'SELECT p."id", p."department", p.hired, m.mean FROM per_dept p '
         "CROSS JOIN (SELECT AVG(CAST(hired AS DOUBLE PRECISION)) AS mean FROM per_dept) m "
         'WHERE p.hired > m.mean ORDER BY p.hired DESC, p."department"'
     )

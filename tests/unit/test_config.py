@@ -9,8 +9,9 @@ from chalicelib.errors import ConfigError
 
 
 def test_from_env_reads_and_types_values() -> None:
-    s = Settings.from_env({"INGEST_BUCKET": "b", "INGEST_CHUNK_ROWS": "500",
-                           "INGEST_API_KEY": "s3cr3t-value"})
+    s = Settings.from_env(
+        {"INGEST_BUCKET": "b", "INGEST_CHUNK_ROWS": "500", "INGEST_API_KEY": "s3cr3t-value"}
+    )
     assert (s.bucket, s.chunk_rows, s.api_key, s.warehouse) == ("b", 500, "s3cr3t-value", "duckdb")
     assert "s3cr3t" not in repr(s)
 

@@ -33,13 +33,20 @@ def test_keys_round_trip_through_their_parsers() -> None:
 )
 def test_parse_raw_key(key: str, expected: tuple[str, str | None, str] | None) -> None:
     parsed = keys.parse_raw_key(key)
-    assert (None if parsed is None else (parsed.table, parsed.upload_id, parsed.filename)) == expected
+    assert (
+        None if parsed is None else (parsed.table, parsed.upload_id, parsed.filename)
+    ) == expected
 
 
 @pytest.mark.parametrize(
     "key",
-    ["chunks/jobs/../x/00001.rec", f"chunks/evil/{UID}/00001.rec", f"chunks/jobs/{UID}/1.rec",
-     "loads/jobs/not-an-id.json", f"loads/jobs/{UID}/x.json"],
+    [
+        "chunks/jobs/../x/00001.rec",
+        f"chunks/evil/{UID}/00001.rec",
+        f"chunks/jobs/{UID}/1.rec",
+        "loads/jobs/not-an-id.json",
+        f"loads/jobs/{UID}/x.json",
+    ],
 )
 def test_parsers_refuse_keys_outside_the_layout(key: str) -> None:
     assert keys.parse_chunk_key(key) is None

@@ -51,7 +51,9 @@ def test_iter_records_reports_the_line_each_record_starts_on(
 @given(rows, st.integers(min_value=1, max_value=7))
 def test_frames_in_chunks_hold_every_record_exactly_once(data: list[list[str]], size: int) -> None:
     records = _records(_write(data, "\r\n"))
-    chunks = [b"".join(frame(r) for r in records[i : i + size]) for i in range(0, len(records), size)]
+    chunks = [
+        b"".join(frame(r) for r in records[i : i + size]) for i in range(0, len(records), size)
+    ]
     back = [r for chunk in chunks for r in iter_frames(io.BytesIO(chunk))]
     assert back == records
 
@@ -79,8 +81,12 @@ def test_iter_records_cuts_long_records_but_keeps_counting_lines() -> None:
     long_line = b"9," + b"x" * (3 * MAX_RECORD_BYTES) + b"\n"
     unclosed = b'5,"never closed\n' + b"y\n" * 10
     records = _records(b"1,a\n" + long_line + b"2,b\n" + unclosed)
-    assert [(r.line, r.truncated) for r in records] == [(1, False), (2, True), (3, False),
-                                                        (4, False)]
+    assert [(r.line, r.truncated) for r in records] == [
+        (1, False),
+        (2, True),
+        (3, False),
+        (4, False),
+    ]
     assert len(records[1].data) == MAX_RECORD_BYTES
     assert records[1].size == len(long_line) - 1
     assert records[3].data.count(b"\n") == 11  # swallowed to the end, as csv would

@@ -37,24 +37,43 @@ def _check(checker: RowChecker, data: bytes, **kwargs: Any) -> tuple[Any, tuple[
         (b"1e3,Ada,2021-07-27T16:02:08Z,2,3", ("id: '1e3' is not an integer",)),
         (b" 7,Ada,2021-07-27T16:02:08Z,2,3", ("id: ' 7' is not an integer",)),
         (b"0,Ada,2021-07-27T16:02:08Z,2,3", ("id: 0 is out of range [1, 9223372036854775807]",)),
-        (b"9223372036854775808,Ada,2021-07-27T16:02:08Z,2,3",
-         ("id: 9223372036854775808 is out of range [1, 9223372036854775807]",)),
+        (
+            b"9223372036854775808,Ada,2021-07-27T16:02:08Z,2,3",
+            ("id: 9223372036854775808 is out of range [1, 9223372036854775807]",),
+        ),
         (b"1,   ,2021-07-27T16:02:08Z,2,3", ("name: '   ' is blank",)),
-        (b"1,Ada,2021-02-30T10:00:00Z,2,3",
-         ("datetime: '2021-02-30T10:00:00Z' is not a real date and time",)),
-        (b"1,Ada,2021-07-27 16:02:08,2,3",
-         ("datetime: '2021-07-27 16:02:08' is not a UTC timestamp like 2021-07-27T16:02:08Z",)),
-        (b"1,Ada,2021-07-27T16:02:08+01:00,2,3",
-         ("datetime: '2021-07-27T16:02:08+01:00' is not a UTC timestamp like "
-          "2021-07-27T16:02:08Z",)),
-        (b"id,name,datetime,department_id,job_id",
-         ("id: 'id' is not an integer",
-          "datetime: 'datetime' is not a UTC timestamp like 2021-07-27T16:02:08Z",
-          "department_id: 'department_id' is not an integer", "job_id: 'job_id' is not an integer")),
-        (b"1,\xff\xfe,2021-07-27T16:02:08Z,2,3",
-         ("record: not valid UTF-8 (byte 0xff at position 2)",)),
-        (b"1," + b"x" * 257 + b",2021-07-27T16:02:08Z,2,3",
-         ("name: longer than 256 characters (257)",)),
+        (
+            b"1,Ada,2021-02-30T10:00:00Z,2,3",
+            ("datetime: '2021-02-30T10:00:00Z' is not a real date and time",),
+        ),
+        (
+            b"1,Ada,2021-07-27 16:02:08,2,3",
+            ("datetime: '2021-07-27 16:02:08' is not a UTC timestamp like 2021-07-27T16:02:08Z",),
+        ),
+        (
+            b"1,Ada,2021-07-27T16:02:08+01:00,2,3",
+            (
+                "datetime: '2021-07-27T16:02:08+01:00' is not a UTC timestamp like "
+                "2021-07-27T16:02:08Z",
+            ),
+        ),
+        (
+            b"id,name,datetime,department_id,job_id",
+            (
+                "id: 'id' is not an integer",
+                "datetime: 'datetime' is not a UTC timestamp like 2021-07-27T16:02:08Z",
+                "department_id: 'department_id' is not an integer",
+                "job_id: 'job_id' is not an integer",
+            ),
+        ),
+        (
+            b"1,\xff\xfe,2021-07-27T16:02:08Z,2,3",
+            ("record: not valid UTF-8 (byte 0xff at position 2)",),
+        ),
+        (
+            b"1," + b"x" * 257 + b",2021-07-27T16:02:08Z,2,3",
+            ("name: longer than 256 characters (257)",),
+        ),
     ],
 )
 def test_check_record_gives_each_reason(line: bytes, errors: tuple[str, ...]) -> None:
@@ -84,27 +103,39 @@ def test_check_record_keeps_surrounding_spaces_in_text() -> None:
 
 # Values drawn near every boundary the schema draws: types, ranges, lengths, date shapes.
 text_value = st.one_of(
-    st.none(), st.just(""), st.just(" "), st.text(max_size=4), st.text(min_size=255, max_size=258),
+    st.none(),
+    st.just(""),
+    st.just(" "),
+    st.text(max_size=4),
+    st.text(min_size=255, max_size=258),
     st.integers(),
 )
 int_value = st.one_of(
-    st.none(), st.integers(min_value=-3, max_value=3),
-    st.integers(min_value=2**63 - 2, max_value=2**63 + 1), st.sampled_from(["7", "x", "1.5", ""]),
+    st.none(),
+    st.integers(min_value=-3, max_value=3),
+    st.integers(min_value=2**63 - 2, max_value=2**63 + 1),
+    st.sampled_from(["7", "x", "1.5", ""]),
 )
 date_value = st.one_of(
     st.none(),
     st.builds(
         "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format,
-        st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32),
-        st.integers(0, 24), st.integers(0, 60), st.integers(0, 60),
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 60),
     ),
     st.sampled_from(["2021-07-27 16:02:08", "2021-07-27T16:02:08+00:00", "x", ""]),
 )
 hire_values = st.lists(st.just(0), min_size=3, max_size=7).flatmap(
-    lambda shape: st.tuples(*(
-        [int_value, text_value, date_value, int_value, int_value, int_value, text_value][i]
-        for i in range(len(shape))
-    ))
+    lambda shape: st.tuples(
+        *(
+            [int_value, text_value, date_value, int_value, int_value, int_value, text_value][i]
+            for i in range(len(shape))
+        )
+    )
 )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from chalicelib import tables
 from chalicelib.errors import InvalidRequestError, InvalidSchemaError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_tables_are_derived_from_the_schema_files() -> None:

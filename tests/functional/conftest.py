@@ -1,0 +1,49 @@
+"""The offline stack, started once per test module, on free ports bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from chalicelib.config import LocalStackSettings
+from devstack.client import ApiClient
+from devstack.stack import LocalStack
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+STACK_KEY = "functional-test-key"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    saved = dict(os.environ)
+    data_dir = tmp_path_factory.mktemp("stack")
+    settings = LocalStackSettings(
+        api_port=0, s3_port=0, api_key=STACK_KEY, data_dir=str(data_dir), workers=4
+    )
+    local = LocalStack(settings, extra_env={"INGEST_CHUNK_ROWS": "4"}).start()
+    try:
+        yield local
+    finally:
+        local.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def api(stack: LocalStack) -> ApiClient:
+    return ApiClient(stack.api_url, STACK_KEY)
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> object:
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_bytes(text.encode())
+        return path
+
+    return _write

@@ -1,0 +1,113 @@
+"""The HTTP contract: API keys on every route but health, JSON errors, presigned POST policy."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+
+if TYPE_CHECKING:
+    from devstack.client import ApiClient
+    from devstack.stack import LocalStack
+
+UID = "20261126T031500Z-0123456789ab"
+
+
+def all_routes(stack: LocalStack) -> list[tuple[str, str]]:
+    assert stack.app_module is not None
+    routes = stack.app_module.app.routes
+    return sorted((method, path) for path, entries in routes.items() for method in entries)
+
+
+def _url(stack: LocalStack, path: str) -> str:
+    return stack.api_url + re.sub(r"\{[a-z_]+\}", UID, path)
+
+
+def test_every_route_but_health_refuses_a_missing_or_wrong_key(stack: LocalStack) -> None:
+    routes = all_routes(stack)
+    assert len(routes) >= 6
+    for method, path in routes:
+        missing = requests.request(method, _url(stack, path), timeout=10)
+        wrong = requests.request(
+            method, _url(stack, path), headers={"x-api-key": "nope"}, timeout=10
+        )
+        if path == "/api/v1/health":
+            assert (missing.status_code, missing.json()) == (200, {"status": "ok"})
+            continue
+        assert missing.status_code == 401, (method, path)
+        assert wrong.status_code == 403, (method, path)
+        assert missing.json()["error"]["code"] == "unauthorized"
+        assert "nope" not in wrong.text
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"table": "payroll", "filename": "a.csv", "size": 10}, "unknown table 'payroll'"),
+        ({"table": "jobs", "filename": "../a.csv", "size": 10}, "filename '../a.csv'"),
+        ({"table": "jobs", "filename": "a.csv", "size": 0}, "size must be"),
+        ({"table": "jobs", "filename": "a.csv", "size": "10"}, "size must be"),
+        ({"table": "jobs", "filename": "a.csv", "size": 6 * 1024**3}, "size must be"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_create_upload_refuses_bad_bodies_with_json_errors(
+    api: ApiClient, body: Any, fragment: str
+) -> None:
+    reply = requests.post(
+        f"{api.base_url}/api/v1/uploads", json=body, headers={"x-api-key": api.api_key}, timeout=10
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "invalid_request"
+    assert fragment in reply.json()["error"]["message"]
+
+
+def test_create_upload_refuses_a_body_that_is_not_json(api: ApiClient) -> None:
+    reply = requests.post(
+        f"{api.base_url}/api/v1/uploads",
+        data="{nope",
+        headers={"x-api-key": api.api_key, "content-type": "application/json"},
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    assert "not valid JSON" in reply.json()["error"]["message"]
+
+
+def test_presigned_post_is_limited_to_one_key_size_and_expiry(api: ApiClient) -> None:
+    grant = api._call(
+        "POST", "/api/v1/uploads", json={"table": "jobs", "filename": "jobs.csv", "size": 123}
+    )
+    assert grant["key"] == f"raw/jobs/{grant['upload_id']}/jobs.csv"
+    assert grant["expires_in"] == 900
+    policy = json.loads(base64.b64decode(grant["fields"]["policy"]))
+    conditions = policy["conditions"]
+    assert ["eq", "$key", grant["key"]] in conditions
+    assert ["content-length-range", 123, 123] in conditions
+    assert {"bucket": "ingest-local"} in conditions
+    status = api.status(grant["upload_id"])
+    assert (status["state"], status["rows_total"]) == ("waiting", None)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        (f"/api/v1/uploads/{UID}", 404, "not_found"),
+        ("/api/v1/uploads/not-an-id", 400, "invalid_request"),
+        ("/api/v1/uploads?table=nope", 400, "invalid_request"),
+        ("/api/v1/reports/hires-by-quarter", 400, "invalid_request"),
+        ("/api/v1/reports/hires-by-quarter?year=20x1", 400, "invalid_request"),
+        (
+            "/api/v1/reports/departments-above-mean?year=1%3B%20DROP%20TABLE%20jobs",
+            400,
+            "invalid_request",
+        ),
+    ],
+)
+def test_bad_lookups_get_json_errors(api: ApiClient, path: str, status: int, code: str) -> None:
+    reply = requests.get(f"{api.base_url}{path}", headers={"x-api-key": api.api_key}, timeout=10)
+    assert reply.status_code == status
+    assert reply.json()["error"]["code"] == code

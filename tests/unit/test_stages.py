@@ -1,0 +1,175 @@
+"""The three stages on moto S3 and DuckDB: chunking, validation, exactly-once loading."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from chalicelib import chunk, keys, load, state, storage, validate
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
+    from chalicelib.warehouse.duckdb import DuckDBWarehouse
+
+HIRES = (
+    "\ufeff1,Ada Lovelace,2021-01-05T10:00:00Z,1,1\r\n"
+    '2,"Hopper, Grace",2021-04-05T10:00:00Z,1,2\r\n'
+    "3,Alan Turing,2021-02-30T10:00:00Z,2,1\r\n"
+    "\r\n"
+    '4,"Multi\nLine",2021-07-05T10:00:00Z,2,2\r\n'
+    "5,Bad Row,2021-10-05T10:00:00Z,2\r\n"
+    "1,Ada Again,2021-12-31T23:59:59Z,2,2\r\n"
+    "6,Edsger,2021-08-01T00:00:00Z,1,1"
+)
+
+
+def upload_file(s3: Any, settings: Settings, table: str, body: bytes, name: str = "f.csv") -> str:
+    key = f"raw/{table}/{name}"
+    s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
+    return key
+
+
+def run_pipeline(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings, raw_key: str
+) -> state.Upload:
+    """Deliver every event the stages cause, in order, as S3 notifications would."""
+    split = chunk.split_upload(s3, settings, raw_key)
+    assert split.upload_id and split.table
+    for n in range(split.chunks):
+        validate.validate_chunk(s3, settings, keys.chunk_key(split.table, split.upload_id, n))
+    load.load_upload(s3, warehouse, settings, keys.load_key(split.table, split.upload_id))
+    upload = state.read(s3, settings.bucket, split.table, split.upload_id)
+    assert upload is not None
+    return upload
+
+
+def rejected(s3: Any, settings: Settings, upload: state.Upload) -> list[dict[str, Any]]:
+    key = keys.rejected_report_key(upload.table, upload.upload_id)
+    body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def table_rows(warehouse: DuckDBWarehouse, table: str) -> list[tuple[Any, ...]]:
+    return warehouse.execute(f'SELECT * FROM "{table}" ORDER BY id')
+
+
+def test_pipeline_loads_valid_rows_and_explains_the_rest(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    upload = run_pipeline(
+        s3, warehouse, settings, upload_file(s3, settings, "hired_employees", HIRES.encode())
+    )
+    assert upload.state == "loaded"
+    assert (upload.rows_total, upload.rows_valid, upload.rows_rejected) == (7, 4, 3)
+    assert upload.chunks_total == 2  # 8 records incl. the blank line, 4 per chunk
+    names = [(r[0], r[1]) for r in table_rows(warehouse, "hired_employees")]
+    assert names == [(1, "Ada Again"), (2, "Hopper, Grace"), (4, "Multi\nLine"), (6, "Edsger")]
+    report = rejected(s3, settings, upload)
+    assert [(r["row"], r["errors"]) for r in report] == [
+        (1, ["id: duplicate id, superseded by row 8"]),
+        (3, ["datetime: '2021-02-30T10:00:00Z' is not a real date and time"]),
+        (7, ["record: expected 5 fields, got 4"]),
+    ]
+    assert report[0]["raw"] == "\ufeff1,Ada Lovelace,2021-01-05T10:00:00Z,1,1"
+    assert report[2]["raw"] == "5,Bad Row,2021-10-05T10:00:00Z,2"
+
+
+def test_every_stage_is_a_no_op_when_its_event_comes_again(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    key = upload_file(s3, settings, "hired_employees", HIRES.encode())
+    first = run_pipeline(s3, warehouse, settings, key)
+    before = table_rows(warehouse, "hired_employees")
+    again = run_pipeline(s3, warehouse, settings, key)
+    assert table_rows(warehouse, "hired_employees") == before
+    assert again.upload_id == first.upload_id
+    assert (again.state, again.rows_valid, again.rows_rejected) == ("loaded", 4, 3)
+    ledger = warehouse.execute('SELECT "upload_id", "rows_loaded" FROM "ingest_loads"')
+    assert ledger == [(first.upload_id, 4)]
+
+
+def test_reuploading_the_same_data_changes_nothing(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", b"1,Dev\n2,Ops\n"))
+    second = run_pipeline(
+        s3, warehouse, settings, upload_file(s3, settings, "jobs", b"1,Dev\n2,Ops\n", "again.csv")
+    )
+    assert second.state == "loaded"
+    assert table_rows(warehouse, "jobs") == [(1, "Dev"), (2, "Ops")]
+    assert len(warehouse.execute('SELECT * FROM "ingest_loads"')) == 2
+
+
+def test_a_later_upload_updates_rows_by_id(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", b"1,Dev\n2,Ops\n"))
+    run_pipeline(
+        s3, warehouse, settings, upload_file(s3, settings, "jobs", b"2,SRE\n3,QA\n", "b.csv")
+    )
+    assert table_rows(warehouse, "jobs") == [(1, "Dev"), (2, "SRE"), (3, "QA")]
+
+
+def test_a_load_replayed_after_commit_finds_the_ledger(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    key = upload_file(s3, settings, "jobs", b"1,Dev\n1,Dev2\n")
+    upload = run_pipeline(s3, warehouse, settings, key)
+    # As if the load committed but crashed before recording "loaded".
+    state.create(s3, settings.bucket, state.Upload(**{**upload.__dict__, "state": "loading"}))
+    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", upload.upload_id))
+    assert (result.state, result.rows_loaded, result.rows_superseded) == ("loaded", 1, 1)
+    assert table_rows(warehouse, "jobs") == [(1, "Dev2")]
+    again = state.read(s3, settings.bucket, "jobs", upload.upload_id)
+    assert again is not None and (again.rows_valid, again.rows_rejected) == (1, 1)
+
+
+def test_load_waits_until_every_chunk_is_done(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    split = chunk.split_upload(s3, settings, upload_file(s3, settings, "jobs", b"1,a\n" * 9))
+    assert split.chunks == 3 and split.upload_id
+    validate.validate_chunk(s3, settings, keys.chunk_key("jobs", split.upload_id, 0))
+    assert not storage.exists(s3, settings.bucket, keys.load_key("jobs", split.upload_id))
+    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", split.upload_id))
+    assert result.skipped == "chunks still being validated"
+    for n in (2, 1):
+        validate.validate_chunk(s3, settings, keys.chunk_key("jobs", split.upload_id, n))
+    assert storage.exists(s3, settings.bucket, keys.load_key("jobs", split.upload_id))
+
+
+def test_an_empty_file_loads_nothing_and_says_so(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    upload = run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", b""))
+    assert (upload.state, upload.rows_total, upload.chunks_total) == ("loaded", 0, 0)
+    assert table_rows(warehouse, "jobs") == []
+
+
+def test_a_warehouse_that_rejects_the_load_fails_the_upload_readably(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    warehouse.execute('DROP TABLE "jobs"')
+    upload = run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", b"1,a\n"))
+    assert upload.state == "failed"
+    assert upload.error is not None and "jobs" in upload.error
+
+
+def test_keys_outside_the_layout_are_ignored(s3: Any, settings: Settings) -> None:
+    assert chunk.split_upload(s3, settings, "raw/nope/x.csv").skipped
+    assert validate.validate_chunk(s3, settings, "chunks/jobs/../x.rec").skipped
+
+
+@pytest.mark.parametrize("rows", [1, 3, 4, 5])
+def test_chunks_hold_every_record_once(s3: Any, settings: Settings, rows: int) -> None:
+    body = "".join(f"{i},job {i}\n" for i in range(1, rows + 1)).encode()
+    split = chunk.split_upload(s3, settings, upload_file(s3, settings, "jobs", body))
+    manifest = storage.get_json(
+        s3, settings.bucket, keys.split_manifest_key("jobs", split.upload_id or "")
+    )
+    assert [c["records"] for c in manifest["chunks"]] == [
+        min(4, rows - start) for start in range(0, rows, 4)
+    ]
+    assert manifest["records"] == rows
