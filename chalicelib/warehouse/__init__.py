@@ -79,4 +79,9 @@ def make_warehouse(settings: Settings, s3: S3Client) -> Warehouse:
         from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(settings.duckdb_path, s3)
+    if settings.warehouse == "redshift" and settings.redshift is not None:
+        from chalicelib.warehouse.redshift import RedshiftWarehouse
+        from chalicelib.warehouse.redshift_connect import connector
+
+        return RedshiftWarehouse(connector(settings.redshift), settings.redshift.iam_role, s3)
     raise ConfigError(f"warehouse {settings.warehouse!r} has no adapter in this build")
