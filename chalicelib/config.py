@@ -169,7 +169,7 @@ def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
     if ignored:
         raise ConfigError(f"{', '.join(ignored)} cannot be used with {ENV_REDSHIFT_AUTH}={auth}")
     iam_role = env[ENV_REDSHIFT_IAM_ROLE].strip()
-    if not IAM_ROLE_ARN.match(iam_role):
+    if not IAM_ROLE_ARN.fullmatch(iam_role):
         raise ConfigError(f"{ENV_REDSHIFT_IAM_ROLE} must be an IAM role ARN, got {iam_role!r}")
     return RedshiftSettings(
         host=get(ENV_REDSHIFT_HOST),

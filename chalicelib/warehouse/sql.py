@@ -46,7 +46,7 @@ def ident(name: str) -> str:
     Raises:
         UnsafeIdentifierError: ``name`` has characters outside ``[A-Za-z0-9_]``.
     """
-    if not isinstance(name, str) or not _IDENT.match(name):
+    if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise UnsafeIdentifierError(f"unsafe SQL identifier {name!r}")
     return f'"{name}"'
 
@@ -69,7 +69,7 @@ def s3_literal(uri: str) -> str:
     Raises:
         UnsafeIdentifierError: not a plain ``s3://bucket/key`` location.
     """
-    if not isinstance(uri, str) or not _S3_URI.match(uri):
+    if not isinstance(uri, str) or not _S3_URI.fullmatch(uri):
         raise UnsafeIdentifierError(f"unsafe S3 location {uri!r}")
     return f"'{uri}'"
 
@@ -80,7 +80,7 @@ def role_literal(arn: str) -> str:
     Raises:
         UnsafeIdentifierError: not an IAM role ARN.
     """
-    if not isinstance(arn, str) or not _ROLE_ARN.match(arn):
+    if not isinstance(arn, str) or not _ROLE_ARN.fullmatch(arn):
         raise UnsafeIdentifierError(f"not an IAM role ARN: {arn!r}")
     return f"'{arn}'"
 
