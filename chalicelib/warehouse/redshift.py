@@ -92,7 +92,7 @@ class RedshiftWarehouse:
             except DRIVER_ERRORS as exc:
                 raise translate(exc) from None
             con.autocommit = True
-            self._con = con
+            self._con, self._last_used = con, self._clock()
         return self._con
 
     def _send(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -142,6 +142,7 @@ class RedshiftWarehouse:
             if self._in_transaction:
                 raise PermanentWarehouseError("nested transactions are not supported")
             lock_statement = sql.lock(lock) if lock else None
+            self._connection()  # connect, or replace an idle one, before the transaction starts
             self._in_transaction, self._rolled_back = True, False
             try:
                 self._run("BEGIN")
