@@ -81,7 +81,9 @@ class DuckDBWarehouse:
 
     def run_transaction(self, work: Callable[[], T], lock: Sequence[str] = ()) -> T:
         # One connection and one lock serve every caller: nothing else can write meanwhile, and
-        # DuckDB has no LOCK statement.
+        # DuckDB has no LOCK statement. The names are still checked, as Redshift's LOCK would.
+        for name in lock:
+            ident(name)
         with self.transaction():
             return work()
 
@@ -98,15 +100,15 @@ class DuckDBWarehouse:
         return files
 
     def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        target, cols = ident(table), ", ".join(ident(c) for c in columns)  # before any I/O
         with tempfile.TemporaryDirectory(prefix="copy-") as tmp:
             files = self._download(manifest_uri, tmp, ".csv")
             if not files:
                 return 0
-            types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {ident(table)}")}
+            types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {target}")}
             spec = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in columns) + "}"
-            cols = ", ".join(ident(c) for c in columns)
             rows = self.execute(
-                f"INSERT INTO {ident(table)} ({cols}) SELECT {cols} FROM read_csv(?, "
+                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM read_csv(?, "
                 f"columns = {spec}, header = false, delim = ',', quote = '\"', escape = '\"', "
                 "auto_detect = false, strict_mode = true, timestampformat = '%Y-%m-%d %H:%M:%S')",
                 [files],
@@ -114,14 +116,13 @@ class DuckDBWarehouse:
         return int(rows[0][0]) if rows else 0
 
     def copy_parquet_from_s3(self, table: str, manifest_uri: str) -> int:
+        target = ident(table)
         with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
             files = self._download(manifest_uri, tmp, ".parquet")
             if not files:
                 return 0
             # By position, as Redshift's COPY from Parquet does.
-            rows = self.execute(
-                f"INSERT INTO {ident(table)} SELECT * FROM read_parquet(?)", [files]
-            )
+            rows = self.execute(f"INSERT INTO {target} SELECT * FROM read_parquet(?)", [files])
         return int(rows[0][0]) if rows else 0
 
     def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:

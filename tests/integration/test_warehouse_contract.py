@@ -321,3 +321,13 @@ def test_reports_count_hires_by_quarter_and_department(target: Target) -> None:
     ]
     assert mean == pytest.approx(2.0)
     assert [(d.id, d.department, d.hired) for d in above] == [(1, "Sales", 3)]
+
+
+@pytest.mark.parametrize("name", ['jobs"; DROP TABLE "jobs"; --', "jobs\n", ""])
+def test_unsafe_names_are_refused_before_any_work(target: Target, name: str) -> None:
+    calls: list[str] = []
+    with pytest.raises(sql.UnsafeIdentifierError):
+        target.warehouse.run_transaction(lambda: calls.append("ran"), lock=[name])
+    with pytest.raises(sql.UnsafeIdentifierError):
+        target.warehouse.copy_from_s3(name, ["id"], f"s3://{target.bucket}/x.json")
+    assert calls == []
