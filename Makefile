@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo serve lint typecheck clean
+.PHONY: setup test demo serve lint typecheck package clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,20 @@ lint: setup
 
 typecheck: setup
 	$(VENV)/bin/mypy
+
+# Terraform for one stage into build/<stage>/ (docs/deploy.md). Offline apart from pip fetching
+# requirements.txt for the Lambda zip; needs no AWS credentials and deploys nothing. Chalice
+# refuses to start without a region, but the Terraform it writes does not depend on it (the
+# region comes from the provider at apply time), so any region will do here. Only generated
+# files are replaced: Terraform state or a backend file kept in build/<stage>/ survives.
+STAGE ?= dev
+BUILD ?= build
+package: setup
+	rm -f $(BUILD)/$(STAGE)/chalice.tf.json $(BUILD)/$(STAGE)/ingest.tf.json \
+		$(BUILD)/$(STAGE)/deployment.zip
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+		$(VENV)/bin/chalice package --pkg-format terraform --stage $(STAGE) $(BUILD)/$(STAGE)
+	$(PY) -m deploy.terraform --stage $(STAGE) --out $(BUILD)/$(STAGE)
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,8 @@ It parses and checks values at cold start and raises ``ConfigError`` for bad one
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from chalicelib.errors import ConfigError
@@ -28,6 +29,11 @@ ENV_REDSHIFT_DATABASE = "INGEST_REDSHIFT_DATABASE"
 ENV_REDSHIFT_USER = "INGEST_REDSHIFT_USER"
 ENV_REDSHIFT_PASSWORD = "INGEST_REDSHIFT_PASSWORD"  # noqa: S105 - env var name, not a secret
 ENV_REDSHIFT_IAM_ROLE = "INGEST_REDSHIFT_IAM_ROLE"
+ENV_REDSHIFT_AUTH = "INGEST_REDSHIFT_AUTH"
+ENV_REDSHIFT_CLUSTER_ID = "INGEST_REDSHIFT_CLUSTER_ID"
+ENV_REDSHIFT_WORKGROUP = "INGEST_REDSHIFT_WORKGROUP"
+ENV_REDSHIFT_SECRET_ARN = "INGEST_REDSHIFT_SECRET_ARN"  # noqa: S105 - env var name, not a secret
+ENV_REDSHIFT_REGION = "INGEST_REDSHIFT_REGION"
 
 # Chosen from `make bench`: 100k rows is ~5 MB of hired_employees CSV, inside Redshift's advice of
 # 1 MB-1 GB per COPY file, and keeps a 10M-row upload at 100 objects per stage.
@@ -36,22 +42,34 @@ DEFAULT_CHUNK_ROWS = 100_000
 S3_MAX_SINGLE_UPLOAD = 5 * 1024**3
 
 WarehouseKind = Literal["duckdb", "redshift"]
+# password: user and password from the environment (dev clusters); iam: temporary credentials from
+# GetClusterCredentials / redshift-serverless GetCredentials; secret: a Secrets Manager secret.
+RedshiftAuth = Literal["password", "iam", "secret"]
+REDSHIFT_AUTHS: tuple[RedshiftAuth, ...] = ("password", "iam", "secret")
+# The role Redshift assumes for COPY/UNLOAD; it is written into SQL text, so its shape is checked.
+IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 
 
 @dataclass(frozen=True)
 class RedshiftSettings:
     """Connection settings for the Redshift adapter; the password is never logged."""
 
-    host: str
+    host: str | None
     port: int
     database: str
-    user: str
-    password: str
+    user: str | None
+    password: str | None = field(repr=False)
     iam_role: str
+    auth: RedshiftAuth = "password"
+    cluster_identifier: str | None = None
+    workgroup: str | None = None
+    secret_arn: str | None = None
+    region: str | None = None
 
     def __repr__(self) -> str:
         return (
-            f"RedshiftSettings(host={self.host!r}, database={self.database!r}, user={self.user!r})"
+            f"RedshiftSettings(auth={self.auth!r}, host={self.host!r}, "
+            f"database={self.database!r}, user={self.user!r})"
         )
 
 
@@ -121,25 +139,50 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
 
 
 def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
-    missing = [
-        name
-        for name in (
-            ENV_REDSHIFT_HOST,
-            ENV_REDSHIFT_DATABASE,
-            ENV_REDSHIFT_USER,
-            ENV_REDSHIFT_IAM_ROLE,
-        )
-        if not env.get(name)
-    ]
+    def get(name: str) -> str | None:
+        return env.get(name, "").strip() or None
+
+    auth = get(ENV_REDSHIFT_AUTH) or "password"
+    if auth not in REDSHIFT_AUTHS:
+        raise ConfigError(f"{ENV_REDSHIFT_AUTH} must be one of {', '.join(REDSHIFT_AUTHS)}")
+    required = [ENV_REDSHIFT_DATABASE, ENV_REDSHIFT_IAM_ROLE]
+    unused: list[str] = []
+    if auth == "password":
+        required += [ENV_REDSHIFT_HOST, ENV_REDSHIFT_USER, ENV_REDSHIFT_PASSWORD]
+        unused += [ENV_REDSHIFT_SECRET_ARN]
+    elif auth == "iam":
+        if bool(get(ENV_REDSHIFT_CLUSTER_ID)) == bool(get(ENV_REDSHIFT_WORKGROUP)):
+            raise ConfigError(
+                f"{ENV_REDSHIFT_AUTH}=iam needs exactly one of "
+                f"{ENV_REDSHIFT_CLUSTER_ID} (provisioned) or {ENV_REDSHIFT_WORKGROUP} (serverless)"
+            )
+        if get(ENV_REDSHIFT_CLUSTER_ID):
+            required.append(ENV_REDSHIFT_USER)  # GetClusterCredentials issues a password for it
+        unused += [ENV_REDSHIFT_PASSWORD, ENV_REDSHIFT_SECRET_ARN]
+    else:
+        required.append(ENV_REDSHIFT_SECRET_ARN)
+        unused += [ENV_REDSHIFT_USER, ENV_REDSHIFT_PASSWORD]
+    missing = [name for name in required if not get(name)]
     if missing:
-        raise ConfigError(f"warehouse 'redshift' needs {', '.join(missing)}")
+        raise ConfigError(f"warehouse 'redshift' with {auth} auth needs {', '.join(missing)}")
+    ignored = [name for name in unused if get(name)]
+    if ignored:
+        raise ConfigError(f"{', '.join(ignored)} cannot be used with {ENV_REDSHIFT_AUTH}={auth}")
+    iam_role = env[ENV_REDSHIFT_IAM_ROLE].strip()
+    if not IAM_ROLE_ARN.fullmatch(iam_role):
+        raise ConfigError(f"{ENV_REDSHIFT_IAM_ROLE} must be an IAM role ARN, got {iam_role!r}")
     return RedshiftSettings(
-        host=env[ENV_REDSHIFT_HOST],
+        host=get(ENV_REDSHIFT_HOST),
         port=_int(env, ENV_REDSHIFT_PORT, 5439, minimum=1),
-        database=env[ENV_REDSHIFT_DATABASE],
-        user=env[ENV_REDSHIFT_USER],
-        password=env.get(ENV_REDSHIFT_PASSWORD, ""),
-        iam_role=env[ENV_REDSHIFT_IAM_ROLE],
+        database=env[ENV_REDSHIFT_DATABASE].strip(),
+        user=get(ENV_REDSHIFT_USER),
+        password=env.get(ENV_REDSHIFT_PASSWORD) or None,
+        iam_role=iam_role,
+        auth=auth,
+        cluster_identifier=get(ENV_REDSHIFT_CLUSTER_ID),
+        workgroup=get(ENV_REDSHIFT_WORKGROUP),
+        secret_arn=get(ENV_REDSHIFT_SECRET_ARN),
+        region=get(ENV_REDSHIFT_REGION),
     )
 
 

@@ -92,6 +92,12 @@ class TransientWarehouseError(WarehouseError):
     code = "warehouse_unavailable"
 
 
+class SerializationConflictError(TransientWarehouseError):
+    """The warehouse aborted a transaction that conflicted with a concurrent one; rerun it."""
+
+    code = "warehouse_conflict"
+
+
 class PermanentWarehouseError(WarehouseError):
     """The warehouse rejected the work; retrying the same input fails again."""
 

@@ -48,7 +48,7 @@ def ensure_schema(warehouse: Warehouse, tables: Iterable[Table]) -> None:
     """Create the target tables and the load ledger if they do not exist."""
     for table in tables:
         warehouse.execute(sql.create_table(table, warehouse.dialect))
-    warehouse.execute(sql.create_ledger())
+    warehouse.execute(sql.create_ledger(warehouse.dialect))
 
 
 def load_upload(s3: S3Client, warehouse: Warehouse, settings: Settings, key: str) -> LoadResult:
@@ -73,7 +73,7 @@ def load_upload(s3: S3Client, warehouse: Warehouse, settings: Settings, key: str
     table = get_table(table_name)
     started = time.monotonic()
     try:
-        loaded, superseded = _load(s3, warehouse, bucket, table, upload, done)
+        loaded, superseded = _load(s3, warehouse, bucket, table, upload, done=done)
     except PermanentWarehouseError as exc:
         logger.error("load.failed", extra={"error": exc.message})
         state.advance(s3, bucket, upload, "failed", error=exc.message)
@@ -113,6 +113,7 @@ def _load(
     bucket: str,
     table: Table,
     upload: Upload,
+    *,
     done: list[state.ChunkDone],
 ) -> tuple[int, int]:
     """Run the load transaction (or find it already recorded); return (loaded, superseded)."""
@@ -120,7 +121,8 @@ def _load(
     storage.put_json(s3, bucket, manifest_key, _copy_manifest(s3, bucket, table, upload, done))
     staging = sql.staging_name(table, "staging")
     dedup = sql.staging_name(table, "dedup")
-    with warehouse.transaction():
+
+    def work() -> tuple[int, int]:
         recorded = warehouse.execute(sql.ledger_lookup(), [upload.upload_id])
         if recorded:
             logger.info("load.skipped", extra={"reason": "already in the load ledger"})
@@ -138,19 +140,18 @@ def _load(
         warehouse.execute(sql.create_deduplicated(table, staging, dedup))
         warehouse.execute(sql.merge(table, dedup))
         loaded = copied - len(superseded)
+        loaded_at = datetime.now(UTC).replace(tzinfo=None)
         warehouse.execute(
             sql.ledger_insert(),
-            [
-                upload.upload_id,
-                table.name,
-                loaded,
-                len(superseded),
-                datetime.now(UTC).replace(tzinfo=None),
-            ],
+            [upload.upload_id, table.name, loaded, len(superseded), loaded_at],
         )
         for name in (staging, dedup):
             warehouse.execute(sql.drop_table(name))
-    return loaded, len(superseded)
+        return loaded, len(superseded)
+
+    # Every load writes the ledger, so loads of any table take turns on it; the target is locked
+    # too so that nothing else writes it between our snapshot and commit.
+    return warehouse.run_transaction(work, lock=(table.name, sql.LEDGER_TABLE))
 
 
 def _copy_manifest(

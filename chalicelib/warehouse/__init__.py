@@ -1,20 +1,21 @@
 """The warehouse protocol and the factory that picks an adapter.
 
 Callers see only ``Warehouse``: statements, a COPY from a manifest of S3 files, an UNLOAD of a
-query to Parquet, and a transaction. SQL text comes from ``warehouse.sql``; each adapter turns its
-driver's exceptions into ``TransientWarehouseError`` or ``PermanentWarehouseError``.
+query to Parquet (and a COPY of such a backup back), and transactions. SQL text comes from
+``warehouse.sql``; each adapter turns its driver's exceptions into ``TransientWarehouseError`` or
+``PermanentWarehouseError``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chalicelib.errors import ConfigError
 from chalicelib.warehouse.sql import Dialect
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
 
     from mypy_boto3_s3 import S3Client
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
 
 __all__ = ["Dialect", "UnloadResult", "Warehouse", "make_warehouse"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,11 @@ class Warehouse(Protocol):
         ...
 
     def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
-        """COPY the CSV files listed in a Redshift-style manifest into ``table``; return rows."""
+        """COPY the CSV files a Redshift-style manifest lists into ``table``; return rows copied."""
+        ...
+
+    def copy_parquet_from_s3(self, table: str, manifest_uri: str) -> int:
+        """COPY the Parquet files an UNLOAD manifest lists into ``table`` (columns by position)."""
         ...
 
     def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:
@@ -52,6 +59,11 @@ class Warehouse(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """A block that commits on success and rolls back on any exception."""
+        ...
+
+    def run_transaction(self, work: Callable[[], T], lock: Sequence[str] = ()) -> T:
+        """Run ``work`` in a transaction that first locks the tables in ``lock`` against other
+        writers; rerun it (bounded, with backoff) if the warehouse aborts it for a conflict."""
         ...
 
     def close(self) -> None: ...
@@ -67,4 +79,9 @@ def make_warehouse(settings: Settings, s3: S3Client) -> Warehouse:
         from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(settings.duckdb_path, s3)
+    if settings.warehouse == "redshift" and settings.redshift is not None:
+        from chalicelib.warehouse.redshift import RedshiftWarehouse
+        from chalicelib.warehouse.redshift_connect import connector
+
+        return RedshiftWarehouse(connector(settings.redshift), settings.redshift.iam_role, s3)
     raise ConfigError(f"warehouse {settings.warehouse!r} has no adapter in this build")

@@ -1,8 +1,9 @@
 """The embedded warehouse: DuckDB in a file under DATA_DIR, for the local stack and tests.
 
 It offers what the Redshift adapter offers, on the same S3 objects: COPY reads a Redshift-style
-manifest and its CSV files through boto3 (DuckDB's httpfs is not available offline), UNLOAD writes
-Parquet files and a manifest back to S3. One connection, guarded by a lock, serves all threads.
+manifest and its CSV (or, for a restore, Parquet) files through boto3 (DuckDB's httpfs is not
+available offline), UNLOAD writes Parquet files and a manifest back to S3. One connection,
+guarded by a lock, serves all threads, so there are no concurrent writers to lock out.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
@@ -22,9 +23,11 @@ from chalicelib.warehouse import UnloadResult
 from chalicelib.warehouse.sql import Dialect, ident
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
 
 # Lock conflicts and I/O trouble may pass; anything else (bad SQL, constraint) will not.
 _TRANSIENT = (duckdb.TransactionException, duckdb.IOException, duckdb.InterruptException)
@@ -76,28 +79,50 @@ class DuckDBWarehouse:
             finally:
                 self._in_transaction = False
 
-    def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+    def run_transaction(self, work: Callable[[], T], lock: Sequence[str] = ()) -> T:
+        # One connection and one lock serve every caller: nothing else can write meanwhile, and
+        # DuckDB has no LOCK statement. The names are still checked, as Redshift's LOCK would.
+        for name in lock:
+            ident(name)
+        with self.transaction():
+            return work()
+
+    def _download(self, manifest_uri: str, tmp: str, suffix: str) -> list[str]:
+        """Fetch every file a manifest lists into ``tmp``; return their local paths in order."""
         bucket, key = parse_s3_uri(manifest_uri)
         manifest = json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        entries = manifest.get("entries", [])
-        if not entries:
-            return 0
-        types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {ident(table)}")}
-        spec = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in columns) + "}"
-        cols = ", ".join(ident(c) for c in columns)
+        files = []
+        for i, entry in enumerate(manifest.get("entries", [])):
+            src_bucket, src_key = parse_s3_uri(entry["url"])
+            path = Path(tmp) / f"{i:05d}{suffix}"
+            self._s3.download_file(src_bucket, src_key, str(path))
+            files.append(str(path))
+        return files
+
+    def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        target, cols = ident(table), ", ".join(ident(c) for c in columns)  # before any I/O
         with tempfile.TemporaryDirectory(prefix="copy-") as tmp:
-            files = []
-            for i, entry in enumerate(entries):
-                src_bucket, src_key = parse_s3_uri(entry["url"])
-                path = Path(tmp) / f"{i:05d}.csv"
-                self._s3.download_file(src_bucket, src_key, str(path))
-                files.append(str(path))
+            files = self._download(manifest_uri, tmp, ".csv")
+            if not files:
+                return 0
+            types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {target}")}
+            spec = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in columns) + "}"
             rows = self.execute(
-                f"INSERT INTO {ident(table)} ({cols}) SELECT {cols} FROM read_csv(?, "
+                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM read_csv(?, "
                 f"columns = {spec}, header = false, delim = ',', quote = '\"', escape = '\"', "
                 "auto_detect = false, strict_mode = true, timestampformat = '%Y-%m-%d %H:%M:%S')",
                 [files],
             )
+        return int(rows[0][0]) if rows else 0
+
+    def copy_parquet_from_s3(self, table: str, manifest_uri: str) -> int:
+        target = ident(table)
+        with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
+            files = self._download(manifest_uri, tmp, ".parquet")
+            if not files:
+                return 0
+            # By position, as Redshift's COPY from Parquet does.
+            rows = self.execute(f"INSERT INTO {target} SELECT * FROM read_parquet(?)", [files])
         return int(rows[0][0]) if rows else 0
 
     def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:

@@ -2,7 +2,9 @@
 
 Nothing here talks to a database, so every statement can be tested as a string. Identifiers go
 through ``ident()``, which refuses anything outside ``[A-Za-z0-9_]``; values are always passed as
-``?`` parameters. Where DuckDB and Redshift differ, a builder takes the dialect.
+``?`` parameters, except in Redshift COPY/UNLOAD, which take none: their S3 locations and role
+ARNs are checked against a strict pattern instead. Where DuckDB and Redshift differ, a builder
+takes the dialect.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 from chalicelib.errors import IngestError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from chalicelib.tables import Column, Table
 
 Dialect = Literal["duckdb", "redshift"]
@@ -20,6 +24,16 @@ Dialect = Literal["duckdb", "redshift"]
 LEDGER_TABLE = "ingest_loads"
 SOURCE_ROW = "source_row"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
+# Characters that can neither end nor escape a string literal: bucket names, our key layout, and
+# the characters IAM allows in role names.
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]*$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+# Cleaned chunks hold timestamps as 'YYYY-MM-DD HH:MM:SS'. In COPY's TIMEFORMAT (unlike SQL
+# functions) HH is the 24-hour clock: docs r_DATEFORMAT_and_TIMEFORMAT_strings.
+COPY_TIMEFORMAT = "YYYY-MM-DD HH:MI:SS"
+# UNLOAD's MAXFILESIZE in MB (Redshift accepts 5 MB to 6.2 GB): small enough that a restore in a
+# Lambda can fetch one file at a time into /tmp.
+UNLOAD_MAX_FILE_MB = 256
 
 
 class UnsafeIdentifierError(IngestError):
@@ -32,9 +46,43 @@ def ident(name: str) -> str:
     Raises:
         UnsafeIdentifierError: ``name`` has characters outside ``[A-Za-z0-9_]``.
     """
-    if not isinstance(name, str) or not _IDENT.match(name):
+    if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise UnsafeIdentifierError(f"unsafe SQL identifier {name!r}")
     return f'"{name}"'
+
+
+def string_literal(text: str) -> str:
+    """``text`` as a Redshift string literal.
+
+    Redshift treats a backslash inside a literal as an escape, so backslashes are doubled as
+    well as quotes (what its QUOTE_LITERAL function does).
+
+    >>> string_literal("it's")
+    "'it''s'"
+    """
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def s3_literal(uri: str) -> str:
+    """``uri`` as a string literal for COPY/UNLOAD.
+
+    Raises:
+        UnsafeIdentifierError: not a plain ``s3://bucket/key`` location.
+    """
+    if not isinstance(uri, str) or not _S3_URI.fullmatch(uri):
+        raise UnsafeIdentifierError(f"unsafe S3 location {uri!r}")
+    return f"'{uri}'"
+
+
+def role_literal(arn: str) -> str:
+    """An IAM role ARN as a string literal for ``IAM_ROLE``.
+
+    Raises:
+        UnsafeIdentifierError: not an IAM role ARN.
+    """
+    if not isinstance(arn, str) or not _ROLE_ARN.fullmatch(arn):
+        raise UnsafeIdentifierError(f"not an IAM role ARN: {arn!r}")
+    return f"'{arn}'"
 
 
 def column_type(column: Column, dialect: Dialect) -> str:
@@ -56,26 +104,45 @@ def _columns(table: Table, prefix: str = "") -> str:
     return ", ".join(f"{prefix}{ident(c)}" for c in table.column_names)
 
 
+def redshift_layout(table: Table) -> str:
+    """Distribution and sort keys, derived from the schema rather than from table names.
+
+    A table with a timestamp column is a fact table: spread evenly by its primary key (MERGE
+    joins on it) and sorted by its first timestamp, which the reports filter on. A table without
+    one is a small lookup table: copied to every node, since the reports join it to the facts.
+    """
+    pk = ident(table.primary_key)
+    times = [c.name for c in table.columns if c.kind == "timestamp"]
+    if times:
+        return f"DISTSTYLE KEY DISTKEY ({pk}) SORTKEY ({ident(times[0])})"
+    return f"DISTSTYLE ALL SORTKEY ({pk})"
+
+
 def create_table(table: Table, dialect: Dialect) -> str:
-    """DDL for a target table, keyed by its primary key.
+    """DDL for a target table, keyed by its primary key (Redshift records but does not enforce it).
 
     >>> create_table(get_table("jobs"), "duckdb")
     'CREATE TABLE IF NOT EXISTS "jobs" ("id" BIGINT NOT NULL, "job" VARCHAR NOT NULL, PRIMARY KEY ("id"))'
-    """
-    return (
+    """  # noqa: E501
+    ddl = (
         f"CREATE TABLE IF NOT EXISTS {ident(table.name)} ({_column_defs(table, dialect)}, "
         f"PRIMARY KEY ({ident(table.primary_key)}))"
     )
+    return f"{ddl} {redshift_layout(table)}" if dialect == "redshift" else ddl
 
 
-def create_ledger() -> str:
-    """DDL for the load ledger: one row per loaded upload, written in the load's transaction."""
-    return (
+def create_ledger(dialect: Dialect = "duckdb") -> str:
+    """DDL for the load ledger: one row per upload ever loaded, written in the load's transaction.
+
+    On Redshift it is small and read by every load, so each node holds a copy.
+    """
+    ddl = (
         f"CREATE TABLE IF NOT EXISTS {ident(LEDGER_TABLE)} ("
         '"upload_id" VARCHAR(64) NOT NULL, "table_name" VARCHAR(64) NOT NULL, '
         '"rows_loaded" BIGINT NOT NULL, "rows_superseded" BIGINT NOT NULL, '
         '"loaded_at" TIMESTAMP NOT NULL, PRIMARY KEY ("upload_id"))'
     )
+    return f'{ddl} DISTSTYLE ALL SORTKEY ("upload_id")' if dialect == "redshift" else ddl
 
 
 def ledger_lookup() -> str:
@@ -92,6 +159,20 @@ def ledger_insert() -> str:
     )
 
 
+def lock(names: Sequence[str]) -> str:
+    """Redshift's exclusive lock on ``names``: it waits until their other writers commit.
+
+    >>> lock(["jobs", "ingest_loads"])
+    'LOCK "jobs", "ingest_loads"'
+
+    Raises:
+        UnsafeIdentifierError: no names, or an unsafe one.
+    """
+    if not names:
+        raise UnsafeIdentifierError("LOCK needs at least one table")
+    return "LOCK " + ", ".join(ident(n) for n in names)
+
+
 def staging_name(table: Table, role: str) -> str:
     return f"{table.name}_{role}"
 
@@ -106,6 +187,11 @@ def create_staging(table: Table, name: str, dialect: Dialect) -> str:
         f"CREATE TEMP TABLE {ident(name)} ({_column_defs(table, dialect)}, "
         f"{ident(SOURCE_ROW)} BIGINT NOT NULL)"
     )
+
+
+def create_restore_staging(table: Table, name: str, dialect: Dialect) -> str:
+    """A temp table with exactly the target's columns, in order: what a backup holds."""
+    return f"CREATE TEMP TABLE {ident(name)} ({_column_defs(table, dialect)})"
 
 
 def staging_columns(table: Table) -> list[str]:
@@ -133,11 +219,11 @@ def create_deduplicated(table: Table, staging: str, name: str) -> str:
 
 
 def merge(table: Table, source: str) -> str:
-    """Upsert ``source`` into the table by primary key.
+    """Upsert ``source`` into the table by primary key (the same text runs on both engines).
 
     >>> merge(get_table("jobs"), "jobs_dedup")
     'MERGE INTO "jobs" USING "jobs_dedup" AS s ON "jobs"."id" = s."id" WHEN MATCHED THEN UPDATE SET "job" = s."job" WHEN NOT MATCHED THEN INSERT ("id", "job") VALUES (s."id", s."job")'
-    """
+    """  # noqa: E501
     target, pk = ident(table.name), ident(table.primary_key)
     updates = ", ".join(
         f"{ident(c)} = s.{ident(c)}" for c in table.column_names if c != table.primary_key
@@ -146,6 +232,89 @@ def merge(table: Table, source: str) -> str:
         f"MERGE INTO {target} USING {ident(source)} AS s ON {target}.{pk} = s.{pk} "
         f"WHEN MATCHED THEN UPDATE SET {updates} "
         f"WHEN NOT MATCHED THEN INSERT ({_columns(table)}) VALUES ({_columns(table, 's.')})"
+    )
+
+
+def copy_csv(table: str, columns: Sequence[str], manifest_uri: str, iam_role: str) -> str:
+    """Redshift COPY of the headerless CSV files a manifest lists, into explicit columns.
+
+    Staging tables are temporary and loaded once, so compression analysis and statistics
+    (COMPUPDATE, STATUPDATE) would only slow the load.
+
+    >>> print(copy_csv("t", ["id"], "s3://bkt/m.json", "arn:aws:iam::123456789012:role/r"))
+    COPY "t" ("id") FROM 's3://bkt/m.json' IAM_ROLE 'arn:aws:iam::123456789012:role/r' MANIFEST FORMAT AS CSV TIMEFORMAT 'YYYY-MM-DD HH:MI:SS' COMPUPDATE OFF STATUPDATE OFF
+
+    Raises:
+        UnsafeIdentifierError: an unsafe name, location or role.
+    """  # noqa: E501
+    cols = ", ".join(ident(c) for c in columns)
+    return (
+        f"COPY {ident(table)} ({cols}) FROM {s3_literal(manifest_uri)} "
+        f"IAM_ROLE {role_literal(iam_role)} MANIFEST FORMAT AS CSV "
+        f"TIMEFORMAT {string_literal(COPY_TIMEFORMAT)} COMPUPDATE OFF STATUPDATE OFF"
+    )
+
+
+def copy_parquet(table: str, manifest_uri: str, iam_role: str) -> str:
+    """Redshift COPY of the Parquet files an UNLOAD manifest lists (a backup) into ``table``.
+
+    COPY from Parquet matches columns by position and accepts only a few options, none of the
+    CSV ones (docs: copy-usage_notes-copy-from-columnar), so ``table`` must have exactly the
+    backup's columns; ``create_restore_staging`` makes one.
+
+    Raises:
+        UnsafeIdentifierError: an unsafe name, location or role.
+    """
+    return (
+        f"COPY {ident(table)} FROM {s3_literal(manifest_uri)} "
+        f"IAM_ROLE {role_literal(iam_role)} FORMAT AS PARQUET MANIFEST"
+    )
+
+
+def unload_parquet(
+    query: str, prefix_uri: str, iam_role: str, max_file_mb: int = UNLOAD_MAX_FILE_MB
+) -> str:
+    """Redshift UNLOAD of ``query`` to Parquet files under ``prefix_uri``, plus a manifest.
+
+    UNLOAD takes its query as a string literal, so the query is quoted here; it must still be
+    built by this module. ALLOWOVERWRITE lets a retried backup reuse its prefix; MANIFEST VERBOSE
+    records each file's size and row count, which a Parquet COPY needs and restore checks.
+
+    >>> unload_parquet("SELECT 'a'", "s3://bkt/p/", "arn:aws:iam::123456789012:role/r")
+    "UNLOAD ('SELECT ''a''') TO 's3://bkt/p/' IAM_ROLE 'arn:aws:iam::123456789012:role/r' FORMAT AS PARQUET MANIFEST VERBOSE ALLOWOVERWRITE MAXFILESIZE 256 MB"
+
+    Raises:
+        UnsafeIdentifierError: an unsafe location or role, or a prefix without a trailing '/'.
+    """  # noqa: E501
+    if not isinstance(prefix_uri, str) or not prefix_uri.endswith("/"):
+        raise UnsafeIdentifierError(f"UNLOAD prefix must end with '/': {prefix_uri!r}")
+    return (
+        f"UNLOAD ({string_literal(query)}) TO {s3_literal(prefix_uri)} "
+        f"IAM_ROLE {role_literal(iam_role)} FORMAT AS PARQUET MANIFEST VERBOSE ALLOWOVERWRITE "
+        f"MAXFILESIZE {int(max_file_mb)} MB"
+    )
+
+
+def last_copy_count() -> str:
+    """Rows loaded by the session's last COPY."""
+    return "SELECT pg_last_copy_count()"
+
+
+def load_errors() -> str:
+    """Where and why the session's last COPY failed, from SYS_LOAD_ERROR_DETAIL (provisioned and
+    serverless). The raw line and field value are user data and are not read."""
+    return (
+        "SELECT TRIM(file_name), line_number, TRIM(column_name), error_code, "
+        "TRIM(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() "
+        "ORDER BY line_number LIMIT 5"
+    )
+
+
+def load_errors_stl() -> str:
+    """The same from STL_LOAD_ERRORS, which provisioned clusters fill first."""
+    return (
+        "SELECT TRIM(filename), line_number, TRIM(colname), err_code, TRIM(err_reason) "
+        "FROM stl_load_errors WHERE query = pg_last_copy_id() ORDER BY line_number LIMIT 5"
     )
 
 

@@ -23,7 +23,7 @@ def test_from_env_reads_and_types_values() -> None:
         ({"INGEST_BUCKET": "b", "INGEST_CHUNK_ROWS": "ten"}, "must be an integer"),
         ({"INGEST_BUCKET": "b", "INGEST_CHUNK_ROWS": "0"}, "must be >= 1"),
         ({"INGEST_BUCKET": "b", "INGEST_WAREHOUSE": "oracle"}, "must be 'duckdb' or 'redshift'"),
-        ({"INGEST_BUCKET": "b", "INGEST_WAREHOUSE": "redshift"}, "needs INGEST_REDSHIFT_HOST"),
+        ({"INGEST_BUCKET": "b", "INGEST_WAREHOUSE": "redshift"}, "needs INGEST_REDSHIFT_DATABASE"),
     ],
 )
 def test_from_env_refuses_bad_values(env: dict[str, str], message: str) -> None:

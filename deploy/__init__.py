@@ -1,0 +1,1 @@
+"""Packaging helpers for deployment (``make package``); not deployed themselves."""
