@@ -1,8 +1,9 @@
 """Stage 3: load one upload's cleaned chunks into the warehouse, exactly once.
 
-Owns the COPY manifest, the staging → de-duplicate → MERGE transaction, the load ledger that
-makes a replayed load a no-op, and the final rejected-rows report and counts. It does not parse
-CSV or judge rows; it reads what ``validate.py`` wrote.
+Owns the COPY manifest of an upload, the duplicates report, the final rejected-rows report and
+counts. The staging → de-duplicate → MERGE → ledger transaction itself lives in ``merge.py``
+(shared with the batch-rows route). It does not parse CSV or judge rows; it reads what
+``validate.py`` wrote.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import keys, records, state, storage
+from chalicelib import keys, merge, records, state, storage
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
 from chalicelib.tables import Table, get_table
@@ -118,39 +118,20 @@ def _load(
     """Run the load transaction (or find it already recorded); return (loaded, superseded)."""
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
     storage.put_json(s3, bucket, manifest_key, _copy_manifest(s3, bucket, table, upload, done))
-    staging = sql.staging_name(table, "staging")
-    dedup = sql.staging_name(table, "dedup")
-    with warehouse.transaction():
-        recorded = warehouse.execute(sql.ledger_lookup(), [upload.upload_id])
-        if recorded:
-            logger.info("load.skipped", extra={"reason": "already in the load ledger"})
-            return int(recorded[0][0]), int(recorded[0][1])
-        for name in (staging, dedup):
-            warehouse.execute(sql.drop_table(name))
-        warehouse.execute(sql.create_staging(table, staging, warehouse.dialect))
-        copied = warehouse.copy_from_s3(
-            staging, sql.staging_columns(table), keys.s3_uri(bucket, manifest_key)
-        )
-        superseded = warehouse.execute(sql.superseded_rows(table, staging))
+
+    def write_duplicates(superseded: list[tuple[int, int]]) -> None:
         # Written before commit: if the commit fails the retry rewrites it; if it succeeds and we
         # crash, the retry finds the ledger row and the report already in place.
         _write_duplicates(s3, bucket, table, upload.upload_id, superseded)
-        warehouse.execute(sql.create_deduplicated(table, staging, dedup))
-        warehouse.execute(sql.merge(table, dedup))
-        loaded = copied - len(superseded)
-        warehouse.execute(
-            sql.ledger_insert(),
-            [
-                upload.upload_id,
-                table.name,
-                loaded,
-                len(superseded),
-                datetime.now(UTC).replace(tzinfo=None),
-            ],
-        )
-        for name in (staging, dedup):
-            warehouse.execute(sql.drop_table(name))
-    return loaded, len(superseded)
+
+    merged = merge.merge_manifest(
+        warehouse,
+        table,
+        keys.s3_uri(bucket, manifest_key),
+        upload.upload_id,
+        before_commit=write_duplicates,
+    )
+    return merged.rows_loaded, merged.rows_superseded
 
 
 def _copy_manifest(
@@ -170,10 +151,10 @@ def _copy_manifest(
 
 
 def _write_duplicates(
-    s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[Any, ...]]
+    s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[int, int]]
 ) -> None:
     """Report the rows that a later row with the same id replaced, with their original text."""
-    winners = {int(row): int(winner) for row, winner in superseded}
+    winners = dict(superseded)
     lines: list[str] = []
     if winners:
         pk = table.primary_key
