@@ -19,7 +19,7 @@ import duckdb
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.keys import parse_s3_uri, s3_uri
 from chalicelib.warehouse import UnloadResult
-from chalicelib.warehouse.sql import Dialect, ident
+from chalicelib.warehouse.sql import Dialect, copy_parquet, ident
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -98,6 +98,22 @@ class DuckDBWarehouse:
                 "auto_detect = false, strict_mode = true, timestampformat = '%Y-%m-%d %H:%M:%S')",
                 [files],
             )
+        return int(rows[0][0]) if rows else 0
+
+    def copy_parquet_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        bucket, key = parse_s3_uri(manifest_uri)
+        manifest = json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        entries = manifest.get("entries", [])
+        if not entries:
+            return 0
+        with tempfile.TemporaryDirectory(prefix="copy-parquet-") as tmp:
+            files = []
+            for i, entry in enumerate(entries):
+                src_bucket, src_key = parse_s3_uri(entry["url"])
+                path = Path(tmp) / f"{i:05d}.parquet"
+                self._s3.download_file(src_bucket, src_key, str(path))
+                files.append(str(path))
+            rows = self.execute(copy_parquet(table, columns, manifest_uri, self.dialect), [files])
         return int(rows[0][0]) if rows else 0
 
     def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:

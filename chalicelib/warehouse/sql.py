@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Literal
 from chalicelib.errors import IngestError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from chalicelib.tables import Column, Table
 
 Dialect = Literal["duckdb", "redshift"]
@@ -156,6 +158,73 @@ def count_rows(name: str) -> str:
 def select_all(table: Table) -> str:
     """Every row of a table, in primary-key order."""
     return f"SELECT {_columns(table)} FROM {ident(table.name)} ORDER BY {ident(table.primary_key)}"
+
+
+def literal(value: str) -> str:
+    """``value`` as a single-quoted SQL string, for the few statements that take no parameters
+    (Redshift's COPY and UNLOAD).
+
+    Raises:
+        UnsafeIdentifierError: ``value`` holds a backslash or a control character.
+    """
+    if not isinstance(value, str) or any(c == "\\" or ord(c) < 32 for c in value):
+        raise UnsafeIdentifierError(f"unsafe SQL literal {value!r}")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_copy(table: Table, name: str, dialect: Dialect) -> str:
+    """A temp table with exactly the target's columns, in order (a restore's staging table)."""
+    return f"CREATE TEMP TABLE {ident(name)} ({_column_defs(table, dialect)})"
+
+
+def copy_parquet(
+    name: str,
+    columns: Sequence[str],
+    manifest_uri: str,
+    dialect: Dialect,
+    iam_role: str | None = None,
+) -> str:
+    """Load Parquet files into table ``name``.
+
+    Redshift reads the manifest itself, with the cluster's IAM role. COPY from Parquet maps
+    columns by position and takes no column list, so ``columns`` must be the table's columns in
+    order (https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html).
+    DuckDB gets the list of downloaded files as the one ``?`` parameter.
+
+    >>> print(copy_parquet("jobs_restore", ["id", "job"], "s3://b/backups/x/jobs/manifest", "redshift", "arn:aws:iam::1:role/r"))
+    COPY "jobs_restore" FROM 's3://b/backups/x/jobs/manifest' IAM_ROLE 'arn:aws:iam::1:role/r' FORMAT AS PARQUET MANIFEST
+    >>> print(copy_parquet("jobs_restore", ["id", "job"], "s3://b/backups/x/jobs/manifest", "duckdb"))
+    INSERT INTO "jobs_restore" ("id", "job") SELECT "id", "job" FROM read_parquet(?)
+    """
+    if dialect == "redshift":
+        if not iam_role:
+            raise UnsafeIdentifierError("COPY from Parquet on Redshift needs an IAM role")
+        return (
+            f"COPY {ident(name)} FROM {literal(manifest_uri)} IAM_ROLE {literal(iam_role)} "
+            "FORMAT AS PARQUET MANIFEST"
+        )
+    cols = ", ".join(ident(c) for c in columns)
+    return f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM read_parquet(?)"
+
+
+def delete_all(table: Table) -> str:
+    """Empty a table inside a transaction (Redshift's TRUNCATE would commit on its own)."""
+    return f"DELETE FROM {ident(table.name)}"
+
+
+def insert_from(table: Table, source: str) -> str:
+    """Copy every row of ``source`` (same columns) into the table."""
+    cols = _columns(table)
+    return f"INSERT INTO {ident(table.name)} ({cols}) SELECT {cols} FROM {ident(source)}"
+
+
+def select_page(table: Table, limit: int) -> str:
+    """The next ``limit`` rows after a primary key value (the one ``?``), in key order."""
+    pk = ident(table.primary_key)
+    return (
+        f"SELECT {_columns(table)} FROM {ident(table.name)} WHERE {pk} > ? "
+        f"ORDER BY {pk} LIMIT {int(limit)}"
+    )
 
 
 _HIRES_IN_YEAR = (
