@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 HIRE = [1, "Ada", "2021-01-05T10:00:00Z", 1, 1]
 
 
+class Untouchable:
+    """Stands in for S3 and the warehouse where a request must be refused before either is used."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a refused request used {name!r}")
+
+
 def table_rows(warehouse: DuckDBWarehouse, table: str) -> list[tuple[Any, ...]]:
     return warehouse.execute(f'SELECT * FROM "{table}" ORDER BY id')
 
@@ -46,7 +53,7 @@ JSON_VALUE = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(table=st.sampled_from(["jobs", "hired_employees"]), row=st.lists(JSON_VALUE, max_size=6))
 def test_a_json_row_gets_the_verdict_of_the_csv_line_it_stands_for(
     table: str, row: list[Any]
@@ -152,17 +159,12 @@ def test_insert_rows_takes_exactly_the_maximum(
     ],
 )
 def test_insert_rows_refuses_bad_requests(
-    s3: Any,
-    warehouse: DuckDBWarehouse,
-    settings: Settings,
-    table: str,
-    body: Any,
-    fragment: str,
+    settings: Settings, table: str, body: Any, fragment: str
 ) -> None:
+    untouched = Untouchable()
     with pytest.raises(InvalidRequestError) as caught:
-        batch.insert_rows(s3, warehouse, settings, table, body)
+        batch.insert_rows(untouched, untouched, settings, table, body)  # type: ignore[arg-type]
     assert fragment in caught.value.message
-    assert table_rows(warehouse, "jobs") == []
 
 
 def test_rejected_rows_are_logged_by_number_and_reason_never_by_content(
