@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, merge, state, storage
-from chalicelib.errors import InvalidRequestError, PermanentWarehouseError
+from chalicelib.errors import InvalidRequestError, WarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS, RowChecker, coerce, to_csv_value
 from chalicelib.state import Upload, now_iso
 from chalicelib.tables import get_table
@@ -218,7 +218,8 @@ def _load(
         merged = merge.merge_manifest(
             warehouse, table, keys.s3_uri(bucket, manifest_key), upload.upload_id
         )
-    except PermanentWarehouseError as exc:
+    except WarehouseError as exc:
+        # Nothing retries a batch (the client does), so even a transient failure is final here.
         state.advance(s3, bucket, upload, "failed", error=exc.message)
         raise
     return merged.superseded
