@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from chalice.app import Chalice, Response
 
-from chalicelib import chunk, load, logs, reports, uploads, validate
+from chalicelib import backup, batch, chunk, forms, load, logs, openapi, reports, uploads, validate
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
 from chalicelib.events import request_id_of, run_stage
@@ -25,9 +26,14 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 app = Chalice(app_name="csv-ingest")
+# API Gateway then hands form bodies to Lambda as base64 bytes, not as text that loses bytes.
+app.api.binary_types.append("multipart/form-data")
 logs.setup()
 BUCKET = event_bucket()
 PUBLIC_PATHS = {"/api/v1/health"}
+# These routes read the body whatever its content type, so a wrong one gets our JSON 400 rather
+# than Chalice's 415 in another shape.
+ANY_CONTENT = ["*/*"]
 
 
 @functools.cache
@@ -90,6 +96,34 @@ def json_body() -> Any:
         raise InvalidRequestError("body is not valid JSON") from None
 
 
+def raw_body() -> bytes:
+    request = app.current_request
+    body = request.raw_body if request is not None else b""
+    return body.encode() if isinstance(body, str) else body
+
+
+def any_json_body() -> Any:
+    """The body parsed as JSON whatever the content type says; None when there is no body."""
+    body = raw_body()
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise InvalidRequestError("body is not valid JSON") from None
+
+
+def params() -> dict[str, Any]:
+    """The query string's parameters overlaid with the fields of a JSON object body."""
+    request = app.current_request
+    merged: dict[str, Any] = dict((request.query_params if request else None) or {})
+    body = any_json_body()
+    if body is not None and not isinstance(body, dict):
+        raise InvalidRequestError("body must be a JSON object")
+    merged.update(body or {})
+    return merged
+
+
 def query(name: str) -> str | None:
     request = app.current_request
     params: Mapping[str, str] = (request.query_params if request else None) or {}
@@ -135,6 +169,115 @@ def get_departments_above_mean() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
     mean, rows = reports.departments_above_mean(get_warehouse(), year)
     return {"year": year, "mean": mean, "rows": [asdict(r) for r in rows]}
+
+
+def form_upload(table: str) -> Response:
+    request = app.current_request
+    headers: Mapping[str, str] = request.headers if request else {}
+    context: dict[str, Any] = (request.context if request else None) or {}
+    accepted = uploads.accept_form_file(
+        get_s3(),
+        get_settings(),
+        table,
+        headers.get("content-type"),
+        raw_body(),
+        forms.public_base_url(headers, context),
+    )
+    return Response(body=asdict(accepted), status_code=202)
+
+
+@app.route(
+    "/api/v1/upload_departments",
+    methods=["POST"],
+    content_types=ANY_CONTENT,
+    api_key_required=True,
+)
+@replies_errors
+def upload_departments() -> Response:
+    return form_upload("departments")
+
+
+@app.route(
+    "/api/v1/upload_jobs", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True
+)
+@replies_errors
+def upload_jobs() -> Response:
+    return form_upload("jobs")
+
+
+@app.route(
+    "/api/v1/hired_employees", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True
+)
+@replies_errors
+def upload_hired_employees() -> Response:
+    return form_upload("hired_employees")
+
+
+@app.route(
+    "/api/v1/tables/{table}/rows",
+    methods=["POST"],
+    content_types=ANY_CONTENT,
+    api_key_required=True,
+)
+@replies_errors
+def insert_rows(table: str) -> dict[str, Any]:
+    result = batch.insert_rows(get_s3(), get_warehouse(), get_settings(), table, any_json_body())
+    return asdict(result)
+
+
+@app.route("/api/v1/backups", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True)
+@replies_errors
+def create_backup() -> Response:
+    return backup_reply()
+
+
+def backup_reply() -> Response:
+    given = params()
+    made = backup.backup_table(
+        get_s3(), get_warehouse(), get_settings(), given.get("table"), given.get("format")
+    )
+    return Response(body=made.to_json(), status_code=201)
+
+
+@app.route("/api/v1/backups", methods=["GET"], api_key_required=True)
+@replies_errors
+def list_backups() -> dict[str, Any]:
+    return {"backups": [b.to_json() for b in backup.list_backups(get_s3(), get_settings())]}
+
+
+@app.route("/api/v1/restores", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True)
+@replies_errors
+def create_restore() -> dict[str, Any]:
+    return restore_reply()
+
+
+def restore_reply() -> dict[str, Any]:
+    return asdict(backup.restore_table(get_s3(), get_warehouse(), get_settings(), params()))
+
+
+# The original service's backup routes, kept for its clients: the same work as the two above.
+@app.route(
+    "/api/v1/create_backup", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True
+)
+@replies_errors
+def create_backup_seed() -> Response:
+    return backup_reply()
+
+
+@app.route(
+    "/api/v1/upload_parquet_backup",
+    methods=["POST"],
+    content_types=ANY_CONTENT,
+    api_key_required=True,
+)
+@replies_errors
+def upload_parquet_backup() -> dict[str, Any]:
+    return restore_reply()
+
+
+@app.route("/api/v1/openapi.json", methods=["GET"], api_key_required=True)
+def get_openapi() -> dict[str, Any]:
+    return openapi.document()
 
 
 @app.on_s3_event(bucket=BUCKET, events=["s3:ObjectCreated:*"], prefix="raw/")

@@ -59,6 +59,13 @@ class UploadNotFoundError(IngestError):
     code = "not_found"
 
 
+class BackupNotFoundError(IngestError):
+    """No backup has this id, or the backup holds no such table."""
+
+    status_code = 404
+    code = "not_found"
+
+
 class DuplicateUploadError(IngestError):
     """An upload with this id already exists."""
 
@@ -78,6 +85,13 @@ class RowValidationError(IngestError):
 
     status_code = 422
     code = "invalid_rows"
+
+
+class BackupMismatchError(IngestError):
+    """A backup's files do not hold the rows its record says; nothing was restored."""
+
+    status_code = 422
+    code = "backup_mismatch"
 
 
 class WarehouseError(IngestError):

@@ -1,8 +1,9 @@
 """The S3 key layout, in one place.
 
 Users write under ``raw/<table>/`` (presigned POSTs, ``aws s3 cp``); everything the pipeline
-derives is keyed by table and upload id. Every key is built and parsed here; parsing refuses
-anything that does not fit the layout, so no user-supplied name can point elsewhere.
+derives is keyed by table and upload id; backups live under ``backups/<backup_id>/``. Every key
+is built and parsed here; parsing refuses anything that does not fit the layout, so no
+user-supplied name can point elsewhere.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CHUNK = re.compile(r"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{5})\.rec$")
 _LOAD = re.compile(r"^loads/(?P<table>[a-z_]+)/(?P<uid>[^/]+)\.json$")
+BACKUPS = "backups/"
+BACKUP_MANIFEST = "manifest"
+_BACKUP_LOCATION = re.compile(
+    r"backups/(?P<bid>[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12})/(?P<table>[a-z_]+)/?(?:manifest)?"
+)
 
 
 def new_upload_id(now: datetime | None = None) -> str:
@@ -173,3 +179,50 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
         raise InvalidRequestError(f"not an s3:// location: {uri!r}")
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+def check_backup_id(backup_id: str) -> str:
+    """Return ``backup_id`` if it has the right shape (backup ids look like upload ids).
+
+    Raises:
+        InvalidRequestError: it does not.
+    """
+    if not isinstance(backup_id, str) or not UPLOAD_ID.fullmatch(backup_id):
+        raise InvalidRequestError(f"malformed backup id {backup_id!r}", backup_id=backup_id)
+    return backup_id
+
+
+def backup_record_key(backup_id: str) -> str:
+    """The catalog entry of one backup: what it holds, where, and how many rows."""
+    return f"{BACKUPS}{backup_id}/backup.json"
+
+
+def backup_prefix(backup_id: str, table: str) -> str:
+    return f"{BACKUPS}{backup_id}/{table}/"
+
+
+def backup_manifest_key(backup_id: str, table: str) -> str:
+    return f"{backup_prefix(backup_id, table)}{BACKUP_MANIFEST}"
+
+
+def parse_backup_location(uri: str, bucket: str) -> tuple[str, str]:
+    """(backup_id, table) of a backup folder (or its manifest) in this deployment's bucket.
+
+    Only ``s3://<bucket>/backups/<backup_id>/<table>/`` and its ``manifest`` are accepted: any
+    other bucket, prefix, ``..``, percent-encoding or odd character is refused, so a restore can
+    only read what this deployment backed up.
+
+    Raises:
+        InvalidRequestError: anything else.
+    """
+    refusal = InvalidRequestError(
+        f"s3_location must be s3://{bucket}/{BACKUPS}<backup_id>/<table>/, got {uri!r}",
+        parameter="s3_location",
+    )
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise refusal
+    given_bucket, _, key = uri[len("s3://") :].partition("/")
+    m = _BACKUP_LOCATION.fullmatch(key)
+    if given_bucket != bucket or m is None or m["table"] not in TABLES:
+        raise refusal
+    return m["bid"], m["table"]

@@ -1,8 +1,9 @@
 """Stage 3: load one upload's cleaned chunks into the warehouse, exactly once.
 
-Owns the COPY manifest, the staging → de-duplicate → MERGE transaction, the load ledger that
-makes a replayed load a no-op, and the final rejected-rows report and counts. It does not parse
-CSV or judge rows; it reads what ``validate.py`` wrote.
+Owns the COPY manifest of an upload, the duplicates report, the final rejected-rows report and
+counts. The staging → de-duplicate → MERGE → ledger transaction itself lives in ``merge.py``
+(shared with the batch-rows route). It does not parse CSV or judge rows; it reads what
+``validate.py`` wrote.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import keys, records, state, storage
+from chalicelib import keys, merge, records, state, storage
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
 from chalicelib.tables import Table, get_table
@@ -73,7 +73,7 @@ def load_upload(s3: S3Client, warehouse: Warehouse, settings: Settings, key: str
     table = get_table(table_name)
     started = time.monotonic()
     try:
-        loaded, superseded = _load(s3, warehouse, bucket, table, upload, done=done)
+        loaded, superseded = _load(s3, warehouse, bucket, table, upload, done)
     except PermanentWarehouseError as exc:
         logger.error("load.failed", extra={"error": exc.message})
         state.advance(s3, bucket, upload, "failed", error=exc.message)
@@ -113,45 +113,25 @@ def _load(
     bucket: str,
     table: Table,
     upload: Upload,
-    *,
     done: list[state.ChunkDone],
 ) -> tuple[int, int]:
     """Run the load transaction (or find it already recorded); return (loaded, superseded)."""
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
     storage.put_json(s3, bucket, manifest_key, _copy_manifest(s3, bucket, table, upload, done))
-    staging = sql.staging_name(table, "staging")
-    dedup = sql.staging_name(table, "dedup")
 
-    def work() -> tuple[int, int]:
-        recorded = warehouse.execute(sql.ledger_lookup(), [upload.upload_id])
-        if recorded:
-            logger.info("load.skipped", extra={"reason": "already in the load ledger"})
-            return int(recorded[0][0]), int(recorded[0][1])
-        for name in (staging, dedup):
-            warehouse.execute(sql.drop_table(name))
-        warehouse.execute(sql.create_staging(table, staging, warehouse.dialect))
-        copied = warehouse.copy_from_s3(
-            staging, sql.staging_columns(table), keys.s3_uri(bucket, manifest_key)
-        )
-        superseded = warehouse.execute(sql.superseded_rows(table, staging))
+    def write_duplicates(superseded: list[tuple[int, int]]) -> None:
         # Written before commit: if the commit fails the retry rewrites it; if it succeeds and we
         # crash, the retry finds the ledger row and the report already in place.
         _write_duplicates(s3, bucket, table, upload.upload_id, superseded)
-        warehouse.execute(sql.create_deduplicated(table, staging, dedup))
-        warehouse.execute(sql.merge(table, dedup))
-        loaded = copied - len(superseded)
-        loaded_at = datetime.now(UTC).replace(tzinfo=None)
-        warehouse.execute(
-            sql.ledger_insert(),
-            [upload.upload_id, table.name, loaded, len(superseded), loaded_at],
-        )
-        for name in (staging, dedup):
-            warehouse.execute(sql.drop_table(name))
-        return loaded, len(superseded)
 
-    # Every load writes the ledger, so loads of any table take turns on it; the target is locked
-    # too so that nothing else writes it between our snapshot and commit.
-    return warehouse.run_transaction(work, lock=(table.name, sql.LEDGER_TABLE))
+    merged = merge.merge_manifest(
+        warehouse,
+        table,
+        keys.s3_uri(bucket, manifest_key),
+        upload.upload_id,
+        before_commit=write_duplicates,
+    )
+    return merged.rows_loaded, merged.rows_superseded
 
 
 def _copy_manifest(
@@ -171,10 +151,10 @@ def _copy_manifest(
 
 
 def _write_duplicates(
-    s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[Any, ...]]
+    s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[int, int]]
 ) -> None:
     """Report the rows that a later row with the same id replaced, with their original text."""
-    winners = {int(row): int(winner) for row, winner in superseded}
+    winners = dict(superseded)
     lines: list[str] = []
     if winners:
         pk = table.primary_key

@@ -2,15 +2,17 @@
 
 Owns what the HTTP routes promise about uploads; ``app.py`` only parses requests and shapes
 replies. Presigned POSTs are limited to one exact key under ``raw/<table>/``, the declared size
-and a short expiry.
+and a short expiry. Small files posted as forms (the seed-compatible routes) are registered the
+same way and written to that key by the API itself.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import keys, state, storage
+from chalicelib import forms, keys, state, storage
 from chalicelib.errors import InvalidRequestError
 from chalicelib.state import Upload, now_iso
 from chalicelib.tables import get_table
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,7 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
             f"got {size!r}",
             parameter="size",
         )
-    upload_id = keys.new_upload_id()
-    key = keys.raw_key(table.name, upload_id, filename)
-    created = now_iso()
-    state.create(
-        s3,
-        settings.bucket,
-        Upload(
-            upload_id, table.name, "waiting", created, created, source_key=key, filename=filename
-        ),
-    )
+    upload_id, key = _register(s3, settings, table.name, filename)
     post = s3.generate_presigned_post(
         Bucket=settings.bucket,
         Key=key,
@@ -72,6 +67,55 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
         ExpiresIn=settings.presign_expires,
     )
     return PresignedUpload(upload_id, key, post["url"], post["fields"], settings.presign_expires)
+
+
+def _register(s3: S3Client, settings: Settings, table: str, filename: str) -> tuple[str, str]:
+    """Record a new upload as waiting for its file; return (upload_id, the raw key to write)."""
+    upload_id = keys.new_upload_id()
+    key = keys.raw_key(table, upload_id, filename)
+    created = now_iso()
+    state.create(
+        s3,
+        settings.bucket,
+        Upload(upload_id, table, "waiting", created, created, source_key=key, filename=filename),
+    )
+    return upload_id, key
+
+
+@dataclass(frozen=True)
+class AcceptedUpload:
+    """A file the API took in itself: where to follow its progress."""
+
+    upload_id: str
+    status_url: str
+
+
+def accept_form_file(
+    s3: S3Client,
+    settings: Settings,
+    table_name: str,
+    content_type: str | None,
+    body: bytes,
+    base_url: str,
+) -> AcceptedUpload:
+    """Register an upload and write the form's ``file`` field to its raw key.
+
+    The raw object's S3 event starts the pipeline, exactly as for a presigned upload.
+
+    Raises:
+        PayloadTooLargeError: the form is larger than ``forms.MAX_FORM_BYTES``.
+        InvalidRequestError: not a form with a non-empty ``file`` field.
+    """
+    table = get_table(table_name)
+    sent = forms.read_file_field(content_type, body)
+    filename = keys.check_filename(forms.safe_filename(sent.filename, f"{table.name}.csv"))
+    upload_id, key = _register(s3, settings, table.name, filename)
+    s3.put_object(Bucket=settings.bucket, Key=key, Body=sent.data, ContentType="text/csv")
+    logger.info(
+        "upload.received",
+        extra={"upload_id": upload_id, "table": table.name, "bytes": len(sent.data)},
+    )
+    return AcceptedUpload(upload_id, f"{base_url}/api/v1/uploads/{upload_id}")
 
 
 def status(s3: S3Client, settings: Settings, upload_id: str) -> dict[str, Any]:

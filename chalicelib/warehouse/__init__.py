@@ -1,8 +1,8 @@
 """The warehouse protocol and the factory that picks an adapter.
 
-Callers see only ``Warehouse``: statements, a COPY from a manifest of S3 files, an UNLOAD of a
-query to Parquet (and a COPY of such a backup back), and transactions. SQL text comes from
-``warehouse.sql``; each adapter turns its driver's exceptions into ``TransientWarehouseError`` or
+Callers see only ``Warehouse``: statements, a COPY from a manifest of CSV or Parquet files in S3,
+an UNLOAD of a query to Parquet, and a transaction. SQL text comes from ``warehouse.sql``; each
+adapter turns its driver's exceptions into ``TransientWarehouseError`` or
 ``PermanentWarehouseError``.
 """
 
@@ -49,8 +49,12 @@ class Warehouse(Protocol):
         """COPY the CSV files a Redshift-style manifest lists into ``table``; return rows copied."""
         ...
 
-    def copy_parquet_from_s3(self, table: str, manifest_uri: str) -> int:
-        """COPY the Parquet files an UNLOAD manifest lists into ``table`` (columns by position)."""
+    def copy_parquet_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        """COPY the Parquet files listed in a manifest (as UNLOAD writes it) into ``table``.
+
+        The files' columns must be ``columns``, in that order (Redshift maps Parquet columns by
+        position); return the rows copied.
+        """
         ...
 
     def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:

@@ -20,7 +20,7 @@ import duckdb
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.keys import parse_s3_uri, s3_uri
 from chalicelib.warehouse import UnloadResult
-from chalicelib.warehouse.sql import Dialect, ident
+from chalicelib.warehouse.sql import Dialect, copy_parquet, ident
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -115,14 +115,13 @@ class DuckDBWarehouse:
             )
         return int(rows[0][0]) if rows else 0
 
-    def copy_parquet_from_s3(self, table: str, manifest_uri: str) -> int:
-        target = ident(table)
+    def copy_parquet_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        statement = copy_parquet(table, columns, manifest_uri, self.dialect)  # before any I/O
         with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
             files = self._download(manifest_uri, tmp, ".parquet")
             if not files:
                 return 0
-            # By position, as Redshift's COPY from Parquet does.
-            rows = self.execute(f"INSERT INTO {target} SELECT * FROM read_parquet(?)", [files])
+            rows = self.execute(statement, [files])
         return int(rows[0][0]) if rows else 0
 
     def unload_to_parquet(self, query: str, prefix_uri: str) -> UnloadResult:

@@ -183,8 +183,10 @@ class RedshiftWarehouse:
     def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
         return self._copy(table, sql.copy_csv(table, columns, manifest_uri, self._iam_role))
 
-    def copy_parquet_from_s3(self, table: str, manifest_uri: str) -> int:
-        return self._copy(table, sql.copy_parquet(table, manifest_uri, self._iam_role))
+    def copy_parquet_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        return self._copy(
+            table, sql.copy_parquet(table, columns, manifest_uri, "redshift", self._iam_role)
+        )
 
     def _copy(self, table: str, statement: str) -> int:
         """Run a COPY; return rows loaded, or raise with what Redshift logged about the failure.

@@ -255,22 +255,6 @@ def copy_csv(table: str, columns: Sequence[str], manifest_uri: str, iam_role: st
     )
 
 
-def copy_parquet(table: str, manifest_uri: str, iam_role: str) -> str:
-    """Redshift COPY of the Parquet files an UNLOAD manifest lists (a backup) into ``table``.
-
-    COPY from Parquet matches columns by position and accepts only a few options, none of the
-    CSV ones (docs: copy-usage_notes-copy-from-columnar), so ``table`` must have exactly the
-    backup's columns; ``create_restore_staging`` makes one.
-
-    Raises:
-        UnsafeIdentifierError: an unsafe name, location or role.
-    """
-    return (
-        f"COPY {ident(table)} FROM {s3_literal(manifest_uri)} "
-        f"IAM_ROLE {role_literal(iam_role)} FORMAT AS PARQUET MANIFEST"
-    )
-
-
 def unload_parquet(
     query: str, prefix_uri: str, iam_role: str, max_file_mb: int = UNLOAD_MAX_FILE_MB
 ) -> str:
@@ -325,6 +309,56 @@ def count_rows(name: str) -> str:
 def select_all(table: Table) -> str:
     """Every row of a table, in primary-key order."""
     return f"SELECT {_columns(table)} FROM {ident(table.name)} ORDER BY {ident(table.primary_key)}"
+
+
+def copy_parquet(
+    name: str,
+    columns: Sequence[str],
+    manifest_uri: str,
+    dialect: Dialect,
+    iam_role: str | None = None,
+) -> str:
+    """Load Parquet files into table ``name``.
+
+    Redshift reads the manifest itself, with the cluster's IAM role. COPY from Parquet maps
+    columns by position and takes no column list, so ``columns`` must be the table's columns in
+    order (https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html).
+    DuckDB gets the list of downloaded files as the one ``?`` parameter.
+
+    >>> print(copy_parquet("jobs_restore", ["id", "job"], "s3://bkt/backups/x/jobs/manifest", "redshift", "arn:aws:iam::123456789012:role/r"))
+    COPY "jobs_restore" FROM 's3://bkt/backups/x/jobs/manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/r' FORMAT AS PARQUET MANIFEST
+    >>> print(copy_parquet("jobs_restore", ["id", "job"], "s3://b/backups/x/jobs/manifest", "duckdb"))
+    INSERT INTO "jobs_restore" ("id", "job") SELECT "id", "job" FROM read_parquet(?)
+    """
+    if dialect == "redshift":
+        if not iam_role:
+            raise UnsafeIdentifierError("COPY from Parquet on Redshift needs an IAM role")
+        return (
+            f"COPY {ident(name)} FROM {s3_literal(manifest_uri)} "
+            f"IAM_ROLE {role_literal(iam_role)} FORMAT AS PARQUET MANIFEST"
+        )
+    cols = ", ".join(ident(c) for c in columns)
+    return f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM read_parquet(?)"
+
+
+def delete_all(table: Table) -> str:
+    """Empty a table inside a transaction (Redshift's TRUNCATE would commit on its own)."""
+    return f"DELETE FROM {ident(table.name)}"
+
+
+def insert_from(table: Table, source: str) -> str:
+    """Copy every row of ``source`` (same columns) into the table."""
+    cols = _columns(table)
+    return f"INSERT INTO {ident(table.name)} ({cols}) SELECT {cols} FROM {ident(source)}"
+
+
+def select_page(table: Table, limit: int) -> str:
+    """The next ``limit`` rows after a primary key value (the one ``?``), in key order."""
+    pk = ident(table.primary_key)
+    return (
+        f"SELECT {_columns(table)} FROM {ident(table.name)} WHERE {pk} > ? "
+        f"ORDER BY {pk} LIMIT {int(limit)}"
+    )
 
 
 _HIRES_IN_YEAR = (

@@ -291,7 +291,9 @@ def test_unload_then_parquet_copy_round_trips(target: Target) -> None:
         target.warehouse.execute(
             sql.create_restore_staging(jobs, "jobs_restore", target.warehouse.dialect)
         )
-        copied = target.warehouse.copy_parquet_from_s3("jobs_restore", result.manifest_uri)
+        copied = target.warehouse.copy_parquet_from_s3(
+            "jobs_restore", ["id", "job"], result.manifest_uri
+        )
         rows = target.warehouse.execute('SELECT "id", "job" FROM "jobs_restore" ORDER BY "id"')
         target.warehouse.execute(sql.drop_table("jobs_restore"))
         return copied, rows

@@ -558,7 +558,7 @@ def test_restore_copies_a_parquet_backup_into_staging_in_one_transaction(
 
     def restore() -> int:
         warehouse.execute(sql.create_restore_staging(jobs, "jobs_restore", "redshift"))
-        return warehouse.copy_parquet_from_s3("jobs_restore", manifest)
+        return warehouse.copy_parquet_from_s3("jobs_restore", ["id", "job"], manifest)
 
     assert warehouse.run_transaction(restore, lock=["jobs"]) == 4
     assert con.statements == [
@@ -593,7 +593,7 @@ def test_unsafe_table_names_never_reach_the_connection(
     with pytest.raises(UnsafeIdentifierError):
         warehouse.copy_from_s3("jobs", [name], f"s3://{BUCKET}/m.json")
     with pytest.raises(UnsafeIdentifierError):
-        warehouse.copy_parquet_from_s3(name, f"s3://{BUCKET}/m.json")
+        warehouse.copy_parquet_from_s3(name, ["id"], f"s3://{BUCKET}/m.json")
     with pytest.raises(UnsafeIdentifierError):
         warehouse.run_transaction(lambda: None, lock=[name])
     assert con.sent == []

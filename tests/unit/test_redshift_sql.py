@@ -57,7 +57,9 @@ def test_create_ledger_per_dialect() -> None:
 
 
 def test_copy_parquet_statement() -> None:
-    assert sql.copy_parquet("jobs_restore", "s3://bkt/backups/jobs/1/manifest", ROLE) == (
+    assert sql.copy_parquet(
+        "jobs_restore", ["id", "job"], "s3://bkt/backups/jobs/1/manifest", "redshift", ROLE
+    ) == (
         "COPY \"jobs_restore\" FROM 's3://bkt/backups/jobs/1/manifest' "
         f"IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST"
     )

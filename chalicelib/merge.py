@@ -1,0 +1,84 @@
+"""How rows enter a target table: staging → de-duplicate → MERGE → ledger, one transaction.
+
+Shared by the file load stage (``load.py``) and the batch-rows route (``batch.py``): both write
+cleaned CSV files and a COPY manifest, then call ``merge_manifest``. The load ledger makes a
+replayed load id a no-op. It does not write manifests or reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.warehouse import sql
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from chalicelib.tables import Table
+    from chalicelib.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What one staging → de-duplicate → MERGE transaction did (or had already done)."""
+
+    rows_loaded: int
+    rows_superseded: int
+    superseded: tuple[tuple[int, int], ...] = ()
+    already_loaded: bool = False
+
+
+def merge_manifest(
+    warehouse: Warehouse,
+    table: Table,
+    manifest_uri: str,
+    load_id: str,
+    before_commit: Callable[[list[tuple[int, int]]], None] | None = None,
+) -> Merged:
+    """COPY the cleaned CSV files of a manifest into staging, drop superseded ids, MERGE by id and
+    record ``load_id`` in the ledger, all in one transaction; a load id already in the ledger is a
+    no-op. ``before_commit`` receives the superseded (row, winning row) pairs inside the
+    transaction, so a failure there rolls the load back.
+
+    Raises:
+        TransientWarehouseError: the warehouse may recover; retry.
+        PermanentWarehouseError: the warehouse rejected the load.
+    """
+    staging = sql.staging_name(table, "staging")
+    dedup = sql.staging_name(table, "dedup")
+
+    def work() -> Merged:
+        recorded = warehouse.execute(sql.ledger_lookup(), [load_id])
+        if recorded:
+            logger.info("load.skipped", extra={"reason": "already in the load ledger"})
+            return Merged(int(recorded[0][0]), int(recorded[0][1]), already_loaded=True)
+        for name in (staging, dedup):
+            warehouse.execute(sql.drop_table(name))
+        warehouse.execute(sql.create_staging(table, staging, warehouse.dialect))
+        copied = warehouse.copy_from_s3(staging, sql.staging_columns(table), manifest_uri)
+        superseded = [
+            (int(row), int(winner))
+            for row, winner in warehouse.execute(sql.superseded_rows(table, staging))
+        ]
+        if before_commit is not None:
+            before_commit(superseded)
+        warehouse.execute(sql.create_deduplicated(table, staging, dedup))
+        warehouse.execute(sql.merge(table, dedup))
+        loaded = copied - len(superseded)
+        loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        warehouse.execute(
+            sql.ledger_insert(), [load_id, table.name, loaded, len(superseded), loaded_at]
+        )
+        for name in (staging, dedup):
+            warehouse.execute(sql.drop_table(name))
+        return Merged(loaded, len(superseded), tuple(superseded))
+
+    # Every load writes the ledger, so loads of any table take turns on it; the target is locked
+    # too so that nothing else writes it between our snapshot and commit. A conflict reruns
+    # ``work`` whole, ``before_commit`` included (it only overwrites a report).
+    return warehouse.run_transaction(work, lock=(table.name, sql.LEDGER_TABLE))
