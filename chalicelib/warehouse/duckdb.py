@@ -92,10 +92,13 @@ class DuckDBWarehouse:
                 path = Path(tmp) / f"{i:05d}.csv"
                 self._s3.download_file(src_bucket, src_key, str(path))
                 files.append(str(path))
+            # new_line is fixed: left to sniffing, a CR inside a quoted name made DuckDB split
+            # rows at CR and fail the whole load.
             rows = self.execute(
                 f"INSERT INTO {ident(table)} ({cols}) SELECT {cols} FROM read_csv(?, "
                 f"columns = {spec}, header = false, delim = ',', quote = '\"', escape = '\"', "
-                "auto_detect = false, strict_mode = true, timestampformat = '%Y-%m-%d %H:%M:%S')",
+                "new_line = '\\n', auto_detect = false, strict_mode = true, "
+                "timestampformat = '%Y-%m-%d %H:%M:%S')",
                 [files],
             )
         return int(rows[0][0]) if rows else 0
