@@ -19,7 +19,7 @@ Dialect = Literal["duckdb", "redshift"]
 
 LEDGER_TABLE = "ingest_loads"
 SOURCE_ROW = "source_row"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}\Z")
 
 
 class UnsafeIdentifierError(IngestError):
