@@ -1,8 +1,9 @@
 """Fixtures for the adversarial tests, and the hook that writes docs/reliability.md.
 
-``cloud`` is one moto S3 bucket per module (starting moto costs most of a second, so scenarios
-share it and use their own keys). ``reliability`` is the ledger tests record figures in. After a
-full, passing run the figures are saved in pytest's cache and rendered to docs/reliability.md.
+``cloud`` is one moto S3 bucket per module, for the test that holds the in-memory S3 fake to
+moto; ``stack``/``api`` are the running local stack. ``reliability`` is the ledger tests record
+figures in; after a full, passing run they are saved in pytest's cache and rendered to
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.config import Settings
+
+# The running local stack, for the access tests (one per module that asks for it).
+from tests.functional.conftest import api, stack  # noqa: F401
 from tests.reliability.ledger import CACHE_KEY, LEDGER, ROOT, Ledger, write_report
 
 if TYPE_CHECKING:
@@ -79,7 +83,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line("reliability: wrote docs/reliability.md")
-
-
-# The running local stack, for the access tests (one per module that asks for it).
-from tests.functional.conftest import api, stack  # noqa: E402, F401

@@ -91,7 +91,6 @@ class S3Proxy:
     def __init__(self, client: Any, on_write: Callable[[str, str | None], None]) -> None:
         self._client = client
         self._on_write = on_write
-        self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)
@@ -356,16 +355,11 @@ def outcome(s3: Any, warehouse: Any, settings: Settings, table: str, raw_key: st
     return Outcome(uploads, report, [tuple(_plain(v) for v in r) for r in rows], ledger)
 
 
-def check(
-    expected: Expected, out: Outcome, *, base: dict[int, tuple[Any, ...]] | None = None
-) -> dict[str, int]:
-    """Assert ``out`` is what the oracle expects; return the report figures (lost, duplicates).
-
-    ``base`` is what the table held before this upload (its rows stay unless replaced).
-    """
+def check(expected: Expected, out: Outcome) -> dict[str, int]:
+    """Assert ``out`` is what the oracle expects; return the report figures (lost, duplicates)."""
     upload = out.upload
     columns = TABLES[expected.table].column_names
-    want = {**(base or {}), **expected.final}
+    want = dict(expected.final)
     have: dict[int, tuple[Any, ...]] = {}
     duplicates = 0
     for row in out.table:
