@@ -12,7 +12,19 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from chalice.app import Chalice, Response
 
-from chalicelib import backup, batch, chunk, forms, load, logs, openapi, reports, uploads, validate
+from chalicelib import (
+    backup,
+    batch,
+    chunk,
+    forms,
+    load,
+    logs,
+    openapi,
+    redrive,
+    reports,
+    uploads,
+    validate,
+)
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
 from chalicelib.events import request_id_of, run_stage
@@ -153,6 +165,13 @@ def list_uploads() -> dict[str, Any]:
 @replies_errors
 def get_upload(upload_id: str) -> dict[str, Any]:
     return uploads.status(get_s3(), get_settings(), upload_id)
+
+
+@app.route("/api/v1/uploads/{upload_id}/retry", methods=["POST"], api_key_required=True)
+@replies_errors
+def retry_upload(upload_id: str) -> Response:
+    retried = redrive.retry_upload(get_s3(), get_settings(), upload_id)
+    return Response(body=asdict(retried), status_code=202)
 
 
 @app.route("/api/v1/reports/hires-by-quarter", methods=["GET"], api_key_required=True)
@@ -315,5 +334,5 @@ def on_load_requested(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: load.load_upload(s3, get_warehouse(), settings, event.key),
+        lambda: load.load_upload(s3, get_warehouse, settings, event.key),
     )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, merge, state, storage
 from chalicelib.errors import InvalidRequestError, WarehouseError
+from chalicelib.records import Record
 from chalicelib.rows import RAW_PREVIEW_CHARS, RowChecker, coerce, to_csv_value
 from chalicelib.state import Upload, now_iso
 from chalicelib.tables import get_table
@@ -101,9 +102,19 @@ def judge(table: Table, row: Any) -> tuple[list[Any] | None, list[str]]:
     fields, errors = as_fields(table, row)
     if fields is None:
         return None, errors
-    values = coerce(table, fields)
-    errors = _checker(table.name).check_values(values)
-    return (None, errors) if errors else (values, [])
+    # Judged as the CSV line these fields make, so record-level rules (NUL, length) apply too.
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(fields)
+    data = line.getvalue()[:-1].encode()
+    verdict = _checker(table.name).check_record(Record(1, data, len(data)))
+    if verdict is not None:
+        return (
+            (list(verdict.values), [])
+            if verdict.values is not None
+            else (None, list(verdict.errors))
+        )
+    values = coerce(table, fields)  # an empty line is no row in a file, but a bad row here
+    return None, _checker(table.name).check_values(values)
 
 
 def insert_rows(

@@ -44,15 +44,11 @@ def resolve_upload(s3: S3Client, settings: Settings, key: str) -> Upload | None:
     if raw is None:
         return None
     head = s3.head_object(Bucket=settings.bucket, Key=key)
-    etag = head["ETag"].strip('"')
-    if raw.upload_id:
-        upload = state.read(s3, settings.bucket, raw.table, raw.upload_id)
-        if upload is not None:
-            return upload
-    upload_id = keys.derived_upload_id(key, etag, head["LastModified"])
-    existing = state.read(s3, settings.bucket, raw.table, upload_id)
+    existing = state.owner_of_raw(s3, settings.bucket, raw, head)
     if existing is not None:
         return existing
+    etag = head["ETag"].strip('"')
+    upload_id = keys.derived_upload_id(key, etag, head["LastModified"])
     created = now_iso()
     return state.create(
         s3,

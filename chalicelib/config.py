@@ -23,6 +23,7 @@ ENV_DUCKDB_PATH = "INGEST_DUCKDB_PATH"
 ENV_API_KEY = "INGEST_API_KEY"
 ENV_PRESIGN_EXPIRES = "INGEST_PRESIGN_EXPIRES"
 ENV_MAX_UPLOAD_BYTES = "INGEST_MAX_UPLOAD_BYTES"
+ENV_LOAD_ATTEMPTS = "INGEST_LOAD_ATTEMPTS"
 ENV_REDSHIFT_HOST = "INGEST_REDSHIFT_HOST"
 ENV_REDSHIFT_PORT = "INGEST_REDSHIFT_PORT"
 ENV_REDSHIFT_DATABASE = "INGEST_REDSHIFT_DATABASE"
@@ -40,6 +41,9 @@ ENV_REDSHIFT_REGION = "INGEST_REDSHIFT_REGION"
 DEFAULT_CHUNK_ROWS = 100_000
 # A presigned POST can carry at most 5 GB (S3's single-PUT limit).
 S3_MAX_SINGLE_UPLOAD = 5 * 1024**3
+# S3 invokes a Lambda asynchronously: one delivery plus two retries by default. The load gives up
+# (state `failed`) on its last delivery instead of leaving the upload `loading` for ever.
+DEFAULT_LOAD_ATTEMPTS = 3
 
 WarehouseKind = Literal["duckdb", "redshift"]
 # password: user and password from the environment (dev clusters); iam: temporary credentials from
@@ -85,6 +89,7 @@ class Settings:
     presign_expires: int = 900
     max_upload_bytes: int = S3_MAX_SINGLE_UPLOAD
     redshift: RedshiftSettings | None = None
+    load_attempts: int = DEFAULT_LOAD_ATTEMPTS
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -113,6 +118,7 @@ class Settings:
         if max_upload > S3_MAX_SINGLE_UPLOAD:
             raise ConfigError(f"{ENV_MAX_UPLOAD_BYTES} cannot exceed {S3_MAX_SINGLE_UPLOAD}")
         redshift = _redshift(env) if warehouse == "redshift" else None
+        load_attempts = _int(env, ENV_LOAD_ATTEMPTS, DEFAULT_LOAD_ATTEMPTS, minimum=1)
         return cls(
             bucket=bucket,
             warehouse=warehouse,  # type: ignore[arg-type]  # checked above
@@ -122,6 +128,7 @@ class Settings:
             presign_expires=presign_expires,
             max_upload_bytes=max_upload,
             redshift=redshift,
+            load_attempts=load_attempts,
         )
 
 

@@ -73,6 +73,13 @@ class DuplicateUploadError(IngestError):
     code = "conflict"
 
 
+class UploadStateError(IngestError):
+    """The upload is in a state this request cannot act on (already loaded, still running)."""
+
+    status_code = 409
+    code = "conflict"
+
+
 class PayloadTooLargeError(IngestError):
     """The request body is larger than this route accepts."""
 

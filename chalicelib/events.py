@@ -69,15 +69,31 @@ def run_stage(
                 exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
             )
             logger.exception(f"{stage}.failed", extra={"error": message})
-            if owner is not None:
-                _mark_failed(s3, bucket, owner[0], owner[1], f"{stage}: {message}")
+            _mark_failed(s3, bucket, key, owner, f"{stage}: {message}")
             return None
 
 
-def _mark_failed(s3: S3Client, bucket: str, table: str, upload_id: str, message: str) -> None:
-    upload = state.read(s3, bucket, table, upload_id)
+def _mark_failed(
+    s3: S3Client, bucket: str, key: str, owner: tuple[str, str] | None, message: str
+) -> None:
+    if owner is not None:
+        upload = state.read(s3, bucket, owner[0], owner[1])
+    else:
+        upload = _owner_of_raw(s3, bucket, key)
     if upload is not None and upload.state not in ("loaded", "failed"):
         state.advance(s3, bucket, upload, "failed", error=message)
+
+
+def _owner_of_raw(s3: S3Client, bucket: str, key: str) -> state.Upload | None:
+    """The upload of a file copied straight into raw/ (its id is not in the key), if any."""
+    raw = keys.parse_raw_key(key)
+    if raw is None:
+        return None
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return None  # the object is gone: there is nothing to mark
+    return state.owner_of_raw(s3, bucket, raw, head)
 
 
 def request_id_of(context: Any) -> str | None:

@@ -26,10 +26,12 @@ RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
     "manifests/",
     "loads/",
 )
-UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
-FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_CHUNK = re.compile(r"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{5})\.rec$")
-_LOAD = re.compile(r"^loads/(?P<table>[a-z_]+)/(?P<uid>[^/]+)\.json$")
+UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\Z")
+# User metadata (x-amz-meta-upload-id) a re-drive sets on a raw object it rewrites.
+UPLOAD_ID_METADATA = "upload-id"
+FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_CHUNK = re.compile(r"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{5})\.rec\Z")
+_LOAD = re.compile(r"^loads/(?P<table>[a-z_]+)/(?P<uid>[^/]+)\.json\Z")
 BACKUPS = "backups/"
 BACKUP_MANIFEST = "manifest"
 _BACKUP_LOCATION = re.compile(

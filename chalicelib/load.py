@@ -3,7 +3,8 @@
 Owns the COPY manifest of an upload, the duplicates report, the final rejected-rows report and
 counts. The staging → de-duplicate → MERGE → ledger transaction itself lives in ``merge.py``
 (shared with the batch-rows route). It does not parse CSV or judge rows; it reads what
-``validate.py`` wrote.
+``validate.py`` wrote. Each delivery of the load trigger counts as an attempt; a warehouse that
+is still unavailable on the last one fails the upload.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, merge, records, state, storage
-from chalicelib.errors import PermanentWarehouseError
+from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
 from chalicelib.tables import Table, get_table
 from chalicelib.warehouse import Warehouse, sql
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from mypy_boto3_s3 import S3Client
 
@@ -51,11 +52,20 @@ def ensure_schema(warehouse: Warehouse, tables: Iterable[Table]) -> None:
     warehouse.execute(sql.create_ledger(warehouse.dialect))
 
 
-def load_upload(s3: S3Client, warehouse: Warehouse, settings: Settings, key: str) -> LoadResult:
+def load_upload(
+    s3: S3Client,
+    warehouse: Warehouse | Callable[[], Warehouse],
+    settings: Settings,
+    key: str,
+) -> LoadResult:
     """Load the upload named by the trigger object at ``key``.
 
+    ``warehouse`` may be a function that connects, so that a warehouse that cannot even be
+    reached counts as a failed attempt like any other transient error.
+
     Raises:
-        TransientWarehouseError: the warehouse may recover; the event should be retried.
+        TransientWarehouseError: the warehouse may recover and attempts remain; the event
+            should be retried.
     """
     parsed = keys.parse_load_key(key)
     if parsed is None:
@@ -69,14 +79,33 @@ def load_upload(s3: S3Client, warehouse: Warehouse, settings: Settings, key: str
     done = state.read_done(s3, bucket, table_name, upload_id)
     if upload.chunks_total is None or len(done) < upload.chunks_total:
         return LoadResult(upload_id, upload.state, skipped="chunks still being validated")
-    upload = state.advance(s3, bucket, upload, "loading", stage="load")
+    attempt = int(upload.extra.get("load_attempts", 0)) + 1
+    upload = state.advance(
+        s3,
+        bucket,
+        upload,
+        "loading",
+        stage="load",
+        extra={**upload.extra, "load_attempts": attempt},
+    )
     table = get_table(table_name)
     started = time.monotonic()
     try:
-        loaded, superseded = _load(s3, warehouse, bucket, table, upload, done)
+        connected = warehouse() if callable(warehouse) else warehouse
+        loaded, superseded = _load(s3, connected, bucket, table, upload, done)
     except PermanentWarehouseError as exc:
         logger.error("load.failed", extra={"error": exc.message})
         state.advance(s3, bucket, upload, "failed", error=exc.message)
+        return LoadResult(upload_id, "failed")
+    except TransientWarehouseError as exc:
+        if attempt < settings.load_attempts:
+            raise
+        message = (
+            f"load: warehouse unavailable after {attempt} attempts ({exc.message}); once it is "
+            f"back, retry with POST /api/v1/uploads/{upload_id}/retry"
+        )
+        logger.error("load.gave_up", extra={"error": exc.message, "attempts": attempt})
+        state.advance(s3, bucket, upload, "failed", error=message)
         return LoadResult(upload_id, "failed")
     report_rows = _write_rejected_report(s3, bucket, table_name, upload_id, done)
     rows_in = sum(d.rows_in for d in done)

@@ -18,6 +18,7 @@ _ERRORS = {
     401: "No x-api-key header",
     403: "Wrong API key",
     404: "No such upload or backup",
+    409: "The upload is loaded, has no file yet, or is still making progress",
     413: f"The form is larger than {MAX_FORM_BYTES} bytes; use POST /api/v1/uploads",
     422: "The backup's files do not hold the rows its record says; nothing was restored",
 }
@@ -159,6 +160,16 @@ _SCHEMAS: dict[str, Any] = {
     "UploadList": {
         "type": "object",
         "properties": {"uploads": {"type": "array", "items": _ref("UploadStatus")}},
+    },
+    "Retried": {
+        "type": "object",
+        "properties": {
+            "upload_id": {"type": "string"},
+            "table": _TABLE,
+            "state": {"type": "string"},
+            "stage": {"type": "string", "enum": ["split", "validate", "load"]},
+            "rewritten": {"type": "array", "items": {"type": "string"}},
+        },
     },
     "AcceptedUpload": {
         "type": "object",
@@ -326,6 +337,14 @@ def document() -> dict[str, Any]:
                     "One upload's state and counts",
                     (200, "UploadStatus", "The upload"),
                     (400, 404),
+                    parameters=[_path("upload_id", "Upload id", {"type": "string"})],
+                )
+            },
+            "/api/v1/uploads/{upload_id}/retry": {
+                "post": _op(
+                    "Re-drive a failed or stuck upload from the first unfinished stage",
+                    (202, "Retried", "The stage restarted and the objects rewritten"),
+                    (400, 404, 409),
                     parameters=[_path("upload_id", "Upload id", {"type": "string"})],
                 )
             },

@@ -121,6 +121,11 @@ def iter_records(stream: LineSource, first_line: int = 1) -> Iterator[Record]:
         yield Record(start_line, data, size)
 
 
+def ends_in_quoted_field(data: bytes) -> bool:
+    """True if ``data`` stops inside a quoted field: a quote opened and never closed."""
+    return _scan(data, _START) == _QUOTED
+
+
 def _keep(parts: list[bytes], kept: int, data: bytes) -> tuple[list[bytes], int]:
     room = MAX_RECORD_BYTES - kept
     if room > 0 and data:

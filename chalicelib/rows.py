@@ -4,12 +4,12 @@ The table's JSON Schema decides. Text fields are first turned into JSON values (
 becomes null, a canonical integer becomes an int), then checked. A screen compiled from the same
 schema accepts the common valid row without running the full validator; any row it does not
 accept goes to ``jsonschema``, which gives the verdict and the reasons. Tests prove the screen
-never accepts a row the schema rejects.
+never accepts a row the schema rejects. Record-level rules (UTF-8, NUL bytes, quoting, length)
+are checked here before the schema sees any field.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from chalicelib.records import MAX_RECORD_BYTES, Record
+from chalicelib.records import MAX_RECORD_BYTES, Record, ends_in_quoted_field
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from chalicelib.tables import Column, Table
 
 _INT = re.compile(r"0|-?[1-9][0-9]*")
+# Longer digit strings are out of any 64-bit range; int() is not even asked (it refuses strings
+# over 4300 digits, which would crash the chunk instead of rejecting the row).
+_MAX_INT_CHARS = 20
+# A quoted field: "..." with "" for a quote inside; possessive, so a field that never closes
+# fails in linear time instead of backtracking to a quote pair.
+_QUOTED_FIELD = re.compile(r'"((?:[^"]|"")*+)"')
+_SHOW_CHARS = 60
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 RAW_PREVIEW_CHARS = 1000
 BOM = "\ufeff"
@@ -52,11 +59,47 @@ class Verdict:
     raw: str = ""
 
 
+class FieldSyntaxError(ValueError):
+    """A record's quoting is broken; the message says where and how to fix it."""
+
+
 def parse_fields(text: str) -> list[str]:
-    """Split one record's text into fields with the csv module's quoting rules."""
+    """Split one record's text into fields (RFC 4180 quoting, strictly).
+
+    A quote opens a quoted field only at the field's start; elsewhere it is a literal character.
+    A quoted field holds anything, with ``""`` for a quote, and must be followed by a comma or
+    the end of the record. A lone CR is data, quoted or not.
+
+    Raises:
+        FieldSyntaxError: a quoted field never closes, or text follows its closing quote.
+    """
     if '"' not in text:
         return text.split(",")
-    return next(csv.reader([text]), [])
+    fields: list[str] = []
+    pos, end = 0, len(text)
+    while True:
+        if text.startswith('"', pos):
+            match = _QUOTED_FIELD.match(text, pos)
+            if match is None:
+                raise FieldSyntaxError(
+                    f"field {len(fields) + 1}: its opening quote is never closed, so everything "
+                    "after it to the end of the file was read as this one field"
+                )
+            fields.append(match[1].replace('""', '"'))
+            pos = match.end()
+            if pos < end and text[pos] != ",":
+                raise FieldSyntaxError(
+                    f"field {len(fields)}: text after its closing quote; inside a quoted field "
+                    'write a quote as ""'
+                )
+        else:
+            comma = text.find(",", pos)
+            stop = end if comma < 0 else comma
+            fields.append(text[pos:stop])
+            pos = stop
+        if pos >= end:
+            return fields
+        pos += 1
 
 
 def coerce(table: Table, fields: Sequence[str]) -> list[Any]:
@@ -65,7 +108,7 @@ def coerce(table: Table, fields: Sequence[str]) -> list[Any]:
     for column, text in zip(table.columns, fields, strict=False):
         if text == "":
             values.append(None)
-        elif column.kind == "integer" and _INT.fullmatch(text):
+        elif column.kind == "integer" and len(text) <= _MAX_INT_CHARS and _INT.fullmatch(text):
             values.append(int(text))
         else:
             values.append(text)
@@ -144,10 +187,16 @@ class RowChecker:
     def check_record(self, record: Record, *, strip_bom: bool = False) -> Verdict | None:
         """Judge one record; None for a blank line, which is not a row."""
         if record.truncated:
+            reason = f"record: longer than {MAX_RECORD_BYTES} bytes"
+            if ends_in_quoted_field(record.data):
+                reason += (
+                    "; a quote in it is never closed, so the lines after it were read as part "
+                    "of this row"
+                )
             return Verdict(
                 record.line,
                 None,
-                (f"record: longer than {MAX_RECORD_BYTES} bytes",),
+                (reason,),
                 _preview(record.data.decode("utf-8", "replace"), record.size),
             )
         try:
@@ -164,9 +213,21 @@ class RowChecker:
             text = text[1:]
         if text == "":
             return None
+        nul = text.find("\x00")
+        if nul >= 0:
+            # Redshift's COPY fails the whole load on a NUL byte, so it is refused row by row here.
+            return Verdict(
+                record.line,
+                None,
+                (
+                    f"record: holds a NUL byte (0x00) at character {nul}; save the file as UTF-8 "
+                    "text without NUL characters",
+                ),
+                _preview(text, len(text)),
+            )
         try:
             fields = parse_fields(text)
-        except csv.Error as exc:
+        except FieldSyntaxError as exc:
             return Verdict(record.line, None, (f"record: {exc}",), _preview(text, len(text)))
         values = coerce(self.table, fields)
         errors = self.check_values(values)
@@ -177,7 +238,10 @@ class RowChecker:
     def _explain(self, error: ValidationError, values: Sequence[Any]) -> str:
         if not error.path:
             if error.validator in ("minItems", "maxItems"):
-                return f"record: expected {self._width} fields, got {len(values)}"
+                hint = ""
+                if any(isinstance(v, str) and "\r" in v for v in values):
+                    hint = " (a lone CR is not a line break: end lines with LF or CRLF)"
+                return f"record: expected {self._width} fields, got {len(values)}{hint}"
             return f"record: {error.message}"
         index = int(error.path[0])
         column = self.table.columns[index]
@@ -195,26 +259,38 @@ def _reason(column: Column, error: ValidationError) -> str:
     value, rule, limit = error.instance, error.validator, error.validator_value
     if value is None:
         return "missing value"
+    low = column.schema.get("minimum", "-inf")
+    high = column.schema.get("maximum", "inf")
     if rule == "type":
+        if column.kind == "integer" and isinstance(value, str) and _INT.fullmatch(value):
+            return f"{_show(value)} is out of range [{low}, {high}]"
         kind = "an integer" if column.kind == "integer" else "text"
-        return f"{value!r} is not {kind}"
+        return f"{_show(value)} is not {kind}"
     if rule in ("minimum", "maximum"):
-        low = column.schema.get("minimum", "-inf")
-        high = column.schema.get("maximum", "inf")
         return f"{value} is out of range [{low}, {high}]"
     if rule == "maxLength":
         return f"longer than {limit} characters ({len(str(value))})"
     if rule == "minLength":
         return f"shorter than {limit} characters"
-    if rule == "pattern" and column.kind == "timestamp":
-        return f"{value!r} is not a UTC timestamp like 2021-07-27T16:02:08Z"
+    # A pattern's "$" also matches before a final newline, so "...Z\n" reaches the date check.
+    timestamp_shape = rule == "pattern" or (rule == "format" and str(value).endswith("\n"))
+    if column.kind == "timestamp" and timestamp_shape:
+        return f"{_show(value)} is not a UTC timestamp like 2021-07-27T16:02:08Z"
     if rule == "pattern" and limit == r"\S":
-        return f"{value!r} is blank"
+        return f"{_show(value)} is blank"
     if rule == "pattern":
-        return f"{value!r} does not match the pattern {limit}"
+        return f"{_show(value)} does not match the pattern {limit}"
     if rule == "format":
-        return f"{value!r} is not a real date and time"
+        return f"{_show(value)} is not a real date and time"
     return error.message
+
+
+def _show(value: Any) -> str:
+    """A value as a reason quotes it: its repr, cut short if long (the raw row is in the report)."""
+    text = repr(value)
+    if len(text) <= _SHOW_CHARS:
+        return text
+    return f"{text[: _SHOW_CHARS - 10]}... ({len(str(value))} characters)"
 
 
 def _preview(text: str, size: int) -> str:

@@ -17,6 +17,7 @@ from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
 State = Literal["waiting", "splitting", "validating", "loading", "loaded", "failed"]
 PublicState = Literal["waiting", "processing", "loaded", "failed"]
@@ -108,6 +109,29 @@ def find(s3: S3Client, bucket: str, upload_id: str) -> Upload:
     raise UploadNotFoundError(f"no upload with id {upload_id!r}", upload_id=upload_id)
 
 
+def owner_of_raw(
+    s3: S3Client, bucket: str, raw: keys.RawKey, head: HeadObjectOutputTypeDef
+) -> Upload | None:
+    """The upload a raw object already belongs to, or None; ``head`` is the object's HEAD.
+
+    A presigned upload names its upload in the key; a file copied in directly has an id derived
+    from its key, ETag and time; an object a re-drive rewrote (new time, maybe a new ETag) names
+    its upload in metadata, which counts only for the upload that came from this very key.
+    """
+    if raw.upload_id:
+        upload = read(s3, bucket, raw.table, raw.upload_id)
+        if upload is not None:
+            return upload
+    named = head.get("Metadata", {}).get(keys.UPLOAD_ID_METADATA, "")
+    if keys.UPLOAD_ID.match(named):
+        upload = read(s3, bucket, raw.table, named)
+        if upload is not None and upload.source_key == raw.key:
+            return upload
+    etag = head["ETag"].strip('"')
+    derived = keys.derived_upload_id(raw.key, etag, head["LastModified"])
+    return read(s3, bucket, raw.table, derived)
+
+
 def create(s3: S3Client, bucket: str, upload: Upload) -> Upload:
     storage.put_json(s3, bucket, keys.state_key(upload.table, upload.upload_id), asdict(upload))
     return upload
@@ -172,10 +196,17 @@ def request_load_if_complete(s3: S3Client, bucket: str, upload: Upload) -> bool:
         return False
     if len(done_chunks(s3, bucket, upload.table, upload.upload_id)) < current.chunks_total:
         return False
+    request_load(s3, bucket, upload)
+    return True
+
+
+def request_load(s3: S3Client, bucket: str, upload: Upload) -> str:
+    """Write the load trigger object (its creation event starts the load); return its key."""
+    key = keys.load_key(upload.table, upload.upload_id)
     storage.put_json(
         s3,
         bucket,
-        keys.load_key(upload.table, upload.upload_id),
+        key,
         {"upload_id": upload.upload_id, "table": upload.table, "requested_at": now_iso()},
     )
-    return True
+    return key

@@ -19,7 +19,7 @@ from jsonschema.exceptions import SchemaError
 from chalicelib.errors import InvalidRequestError, InvalidSchemaError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-_SCHEMA_FILE = re.compile(r"^(?P<table>[a-z_]+)\.v(?P<version>[0-9]+)\.json$")
+_SCHEMA_FILE = re.compile(r"^(?P<table>[a-z_]+)\.v(?P<version>[0-9]+)\.json\Z")
 
 ColumnKind = Literal["integer", "text", "timestamp"]
 

@@ -107,10 +107,13 @@ class DuckDBWarehouse:
                 return 0
             types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {target}")}
             spec = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in columns) + "}"
+            # new_line is fixed: left to sniffing, a CR inside a quoted name made DuckDB split
+            # rows at CR and fail the whole load.
             rows = self.execute(
                 f"INSERT INTO {target} ({cols}) SELECT {cols} FROM read_csv(?, "
                 f"columns = {spec}, header = false, delim = ',', quote = '\"', escape = '\"', "
-                "auto_detect = false, strict_mode = true, timestampformat = '%Y-%m-%d %H:%M:%S')",
+                "new_line = '\\n', auto_detect = false, strict_mode = true, "
+                "timestampformat = '%Y-%m-%d %H:%M:%S')",
                 [files],
             )
         return int(rows[0][0]) if rows else 0

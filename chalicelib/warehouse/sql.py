@@ -23,7 +23,7 @@ Dialect = Literal["duckdb", "redshift"]
 
 LEDGER_TABLE = "ingest_loads"
 SOURCE_ROW = "source_row"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}\Z")
 # Characters that can neither end nor escape a string literal: bucket names, our key layout, and
 # the characters IAM allows in role names.
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]*$")

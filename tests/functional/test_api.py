@@ -5,16 +5,33 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+
+from tests.functional.conftest import STACK_KEY
+from tests.reliability.ledger import LEDGER
 
 if TYPE_CHECKING:
     from devstack.client import ApiClient
     from devstack.stack import LocalStack
 
 UID = "20261126T031500Z-0123456789ab"
+# (headers, query string, expected status): no key, an empty one, wrong or near-miss keys, the
+# right key in the wrong place.
+BAD_CREDENTIALS: list[tuple[dict[str, str], dict[str, str], int]] = [
+    ({}, {}, 401),
+    ({"x-api-key": ""}, {}, 401),
+    ({"x-api-key": "nope"}, {}, 403),
+    ({"x-api-key": STACK_KEY.upper()}, {}, 403),
+    ({"x-api-key": STACK_KEY[:-1]}, {}, 403),
+    ({"x-api-key": STACK_KEY + "x"}, {}, 403),
+    ({"x-api-key": f"Bearer {STACK_KEY}"}, {}, 403),
+    ({"Authorization": STACK_KEY}, {}, 401),
+    ({}, {"x-api-key": STACK_KEY, "api_key": STACK_KEY}, 401),
+]
 
 
 def all_routes(stack: LocalStack) -> list[tuple[str, str]]:
@@ -28,20 +45,34 @@ def _url(stack: LocalStack, path: str) -> str:
 
 
 def test_every_route_but_health_refuses_a_missing_or_wrong_key(stack: LocalStack) -> None:
+    assert stack.app_module is not None
     routes = all_routes(stack)
     assert len(routes) >= 6
+    attempts = 0
     for method, path in routes:
-        missing = requests.request(method, _url(stack, path), timeout=10)
-        wrong = requests.request(
-            method, _url(stack, path), headers={"x-api-key": "nope"}, timeout=10
-        )
         if path == "/api/v1/health":
+            missing = requests.request(method, _url(stack, path), timeout=10)
             assert (missing.status_code, missing.json()) == (200, {"status": "ok"})
             continue
-        assert missing.status_code == 401, (method, path)
-        assert wrong.status_code == 403, (method, path)
-        assert missing.json()["error"]["code"] == "unauthorized"
-        assert "nope" not in wrong.text
+        # In AWS, API Gateway checks the key before the app runs; only flagged routes get that.
+        assert stack.app_module.app.routes[path][method].api_key_required, (method, path)
+        for headers, params, status in BAD_CREDENTIALS:
+            reply = requests.request(
+                method, _url(stack, path), headers=headers, params=params, timeout=10
+            )
+            assert reply.status_code == status, (method, path, headers, params)
+            code = "unauthorized" if status == 401 else "forbidden"
+            assert reply.json()["error"]["code"] == code
+            assert STACK_KEY not in reply.text and "nope" not in reply.text
+            attempts += 1
+    LEDGER.add(
+        "access",
+        "every route but health: no key, wrong keys, key in the wrong place",
+        requests=attempts,
+        refused=attempts,
+        server_errors=0,
+        outside=0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,11 +114,20 @@ def test_presigned_post_is_limited_to_one_key_size_and_expiry(api: ApiClient) ->
     )
     assert grant["key"] == f"raw/jobs/{grant['upload_id']}/jobs.csv"
     assert grant["expires_in"] == 900
+    assert grant["fields"]["key"] == grant["key"]
     policy = json.loads(base64.b64decode(grant["fields"]["policy"]))
     conditions = policy["conditions"]
     assert ["eq", "$key", grant["key"]] in conditions
     assert ["content-length-range", 123, 123] in conditions
     assert {"bucket": "ingest-local"} in conditions
+    assert {"Content-Type": "text/csv"} in conditions
+    # A starts-with condition on $key would let the holder choose another key.
+    assert not [c for c in conditions if isinstance(c, list) and c[0] == "starts-with"]
+    expiry = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert 840 <= (expiry - datetime.now(UTC)).total_seconds() <= 901
+    LEDGER.add(
+        "access", "presigned POST policy decoded", requests=1, refused=0, server_errors=0, outside=0
+    )
     status = api.status(grant["upload_id"])
     assert (status["state"], status["rows_total"]) == ("waiting", None)
 

@@ -14,6 +14,8 @@ def test_from_env_reads_and_types_values() -> None:
     )
     assert (s.bucket, s.chunk_rows, s.api_key, s.warehouse) == ("b", 500, "s3cr3t-value", "duckdb")
     assert "s3cr3t" not in repr(s)
+    assert s.load_attempts == 3
+    assert Settings.from_env({"INGEST_BUCKET": "b", "INGEST_LOAD_ATTEMPTS": "5"}).load_attempts == 5
 
 
 @pytest.mark.parametrize(
@@ -24,6 +26,7 @@ def test_from_env_reads_and_types_values() -> None:
         ({"INGEST_BUCKET": "b", "INGEST_CHUNK_ROWS": "0"}, "must be >= 1"),
         ({"INGEST_BUCKET": "b", "INGEST_WAREHOUSE": "oracle"}, "must be 'duckdb' or 'redshift'"),
         ({"INGEST_BUCKET": "b", "INGEST_WAREHOUSE": "redshift"}, "needs INGEST_REDSHIFT_DATABASE"),
+        ({"INGEST_BUCKET": "b", "INGEST_LOAD_ATTEMPTS": "0"}, "INGEST_LOAD_ATTEMPTS must be >= 1"),
     ],
 )
 def test_from_env_refuses_bad_values(env: dict[str, str], message: str) -> None:

@@ -46,6 +46,8 @@ def test_parse_raw_key(key: str, expected: tuple[str, str | None, str] | None) -
         f"chunks/jobs/{UID}/1.rec",
         "loads/jobs/not-an-id.json",
         f"loads/jobs/{UID}/x.json",
+        f"chunks/jobs/{UID}/00001.rec\n",
+        f"loads/jobs/{UID}.json\n",
     ],
 )
 def test_parsers_refuse_keys_outside_the_layout(key: str) -> None:
@@ -54,14 +56,15 @@ def test_parsers_refuse_keys_outside_the_layout(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["../x.csv", "a/b.csv", "/etc/passwd", ".hidden", "", "a" * 200, "x%2F..csv", "a b.csv"]
+    "name",
+    ["../x.csv", "a/b.csv", "/etc/passwd", ".hidden", "", "a" * 200, "x%2F..csv", "a b.csv", "a\n"],
 )
 def test_check_filename_refuses_paths_and_odd_names(name: str) -> None:
     with pytest.raises(InvalidRequestError):
         keys.check_filename(name)
 
 
-@pytest.mark.parametrize("uid", ["../../etc", "x", UID + "/", "'; DROP TABLE jobs; --"])
+@pytest.mark.parametrize("uid", ["../../etc", "x", UID + "/", "'; DROP TABLE jobs; --", UID + "\n"])
 def test_check_upload_id_refuses_malformed_ids(uid: str) -> None:
     with pytest.raises(InvalidRequestError):
         keys.check_upload_id(uid)

@@ -74,6 +74,51 @@ def _check(checker: RowChecker, data: bytes, **kwargs: Any) -> tuple[Any, tuple[
             b"1," + b"x" * 257 + b",2021-07-27T16:02:08Z,2,3",
             ("name: longer than 256 characters (257)",),
         ),
+        (
+            b"1" * 5000 + b",Ada,2021-07-27T16:02:08Z,2,3",
+            (
+                "id: '1111111111111111111111111111111111111111111111111... (5000 characters) "
+                "is out of range [1, 9223372036854775807]",
+            ),
+        ),
+        (
+            b'1,"Ada"x,2021-07-27T16:02:08Z,2,3',
+            (
+                "record: field 2: text after its closing quote; inside a quoted field write a "
+                'quote as ""',
+            ),
+        ),
+        (
+            b'1,"Ada,2021-07-27T16:02:08Z,2,3',
+            (
+                "record: field 2: its opening quote is never closed, so everything after it to "
+                "the end of the file was read as this one field",
+            ),
+        ),
+        (
+            b"1,A\x00da,2021-07-27T16:02:08Z,2,3",
+            (
+                "record: holds a NUL byte (0x00) at character 3; save the file as UTF-8 text "
+                "without NUL characters",
+            ),
+        ),
+        (
+            b"1,Ada,2021-07-27T16:02:08Z,2,3\r2,Bob,2021-07-27T16:02:08Z,2,3",
+            (
+                "record: expected 5 fields, got 9 (a lone CR is not a line break: end lines "
+                "with LF or CRLF)",
+                "job_id: '3\\r2' is not an integer",
+            ),
+        ),
+        (
+            b'1,Ada,"2021-07-27T16:02:08Z\n",2,3',
+            (
+                "datetime: '2021-07-27T16:02:08Z\\n' is not a UTC timestamp like "
+                "2021-07-27T16:02:08Z",
+            ),
+        ),
+        (b'1,"A""d\ra",2021-07-27T16:02:08Z,2,3', ()),
+        (b'1,A"d\ra,2021-07-27T16:02:08Z,2,3', ()),
     ],
 )
 def test_check_record_gives_each_reason(line: bytes, errors: tuple[str, ...]) -> None:
@@ -94,6 +139,15 @@ def test_check_record_skips_blank_lines_and_rejects_cut_records() -> None:
     verdict = DEPARTMENTS.check_record(cut)
     assert verdict is not None and verdict.errors == (
         f"record: longer than {MAX_RECORD_BYTES} bytes",
+    )
+
+
+def test_check_record_explains_a_cut_record_that_opened_a_quote() -> None:
+    cut = Record(2, b'2,"Legal\n3,Ops\n' + b"4,x\n" * 20, MAX_RECORD_BYTES + 9)
+    verdict = DEPARTMENTS.check_record(cut)
+    assert verdict is not None and verdict.errors == (
+        f"record: longer than {MAX_RECORD_BYTES} bytes; a quote in it is never closed, so the "
+        "lines after it were read as part of this row",
     )
 
 

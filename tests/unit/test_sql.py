@@ -11,7 +11,7 @@ from chalicelib.warehouse import sql
 
 
 @pytest.mark.parametrize(
-    "name", ['jobs"; DROP TABLE jobs; --', "a b", "", "1abc", "x" * 200, "jobs.id", "é"]
+    "name", ['jobs"; DROP TABLE jobs; --', "a b", "", "1abc", "x" * 200, "jobs.id", "é", "jobs\n"]
 )
 def test_ident_refuses_anything_but_plain_names(name: str) -> None:
     with pytest.raises(sql.UnsafeIdentifierError):

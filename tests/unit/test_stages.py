@@ -157,6 +157,16 @@ def test_a_warehouse_that_rejects_the_load_fails_the_upload_readably(
     assert upload.error is not None and "jobs" in upload.error
 
 
+def test_a_carriage_return_inside_a_name_loads_as_data(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    # DuckDB used to sniff "\r" as the line break of the cleaned chunk and fail the whole load.
+    body = b'1,De\rv\n2,"Op\rs"\n3,QA\n'
+    upload = run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", body))
+    assert (upload.state, upload.rows_valid) == ("loaded", 3)
+    assert table_rows(warehouse, "jobs") == [(1, "De\rv"), (2, "Op\rs"), (3, "QA")]
+
+
 def test_keys_outside_the_layout_are_ignored(s3: Any, settings: Settings) -> None:
     assert chunk.split_upload(s3, settings, "raw/nope/x.csv").skipped
     assert validate.validate_chunk(s3, settings, "chunks/jobs/../x.rec").skipped

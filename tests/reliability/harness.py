@@ -1,0 +1,425 @@
+"""Drives the pipeline's stages the way S3 notifications would, with knobs for an adversary.
+
+``Bus`` turns every object a stage writes into pending events for the handlers whose prefix and
+suffix match (read from the Chalice app, as the local stack wires them) and delivers them through
+``events.run_stage``, the handlers' own retry-or-fail policy. Knobs: copies of every event, a
+seeded shuffle, interleaving (other events delivered in the middle of a handler, right after one
+of its writes), a ``FaultPlan`` that breaks the Nth write, and a warehouse that can be down.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+import app as app_module
+from chalicelib import chunk, keys, load, state, validate
+from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
+from chalicelib.events import run_stage
+from chalicelib.tables import TABLES
+from devstack.dispatcher import routes_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from chalicelib.config import Settings
+    from tests.reliability.oracle import Expected
+
+_STAGES: dict[str, tuple[str, Callable[[Bus, str], Any]]] = {
+    "on_raw_created": ("split", lambda bus, key: chunk.split_upload(bus.s3, bus.settings, key)),
+    "on_chunk_created": (
+        "validate",
+        lambda bus, key: validate.validate_chunk(bus.s3, bus.settings, key),
+    ),
+    "on_load_requested": (
+        "load",
+        lambda bus, key: load.load_upload(bus.s3, bus.connect, bus.settings, key),
+    ),
+}
+ROUTES = [r for r in routes_of(app_module.app) if r.name in _STAGES]
+assert {r.name for r in ROUTES} == set(_STAGES), "the app's S3 handlers changed"
+
+_WRITES = {"put_object", "upload_fileobj", "upload_file", "copy_object", "delete_object"}
+_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
+
+
+class Crash(BaseException):  # noqa: N818 - it is not an error the code may handle
+    """The handler's process died here: nothing after this point runs, not even except blocks."""
+
+
+@dataclass
+class FaultPlan:
+    """Breaks the write with index ``at`` (0-based, over the whole run) in the way ``kind`` says.
+
+    ``crash``: the process dies right after the write. ``error``: the write succeeded but the
+    handler sees a permanent error (S3 AccessDenied, or the warehouse rejecting the statement).
+    ``transient``: the same with an error a retry may fix (S3 SlowDown, warehouse unavailable).
+    """
+
+    at: int | None = None
+    kind: str = "crash"
+    steps: list[str] = field(default_factory=list)
+    fired: str | None = None
+    stage: str = "-"
+
+    def after(self, what: str, *, warehouse: bool = False) -> None:
+        index = len(self.steps)
+        self.steps.append(f"{self.stage}: {_ID.sub('<id>', what)}")
+        if index != self.at:
+            return
+        self.fired = self.steps[-1]
+        if self.kind == "crash":
+            raise Crash(self.fired)
+        if self.kind == "error":
+            if warehouse:
+                raise PermanentWarehouseError("injected: statement rejected")
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "injected"}}, what)
+        if warehouse:
+            raise TransientWarehouseError("injected: warehouse unavailable")
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, what)
+
+
+class S3Proxy:
+    """A real S3 client whose writes also report to the bus (S3's notification) and the plan."""
+
+    def __init__(self, client: Any, on_write: Callable[[str, str | None], None]) -> None:
+        self._client = client
+        self._on_write = on_write
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in _WRITES:
+            return attr
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            key = kwargs.get("Key")
+            if key is None and name in ("upload_fileobj", "upload_file") and len(args) > 2:
+                key = args[2]
+            self._on_write(name, key)
+            return result
+
+        return write
+
+
+T = TypeVar("T")
+
+
+class WarehouseProxy:
+    """A real warehouse that reports each statement and commit to the plan, and can be down."""
+
+    def __init__(self, inner: Any, plan: FaultPlan) -> None:
+        self._inner = inner
+        self._plan = plan
+        self.dialect = inner.dialect
+        self.depth = 0
+        self.down = False
+        self.statements: list[str] = []
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise TransientWarehouseError("warehouse unavailable: connection refused (injected)")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._check_up()
+        rows = self._inner.execute(sql, params)
+        self.statements.append(sql)
+        self._plan.after("sql " + " ".join(sql.split()[:3]), warehouse=True)
+        return list(rows)
+
+    def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        self._check_up()
+        copied = int(self._inner.copy_from_s3(table, columns, manifest_uri))
+        self._plan.after("COPY", warehouse=True)
+        return copied
+
+    def unload_to_parquet(self, query: str, prefix_uri: str) -> Any:
+        self._check_up()
+        return self._inner.unload_to_parquet(query, prefix_uri)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._check_up()
+        self.depth += 1
+        try:
+            with self._inner.transaction():
+                yield
+        finally:
+            self.depth -= 1
+        self._plan.after("COMMIT", warehouse=True)
+
+    def run_transaction(self, work: Callable[[], T], lock: Sequence[str] = ()) -> T:
+        # Through this proxy's own transaction, so its commit is reported to the plan.
+        with self.transaction():
+            return work()
+
+    def copy_parquet_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
+        self._check_up()
+        return int(self._inner.copy_parquet_from_s3(table, columns, manifest_uri))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@dataclass
+class Delivery:
+    key: str
+    route: str
+    attempt: int = 1
+
+
+class Bus:
+    """Pending S3 events and the handlers they go to; ``run()`` delivers until none is left."""
+
+    def __init__(
+        self,
+        s3: Any,
+        warehouse: Any,
+        settings: Settings,
+        *,
+        copies: int = 1,
+        seed: int | None = None,
+        interleave: float = 0.0,
+        plan: FaultPlan | None = None,
+        max_attempts: int = 3,
+        redeliver_crashes: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.plan = plan or FaultPlan()
+        self.raw_s3 = s3
+        self.s3 = S3Proxy(s3, self._wrote)
+        self.warehouse = WarehouseProxy(warehouse, self.plan)
+        self.copies = copies
+        self.rng = random.Random(seed)
+        self.shuffle = seed is not None
+        self.interleave = interleave
+        self.max_attempts = max_attempts
+        self.redeliver_crashes = redeliver_crashes
+        self.pending: list[Delivery] = []
+        self.dropped: list[Delivery] = []
+        self.stats: Counter[str] = Counter()
+        self._stages: list[str] = []
+
+    def connect(self) -> WarehouseProxy:
+        """What the load handler calls to reach the warehouse (fails while it is down)."""
+        self.warehouse._check_up()
+        return self.warehouse
+
+    def _wrote(self, op: str, key: str | None) -> None:
+        if key is not None:
+            for route in ROUTES:
+                if route.matches(key):
+                    self.stats["events"] += 1
+                    self.pending.extend(Delivery(key, route.name) for _ in range(self.copies))
+        self.plan.after(f"{op} {key}")
+        nested = len(self._stages)
+        if (
+            self.interleave
+            and self.pending
+            and self.warehouse.depth == 0
+            and nested < 4
+            and self.rng.random() < self.interleave
+        ):
+            self.stats["nested"] += 1
+            self._step()
+
+    def put(self, key: str, body: bytes) -> None:
+        """A user's upload into raw/ (its event is queued like any other)."""
+        self.plan.stage = "upload"
+        self.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body)
+
+    def deliver(self, delivery: Delivery) -> None:
+        stage, work = _STAGES[delivery.route]
+        self.stats["deliveries"] += 1
+        self._stages.append(stage)
+        self.plan.stage = stage
+        try:
+            run_stage(
+                stage,
+                self.s3,
+                self.settings.bucket,
+                delivery.key,
+                None,
+                lambda: work(self, delivery.key),
+            )
+        except Crash:
+            self.stats["crashes"] += 1
+            if self.redeliver_crashes:
+                self._again(delivery)
+            else:
+                self.dropped.append(delivery)
+        except Exception:
+            # run_stage re-raised a transient error: Lambda delivers the event again.
+            self.stats["retries"] += 1
+            self._again(delivery)
+        finally:
+            self._stages.pop()
+            self.plan.stage = self._stages[-1] if self._stages else "-"
+
+    def _again(self, delivery: Delivery) -> None:
+        if delivery.attempt < self.max_attempts:
+            self.pending.append(replace(delivery, attempt=delivery.attempt + 1))
+        else:
+            self.dropped.append(delivery)
+
+    def _step(self) -> None:
+        index = self.rng.randrange(len(self.pending)) if self.shuffle else 0
+        self.deliver(self.pending.pop(index))
+
+    def run(self, limit: int = 100_000) -> None:
+        for _ in range(limit):
+            if not self.pending:
+                return
+            self._step()
+        raise AssertionError("events never stopped coming")
+
+
+class _Current:
+    """Forwards to whichever S3 client the current scenario uses."""
+
+    target: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+class _Shared:
+    """The one DuckDB warehouse scenarios share; ``close()`` leaves it open for the next one."""
+
+    def __init__(self) -> None:
+        from chalicelib.load import ensure_schema
+        from chalicelib.warehouse.duckdb import DuckDBWarehouse
+
+        self.s3 = _Current()
+        self.inner = DuckDBWarehouse(":memory:", self.s3)  # type: ignore[arg-type]
+        ensure_schema(self.inner, TABLES.values())
+        self.dialect = self.inner.dialect
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def close(self) -> None:
+        """Scenarios end here; the connection stays for the next one."""
+
+
+_SHARED: list[_Shared] = []
+
+
+def fresh_warehouse(s3: Any) -> Any:
+    """An empty warehouse reading from ``s3`` (one DuckDB, emptied: connecting costs ~30 ms)."""
+    if not _SHARED:
+        _SHARED.append(_Shared())
+    shared = _SHARED[0]
+    shared.s3.target = s3
+    for name in (*TABLES, "ingest_loads"):
+        shared.inner.execute(f'DELETE FROM "{name}"')
+    return shared
+
+
+@dataclass
+class Outcome:
+    """What the pipeline left behind for one raw object."""
+
+    uploads: list[state.Upload]
+    report: list[dict[str, Any]]
+    table: list[tuple[Any, ...]]
+    ledger: list[tuple[Any, ...]]
+
+    @property
+    def upload(self) -> state.Upload:
+        assert len(self.uploads) == 1, f"expected one upload, found {len(self.uploads)}"
+        return self.uploads[0]
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat() + "Z"
+    return value
+
+
+def outcome(s3: Any, warehouse: Any, settings: Settings, table: str, raw_key: str) -> Outcome:
+    uploads = [
+        u
+        for u in state.list_uploads(s3, settings.bucket, table, limit=10_000)
+        if u.source_key == raw_key
+    ]
+    report: list[dict[str, Any]] = []
+    ledger: list[tuple[Any, ...]] = []
+    if len(uploads) == 1:
+        import json
+
+        key = keys.rejected_report_key(table, uploads[0].upload_id)
+        try:
+            body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read().decode()
+        except ClientError:
+            body = ""
+        report = [json.loads(line) for line in body.split("\n") if line]
+        ledger = warehouse.execute(
+            'SELECT "upload_id" FROM "ingest_loads" WHERE "upload_id" = ?', [uploads[0].upload_id]
+        )
+    rows = warehouse.execute(f'SELECT * FROM "{table}"')
+    return Outcome(uploads, report, [tuple(_plain(v) for v in r) for r in rows], ledger)
+
+
+def check(expected: Expected, out: Outcome) -> dict[str, int]:
+    """Assert ``out`` is what the oracle expects; return the report figures (lost, duplicates)."""
+    upload = out.upload
+    columns = TABLES[expected.table].column_names
+    want = dict(expected.final)
+    have: dict[int, tuple[Any, ...]] = {}
+    duplicates = 0
+    for row in out.table:
+        if row[0] in have:
+            duplicates += 1
+        have[row[0]] = row
+    duplicates += sum(1 for i in have if i not in want)
+    lost = sum(1 for i, values in want.items() if have.get(i) != values)
+    lines = Counter(entry["row"] for entry in out.report)
+    duplicates += sum(n - 1 for n in lines.values() if n > 1)
+    duplicates += len(set(lines) - expected.bad_lines)
+    lost += len(expected.bad_lines - set(lines))
+    duplicates += max(0, len(out.ledger) - 1)
+
+    assert upload.state == "loaded", (upload.state, upload.error)
+    assert (upload.rows_total, upload.rows_valid, upload.rows_rejected) == (
+        expected.rows_total,
+        expected.rows_valid,
+        expected.rows_rejected,
+    )
+    assert upload.rows_total == (upload.rows_valid or 0) + (upload.rows_rejected or 0)
+    assert (lost, duplicates) == (0, 0), (lost, duplicates, sorted(lines), have, want)
+    assert len(out.ledger) == 1
+    by_line = {r.line: r for r in expected.rows}
+    names = {"record", *columns}
+    for entry in out.report:
+        line, errors = entry["row"], entry["errors"]
+        assert errors, entry
+        prefixes = {e.split(":", 1)[0] for e in errors}
+        assert prefixes <= names and all(len(e.split(":", 1)[1].strip()) > 3 for e in errors)
+        if line in expected.superseded:
+            assert errors == [f"id: duplicate id, superseded by row {expected.superseded[line]}"]
+        else:
+            faults = by_line[line].faults
+            if faults == {"record"}:
+                assert "record" in prefixes, (entry, faults)
+                if by_line[line].fields and by_line[line].fields != len(columns):
+                    assert (
+                        f"expected {len(columns)} fields, got {by_line[line].fields}" in errors[0]
+                    )
+            else:
+                assert prefixes == faults, (entry, faults)
+        shown = by_line[line].raw.removeprefix("\ufeff")[:1000]
+        assert entry["raw"].removeprefix("\ufeff")[: len(shown)] == shown, (entry, shown)
+    return {
+        "rows": expected.rows_total,
+        "valid": expected.rows_valid,
+        "rejected": expected.rows_rejected,
+        "lost": lost,
+        "duplicates": duplicates,
+    }

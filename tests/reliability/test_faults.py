@@ -1,0 +1,186 @@
+"""A fault after every write of every stage, then recovery; a warehouse outage, then a retry.
+
+Each write the pipeline makes (S3 puts and copies, each warehouse statement, the commit) is a
+fault point: the chunk written, before and after the done marker, inside the load transaction,
+after the commit but before the status update. At each point the handler crashes or sees an
+error, and the upload is recovered the way production would: Lambda delivering the event again,
+or, once retries are exhausted or the upload failed, ``POST /api/v1/uploads/{id}/retry``
+(``redrive.retry_upload``). The final state must be the oracle's, with no row lost or doubled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from chalicelib import redrive, state
+from chalicelib.config import Settings
+from tests.reliability.corpus import OK_DT
+from tests.reliability.fakes3 import FakeS3
+from tests.reliability.harness import Bus, FaultPlan, check, fresh_warehouse, outcome
+from tests.reliability.oracle import expect
+
+if TYPE_CHECKING:
+    from tests.reliability.ledger import Ledger
+
+SETTINGS = Settings(bucket="reliability-bucket", chunk_rows=4)
+TABLE = "hired_employees"
+KEY = f"raw/{TABLE}/faults.csv"
+DATA = (
+    f"1,Ada,{OK_DT},1,1\n"
+    f'2,"Hopper, Grace",{OK_DT},1,2\n'
+    "3,Alan,2021-02-30T10:00:00Z,2,1\n"
+    f"4,Edsger,{OK_DT},2,2\n"
+    f"1,Ada again,{OK_DT},2,2\n"
+    f"5,Bad,{OK_DT},2\n"
+    f"6,Barbara,{OK_DT},1,1\n"
+).encode()
+LATER = datetime.now(UTC) + timedelta(hours=1)
+
+
+def _run(plan: FaultPlan, **knobs: Any) -> tuple[Bus, Any, FakeS3]:
+    s3 = FakeS3(SETTINGS.bucket)
+    warehouse = fresh_warehouse(s3)
+    bus = Bus(s3, warehouse, SETTINGS, plan=plan, **knobs)
+    bus.put(KEY, DATA)
+    bus.run()
+    return bus, warehouse, s3
+
+
+def _points() -> list[tuple[int, str]]:
+    bus, warehouse, _ = _run(FaultPlan())
+    warehouse.close()
+    return [(i, step) for i, step in enumerate(bus.plan.steps) if not step.startswith("upload:")]
+
+
+POINTS = _points()
+MODES = {
+    "crash, event delivered again": ("crash", {}, False),
+    "crash, retries exhausted, then POST retry": ("crash", {"redeliver_crashes": False}, True),
+    "error (S3 AccessDenied / warehouse rejects), upload failed, then POST retry": (
+        "error",
+        {},
+        True,
+    ),
+    "transient error (S3 SlowDown / warehouse unavailable), event retried": (
+        "transient",
+        {},
+        False,
+    ),
+}
+
+
+def _upload(s3: Any) -> state.Upload:
+    found = [u for u in state.list_uploads(s3, SETTINGS.bucket, TABLE) if u.source_key == KEY]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_fault_points_cover_every_stage_and_the_commit() -> None:
+    steps = [step for _, step in POINTS]
+    for stage in ("split", "validate", "load"):
+        assert any(s.startswith(f"{stage}:") for s in steps), stage
+    assert "load: COMMIT" in steps
+    assert any("done/" in s for s in steps) and any(".rec" in s for s in steps)
+    assert any(s.startswith("load: sql MERGE") for s in steps)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_fault_at_any_write_is_recovered_without_loss_or_duplicates(
+    reliability: Ledger, mode: str
+) -> None:
+    kind, knobs, redrive_after = MODES[mode]
+    expected = expect(TABLE, DATA)
+    loaded = 0
+    for index, step in POINTS:
+        plan = FaultPlan(at=index, kind=kind)
+        bus, warehouse, s3 = _run(plan, **knobs)
+        assert plan.fired == step, (plan.fired, step)
+        upload = _upload(s3)
+        if redrive_after and upload.state != "loaded":
+            if kind == "error":
+                assert upload.state == "failed" and upload.error, (step, upload)
+                assert "injected" in upload.error
+            redrive.retry_upload(bus.s3, SETTINGS, upload.upload_id, now=LATER)
+            bus.run()
+        figures = check(expected, outcome(s3, warehouse, SETTINGS, TABLE, KEY))
+        warehouse.close()
+        loaded += 1
+        stage = step.split(":")[0]
+        reliability.add(
+            "faults",
+            f"{mode}: {stage}",
+            scenarios=1,
+            loaded=1,
+            lost=figures["lost"],
+            duplicates=figures["duplicates"],
+        )
+    assert loaded == len(POINTS)
+
+
+def _failed_by_outage(copies: int = 1, seed: int | None = None) -> tuple[Bus, Any, FakeS3]:
+    s3 = FakeS3(SETTINGS.bucket)
+    warehouse = fresh_warehouse(s3)
+    bus = Bus(s3, warehouse, SETTINGS, copies=copies, seed=seed)
+    bus.warehouse.down = True
+    bus.put(KEY, DATA)
+    bus.run()
+    return bus, warehouse, s3
+
+
+@pytest.mark.parametrize(("copies", "seed"), [(1, None), (2, 1), (2, 2)])
+def test_a_warehouse_outage_fails_the_upload_readably_and_a_retry_loads_it(
+    reliability: Ledger, copies: int, seed: int | None
+) -> None:
+    bus, warehouse, s3 = _failed_by_outage(copies, seed)
+    upload = _upload(s3)
+    assert upload.state == "failed" and upload.public_state == "failed"
+    assert upload.error is not None
+    assert upload.error.startswith("load: warehouse unavailable after 3 attempts")
+    assert f"POST /api/v1/uploads/{upload.upload_id}/retry" in upload.error
+    assert warehouse.execute(f'SELECT COUNT(*) FROM "{TABLE}"') == [(0,)]
+    bus.warehouse.down = False
+    retried = redrive.retry_upload(bus.s3, SETTINGS, upload.upload_id)
+    assert (retried.stage, retried.state) == ("load", "processing")
+    bus.run()
+    out = outcome(s3, warehouse, SETTINGS, TABLE, KEY)
+    figures = check(expect(TABLE, DATA), out)
+    assert out.upload.error is None
+    again = redrive.retry_upload  # a second retry of a loaded upload is refused, not re-run
+    with pytest.raises(Exception, match="already loaded"):
+        again(bus.s3, SETTINGS, upload.upload_id)
+    warehouse.close()
+    reliability.add(
+        "faults",
+        "warehouse down for every load attempt, upload failed, back up, POST retry",
+        scenarios=1,
+        loaded=1,
+        lost=figures["lost"],
+        duplicates=figures["duplicates"],
+    )
+
+
+def test_a_short_outage_is_ridden_out_by_the_event_retries(reliability: Ledger) -> None:
+    s3 = FakeS3(SETTINGS.bucket)
+    warehouse = fresh_warehouse(s3)
+    bus = Bus(s3, warehouse, SETTINGS)
+    bus.warehouse.down = True
+    bus.put(KEY, DATA)
+    while bus.stats["retries"] < 2:  # the first two load attempts hit the outage
+        bus._step()
+    bus.warehouse.down = False
+    bus.run()
+    out = outcome(s3, warehouse, SETTINGS, TABLE, KEY)
+    figures = check(expect(TABLE, DATA), out)
+    assert out.upload.extra["load_attempts"] == 3
+    warehouse.close()
+    reliability.add(
+        "faults",
+        "warehouse down for two load attempts, back for the third",
+        scenarios=1,
+        loaded=1,
+        lost=figures["lost"],
+        duplicates=figures["duplicates"],
+    )
