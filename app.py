@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from chalice.app import Chalice, Response
 
-from chalicelib import chunk, load, logs, reports, uploads, validate
+from chalicelib import chunk, load, logs, multipart, reports, uploads, validate
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
 from chalicelib.events import request_id_of, run_stage
@@ -119,6 +119,33 @@ def list_uploads() -> dict[str, Any]:
 @replies_errors
 def get_upload(upload_id: str) -> dict[str, Any]:
     return uploads.status(get_s3(), get_settings(), upload_id)
+
+
+@app.route("/api/v1/uploads/{upload_id}", methods=["DELETE"], api_key_required=True)
+@replies_errors
+def cancel_upload(upload_id: str) -> dict[str, Any]:
+    return multipart.cancel(get_s3(), get_settings(), upload_id)
+
+
+@app.route("/api/v1/multipart-uploads", methods=["POST"], api_key_required=True)
+@replies_errors
+def create_multipart_upload() -> Response:
+    started = multipart.create(get_s3(), get_settings(), json_body())
+    return Response(body=asdict(started), status_code=201)
+
+
+@app.route("/api/v1/multipart-uploads/{upload_id}/parts", methods=["POST"], api_key_required=True)
+@replies_errors
+def sign_upload_parts(upload_id: str) -> dict[str, Any]:
+    return {"parts": multipart.sign_parts(get_s3(), get_settings(), upload_id, json_body())}
+
+
+@app.route(
+    "/api/v1/multipart-uploads/{upload_id}/complete", methods=["POST"], api_key_required=True
+)
+@replies_errors
+def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
+    return multipart.complete(get_s3(), get_settings(), upload_id, json_body())
 
 
 @app.route("/api/v1/reports/hires-by-quarter", methods=["GET"], api_key_required=True)

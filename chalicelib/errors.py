@@ -96,3 +96,10 @@ class PermanentWarehouseError(WarehouseError):
     """The warehouse rejected the work; retrying the same input fails again."""
 
     code = "warehouse_rejected"
+
+
+class UploadStateError(IngestError):
+    """The upload is not in a state that allows this request (e.g. cancelling a loaded upload)."""
+
+    status_code = 409
+    code = "conflict"
