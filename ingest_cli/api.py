@@ -62,7 +62,7 @@ def _session() -> requests.Session:
     return session
 
 
-def _reason(exc: requests.RequestException) -> str:
+def short_reason(exc: Exception) -> str:
     """The useful end of a requests/urllib3 error chain (e.g. 'Connection refused')."""
     found = _ERRNO.findall(str(exc))
     if found:
@@ -132,7 +132,7 @@ class Api:
             )
         except requests.RequestException as exc:
             raise ApiUnreachableError(
-                f"cannot reach the API at {self.base_url}: {_reason(exc)}",
+                f"cannot reach the API at {self.base_url}: {short_reason(exc)}",
                 "is the stack running (make serve)? check --api-url or INGEST_API_URL",
             ) from None
         if reply.status_code >= 400:

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ingest_cli import __version__, charts
-from ingest_cli.api import DEFAULT_URL, Api
+from ingest_cli.api import DEFAULT_URL, Api, short_reason
 from ingest_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -168,7 +168,7 @@ def _follow(session: Session, label: str, upload_id: str, timeout: float | None)
         ) from None
 
 
-@cli.command()
+@cli.command(short_help="Upload files or a folder, and follow them until loaded.")
 @click.argument(
     "paths",
     nargs=-1,
@@ -196,7 +196,13 @@ def _follow(session: Session, label: str, upload_id: str, timeout: float | None)
     metavar="MiB",
     help="Multipart part size (default: the API's, 64 MiB).",
 )
-@click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Parts sent at once (multipart).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final statuses as JSON.")
 @click.pass_obj
 def upload(
@@ -210,7 +216,8 @@ def upload(
     workers: int,
     as_json: bool,
 ) -> int:
-    """Upload CSV files (or a directory of departments.csv, jobs.csv, hired_employees.csv).
+    """Upload CSV files, or a folder holding departments.csv, jobs.csv and hired_employees.csv
+    (sent in that order).
 
     Shows the transfer (bytes, rate, ETA), then the pipeline (chunks done of total) until each
     upload is loaded or failed, and prints the row counts. Ctrl-C while sending cancels the
@@ -318,7 +325,9 @@ def _download_rejected(
                 if sink:
                     sink.close()
     except requests.RequestException as exc:
-        raise TransferError(f"downloading the rejected-rows report failed: {exc}") from None
+        raise TransferError(
+            f"downloading the rejected-rows report failed: {short_reason(exc)}"
+        ) from None
     except BaseException:
         if part:
             part.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import requests
 
+from ingest_cli.api import short_reason
 from ingest_cli.errors import CliError, Interrupted, TransferError
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def _post(grant: dict[str, Any], path: Path, size: int, advance: Advance, timeou
                 timeout=timeout,
             )
         except requests.RequestException as exc:
-            raise TransferError(f"sending {path.name} to S3 failed: {exc}") from None
+            raise TransferError(f"sending {path.name} to S3 failed: {short_reason(exc)}") from None
     if reply.status_code >= 300:
         raise s3_error(reply, path.name)
 
@@ -251,7 +252,7 @@ def _send_parts(
                 advance(-body.sent)
                 if cancelled.is_set() or attempt == PART_ATTEMPTS:
                     raise TransferError(
-                        f"sending part {number} of {path.name} failed: {exc}"
+                        f"sending part {number} of {path.name} failed: {short_reason(exc)}"
                     ) from None
                 continue
             finally:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 from urllib3 import encode_multipart_formdata
 
-from ingest_cli.transfer import Cancelled, FileSlice, FormBody
+from ingest_cli.errors import TransferError
+from ingest_cli.progress import Feedback
+from ingest_cli.transfer import Cancelled, FileSlice, FormBody, s3_error, send
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -84,3 +88,54 @@ def test_file_slice_stops_when_cancelled(tmp_path: Path) -> None:
     with pytest.raises(Cancelled):
         part.read(10)
     part.close()
+
+
+class FakeApi:
+    """The API side of an upload: grants go to a closed port, cancels are recorded."""
+
+    timeout = 5.0
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    def create_upload(self, table: str, filename: str, size: int) -> dict[str, Any]:
+        return {"upload_id": "u-1", "url": "http://127.0.0.1:9/bucket", "fields": {"key": "k"}}
+
+    def cancel(self, upload_id: str) -> dict[str, Any]:
+        self.cancelled.append(upload_id)
+        return {"upload_id": upload_id, "state": "failed"}
+
+
+def test_send_cancels_the_upload_when_s3_cannot_be_reached(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.csv"
+    path.write_text("1,Dev\n")
+    api = FakeApi()
+    with pytest.raises(TransferError) as raised:
+        send(api, path, "jobs", Feedback(Console(file=io.StringIO())), multipart=False)
+    assert raised.value.message == "sending jobs.csv to S3 failed: Connection refused"
+    assert raised.value.hint == "the upload was cancelled; run the command again to retry"
+    assert api.cancelled == ["u-1"]
+
+
+def s3_reply(status: int, text: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content, response.reason = status, text.encode(), "Forbidden"
+    return response
+
+
+EXPIRED = "<Error><Code>AccessDenied</Code><Message>Policy expired.</Message></Error>"
+TOO_LARGE = "<Error><Code>EntityTooLarge</Code></Error>"
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (s3_reply(403, EXPIRED), "S3 refused f.csv: AccessDenied: Policy expired. (HTTP 403)"),
+        (s3_reply(400, TOO_LARGE), "S3 refused f.csv: EntityTooLarge (HTTP 400)"),
+        (s3_reply(403, "not xml"), "S3 refused f.csv: Forbidden (HTTP 403)"),
+    ],
+)
+def test_s3_error_reads_the_code_and_message_of_s3s_xml(
+    response: requests.Response, message: str
+) -> None:
+    assert s3_error(response, "f.csv").message == message
