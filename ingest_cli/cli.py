@@ -2,13 +2,13 @@
 
 Each command parses its options, calls the API (``api.py``), moves bytes through presigned URLs
 (``transfer.py``), and prints results to stdout (tables for people, ``--json``/``--csv`` for
-scripts) and progress to stderr (``progress.py``). ``main()`` turns every ``CliError`` into one
-line on stderr and the exit code listed in ``errors.py``.
+scripts) and progress to stderr (``progress.py``); ``rejected`` and the backup commands live in
+their own modules. ``main()`` turns every ``CliError`` into one line on stderr and the exit code
+listed in ``errors.py``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -17,19 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import requests
 from rich.console import Console
 from rich.text import Text
 
-from ingest_cli import __version__, charts
-from ingest_cli.api import DEFAULT_URL, Api, short_reason
+from ingest_cli import __version__, backups, charts, rejected
+from ingest_cli.api import DEFAULT_URL, Api
 from ingest_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     CliError,
     Interrupted,
-    TransferError,
     UsageError,
 )
 from ingest_cli.follow import follow
@@ -37,15 +35,12 @@ from ingest_cli.progress import Feedback
 from ingest_cli.render import (
     REPORT_COLUMNS,
     REPORT_TABLES,
-    RejectedSummary,
-    backup_table,
-    backups_table,
     status_table,
     to_json,
     uploads_table,
     write_csv,
 )
-from ingest_cli.transfer import MULTIPART_THRESHOLD, s3_error, send
+from ingest_cli.transfer import MULTIPART_THRESHOLD, send
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -76,10 +71,6 @@ def _console(stderr: bool) -> Console:
     return Console(stderr=stderr, width=160 if wide else None, highlight=False)
 
 
-def _echo(text: str) -> None:
-    click.echo(text)
-
-
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG,
@@ -100,6 +91,12 @@ def _echo(text: str) -> None:
 def cli(ctx: click.Context, api_url: str, api_key: str | None, timeout: float) -> None:
     """Upload HR CSV files, follow them through the pipeline, and read the reports."""
     ctx.obj = Session(Api(api_url, api_key, timeout), _console(False), Feedback(_console(True)))
+
+
+cli.add_command(rejected.rejected)
+cli.add_command(backups.backup)
+cli.add_command(backups.backups)
+cli.add_command(backups.restore)
 
 
 @cli.command()
@@ -249,10 +246,10 @@ def upload(
         session.feedback.say(_finished(path.name, status, time.monotonic() - started))
         results.append(status)
     if as_json:
-        _echo(to_json(results))
+        click.echo(to_json(results))
     elif not wait:
         for result in results:
-            _echo(result["upload_id"])
+            click.echo(result["upload_id"])
     else:
         session.out.print(uploads_table(results))
         for result in results:
@@ -282,7 +279,7 @@ def status(
     else:
         reply = session.api.status(upload_id)
     if as_json:
-        _echo(to_json(reply))
+        click.echo(to_json(reply))
     else:
         session.out.print(status_table(reply))
     return EXIT_FAILED if wait and reply.get("state") == "failed" else EXIT_OK
@@ -297,91 +294,11 @@ def uploads(session: Session, table: str | None, limit: int | None, as_json: boo
     """List uploads, newest first."""
     listed = session.api.uploads(table)[:limit]
     if as_json:
-        _echo(to_json(listed))
+        click.echo(to_json(listed))
     elif not listed:
         session.feedback.say("no uploads yet")
     else:
         session.out.print(uploads_table(listed))
-    return EXIT_OK
-
-
-def _download_rejected(
-    url: str, output: Path | None, summary: RejectedSummary, timeout: float
-) -> None:
-    part = output.with_name(output.name + ".part") if output else None
-    try:
-        with requests.get(url, stream=True, timeout=timeout) as reply:
-            if reply.status_code >= 300:
-                raise s3_error(reply, "the rejected-rows download")
-            sink = part.open("wb") if part else None
-            try:
-                for line in reply.iter_lines():
-                    if not line:
-                        continue
-                    if sink:
-                        sink.write(line + b"\n")
-                    summary.add(json.loads(line))
-            finally:
-                if sink:
-                    sink.close()
-    except requests.RequestException as exc:
-        raise TransferError(
-            f"downloading the rejected-rows report failed: {short_reason(exc)}"
-        ) from None
-    except BaseException:
-        if part:
-            part.unlink(missing_ok=True)
-        raise
-    if part and output:
-        part.replace(output)  # never a half-written report under the real name
-
-
-@cli.command()
-@click.argument("upload_id")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also save the report (JSON Lines: row, raw, errors) to this file.",
-)
-@click.option(
-    "--examples", type=click.IntRange(0), default=5, show_default=True, help="Rows to show."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.pass_obj
-def rejected(
-    session: Session, upload_id: str, output: Path | None, examples: int, as_json: bool
-) -> int:
-    """Download an upload's rejected rows and summarise them by reason."""
-    reply = session.api.status(upload_id)
-    if reply.get("state") != "loaded":
-        raise CliError(
-            f"upload {upload_id} is {reply.get('state')}; its rejected-rows report is written "
-            "when it is loaded",
-            f"wait for it: ingest status {upload_id} --wait",
-        )
-    summary = RejectedSummary(keep_examples=examples)
-    url = reply.get("rejected_url")
-    if url:
-        _download_rejected(str(url), output, summary, session.api.timeout)
-    elif output:
-        output.write_bytes(b"")
-    if as_json:
-        body = {"upload_id": upload_id, "table": reply.get("table"), **summary.as_json()}
-        _echo(to_json({**body, "saved_to": str(output) if output else None}))
-    elif summary.rows == 0:
-        session.out.print(f"upload {upload_id} ({reply.get('table')}): no rejected rows")
-    else:
-        title = (
-            f"{summary.rows:,} rejected rows of {reply.get('filename')} "
-            f"({reply.get('table')}, upload {upload_id}), by reason"
-        )
-        session.out.print(summary.table(title))
-        if summary.examples:
-            session.out.print()
-            session.out.print(summary.examples_table())
-    if output and not as_json:
-        session.feedback.say(f"saved {summary.rows:,} rejected rows to {output}")
     return EXIT_OK
 
 
@@ -412,7 +329,7 @@ def report(
         raise UsageError("choose one of --csv and --json")
     data = session.api.report(name, year)
     if as_json:
-        _echo(to_json(data))
+        click.echo(to_json(data))
     elif as_csv:
         write_csv(sys.stdout, REPORT_COLUMNS[name], data.get("rows", [])[:limit])
     else:
@@ -420,56 +337,6 @@ def report(
     if plot:
         charts.CHARTS[name](data, plot)
         session.feedback.say(f"chart written to {plot}")
-    return EXIT_OK
-
-
-@cli.command()
-@click.argument("table", metavar="TABLE|all")
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-@click.pass_obj
-def backup(session: Session, table: str, as_json: bool) -> int:
-    """Back up one table (or all) in the warehouse to S3."""
-    reply = session.api.backup(table)
-    if as_json:
-        _echo(to_json(reply))
-    else:
-        session.out.print(backup_table(reply))
-    return EXIT_OK
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-@click.pass_obj
-def backups(session: Session, as_json: bool) -> int:
-    """List backups, newest first."""
-    listed = session.api.backups()
-    if as_json:
-        _echo(to_json(listed))
-    else:
-        session.out.print(backups_table(listed))
-    return EXIT_OK
-
-
-@cli.command()
-@click.argument("backup_id")
-@click.option("-t", "--table", required=True, help="The table to restore.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-@click.pass_obj
-def restore(session: Session, backup_id: str, table: str, yes: bool, as_json: bool) -> int:
-    """Restore a table from a backup (asks first unless --yes)."""
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("restore changes the warehouse; pass --yes to confirm it")
-        click.confirm(f"Restore table {table} from backup {backup_id}?", abort=True, err=True)
-    reply = session.api.restore(backup_id, table)
-    if as_json:
-        _echo(to_json(reply))
-    else:
-        session.out.print(
-            f"restored {reply.get('rows_restored', 0):,} rows into {reply.get('table', table)} "
-            f"from backup {backup_id}"
-        )
     return EXIT_OK
 
 
