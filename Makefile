@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Re-run when any requirements file or the client's packaging (pyproject.toml) changes.
+$(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 test: setup
@@ -44,4 +46,4 @@ package: setup
 	$(PY) -m deploy.terraform --stage $(STAGE) --out $(BUILD)/$(STAGE)
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -19,6 +19,7 @@ from chalicelib import (
     forms,
     load,
     logs,
+    multipart,
     openapi,
     redrive,
     reports,
@@ -172,6 +173,33 @@ def get_upload(upload_id: str) -> dict[str, Any]:
 def retry_upload(upload_id: str) -> Response:
     retried = redrive.retry_upload(get_s3(), get_settings(), upload_id)
     return Response(body=asdict(retried), status_code=202)
+
+
+@app.route("/api/v1/uploads/{upload_id}", methods=["DELETE"], api_key_required=True)
+@replies_errors
+def cancel_upload(upload_id: str) -> dict[str, Any]:
+    return multipart.cancel(get_s3(), get_settings(), upload_id)
+
+
+@app.route("/api/v1/multipart-uploads", methods=["POST"], api_key_required=True)
+@replies_errors
+def create_multipart_upload() -> Response:
+    started = multipart.create(get_s3(), get_settings(), json_body())
+    return Response(body=asdict(started), status_code=201)
+
+
+@app.route("/api/v1/multipart-uploads/{upload_id}/parts", methods=["POST"], api_key_required=True)
+@replies_errors
+def sign_upload_parts(upload_id: str) -> dict[str, Any]:
+    return {"parts": multipart.sign_parts(get_s3(), get_settings(), upload_id, json_body())}
+
+
+@app.route(
+    "/api/v1/multipart-uploads/{upload_id}/complete", methods=["POST"], api_key_required=True
+)
+@replies_errors
+def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
+    return multipart.complete(get_s3(), get_settings(), upload_id, json_body())
 
 
 @app.route("/api/v1/reports/hires-by-quarter", methods=["GET"], api_key_required=True)

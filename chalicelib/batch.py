@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, merge, state, storage
 from chalicelib.errors import InvalidRequestError, WarehouseError
-from chalicelib.records import Record
+from chalicelib.records import iter_records
 from chalicelib.rows import RAW_PREVIEW_CHARS, RowChecker, coerce, to_csv_value
 from chalicelib.state import Upload, now_iso
 from chalicelib.tables import get_table
@@ -103,10 +103,11 @@ def judge(table: Table, row: Any) -> tuple[list[Any] | None, list[str]]:
     if fields is None:
         return None, errors
     # Judged as the CSV line these fields make, so record-level rules (NUL, length) apply too.
+    # CRLF as terminator makes csv quote a lone CR, so the line reads back as these fields.
     line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow(fields)
-    data = line.getvalue()[:-1].encode()
-    verdict = _checker(table.name).check_record(Record(1, data, len(data)))
+    csv.writer(line, lineterminator="\r\n").writerow(fields)
+    record = next(iter_records(io.BytesIO(line.getvalue().encode())))
+    verdict = _checker(table.name).check_record(record)
     if verdict is not None:
         return (
             (list(verdict.values), [])

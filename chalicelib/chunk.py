@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import keys, records, state, storage
+from chalicelib import keys, logs, records, state, storage
 from chalicelib.state import Upload, now_iso
 
 if TYPE_CHECKING:
@@ -72,6 +72,12 @@ def split_upload(s3: S3Client, settings: Settings, key: str) -> SplitResult:
     if upload is None:
         logger.warning("split.ignored", extra={"key": key, "reason": "not raw/<table>/<file>"})
         return SplitResult(key, None, None, skipped="not a raw upload key")
+    # A file copied straight into raw/ gets its upload id only now: log it from here on.
+    with logs.bind(upload_id=upload.upload_id, table=upload.table):
+        return _split(s3, settings, key, upload)
+
+
+def _split(s3: S3Client, settings: Settings, key: str, upload: Upload) -> SplitResult:
     bucket = settings.bucket
     if upload.state not in ("waiting", "splitting", "failed"):
         # Already split: a redelivered event. Re-check completion in case a crash came between

@@ -74,7 +74,7 @@ class DuplicateUploadError(IngestError):
 
 
 class UploadStateError(IngestError):
-    """The upload is in a state this request cannot act on (already loaded, still running)."""
+    """The upload is in a state this request cannot act on (loaded, still running, cancelled)."""
 
     status_code = 409
     code = "conflict"

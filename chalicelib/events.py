@@ -1,6 +1,6 @@
 """Running a pipeline stage for one S3 event, with the project's error policy.
 
-Binds the log context (stage, upload id), runs the stage, and decides what a failure means:
+Binds the log context (stage, upload id, table), runs the stage, and decides what a failure means:
 a transient error is re-raised so Lambda (or the local dispatcher) delivers the event again;
 any other error marks the upload ``failed`` with a readable message and is not retried.
 """
@@ -28,16 +28,20 @@ T = TypeVar("T")
 _TRANSIENT_S3 = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"}
 
 
-def _upload_of(key: str) -> tuple[str, str] | None:
-    """(table, upload_id) for a derived key, when the key names one."""
+def _owner_of(key: str) -> tuple[str | None, str | None]:
+    """(table, upload_id) that a pipeline key names; either is None when the key does not say.
+
+    A file copied straight into ``raw/<table>/`` names its table but not its upload id, which
+    the split stage derives (and binds) itself.
+    """
     for parse in (keys.parse_chunk_key, keys.parse_load_key):
         parsed = parse(key)
         if parsed is not None:
             return parsed[0], parsed[1]
     raw = keys.parse_raw_key(key)
-    if raw is not None and raw.upload_id:
+    if raw is not None:
         return raw.table, raw.upload_id
-    return None
+    return None, None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -57,8 +61,8 @@ def run_stage(
     work: Callable[[], T],
 ) -> T | None:
     """Run ``work`` for the object ``key``; apply the retry-or-fail policy to its errors."""
-    owner = _upload_of(key)
-    with bind(stage=stage, upload_id=owner[1] if owner else None, request_id=request_id, key=key):
+    table, upload_id = _owner_of(key)
+    with bind(stage=stage, upload_id=upload_id, table=table, request_id=request_id, key=key):
         try:
             return work()
         except Exception as exc:
@@ -69,6 +73,7 @@ def run_stage(
                 exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
             )
             logger.exception(f"{stage}.failed", extra={"error": message})
+            owner = (table, upload_id) if table is not None and upload_id is not None else None
             _mark_failed(s3, bucket, key, owner, f"{stage}: {message}")
             return None
 

@@ -1,8 +1,9 @@
 """Structured logging: one JSON object per line on stdout, through the stdlib ``logging`` module.
 
-``bind()`` sets ``upload_id``, ``stage`` and ``request_id`` for everything logged inside it, so
-each line of an invocation carries them without threading them through every call. Row contents,
-presigned URLs and credentials are never logged.
+``bind()`` sets ``upload_id``, ``table``, ``stage`` and ``request_id`` for everything logged
+inside it, so each line of an invocation carries them without threading them through every call;
+every line has those four keys (null when unknown), so Logs Insights queries can rely on them.
+Row contents, presigned URLs and credentials are never logged.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 _CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "log_context", default=None
 )
-_BASE_KEYS = ("upload_id", "stage", "request_id")
+_BASE_KEYS = ("upload_id", "table", "stage", "request_id")
 # Libraries whose info lines are per-request noise (moto's server, botocore's config lookups).
 _QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3")
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}

@@ -161,6 +161,71 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {"uploads": {"type": "array", "items": _ref("UploadStatus")}},
     },
+    "MultipartRequest": {
+        "type": "object",
+        "required": ["table", "filename", "size"],
+        "properties": {
+            "table": _TABLE,
+            "filename": {"type": "string"},
+            "size": {"type": "integer", "minimum": 1},
+            "part_size": {"type": "integer"},
+        },
+    },
+    "MultipartUpload": {
+        "type": "object",
+        "properties": {
+            "upload_id": {"type": "string"},
+            "key": {"type": "string"},
+            "size": {"type": "integer"},
+            "part_size": {"type": "integer"},
+            "part_count": {"type": "integer"},
+            "expires_in": {"type": "integer"},
+        },
+    },
+    "PartsRequest": {
+        "type": "object",
+        "properties": {"part_numbers": {"type": "array", "items": {"type": "integer"}}},
+    },
+    "SignedParts": {
+        "type": "object",
+        "properties": {
+            "parts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"part_number": {"type": "integer"}, "url": {"type": "string"}},
+                },
+            }
+        },
+    },
+    "CompleteRequest": {
+        "type": "object",
+        "properties": {
+            "parts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"part_number": {"type": "integer"}, "etag": {"type": "string"}},
+                },
+            }
+        },
+    },
+    "Completed": {
+        "type": "object",
+        "properties": {
+            "upload_id": {"type": "string"},
+            "key": {"type": "string"},
+            "size": {"type": "integer"},
+        },
+    },
+    "Cancelled": {
+        "type": "object",
+        "properties": {
+            "upload_id": {"type": "string"},
+            "state": {"type": "string"},
+            "error": {"type": "string"},
+        },
+    },
     "Retried": {
         "type": "object",
         "properties": {
@@ -337,6 +402,37 @@ def document() -> dict[str, Any]:
                     "One upload's state and counts",
                     (200, "UploadStatus", "The upload"),
                     (400, 404),
+                    parameters=[_path("upload_id", "Upload id", {"type": "string"})],
+                ),
+                "delete": _op(
+                    "Cancel an upload whose file has not arrived",
+                    (200, "Cancelled", "The upload is failed, its multipart upload aborted"),
+                    (400, 404, 409),
+                    parameters=[_path("upload_id", "Upload id", {"type": "string"})],
+                ),
+            },
+            "/api/v1/multipart-uploads": {
+                "post": _op(
+                    "Start a multipart upload (files over 100 MiB, up to 5 TiB)",
+                    (201, "MultipartUpload", "The upload and its part plan"),
+                    body={"application/json": {"schema": _ref("MultipartRequest")}},
+                )
+            },
+            "/api/v1/multipart-uploads/{upload_id}/parts": {
+                "post": _op(
+                    "Presigned PUT URLs for parts of a multipart upload",
+                    (200, "SignedParts", "One URL per requested part"),
+                    (400, 404, 409),
+                    body={"application/json": {"schema": _ref("PartsRequest")}},
+                    parameters=[_path("upload_id", "Upload id", {"type": "string"})],
+                )
+            },
+            "/api/v1/multipart-uploads/{upload_id}/complete": {
+                "post": _op(
+                    "Complete a multipart upload once every part is sent",
+                    (200, "Completed", "The file is in raw/ and the pipeline starts"),
+                    (400, 404, 409),
+                    body={"application/json": {"schema": _ref("CompleteRequest")}},
                     parameters=[_path("upload_id", "Upload id", {"type": "string"})],
                 )
             },

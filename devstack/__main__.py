@@ -10,15 +10,12 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from chalicelib import logs
 from chalicelib.config import LocalStackSettings
-from devstack.client import ApiClient
+from devstack.demo import Shell, session
 from devstack.sample import write_samples
 from devstack.stack import LocalStack
-
-TABLE_ORDER = ("departments", "jobs", "hired_employees")
 
 
 def _log_to_file(path: Path) -> None:
@@ -26,22 +23,6 @@ def _log_to_file(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logs.JsonFormatter())
     logging.getLogger().handlers = [handler]
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """Rows as an aligned text table."""
-    cells = [[str(r.get(c, "")) if r.get(c) is not None else "-" for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
-    out = [line, "  ".join("-" * w for w in widths)]
-    for row in cells:
-        out.append(
-            "  ".join(
-                v.rjust(w) if v.replace(".", "").isdigit() else v.ljust(w)
-                for v, w in zip(row, widths, strict=True)
-            )
-        )
-    return "\n".join(out)
 
 
 def serve(settings: LocalStackSettings) -> int:
@@ -67,67 +48,22 @@ def demo(settings: LocalStackSettings) -> int:
     data_dir.mkdir(parents=True)
     _log_to_file(data_dir / "stack.log")
     files = write_samples(data_dir / "input", hires=5000)
-    print(f"Generated sample files in {files.departments.parent}")
     stack = LocalStack(replace(settings, data_dir=str(data_dir))).start()
-    ok = True
     try:
-        api = ApiClient(stack.api_url, settings.api_key)
-        print(f"Local stack up: API {stack.api_url}, S3 {stack.s3_url}\n")
-        statuses = []
-        for name in TABLE_ORDER:
-            upload_id = api.upload(name, files.for_table(name))
-            statuses.append(api.wait(upload_id))
-        print("Uploads (presigned POST -> split -> validate -> load):")
-        print(
-            table(
-                statuses,
-                [
-                    "table",
-                    "upload_id",
-                    "state",
-                    "rows_total",
-                    "rows_valid",
-                    "rows_rejected",
-                    "chunks_total",
-                ],
-            )
-        )
-        ok = all(s["state"] == "loaded" for s in statuses)
-        hires = statuses[-1]
-        rejected = _fetch_rejected(hires["rejected_url"])
-        print(f"\nFirst rejected rows of hired_employees ({len(rejected)} in all):")
-        for entry in rejected[:5]:
-            print(f"  row {entry['row']}: {'; '.join(entry['errors'])}")
-        by_quarter = api.report("hires-by-quarter", 2021)
-        print(f"\nHires by quarter, 2021 (first 12 of {len(by_quarter['rows'])} rows):")
-        print(table(by_quarter["rows"][:12], ["department", "job", "q1", "q2", "q3", "q4"]))
-        above = api.report("departments-above-mean", 2021)
-        print(f"\nDepartments above the mean of {above['mean']:.1f} hires in 2021:")
-        print(table(above["rows"], ["id", "department", "hired"]))
-        again = api.wait(api.upload("hired_employees", files.hired_employees))
-        above_again = api.report("departments-above-mean", 2021)
-        same = above_again == above and again["state"] == "loaded"
-        print(
-            f"\nRe-uploaded hired_employees.csv as {again['upload_id']}: state {again['state']},"
-            f" reports {'unchanged (no duplicates)' if same else 'CHANGED'}"
-        )
-        ok = ok and same
+        print(f"Local stack up (API {stack.api_url}, S3 {stack.s3_url}); in {data_dir}:")
+        print(f"$ export INGEST_API_URL={stack.api_url} INGEST_API_KEY={settings.api_key}")
+        print(f"$ ls {files.departments.parent.name}")
+        print("  ".join(sorted(p.name for p in files.departments.parent.iterdir())))
+        shell = Shell.for_api(stack.api_url, settings.api_key, data_dir)
+        try:
+            problems = session(shell, files.departments.parent)
+        except RuntimeError as exc:
+            problems = [str(exc)]
     finally:
         stack.stop()
-    print(f"\nDemo {'finished' if ok else 'FAILED'}; handler logs in {data_dir / 'stack.log'}")
-    return 0 if ok else 1
-
-
-def _fetch_rejected(url: str | None) -> list[dict[str, Any]]:
-    import json
-
-    import requests
-
-    if not url:
-        return []
-    reply = requests.get(url, timeout=30)
-    reply.raise_for_status()
-    return [json.loads(line) for line in reply.text.splitlines() if line]
+    print(f"\nCharts in {data_dir}; handler logs (JSON lines) in {data_dir / 'stack.log'}")
+    print("Demo finished." if not problems else f"Demo FAILED: {'; '.join(problems)}")
+    return 0 if not problems else 1
 
 
 def main(argv: list[str] | None = None) -> int:

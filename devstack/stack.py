@@ -79,7 +79,11 @@ class LocalStack:
         for getter in (app_module.get_settings, app_module.get_s3, app_module.get_warehouse):
             getter.cache_clear()
         # Made now, while the environment points at this stack, and reused by every handler.
+        # The warehouse too: functools.cache does not stop two handler threads that start at
+        # once from each opening a connection, and two DuckDB connections loading the same
+        # upload concurrently collide on its primary keys (Lambda runs one event at a time).
         app_module.get_s3()
+        app_module.get_warehouse()
         queue_url = self.queue_url = self._wire_notifications(app_module)
         sqs = boto3.client("sqs")
         self.dispatcher = Dispatcher(sqs, queue_url, app_module.app, workers=self.settings.workers)

@@ -38,7 +38,7 @@ def table_rows(warehouse: DuckDBWarehouse, table: str) -> list[tuple[Any, ...]]:
 def csv_verdict(table: str, fields: list[str]) -> tuple[Any, ...] | None:
     """What the file pipeline decides about the CSV line these fields make."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(fields)
+    csv.writer(out, lineterminator="\r\n").writerow(fields)
     record = next(records.iter_records(io.BytesIO(out.getvalue().encode())))
     verdict = RowChecker(get_table(table)).check_record(record)
     assert verdict is not None

@@ -1,0 +1,148 @@
+"""Following an upload, and the client's handling of URLs, error replies and file lists."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+
+from ingest_cli.api import error_of, normalize_url
+from ingest_cli.cli import plan_files
+from ingest_cli.errors import EXIT_TIMEOUT, UsageError, WaitTimeoutError
+from ingest_cli.follow import MAX_DELAY, follow
+from ingest_cli.progress import Feedback
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class FakeStatuses:
+    """Answers status polls from a script, then repeats the last answer."""
+
+    def __init__(self, *states: str) -> None:
+        self.states = list(states)
+        self.polls = 0
+
+    def status(self, upload_id: str) -> dict[str, Any]:
+        self.polls += 1
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"upload_id": upload_id, "state": state}
+
+
+class Time:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize("final", ["loaded", "failed"])
+def test_follow_polls_until_a_final_state_and_shows_every_poll(final: str) -> None:
+    api, time, seen = FakeStatuses("waiting", "processing", "processing", final), Time(), []
+    status = follow(api, "u1", seen.append, clock=time.clock, sleep=time.sleep)
+    assert status["state"] == final
+    assert [s["state"] for s in seen] == ["waiting", "processing", "processing", final]
+    assert len(time.sleeps) == 3
+
+
+def test_follow_backs_off_to_a_bounded_delay_and_gives_up_at_the_timeout() -> None:
+    api, time = FakeStatuses("processing"), Time()
+    with pytest.raises(WaitTimeoutError) as raised:
+        follow(api, "u1", lambda s: None, timeout=30, clock=time.clock, sleep=time.sleep)
+    assert time.now >= 30 and max(time.sleeps) == MAX_DELAY
+    assert time.sleeps == sorted(time.sleeps)
+    assert raised.value.exit_code == EXIT_TIMEOUT
+    assert raised.value.hint == "it carries on; follow it with: ingest status u1 --wait"
+
+
+@pytest.mark.parametrize(
+    ("typed", "root"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/api/v1/", "http://127.0.0.1:8000"),
+        (" https://abc.execute-api.eu-west-1.amazonaws.com/api ", "https://abc.execute-api.eu-west-1.amazonaws.com/api"),
+    ],
+)  # fmt: skip
+def test_normalize_url_accepts_the_root_with_or_without_the_version_prefix(
+    typed: str, root: str
+) -> None:
+    assert normalize_url(typed) == root
+
+
+@pytest.mark.parametrize("typed", ["localhost:8000", "ftp://host", "", "http://"])
+def test_normalize_url_refuses_what_is_not_an_http_url(typed: str) -> None:
+    with pytest.raises(UsageError):
+        normalize_url(typed)
+
+
+def reply(status: int, body: Any, reason: str = "") -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.reason = reason
+    response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return response
+
+
+OURS = {"error": {"code": "forbidden", "message": "wrong API key"}}
+CHALICE = {"Code": "InternalServerError", "Message": "An internal server error occurred."}
+
+
+@pytest.mark.parametrize(
+    ("response", "message", "hinted"),
+    [
+        (reply(403, OURS), "wrong API key (HTTP 403 from GET /x)", True),
+        (reply(403, {"message": "Forbidden"}), "Forbidden (HTTP 403 from GET /x)", True),
+        (reply(500, CHALICE), "An internal server error occurred. (HTTP 500 from GET /x)", False),
+        (reply(502, b"<html>\n bad\n</html>"), "<html> bad </html> (HTTP 502 from GET /x)", False),
+        (reply(504, b"", "Gateway Timeout"), "Gateway Timeout (HTTP 504 from GET /x)", False),
+    ],
+)
+def test_error_of_makes_one_line_from_any_error_body(
+    response: requests.Response, message: str, hinted: bool
+) -> None:
+    error = error_of(response, "GET /x")
+    assert error.message == message
+    assert "\n" not in error.message
+    assert (error.hint is not None) == hinted
+    assert error.status == response.status_code
+
+
+def test_plan_files_takes_a_directory_in_load_order_and_skips_other_files(tmp_path: Path) -> None:
+    for name in ("hired_employees.csv", "jobs.csv", "departments.csv", "notes.csv"):
+        (tmp_path / name).write_text("1,x\n")
+    lines: list[str] = []
+    feedback = Feedback.__new__(Feedback)
+    feedback.say = lines.append  # type: ignore[method-assign]
+    plan = plan_files([tmp_path], None, feedback)
+    assert [(p.name, t) for p, t in plan] == [
+        ("departments.csv", "departments"),
+        ("jobs.csv", "jobs"),
+        ("hired_employees.csv", "hired_employees"),
+    ]
+    assert lines == ["skipping notes.csv (not named after a table)"]
+
+
+def test_plan_files_names_a_files_table_from_its_name_or_the_flag(tmp_path: Path) -> None:
+    jobs, other = tmp_path / "jobs.csv", tmp_path / "export-2021.csv"
+    for path in (jobs, other):
+        path.write_text("1,x\n")
+    feedback = Feedback.__new__(Feedback)
+    assert plan_files([jobs], None, feedback) == [(jobs, "jobs")]
+    assert plan_files([other], "hired_employees", feedback) == [(other, "hired_employees")]
+    with pytest.raises(UsageError, match="which table is export-2021.csv for"):
+        plan_files([other], None, feedback)
+    with pytest.raises(UsageError, match="--table applies to files"):
+        plan_files([tmp_path], "jobs", feedback)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="holds none of"):
+        plan_files([empty], None, feedback)
