@@ -455,3 +455,31 @@ def test_the_installed_script_needs_no_aws_settings(stack: LocalStack, inputs: P
     )
     assert wrong.returncode == 1
     assert wrong.stderr.count("\n") == 1 and "wrong API key" in wrong.stderr
+
+
+def test_backup_and_restore_round_trip_through_the_real_routes(
+    stack: LocalStack, uploaded: Result, api: ApiClient
+) -> None:
+    before = api.report("hires-by-quarter", 2021)
+    made = ingest(stack, "backup", "all", "--json")
+    assert made.code == 0, made
+    backup = made.json()
+    assert stack.app_module is not None
+    warehouse = stack.app_module.get_warehouse()
+    counts = {t: warehouse.execute(f'SELECT COUNT(*) FROM "{t}"')[0][0] for t in backup["tables"]}
+    assert {t: backup["tables"][t]["rows"] for t in backup["tables"]} == counts
+    assert set(counts) == {"departments", "jobs", "hired_employees"}
+    listed = ingest(stack, "backups", "--json")
+    assert listed.json()[0]["backup_id"] == backup["backup_id"]
+    # Change the table behind the backup's back, then put it back from the backup.
+    assert ingest(stack, "upload", str(_write_jobs(stack, "1,Renamed\n"))).code == 0
+    assert api.report("hires-by-quarter", 2021) != before
+    restored = ingest(stack, "restore", backup["backup_id"], "--table", "jobs", "--yes", "--json")
+    assert (restored.code, restored.json()["rows_restored"]) == (0, counts["jobs"])
+    assert api.report("hires-by-quarter", 2021) == before
+
+
+def _write_jobs(stack: LocalStack, text: str) -> Path:
+    path = Path(stack.settings.data_dir) / "jobs.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
