@@ -123,3 +123,11 @@ class PermanentWarehouseError(WarehouseError):
     """The warehouse rejected the work; retrying the same input fails again."""
 
     code = "warehouse_rejected"
+
+
+class UnsafeIdentifierError(IngestError):
+    """An identifier or literal would have to be escaped; only plain names reach SQL."""
+
+
+class StateTransitionError(IngestError):
+    """A stage tried a move the upload state machine does not allow."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib import keys, storage
-from chalicelib.errors import IngestError, UploadNotFoundError
+from chalicelib.errors import StateTransitionError, UploadNotFoundError
 from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ _NEXT: dict[State, set[State]] = {
     "loaded": set(),
     "failed": {"splitting", "validating", "loading", "failed"},
 }
-
-
-class StateTransitionError(IngestError):
-    """A stage tried a move the upload state machine does not allow."""
 
 
 def now_iso() -> str:

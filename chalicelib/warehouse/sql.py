@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal
 
-from chalicelib.errors import IngestError
+from chalicelib.errors import UnsafeIdentifierError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,10 +34,6 @@ COPY_TIMEFORMAT = "YYYY-MM-DD HH:MI:SS"
 # UNLOAD's MAXFILESIZE in MB (Redshift accepts 5 MB to 6.2 GB): small enough that a restore in a
 # Lambda can fetch one file at a time into /tmp.
 UNLOAD_MAX_FILE_MB = 256
-
-
-class UnsafeIdentifierError(IngestError):
-    """An identifier would have to be quoted; only plain names reach SQL."""
 
 
 def ident(name: str) -> str:
