@@ -96,5 +96,17 @@ def session(shell: Shell, inputs: Path) -> list[str]:
     expect(before == after, "sending the same file again changed the report")
     if before == after:
         print("\n(the report is the same after sending the file again: nothing was duplicated)")
+    expect(shell.run("backup", "all") == 0, "backup failed")
+    backups = shell.json("backups")
+    if backups:
+        expect(
+            shell.run("restore", backups[0]["backup_id"], "--table", "hired_employees", "--yes")
+            == 0,
+            "restore failed",
+        )
+        restored = shell.json("report", "hires-by-quarter", "--year", "2021")
+        expect(restored == before, "the restored table differs from the backed-up one")
+    else:
+        expect(False, "the backup is not in the catalog")
     expect(shell.run("--api-key", "not-the-key", "uploads") == 1, "a wrong key did not fail")
     return problems

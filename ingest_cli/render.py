@@ -51,6 +51,11 @@ def number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def file_count(files: Any) -> str:
+    """A backup's files: the API lists their locations; a count is shown."""
+    return number(len(files)) if isinstance(files, list | tuple) else number(files)
+
+
 def state_text(state: Any) -> Text:
     return Text(str(state), style=STATE_STYLE.get(str(state), ""))
 
@@ -244,7 +249,7 @@ def backup_table(backup: dict[str, Any]) -> Group:
     table.add_column("files", justify="right")
     table.add_column("location", overflow="fold")
     for name, info in sorted((backup.get("tables") or {}).items()):
-        rows, files = number(info.get("rows")), number(info.get("files"))
+        rows, files = number(info.get("rows")), file_count(info.get("files"))
         table.add_row(name, rows, files, str(info.get("location") or "-"))
     return titled(f"Backup {backup.get('backup_id')} ({backup.get('created_at') or '-'})", table)
 
@@ -265,7 +270,7 @@ def backups_table(backups: Sequence[dict[str, Any]]) -> Group:
                 str(backup.get("created_at") or "-") if first else "",
                 name,
                 number(info.get("rows")),
-                number(info.get("files")),
+                file_count(info.get("files")),
             )
     if not backups:
         table.add_row("(no backups yet)", "", "", "", "")

@@ -145,3 +145,12 @@ def test_feedback_on_a_terminal_draws_bars_with_bytes_and_chunks() -> None:
     text = out.getvalue()
     assert "━" in text and "2.0/2.0 MB" in text
     assert "4/4" in text and "loading" in text
+
+
+@pytest.mark.parametrize(
+    ("files", "shown"), [(["s3://b/x/1", "s3://b/x/2"], "2"), (3, "3"), (None, "-")]
+)
+def test_file_count_shows_how_many_files_a_backup_has(files: object, shown: str) -> None:
+    from ingest_cli.render import file_count
+
+    assert file_count(files) == shown
