@@ -8,6 +8,7 @@ CSV or judge rows; it reads what ``validate.py`` wrote.
 from __future__ import annotations
 
 import heapq
+import io
 import json
 import logging
 import tempfile
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import keys, records, state, storage
+from chalicelib import keys, records, runs, state, storage
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
 from chalicelib.tables import Table, get_table
@@ -201,9 +202,15 @@ def _records_at(
         if not any(chunk["first_line"] <= line <= chunk["last_line"] for line in lines):
             continue
         body = s3.get_object(Bucket=bucket, Key=keys.chunk_key(table, upload_id, chunk["n"]))
-        for record in records.iter_frames(records.buffered(body["Body"])):
-            if record.line in lines:
-                yield record
+        for section in runs.iter_sections(body["Body"].read()):
+            if isinstance(section, records.Record):
+                found: Iterable[records.Record] = [section]
+            else:
+                last = section.first_line + section.data.count(b"\n")
+                if not any(section.first_line <= line <= last for line in lines):
+                    continue
+                found = records.iter_records(io.BytesIO(section.data), section.first_line)
+            yield from (record for record in found if record.line in lines)
 
 
 def _jsonl(s3: S3Client, bucket: str, key: str) -> Iterator[tuple[int, str]]:
