@@ -9,6 +9,7 @@ numbers and record bytes are those of ``records.iter_records``: tests hold the t
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from chalicelib.records import (
     LineSource,
     Record,
     _scan,
+    iter_records,
     read_record,
 )
 
@@ -284,3 +286,18 @@ def _record_texts(text: str, line: int) -> Iterator[tuple[int, str]]:
         i = j + 1
     if tail:
         yield line, tail[:-1] if tail[-1:] == "\r" else tail
+
+
+def records_at(run: Run, lines: set[int]) -> Iterator[Record]:
+    """The records of ``run`` that start on one of ``lines``, in order."""
+    if not run.lines:
+        found = iter_records(io.BytesIO(run.data), run.first_line)
+        yield from (record for record in found if record.line in lines)
+        return
+    # Every line is a record: pick them by position, without reading the others.
+    pieces = run.data.split(b"\n")
+    last = run.first_line + len(pieces) - 2  # the piece after the last line break is empty
+    for line in sorted(n for n in lines if run.first_line <= n <= last):
+        data = pieces[line - run.first_line]
+        data = data[:-1] if data.endswith(b"\r") else data
+        yield Record(line, data, len(data))

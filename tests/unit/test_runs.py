@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.records import MAX_RECORD_BYTES, Record, iter_records
-from chalicelib.runs import Chunk, Run, iter_chunks, iter_sections, record_texts
+from chalicelib.runs import Chunk, Run, iter_chunks, iter_sections, record_texts, records_at
 
 # Byte soup that drives the quoting state machine through every state: quotes at and inside
 # fields, doubled quotes, bare CR, CRLF, a BOM, bytes that are not UTF-8.
@@ -147,3 +147,17 @@ def test_chunks_stop_at_the_line_that_crosses_the_byte_limit() -> None:
     assert sum(c.records for c in chunks) == 100
     # 10 lines of 6 bytes reach the 60-byte limit; the next chunk starts on the 11th line.
     assert {c.records for c in chunks[:-1]} == {10}
+
+
+@settings(max_examples=200, deadline=None)
+@given(files, st.sets(st.integers(min_value=1, max_value=40), max_size=8))
+def test_records_at_finds_the_records_starting_on_given_lines(data: bytes, lines: set[int]) -> None:
+    expected = [r for r in _reference(data) if r.line in lines]
+    found: list[Record] = []
+    for chunk in _chunks(data, 3, 10_000, 16):
+        for section in iter_sections(chunk.data):
+            if isinstance(section, Record):
+                found += [section] if section.line in lines else []
+            else:
+                found += records_at(section, lines)
+    assert found == expected
