@@ -103,12 +103,10 @@ def _timestamp(v: str, column: Column) -> _Part | None:
     def accepted(template: str) -> list[str]:
         return [n for n in _TWO_DIGITS if check(template.format(n))]
 
-    times = frozenset(
-        f"T{h}:{m}:{s}Z"
-        for h in accepted(_GOOD_DATE + "T{}:00:00Z")
-        for m in accepted(_GOOD_DATE + "T00:{}:00Z")
-        for s in accepted(_GOOD_DATE + "T00:00:{}Z")
-    )
+    hours = accepted(_GOOD_DATE + "T{}:00:00Z")
+    minutes = accepted(_GOOD_DATE + "T00:{}:00Z")
+    seconds = accepted(_GOOD_DATE + "T00:00:{}Z")
+    times = frozenset(f"T{h}:{m}:{s}Z" for h in hours for m in minutes for s in seconds)
     dates: dict[str, bool] = {}
 
     def date_ok(day: str) -> bool:
