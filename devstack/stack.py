@@ -80,8 +80,10 @@ class LocalStack:
         self.app_module = app_module
         for getter in (app_module.get_settings, app_module.get_s3, app_module.get_warehouse):
             getter.cache_clear()
-        # Made now, while the environment points at this stack, and reused by every handler.
+        # Made now, while the environment points at this stack, and reused by every handler (two
+        # first loads at once would otherwise open two connections to the DuckDB file).
         app_module.get_s3()
+        app_module.get_warehouse()
         queue_url = self.queue_url = self._wire_notifications(app_module)
         sqs = boto3.client("sqs")
         # Split and validate run in worker processes, as parallel Lambdas; the load stays here,
