@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo serve lint typecheck clean
+.PHONY: setup test demo serve bench lint typecheck clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ demo: setup
 
 serve: setup
 	$(PY) -m devstack serve
+
+# Not a test: measures the pipeline beside the alternatives and records docs/benchmarks.md.
+ROWS ?= 1000000
+bench: setup
+	$(PY) -m devstack.bench --rows $(ROWS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

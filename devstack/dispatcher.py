@@ -131,6 +131,11 @@ class Dispatcher:
         if self._processes is not None:
             self._processes.shutdown(wait=True, cancel_futures=True)
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running worker processes (for measuring them)."""
+        pool = self._processes
+        return list(getattr(pool, "_processes", None) or {}) if pool is not None else []
+
     def _new_process_pool(self) -> ProcessPoolExecutor:
         # "spawn": a fork of this process would copy the locks its server threads hold.
         files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
