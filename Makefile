@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo serve lint typecheck package clean
+.PHONY: setup test demo serve bench lint typecheck package clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: setup
 
 serve: setup
 	$(PY) -m devstack serve
+
+# Not a test: measures the pipeline beside the alternatives and records docs/benchmarks.md.
+ROWS ?= 1000000
+bench: setup
+	$(PY) -m devstack.bench --rows $(ROWS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,8 +1,9 @@
 """Stage 1: split a raw upload into chunks, streaming, in constant memory.
 
-Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` plus the chunk
-manifest. It does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on
-the same object rewrites the same chunks, so a redelivered event is harmless.
+Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` (in the format of
+``runs.py``: records copied as they are, with their line numbers) plus the chunk manifest. It
+does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on the same
+object rewrites the same chunks, so a redelivered event is harmless.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import keys, logs, records, state, storage
+from chalicelib import keys, logs, records, runs, state, storage
 from chalicelib.state import Upload, now_iso
 
 if TYPE_CHECKING:
@@ -94,37 +95,26 @@ def _split(s3: S3Client, settings: Settings, key: str, upload: Upload) -> SplitR
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
     chunks: list[dict[str, int]] = []
     total = 0
-    buffer: list[bytes] = []
-    size = 0
-    first_line = 0
-    last_line = 0
-
-    def flush() -> None:
-        n = len(chunks)
+    stream = records.buffered(body)
+    for n, piece in enumerate(runs.iter_chunks(stream, settings.chunk_rows, CHUNK_MAX_BYTES)):
         s3.put_object(
             Bucket=bucket,
             Key=keys.chunk_key(table, upload_id, n),
-            Body=b"".join(buffer),
+            Body=piece.data,
             ContentType="application/octet-stream",
         )
         chunks.append(
-            {"n": n, "first_line": first_line, "last_line": last_line, "records": len(buffer)}
+            {
+                "n": n,
+                "first_line": piece.first_line,
+                "last_line": piece.last_line,
+                "records": piece.records,
+            }
         )
-        logger.info("chunk.written", extra={"chunk": n, "records": len(buffer), "bytes": size})
-
-    for record in records.iter_records(records.buffered(body)):
-        if not buffer:
-            first_line = record.line
-        framed = records.frame(record)
-        buffer.append(framed)
-        size += len(framed)
-        last_line = record.line
-        total += 1
-        if len(buffer) >= settings.chunk_rows or size >= CHUNK_MAX_BYTES:
-            flush()
-            buffer, size = [], 0
-    if buffer:
-        flush()
+        total += piece.records
+        logger.info(
+            "chunk.written", extra={"chunk": n, "records": piece.records, "bytes": len(piece.data)}
+        )
     storage.put_json(
         s3,
         bucket,

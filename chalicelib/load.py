@@ -10,6 +10,7 @@ is still unavailable on the last one fails the upload.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import logging
 import tempfile
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import keys, merge, records, state, storage
+from chalicelib import keys, merge, records, runs, state, storage
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
 from chalicelib.tables import Table, get_table
@@ -211,24 +212,43 @@ def _records_at(
         if not any(chunk["first_line"] <= line <= chunk["last_line"] for line in lines):
             continue
         body = s3.get_object(Bucket=bucket, Key=keys.chunk_key(table, upload_id, chunk["n"]))
-        for record in records.iter_frames(records.buffered(body["Body"])):
-            if record.line in lines:
-                yield record
+        for section in runs.iter_sections(body["Body"].read()):
+            if isinstance(section, records.Record):
+                if section.line in lines:
+                    yield section
+            else:
+                yield from runs.records_at(section, lines)
+
+
+# Rejected-row lines are written as json.dumps({"row": n, ...}): the row number comes first.
+_ROW_PREFIX = b'{"row": '
+
+
+def _row_of(line: bytes) -> int:
+    if line.startswith(_ROW_PREFIX):
+        digits = line[len(_ROW_PREFIX) : line.find(b",", len(_ROW_PREFIX))]
+        if digits.isdigit():
+            return int(digits)
+    return int(json.loads(line)["row"])
 
 
 def _jsonl(s3: S3Client, bucket: str, key: str) -> Iterator[tuple[int, str]]:
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     for line in body.iter_lines():
         if line:
-            yield json.loads(line)["row"], line.decode()
+            yield _row_of(line), line.decode()
 
 
 def _write_rejected_report(
     s3: S3Client, bucket: str, table: str, upload_id: str, done: list[state.ChunkDone]
 ) -> int:
     """Merge the per-chunk reports and the duplicates into one report, ordered by row."""
-    sources = [_jsonl(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done]
-    sources.append(_jsonl(s3, bucket, keys.duplicates_key(table, upload_id)))
+    # Chunks hold consecutive lines, so their reports, one after the other, are in row order:
+    # only the duplicates need merging in, and one chunk's report is open at a time.
+    chunks = itertools.chain.from_iterable(
+        _jsonl(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done
+    )
+    sources = [chunks, _jsonl(s3, bucket, keys.duplicates_key(table, upload_id))]
     count = 0
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
         for _, line in heapq.merge(*sources, key=lambda item: item[0]):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 # The widest valid row is 5 fields of at most 256 characters (4 bytes each in UTF-8, doubled by
 # quoting), far below this; anything longer is rejected without keeping all of it in memory.
@@ -54,8 +54,11 @@ class Record:
 
 def _scan(data: bytes, state: int) -> int:
     """Run the CSV quoting state machine over ``data``; return the state after it."""
-    if state in (_START, _UNQUOTED) and _QUOTE not in data:
-        return _UNQUOTED if data and data[-1] != _COMMA else (_START if data else state)
+    if _QUOTE not in data:
+        if state == _QUOTED:
+            return state
+        if state in (_START, _UNQUOTED):
+            return _UNQUOTED if data and data[-1] != _COMMA else (_START if data else state)
     for byte in data:
         if state == _QUOTED:
             if byte == _QUOTE:
@@ -89,36 +92,56 @@ def buffered(source: Source) -> io.BufferedReader:
 
 def iter_records(stream: LineSource, first_line: int = 1) -> Iterator[Record]:
     """Yield the records of ``stream`` in order, holding at most one record in memory."""
-    line_no = first_line
-    start_line = first_line
+    line = first_line
+    readline = stream.readline
+    while piece := readline(_READ_BYTES):
+        record, _, line = read_record(piece, readline, line)
+        yield record
+
+
+def read_record(
+    piece: bytes, readline: Callable[[int], bytes], line: int
+) -> tuple[Record, bytes | None, int]:
+    """Read the record that starts with ``piece`` (a line, or the first part of a long one).
+
+    Returns the record, its exact bytes in the file (line break included) unless it was cut, and
+    the line the next record starts on.
+    """
+    start = line
     parts: list[bytes] = []
-    kept = 0
-    size = 0
+    kept = size = 0
+    raw: list[bytes] | None = []
+    raw_size = 0
     state = _START
     while True:
-        piece = stream.readline(_READ_BYTES)
-        if not piece:
-            break
+        if raw is not None:
+            raw.append(piece)
+            raw_size += len(piece)
+            if raw_size > MAX_RECORD_BYTES + 2:  # past any line break: this record will be cut
+                raw = None
         ends_line = piece.endswith(b"\n")
         body = piece[:-1] if ends_line else piece
         state = _scan(body, state)
         if ends_line:
-            line_no += 1
-        if ends_line and state != _QUOTED:
-            if body.endswith(b"\r"):
-                body = body[:-1]
-            parts, kept = _keep(parts, kept, body)
-            size += len(body)
-            yield Record(start_line, b"".join(parts), size)
-            parts, kept, size, state, start_line = [], 0, 0, _START, line_no
-            continue
+            line += 1
+            if state != _QUOTED:
+                if body.endswith(b"\r"):
+                    body = body[:-1]
+                parts, kept = _keep(parts, kept, body)
+                size += len(body)
+                data = b"".join(parts)
+                break
         parts, kept = _keep(parts, kept, piece)
         size += len(piece)
-    if size:
-        data = b"".join(parts)
-        if data.endswith(b"\r") and len(data) == size:
-            data, size = data[:-1], size - 1
-        yield Record(start_line, data, size)
+        piece = readline(_READ_BYTES)
+        if not piece:
+            data = b"".join(parts)
+            if data.endswith(b"\r") and len(data) == size:
+                data, size = data[:-1], size - 1
+            break
+    record = Record(start, data, size)
+    whole = None if raw is None or record.truncated else b"".join(raw)
+    return record, whole, line
 
 
 def ends_in_quoted_field(data: bytes) -> bool:
@@ -132,30 +155,3 @@ def _keep(parts: list[bytes], kept: int, data: bytes) -> tuple[list[bytes], int]
         parts.append(data[:room])
         kept += min(room, len(data))
     return parts, kept
-
-
-# A chunk holds records framed as "<line> <size> <length>\n<bytes>\n", so the validator gets each
-# record's line number and its exact bytes (even undecodable or cut ones) without re-scanning.
-def frame(record: Record) -> bytes:
-    """One record, framed for a chunk object."""
-    return b"%d %d %d\n%s\n" % (record.line, record.size, len(record.data), record.data)
-
-
-def iter_frames(stream: LineSource) -> Iterator[Record]:
-    """Read back the records written with ``frame``.
-
-    Raises:
-        ValueError: the stream is not a sequence of frames.
-    """
-    while True:
-        header = stream.readline()
-        if not header:
-            return
-        try:
-            line, size, length = (int(part) for part in header.split())
-        except ValueError:
-            raise ValueError(f"corrupt chunk frame header {header[:40]!r}") from None
-        data = stream.read(length)
-        if len(data) != length or stream.read(1) != b"\n":
-            raise ValueError(f"corrupt chunk frame at line {line}")
-        yield Record(line, data, size)

@@ -116,7 +116,7 @@ def coerce(table: Table, fields: Sequence[str]) -> list[Any]:
     return values
 
 
-def _screen_column(column: Column) -> Callable[[Any], bool] | None:
+def screen_column(column: Column) -> Callable[[Any], bool] | None:
     """A fast check equivalent to the column's schema, or None if the schema has other keywords."""
     item = column.schema
     known = {"title", "type", "minimum", "maximum", "minLength", "maxLength", "pattern", "format"}
@@ -148,15 +148,38 @@ def _screen_column(column: Column) -> Callable[[Any], bool] | None:
     return check
 
 
+# Row keywords that constrain only the row as a whole, never its items: with only these, each
+# item can be checked against its own column schema, apart from the row.
+_ROW_ONLY = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "type",
+    "x-primary-key",
+    "minItems",
+    "maxItems",
+}
+
+
 class RowChecker:
     """Validates records of one table: a compiled screen first, the JSON Schema for the rest."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self.validator = Draft202012Validator(table.schema, format_checker=FORMATS)
-        screens = [_screen_column(c) for c in table.columns]
+        self._column_screens = [screen_column(c) for c in table.columns]
+        screens = self._column_screens
         self._screens = None if any(s is None for s in screens) else screens
         self._width = len(table.columns)
+        # The same schema taken apart: the row's own keywords, then one validator per column. A
+        # bad row's reasons then cost only its bad fields' validation, not the whole row's.
+        row = {k: v for k, v in table.schema.items() if k != "prefixItems"}
+        self._split = set(row) <= _ROW_ONLY
+        self._row_validator = Draft202012Validator(row, format_checker=FORMATS)
+        self._column_validators = [
+            Draft202012Validator(c.schema, format_checker=FORMATS) for c in table.columns
+        ]
 
     def screen(self, values: Sequence[Any]) -> bool:
         """True only if the schema accepts ``values`` (False means: ask the schema)."""
@@ -164,25 +187,48 @@ class RowChecker:
             return False
         return all(check(v) for check, v in zip(self._screens, values, strict=True))  # type: ignore[misc]
 
-    def reasons(self, values: Sequence[Any]) -> list[str]:
+    def errors(
+        self, values: Sequence[Any], passed: Sequence[bool] = ()
+    ) -> list[tuple[int, ValidationError]]:
+        """Every error the schema finds in ``values``: (field index, or -1 for the row; error).
+
+        ``passed`` may say, per field, that the column's screen already accepted it.
+        """
+        if not self._split:
+            return [
+                (int(e.path[0]) if e.path else -1, e) for e in self.validator.iter_errors(values)
+            ]
+        passed = passed or self._passed(values)
+        found = [(-1, e) for e in self._row_validator.iter_errors(list(values))]
+        items = zip(self._column_validators, values, passed, strict=False)
+        for index, (validator, value, ok) in enumerate(items):
+            if not ok:  # the column screens are exact: a field they pass has no errors
+                found += [(index, e) for e in validator.iter_errors(value)]
+        return found
+
+    def _passed(self, values: Sequence[Any]) -> list[bool]:
+        screens = zip(self._column_screens, values, strict=False)
+        return [check is not None and check(value) for check, value in screens]
+
+    def reasons(self, values: Sequence[Any], passed: Sequence[bool] = ()) -> list[str]:
         """Every reason the schema gives against ``values``, as '<field>: <reason>'."""
-        errors = sorted(self.validator.iter_errors(list(values)), key=_error_order)
+        errors = sorted(self.errors(values, passed), key=_error_order)
         reasons: list[str] = []
         seen: set[int] = set()
-        for error in errors:
+        for index, error in errors:
             # One reason per field, the most basic one: a bad shape makes the date check moot.
-            index = int(error.path[0]) if error.path else -1
             if index in seen and index >= 0:
                 continue
             seen.add(index)
-            reasons.append(self._explain(error, values))
+            reasons.append(self._explain(index, error, values))
         return reasons
 
     def check_values(self, values: Sequence[Any]) -> list[str]:
         """Reasons ``values`` is invalid; empty when valid."""
-        if self.screen(values):
+        passed = self._passed(values)
+        if self._screens is not None and len(values) == self._width and all(passed):
             return []
-        return self.reasons(values)
+        return self.reasons(values, passed)
 
     def check_record(self, record: Record, *, strip_bom: bool = False) -> Verdict | None:
         """Judge one record; None for a blank line, which is not a row."""
@@ -235,15 +281,14 @@ class RowChecker:
             return Verdict(record.line, None, tuple(errors), _preview(text, len(text)))
         return Verdict(record.line, tuple(values), (), text)
 
-    def _explain(self, error: ValidationError, values: Sequence[Any]) -> str:
-        if not error.path:
+    def _explain(self, index: int, error: ValidationError, values: Sequence[Any]) -> str:
+        if index < 0:
             if error.validator in ("minItems", "maxItems"):
                 hint = ""
                 if any(isinstance(v, str) and "\r" in v for v in values):
                     hint = " (a lone CR is not a line break: end lines with LF or CRLF)"
                 return f"record: expected {self._width} fields, got {len(values)}{hint}"
             return f"record: {error.message}"
-        index = int(error.path[0])
         column = self.table.columns[index]
         return f"{column.name}: {_reason(column, error)}"
 
@@ -251,8 +296,8 @@ class RowChecker:
 _RULE_ORDER = {"type": 0, "minimum": 1, "maximum": 1, "minLength": 1, "maxLength": 1, "pattern": 2}
 
 
-def _error_order(error: ValidationError) -> tuple[int, int]:
-    return (int(error.path[0]) if error.path else -1, _RULE_ORDER.get(str(error.validator), 3))
+def _error_order(item: tuple[int, ValidationError]) -> tuple[int, int]:
+    return (item[0], _RULE_ORDER.get(str(item[1].validator), 3))
 
 
 def _reason(column: Column, error: ValidationError) -> str:

@@ -60,8 +60,8 @@ class ApiClient:
     def status(self, upload_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/v1/uploads/{upload_id}"))
 
-    def wait(self, upload_id: str, timeout: float = 120.0) -> dict[str, Any]:
-        """Poll until the upload is loaded or failed.
+    def wait(self, upload_id: str, timeout: float = 120.0, poll: float = 0.2) -> dict[str, Any]:
+        """Poll every ``poll`` seconds until the upload is loaded or failed.
 
         Raises:
             TimeoutError: still processing after ``timeout`` seconds.
@@ -73,7 +73,7 @@ class ApiClient:
                 return status
             if time.monotonic() > deadline:
                 raise TimeoutError(f"upload {upload_id} still {status['state']} after {timeout}s")
-            time.sleep(0.2)
+            time.sleep(poll)
 
     def report(self, name: str, year: int) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/v1/reports/{name}", params={"year": year}))

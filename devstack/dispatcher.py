@@ -4,15 +4,21 @@ moto sends real S3 event payloads to the queue; this polls it and calls the hand
 prefix/suffix matches each record (direct calls skip Chalice's filters, so they are applied here).
 A handler that raises leaves its message on the queue to be delivered again, like a Lambda retry;
 after ``max_receives`` deliveries the message is dropped and logged, like a dead-letter queue.
-Handlers run on a thread pool, as concurrent Lambda invocations would.
+Handlers run concurrently, as Lambda invocations would: those named in ``process_routes`` in a
+pool of worker processes (CPU-bound work then really runs in parallel, which threads sharing the
+GIL cannot), the others (the load, which owns the DuckDB file) on threads of this process.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import multiprocessing
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -46,6 +52,29 @@ class LambdaContext:
     function_name: str
 
 
+def _start_worker(log_path: str | None) -> None:
+    """Set up a worker process: log where the parent logs, as one JSON object per line."""
+    from chalicelib import logs
+
+    logs.setup()
+    if log_path:
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler.setFormatter(logs.JsonFormatter())
+        logging.getLogger().handlers = [handler]
+
+
+def _warm(module: str) -> None:
+    """Import the app in a new worker before the first event needs it (a cold start)."""
+    importlib.import_module(module)
+    time.sleep(0.1)  # hold this worker, so each warm-up lands on a new one
+
+
+def run_in_worker(module: str, name: str, event: dict[str, Any], request_id: str) -> None:
+    """Call handler ``name`` of ``module``'s Chalice app (in a worker process)."""
+    app: Chalice = importlib.import_module(module).app
+    app.handler_map[name](event, LambdaContext(request_id, name))
+
+
 def routes_of(app: Chalice) -> list[Route]:
     return [
         Route(cfg.name, cfg.prefix or "", cfg.suffix or "", app.handler_map[cfg.name])
@@ -66,6 +95,8 @@ class Dispatcher:
         workers: int = 4,
         max_receives: int = 5,
         retry_delay: int = 1,
+        app_module: str = "app",
+        process_routes: frozenset[str] = frozenset(),
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -80,14 +111,52 @@ class Dispatcher:
         self._in_flight = 0
         self.delivered = 0
         self.failed = 0
+        self._app_module = app_module
+        self._process_routes = process_routes
+        self._workers = workers
+        # Worker processes start on first use; start() warms them up.
+        self._processes = self._new_process_pool() if process_routes else None
 
     def start(self) -> None:
+        if self._processes is not None:
+            for _ in range(self._workers):
+                self._processes.submit(_warm, self._app_module)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=False)
+        if self._processes is not None:
+            self._processes.shutdown(wait=True, cancel_futures=True)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running worker processes (for measuring them)."""
+        pool = self._processes
+        return list(getattr(pool, "_processes", None) or {}) if pool is not None else []
+
+    def _new_process_pool(self) -> ProcessPoolExecutor:
+        # "spawn": a fork of this process would copy the locks its server threads hold.
+        files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(files[0].baseFilename if files else None,),
+        )
+
+    def _run_in_process(self, name: str, event: dict[str, Any], request_id: str) -> None:
+        pool = self._processes
+        assert pool is not None
+        try:
+            pool.submit(run_in_worker, self._app_module, name, event, request_id).result()
+        except BrokenProcessPool:
+            # A worker died (as a Lambda container can): start a new pool; the event is retried.
+            with self._lock:
+                if self._processes is pool:
+                    self._processes = self._new_process_pool()
+            raise
 
     @property
     def busy(self) -> bool:
@@ -150,7 +219,11 @@ class Dispatcher:
             key = unquote_plus(record["s3"]["object"]["key"])
             for route in self._routes:
                 if route.matches(key):
-                    route.handler({"Records": [record]}, LambdaContext(request_id, route.name))
+                    event = {"Records": [record]}
+                    if self._processes is not None and route.name in self._process_routes:
+                        self._run_in_process(route.name, event, request_id)
+                    else:
+                        route.handler(event, LambdaContext(request_id, route.name))
                     handled += 1
                     self.delivered += 1
         return handled

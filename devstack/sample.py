@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 DEPARTMENTS = [
@@ -112,9 +113,46 @@ def hired_employees_lines(
     year: int = 2021,
 ) -> list[str]:
     """CSV lines for ``hired_employees`` (each ends with a newline)."""
+    rows_of = hired_employees_rows(
+        rows,
+        seed=seed,
+        invalid_rate=invalid_rate,
+        duplicate_rate=duplicate_rate,
+        departments=departments,
+        jobs=jobs,
+        year=year,
+    )
+    return [_csv_line(fields) for fields in rows_of]
+
+
+def write_hired_employees(path: Path, rows: int, *, seed: int = 7) -> Path:
+    """Write ``rows`` lines of ``hired_employees`` to ``path``, streaming (any size)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        batch: list[list[str]] = []
+        for fields in hired_employees_rows(rows, seed=seed):
+            batch.append(fields)
+            if len(batch) == 10_000:
+                writer.writerows(batch)
+                batch.clear()
+        writer.writerows(batch)
+    return path
+
+
+def hired_employees_rows(
+    rows: int,
+    *,
+    seed: int = 7,
+    invalid_rate: float = 0.03,
+    duplicate_rate: float = 0.005,
+    departments: int = len(DEPARTMENTS),
+    jobs: int = len(JOB_TITLES),
+    year: int = 2021,
+) -> Iterator[list[str]]:
+    """The fields of ``rows`` deterministic ``hired_employees`` rows, some invalid."""
     rng = random.Random(seed)
     start = datetime(year, 1, 1, tzinfo=UTC)
-    lines: list[str] = []
     next_id = 1
     for _ in range(rows):
         if next_id > 10 and rng.random() < duplicate_rate:
@@ -146,8 +184,7 @@ def hired_employees_lines(
                 fields[0] = f"{hire_id}.5"
             else:
                 fields = fields[:3]
-        lines.append(_csv_line(fields))
-    return lines
+        yield fields
 
 
 def write_samples(folder: Path, hires: int = 2000, seed: int = 7) -> SampleFiles:

@@ -3,7 +3,8 @@
 moto runs in server mode as the S3 and SQS endpoint; the bucket sends ObjectCreated
 notifications to a queue, filtered by the same prefixes the app's handlers declare (as S3 would
 invoke the Lambdas); the dispatcher delivers them; the Chalice app serves HTTP. DuckDB lives in
-DATA_DIR. Everything runs in one process because DuckDB allows one writer per database file.
+DATA_DIR and allows one writer per database file, so the load handler (its only user) runs in
+this process; split and validate handlers run in worker processes, in parallel.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 QUEUE = "ingest-s3-events"
+PROCESS_ROUTES = frozenset({"on_raw_created", "on_chunk_created"})
 REGION = "us-east-1"
 
 
@@ -86,7 +88,16 @@ class LocalStack:
         app_module.get_warehouse()
         queue_url = self.queue_url = self._wire_notifications(app_module)
         sqs = boto3.client("sqs")
-        self.dispatcher = Dispatcher(sqs, queue_url, app_module.app, workers=self.settings.workers)
+        # Split and validate run in worker processes, as parallel Lambdas; the load stays here,
+        # with the one DuckDB connection.
+        self.dispatcher = Dispatcher(
+            sqs,
+            queue_url,
+            app_module.app,
+            workers=self.settings.workers,
+            app_module=app_module.__name__,
+            process_routes=PROCESS_ROUTES,
+        )
         self.dispatcher.start()
         self._start_api(app_module)
         logger.info("stack.started", extra={"api_url": self.api_url, "s3_url": self.s3_url})

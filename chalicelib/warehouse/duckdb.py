@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# The load handler runs with DuckDB in its process locally; this keeps it within 256 MB.
+MEMORY_LIMIT = "96MB"
 # Lock conflicts and I/O trouble may pass; anything else (bad SQL, constraint) will not.
 _TRANSIENT = (duckdb.TransactionException, duckdb.IOException, duckdb.InterruptException)
 
@@ -48,6 +50,8 @@ class DuckDBWarehouse:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(path)
+            # A Lambda-sized budget: past it DuckDB spills to temporary files instead of growing.
+            self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         except duckdb.Error as exc:
             raise _translate(exc) from exc
         self._s3 = s3

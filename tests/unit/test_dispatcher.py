@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from chalice import Chalice
 
 from devstack.dispatcher import Dispatcher
 from tests.conftest import load_event
+from tests.unit import process_app
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from chalice.app import S3Event
 
 
@@ -51,3 +56,30 @@ def test_dispatch_ignores_the_s3_test_event() -> None:
     seen: list[tuple[str, str]] = []
     assert _dispatcher(seen).dispatch(load_event("s3_test_event", bucket="b"), "r") == 0
     assert seen == []
+
+
+def test_process_routes_run_in_worker_processes_and_the_rest_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(process_app.OUT_DIR, str(tmp_path))  # worker processes inherit it
+    dispatcher = Dispatcher(
+        _NoQueue(),  # type: ignore[arg-type]
+        "queue",
+        process_app.app,
+        workers=2,
+        app_module=process_app.__name__,
+        process_routes=frozenset({"on_raw", "on_bad"}),
+    )
+    try:
+        for key in ("raw/t/a.csv", "raw/t/b.csv", "loads/t/c.json"):
+            assert (
+                dispatcher.dispatch(load_event("s3_object_created", bucket="b", key=key), "r") == 1
+            )
+        with pytest.raises(ValueError, match="cannot handle bad/x"):
+            dispatcher.dispatch(load_event("s3_object_created", bucket="b", key="bad/x"), "r")
+    finally:
+        dispatcher.stop()
+    pids = {path.name: int(path.read_text()) for path in tmp_path.iterdir()}
+    assert pids.keys() == {"raw-a.csv", "raw-b.csv", "load-c.json"}
+    assert pids["load-c.json"] == os.getpid()
+    assert os.getpid() not in (pids["raw-a.csv"], pids["raw-b.csv"])

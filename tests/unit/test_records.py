@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.records import MAX_RECORD_BYTES, Record, frame, iter_frames, iter_records
+from chalicelib.records import MAX_RECORD_BYTES, Record, iter_records
 from chalicelib.rows import parse_fields
 
 field = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\té€1')), max_size=12)
@@ -47,17 +47,6 @@ def test_iter_records_reports_the_line_each_record_starts_on(
     assert [r.line for r in _records(_write(data, terminator))] == expected
 
 
-@settings(max_examples=100, deadline=None)
-@given(rows, st.integers(min_value=1, max_value=7))
-def test_frames_in_chunks_hold_every_record_exactly_once(data: list[list[str]], size: int) -> None:
-    records = _records(_write(data, "\r\n"))
-    chunks = [
-        b"".join(frame(r) for r in records[i : i + size]) for i in range(0, len(records), size)
-    ]
-    back = [r for chunk in chunks for r in iter_frames(io.BytesIO(chunk))]
-    assert back == records
-
-
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
@@ -90,8 +79,3 @@ def test_iter_records_cuts_long_records_but_keeps_counting_lines() -> None:
     assert len(records[1].data) == MAX_RECORD_BYTES
     assert records[1].size == len(long_line) - 1
     assert records[3].data.count(b"\n") == 11  # swallowed to the end, as csv would
-
-
-def test_iter_frames_rejects_a_corrupt_chunk() -> None:
-    with pytest.raises(ValueError, match="corrupt"):
-        list(iter_frames(io.BytesIO(b"1 3 3\nabc")))

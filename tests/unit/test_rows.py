@@ -212,3 +212,18 @@ def test_coerce_turns_only_canonical_integers_into_ints(fields: list[str]) -> No
             assert value is None
         else:
             assert value == text
+
+
+def _error_keys(errors: list[tuple[int, Any]]) -> list[tuple[int, str, str]]:
+    return sorted((index, str(e.validator), repr(e.instance)) for index, e in errors)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(hire_values)
+def test_errors_checked_column_by_column_are_the_whole_schemas_errors(
+    values: tuple[Any, ...],
+) -> None:
+    whole = [
+        (int(e.path[0]) if e.path else -1, e) for e in HIRES.validator.iter_errors(list(values))
+    ]
+    assert _error_keys(HIRES.errors(values)) == _error_keys(whole)

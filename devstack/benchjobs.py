@@ -1,0 +1,307 @@
+"""The jobs ``devstack.bench`` measures, each run in a fresh process of its own.
+
+``python -m devstack.bench`` starts ``python -m devstack.benchjobs <job> <json arguments>`` for
+each measurement and reads the child's peak RSS from the operating system when it exits; the
+child prints one line of JSON with what it did and how long the work itself took. Jobs: the whole
+local pipeline, each stage alone (against an S3 endpoint the parent runs), the DuckDB floor and
+the seed's approach.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+SEED_CHUNK_ROWS = 1000  # the seed read its files with pandas, 1,000 rows at a time
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def peak_rss_kb(pid: int | str = "self") -> int:
+    """Peak resident memory of a process, in KiB.
+
+    Read from /proc (VmHWM): the rusage of a child also counts what its parent had mapped when it
+    forked, which would credit each job with the benchmark's own memory.
+    """
+    status = Path(f"/proc/{pid}/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if pid == "self" else 0
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a running process has used so far (0 if it is gone)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return 0.0
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_warm(pids: list[int], timeout: float = 60.0) -> None:
+    """Wait until the worker processes have started and gone idle (their cold start is over)."""
+    deadline = time.monotonic() + timeout
+    last = -1.0
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = sum(process_cpu(pid) for pid in pids)
+        if now == last:
+            return
+        last = now
+
+
+def pipeline(args: dict[str, Any]) -> dict[str, Any]:
+    """Upload through a presigned POST on a fresh local stack and wait until it is loaded."""
+    from chalicelib import logs
+    from chalicelib.config import LocalStackSettings
+    from devstack.client import ApiClient
+    from devstack.stack import LocalStack
+
+    data_dir = Path(args["data_dir"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    logs.setup()
+    # Append mode: the worker processes write to the same file.
+    (data_dir / "stack.log").unlink(missing_ok=True)
+    handler = logging.FileHandler(data_dir / "stack.log", encoding="utf-8")
+    handler.setFormatter(logs.JsonFormatter())
+    logging.getLogger().handlers = [handler]
+    (data_dir / "warehouse.duckdb").unlink(missing_ok=True)
+    settings = LocalStackSettings(
+        api_port=0, s3_port=0, data_dir=str(data_dir), workers=int(args["workers"])
+    )
+    stack = LocalStack(settings, extra_env={"INGEST_CHUNK_ROWS": str(args["chunk_rows"])})
+    stack.start()
+    try:
+        api = ApiClient(stack.api_url, settings.api_key, timeout=3600)
+        assert stack.dispatcher is not None
+        workers = stack.dispatcher.worker_pids()
+        _wait_warm(workers)
+        # The workers' start-up (imports, a cold start) is not the pipeline's work: count from here.
+        cpu = _cpu() + sum(process_cpu(pid) for pid in workers)
+        started = time.perf_counter()
+        upload_id = api.upload("hired_employees", Path(args["file"]))
+        uploaded = time.perf_counter() - started
+        # Each status read costs the stack a few S3 requests: poll gently, not to slow it down.
+        status = api.wait(upload_id, timeout=24 * 3600, poll=0.25)
+        seconds = time.perf_counter() - started
+        workers = stack.dispatcher.worker_pids()
+        used = _cpu() + sum(process_cpu(pid) for pid in workers) - cpu
+        worker_peaks = [peak_rss_kb(pid) for pid in workers]
+    finally:
+        stack.stop()
+    return {
+        "seconds": seconds,
+        "upload_seconds": uploaded,
+        "cpu_seconds": used,
+        "state": status["state"],
+        "rows_total": status["rows_total"],
+        "rows_valid": status["rows_valid"],
+        "rows_rejected": status["rows_rejected"],
+        "chunks": status["chunks_total"],
+        "worker_peak_rss_kb": max(worker_peaks, default=0),
+    }
+
+
+def _s3_and_settings() -> tuple[Any, Any]:
+    import boto3
+
+    from chalicelib.config import Settings
+
+    return boto3.client("s3"), Settings.from_env()
+
+
+def split(args: dict[str, Any]) -> dict[str, Any]:
+    """The split stage alone, on a raw object already in the bucket."""
+    from chalicelib import chunk
+
+    s3, settings = _s3_and_settings()
+    cpu, started = _cpu(), time.perf_counter()
+    result = chunk.split_upload(s3, settings, args["key"])
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": _cpu() - cpu,
+        "upload_id": result.upload_id,
+        "chunks": result.chunks,
+        "records": result.records,
+    }
+
+
+def validate(args: dict[str, Any]) -> dict[str, Any]:
+    """The validate stage alone: every chunk of an upload in turn, as one warm container."""
+    from chalicelib import keys
+    from chalicelib import validate as stage
+
+    s3, settings = _s3_and_settings()
+    cpu, started = _cpu(), time.perf_counter()
+    rows_in = valid = 0
+    for n in range(int(args["chunks"])):
+        done = stage.validate_chunk(s3, settings, keys.chunk_key(args["table"], args["upload"], n))
+        rows_in += done.rows_in
+        valid += done.rows_valid
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": _cpu() - cpu,
+        "rows_in": rows_in,
+        "rows_valid": valid,
+    }
+
+
+def load(args: dict[str, Any]) -> dict[str, Any]:
+    """The load stage alone, into a fresh DuckDB file."""
+    from chalicelib import keys
+    from chalicelib import load as stage
+    from chalicelib.tables import TABLES
+    from chalicelib.warehouse import make_warehouse
+
+    s3, settings = _s3_and_settings()
+    warehouse = make_warehouse(settings, s3)
+    stage.ensure_schema(warehouse, TABLES.values())
+    cpu, started = _cpu(), time.perf_counter()
+    result = stage.load_upload(
+        s3, warehouse, settings, keys.load_key(args["table"], args["upload"])
+    )
+    seconds = time.perf_counter() - started
+    warehouse.close()
+    return {
+        "seconds": seconds,
+        "cpu_seconds": _cpu() - cpu,
+        "state": result.state,
+        "rows_loaded": result.rows_loaded,
+        "rows_superseded": result.rows_superseded,
+    }
+
+
+# The same rules as the schema, in DuckDB SQL: what a user would write instead of this product
+# (a benchmark reference, not product SQL, so it lives here and not in warehouse/sql.py).
+# Integers are matched as text before any cast: TRY_CAST('12.5' AS BIGINT) would round to 13,
+# and '1e3' would become 1000.
+_CANONICAL_ID = (
+    "regexp_full_match({c}, '0|-?[1-9][0-9]*') "
+    "AND TRY_CAST({c} AS HUGEINT) BETWEEN 1 AND 9223372036854775807"
+)
+_UTC = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
+FLOOR_SQL = f"""
+CREATE TABLE hired AS
+WITH raw AS (
+  SELECT * FROM read_csv(?, header = false, auto_detect = false, delim = ',', quote = '"',
+    escape = '"', null_padding = true, strict_mode = false, ignore_errors = true,
+    columns = {{'id': 'VARCHAR', 'name': 'VARCHAR', 'datetime': 'VARCHAR',
+                'department_id': 'VARCHAR', 'job_id': 'VARCHAR'}})
+), judged AS (
+  SELECT *,
+    {_CANONICAL_ID.format(c="id")}
+    AND length(name) BETWEEN 1 AND 256 AND regexp_matches(name, '\\S')
+    AND regexp_full_match(datetime, '{_UTC}')
+    AND try_strptime(datetime, '%Y-%m-%dT%H:%M:%SZ') IS NOT NULL
+    AND {_CANONICAL_ID.format(c="department_id")}
+    AND {_CANONICAL_ID.format(c="job_id")} AS ok
+  FROM raw
+)
+SELECT CAST(id AS BIGINT) AS id, name, strptime(datetime, '%Y-%m-%dT%H:%M:%SZ') AS datetime,
+  CAST(department_id AS BIGINT) AS department_id, CAST(job_id AS BIGINT) AS job_id
+FROM judged WHERE coalesce(ok, false)
+"""
+
+
+def floor(args: dict[str, Any]) -> dict[str, Any]:
+    """DuckDB alone: read the CSV, apply the same rules, keep the valid rows in a table."""
+    import duckdb
+
+    con = duckdb.connect()
+    cpu, started = _cpu(), time.perf_counter()
+    con.execute(FLOOR_SQL, [args["file"]])
+    row = con.execute("SELECT COUNT(*) FROM hired").fetchone()
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": _cpu() - cpu,
+        "rows_valid": int(row[0]) if row else 0,
+    }
+
+
+def seed(args: dict[str, Any]) -> dict[str, Any]:
+    """The seed's way, on the first ``sample`` rows: pandas chunks, a jsonschema validator per row.
+
+    Built without re-checking the schema each time (``jsonschema.validate`` would, several times
+    slower): the fairer reading of the seed.
+    """
+    import jsonschema
+    import pandas
+
+    from chalicelib.rows import FORMATS, coerce
+    from chalicelib.tables import get_table
+
+    table = get_table("hired_employees")
+    sample = int(args["sample"])
+    cpu, started = _cpu(), time.perf_counter()
+    rows = valid = 0
+    chunks = pandas.read_csv(
+        args["file"],
+        header=None,
+        names=list(table.column_names),
+        dtype=str,
+        keep_default_na=False,
+        chunksize=SEED_CHUNK_ROWS,
+        nrows=sample,
+        on_bad_lines="skip",
+    )
+    for frame in chunks:
+        kept = []
+        for _, row in frame.iterrows():
+            rows += 1
+            values = coerce(table, [str(v) for v in row.tolist()])
+            if args.get("check_schema"):  # jsonschema.validate: checks the schema every time
+                try:
+                    jsonschema.validate(values, table.schema, format_checker=FORMATS)
+                except jsonschema.ValidationError:
+                    continue
+            elif not jsonschema.Draft202012Validator(table.schema, format_checker=FORMATS).is_valid(
+                values
+            ):
+                continue
+            kept.append(values)
+        valid += len(kept)
+        pandas.DataFrame(kept, columns=list(table.column_names))
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": _cpu() - cpu,
+        "rows": rows,
+        "rows_valid": valid,
+    }
+
+
+JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "pipeline": pipeline,
+    "split": split,
+    "validate": validate,
+    "load": load,
+    "floor": floor,
+    "seed": seed,
+}
+
+
+def main(argv: list[str]) -> int:
+    job, args = argv[0], json.loads(argv[1])
+    result = JOBS[job](args)
+    result["peak_rss_kb"] = peak_rss_kb()
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
