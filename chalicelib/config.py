@@ -29,9 +29,12 @@ ENV_REDSHIFT_USER = "INGEST_REDSHIFT_USER"
 ENV_REDSHIFT_PASSWORD = "INGEST_REDSHIFT_PASSWORD"  # noqa: S105 - env var name, not a secret
 ENV_REDSHIFT_IAM_ROLE = "INGEST_REDSHIFT_IAM_ROLE"
 
-# Chosen from `make bench`: 100k rows is ~5 MB of hired_employees CSV, inside Redshift's advice of
-# 1 MB-1 GB per COPY file, and keeps a 10M-row upload at 100 objects per stage.
-DEFAULT_CHUNK_ROWS = 100_000
+# Chosen from `make bench --sweep` at 1M rows (docs/benchmarks.md): 250k rows took the least CPU
+# (16.9 s, against 19.0 s at 100k and 24.8 s at 25k: fewer S3 requests and invocations) at a wall
+# time within the noise of the fastest, with the largest chunk handler at 124 MB. A chunk is
+# ~12 MB of cleaned CSV, inside Redshift's advice of 1 MB-1 GB per COPY file; a 10M-row upload
+# is 40 objects per stage. The seed's 1,000 rows stays selectable (it took 700 s for 1M rows).
+DEFAULT_CHUNK_ROWS = 250_000
 # A presigned POST can carry at most 5 GB (S3's single-PUT limit).
 S3_MAX_SINGLE_UPLOAD = 5 * 1024**3
 
