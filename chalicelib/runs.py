@@ -180,7 +180,7 @@ def iter_chunks(
         if end > pos:
             records, room = builder.room(max_records, max_bytes)
             if end - pos > room:  # up to the line that crosses the byte limit
-                end = data.index(b"\n", pos + room - 1) + 1
+                end = data.index(b"\n", pos + max(room, 1) - 1) + 1
             count = data.count(b"\n", pos, end)
             if count > records:
                 end, count = _line_end(data, pos, records), records
