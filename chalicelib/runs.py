@@ -29,6 +29,7 @@ from chalicelib.records import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from collections.abc import Set as AbstractSet
 
 # A run is closed at about this size, so a validator holds one small piece of a chunk at a time.
 RUN_BYTES = 1024 * 1024
@@ -288,7 +289,7 @@ def _record_texts(text: str, line: int) -> Iterator[tuple[int, str]]:
         yield line, tail[:-1] if tail[-1:] == "\r" else tail
 
 
-def records_at(run: Run, lines: set[int]) -> Iterator[Record]:
+def records_at(run: Run, lines: AbstractSet[int]) -> Iterator[Record]:
     """The records of ``run`` that start on one of ``lines``, in order."""
     if not run.lines:
         found = iter_records(io.BytesIO(run.data), run.first_line)
