@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from boto3.s3.transfer import TransferConfig
+
 from chalicelib import keys, records, runs, state, storage
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 # Reports larger than this are written through a temporary file instead of memory.
 _SPOOL_BYTES = 8 * 1024 * 1024
+# Large reports go up in multipart uploads; by default ten 8 MB parts at once (80 MB of buffers
+# in the handler). One part at a time keeps the load handler's memory flat.
+_ONE_PART = TransferConfig(use_threads=False)
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ def _write_duplicates(
             entry = {"row": record.line, "raw": text, "errors": [reason]}
             out.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
         out.seek(0)
-        s3.upload_fileobj(out, bucket, keys.duplicates_key(table.name, upload_id))
+        s3.upload_fileobj(out, bucket, keys.duplicates_key(table.name, upload_id), Config=_ONE_PART)
 
 
 def _records_at(
@@ -247,5 +252,6 @@ def _write_rejected_report(
             bucket,
             keys.rejected_report_key(table, upload_id),
             ExtraArgs={"ContentType": "application/x-ndjson"},
+            Config=_ONE_PART,
         )
     return count
