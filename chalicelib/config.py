@@ -36,9 +36,12 @@ ENV_REDSHIFT_WORKGROUP = "INGEST_REDSHIFT_WORKGROUP"
 ENV_REDSHIFT_SECRET_ARN = "INGEST_REDSHIFT_SECRET_ARN"  # noqa: S105 - env var name, not a secret
 ENV_REDSHIFT_REGION = "INGEST_REDSHIFT_REGION"
 
-# Chosen from `make bench`: 100k rows is ~5 MB of hired_employees CSV, inside Redshift's advice of
-# 1 MB-1 GB per COPY file, and keeps a 10M-row upload at 100 objects per stage.
-DEFAULT_CHUNK_ROWS = 100_000
+# Chosen from `make bench --sweep` at 1M rows (docs/benchmarks.md): 250k rows took the least CPU
+# (16.9 s, against 19.0 s at 100k and 24.8 s at 25k: fewer S3 requests and invocations) at a wall
+# time within the noise of the fastest, with the largest chunk handler at 124 MB. A chunk is
+# ~12 MB of cleaned CSV, inside Redshift's advice of 1 MB-1 GB per COPY file; a 10M-row upload
+# is 40 objects per stage. The seed's 1,000 rows stays selectable (it took 700 s for 1M rows).
+DEFAULT_CHUNK_ROWS = 250_000
 # A presigned POST can carry at most 5 GB (S3's single-PUT limit).
 S3_MAX_SINGLE_UPLOAD = 5 * 1024**3
 # S3 invokes a Lambda asynchronously: one delivery plus two retries by default. The load gives up

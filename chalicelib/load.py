@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from boto3.s3.transfer import TransferConfig
+
 from chalicelib import keys, merge, records, runs, state, storage
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.rows import RAW_PREVIEW_CHARS
@@ -26,6 +28,7 @@ from chalicelib.warehouse import Warehouse, sql
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Set as AbstractSet
 
     from mypy_boto3_s3 import S3Client
 
@@ -33,6 +36,11 @@ if TYPE_CHECKING:
     from chalicelib.state import Upload
 
 logger = logging.getLogger(__name__)
+# Reports larger than this are written through a temporary file instead of memory.
+_SPOOL_BYTES = 8 * 1024 * 1024
+# Large reports go up in multipart uploads; by default ten 8 MB parts at once (80 MB of buffers
+# in the handler). One part at a time keeps the load handler's memory flat.
+_ONE_PART = TransferConfig(use_threads=False)
 
 
 @dataclass(frozen=True)
@@ -184,27 +192,21 @@ def _write_duplicates(
     s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[int, int]]
 ) -> None:
     """Report the rows that a later row with the same id replaced, with their original text."""
-    winners = dict(superseded)
-    lines: list[str] = []
-    if winners:
-        pk = table.primary_key
-        for record in _records_at(s3, bucket, table.name, upload_id, set(winners)):
+    winners = {int(row): int(winner) for row, winner in superseded}
+    pk = table.primary_key
+    # Spooled: a large upload's duplicates go to a temporary file, not into the handler's memory.
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
+        for record in _records_at(s3, bucket, table.name, upload_id, winners.keys()):
             text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
             reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
-            lines.append(
-                json.dumps(
-                    {"row": record.line, "raw": text, "errors": [reason]}, ensure_ascii=False
-                )
-            )
-    s3.put_object(
-        Bucket=bucket,
-        Key=keys.duplicates_key(table.name, upload_id),
-        Body="".join(f"{line}\n" for line in lines).encode(),
-    )
+            entry = {"row": record.line, "raw": text, "errors": [reason]}
+            out.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        out.seek(0)
+        s3.upload_fileobj(out, bucket, keys.duplicates_key(table.name, upload_id), Config=_ONE_PART)
 
 
 def _records_at(
-    s3: S3Client, bucket: str, table: str, upload_id: str, lines: set[int]
+    s3: S3Client, bucket: str, table: str, upload_id: str, lines: AbstractSet[int]
 ) -> Iterator[records.Record]:
     """The raw records that start on ``lines``, read from the chunks that hold them."""
     manifest = storage.get_json(s3, bucket, keys.split_manifest_key(table, upload_id)) or {}
@@ -250,7 +252,7 @@ def _write_rejected_report(
     )
     sources = [chunks, _jsonl(s3, bucket, keys.duplicates_key(table, upload_id))]
     count = 0
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
         for _, line in heapq.merge(*sources, key=lambda item: item[0]):
             out.write(line.encode() + b"\n")
             count += 1
@@ -260,5 +262,6 @@ def _write_rejected_report(
             bucket,
             keys.rejected_report_key(table, upload_id),
             ExtraArgs={"ContentType": "application/x-ndjson"},
+            Config=_ONE_PART,
         )
     return count

@@ -29,6 +29,7 @@ from chalicelib.records import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from collections.abc import Set as AbstractSet
 
 # A run is closed at about this size, so a validator holds one small piece of a chunk at a time.
 RUN_BYTES = 1024 * 1024
@@ -180,7 +181,7 @@ def iter_chunks(
         if end > pos:
             records, room = builder.room(max_records, max_bytes)
             if end - pos > room:  # up to the line that crosses the byte limit
-                end = data.index(b"\n", pos + room - 1) + 1
+                end = data.index(b"\n", pos + max(room, 1) - 1) + 1
             count = data.count(b"\n", pos, end)
             if count > records:
                 end, count = _line_end(data, pos, records), records
@@ -288,7 +289,7 @@ def _record_texts(text: str, line: int) -> Iterator[tuple[int, str]]:
         yield line, tail[:-1] if tail[-1:] == "\r" else tail
 
 
-def records_at(run: Run, lines: set[int]) -> Iterator[Record]:
+def records_at(run: Run, lines: AbstractSet[int]) -> Iterator[Record]:
     """The records of ``run`` that start on one of ``lines``, in order."""
     if not run.lines:
         found = iter_records(io.BytesIO(run.data), run.first_line)

@@ -156,6 +156,7 @@ class Dispatcher:
             with self._lock:
                 if self._processes is pool:
                     self._processes = self._new_process_pool()
+                    pool.shutdown(wait=False, cancel_futures=True)
             raise
 
     @property

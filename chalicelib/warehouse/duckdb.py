@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
+from boto3.s3.transfer import TransferConfig
 
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.keys import parse_s3_uri, s3_uri
@@ -31,6 +32,8 @@ T = TypeVar("T")
 
 # The load handler runs with DuckDB in its process locally; this keeps it within 256 MB.
 MEMORY_LIMIT = "96MB"
+# Downloads one part at a time: ten parallel parts would each hold a buffer in the handler.
+_ONE_PART = TransferConfig(use_threads=False)
 # Lock conflicts and I/O trouble may pass; anything else (bad SQL, constraint) will not.
 _TRANSIENT = (duckdb.TransactionException, duckdb.IOException, duckdb.InterruptException)
 
@@ -99,7 +102,7 @@ class DuckDBWarehouse:
         for i, entry in enumerate(manifest.get("entries", [])):
             src_bucket, src_key = parse_s3_uri(entry["url"])
             path = Path(tmp) / f"{i:05d}{suffix}"
-            self._s3.download_file(src_bucket, src_key, str(path))
+            self._s3.download_file(src_bucket, src_key, str(path), Config=_ONE_PART)
             files.append(str(path))
         return files
 

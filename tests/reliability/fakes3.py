@@ -165,6 +165,7 @@ class FakeS3:
         Bucket: str,  # noqa: N803
         Key: str,  # noqa: N803
         ExtraArgs: dict[str, Any] | None = None,  # noqa: N803
+        Config: Any = None,  # noqa: N803 - a TransferConfig; one put is one part here
     ) -> None:
         extra = ExtraArgs or {}
         self.put_object(
@@ -174,10 +175,22 @@ class FakeS3:
             ContentType=extra.get("ContentType", "binary/octet-stream"),
         )
 
-    def upload_file(self, Filename: str, Bucket: str, Key: str) -> None:  # noqa: N803
+    def upload_file(  # noqa: D417
+        self,
+        Filename: str,  # noqa: N803
+        Bucket: str,  # noqa: N803
+        Key: str,  # noqa: N803
+        Config: Any = None,  # noqa: N803
+    ) -> None:
         self.put_object(Bucket=Bucket, Key=Key, Body=Path(Filename).read_bytes())
 
-    def download_file(self, Bucket: str, Key: str, Filename: str) -> None:  # noqa: N803
+    def download_file(
+        self,
+        Bucket: str,  # noqa: N803
+        Key: str,  # noqa: N803
+        Filename: str,  # noqa: N803
+        Config: Any = None,  # noqa: N803
+    ) -> None:
         with self._lock:
             self.calls.append(("GetObject", Bucket, Key))
             data = self._get(Bucket, Key, "GetObject").body

@@ -33,3 +33,8 @@ def on_load(event: S3Event) -> None:
 @app.on_s3_event(bucket="b", prefix="bad/")
 def on_bad(event: S3Event) -> None:
     raise ValueError(f"cannot handle {event.key}")
+
+
+@app.on_s3_event(bucket="b", prefix="crash/")
+def on_crash(event: S3Event) -> None:
+    os._exit(3)  # a worker that dies, as a Lambda container can

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -83,3 +84,24 @@ def test_process_routes_run_in_worker_processes_and_the_rest_here(
     assert pids.keys() == {"raw-a.csv", "raw-b.csv", "load-c.json"}
     assert pids["load-c.json"] == os.getpid()
     assert os.getpid() not in (pids["raw-a.csv"], pids["raw-b.csv"])
+
+
+def test_a_worker_that_dies_fails_its_event_and_the_next_event_gets_a_new_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(process_app.OUT_DIR, str(tmp_path))
+    dispatcher = Dispatcher(
+        _NoQueue(),  # type: ignore[arg-type]
+        "queue",
+        process_app.app,
+        workers=1,
+        app_module=process_app.__name__,
+        process_routes=frozenset({"on_raw", "on_crash"}),
+    )
+    try:
+        with pytest.raises(BrokenProcessPool):
+            dispatcher.dispatch(load_event("s3_object_created", bucket="b", key="crash/x"), "r")
+        assert dispatcher.dispatch(load_event("s3_object_created", bucket="b", key="raw/t/a"), "r")
+    finally:
+        dispatcher.stop()
+    assert (tmp_path / "raw-a").read_text() != str(os.getpid())

@@ -218,7 +218,7 @@ def _error_keys(errors: list[tuple[int, Any]]) -> list[tuple[int, str, str]]:
     return sorted((index, str(e.validator), repr(e.instance)) for index, e in errors)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(hire_values)
 def test_errors_checked_column_by_column_are_the_whole_schemas_errors(
     values: tuple[Any, ...],

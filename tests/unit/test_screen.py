@@ -108,7 +108,7 @@ def test_not_blank_agrees_with_re_on_every_code_point() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(data=st.data(), quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, None]))
 def test_screen_accepts_exactly_the_rows_the_schema_accepts(
     name: str, data: st.DataObject, quoting: int | None
