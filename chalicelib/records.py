@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 # The widest valid row is 5 fields of at most 256 characters (4 bytes each in UTF-8, doubled by
 # quoting), far below this; anything longer is rejected without keeping all of it in memory.
 MAX_RECORD_BYTES = 64 * 1024
-_READ_BYTES = 1024 * 1024
+READ_BYTES = 1024 * 1024
 
-_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
+# States of the quoting scanner; runs.py follows START and QUOTED too.
+START, _UNQUOTED, QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
 _QUOTE, _COMMA = ord('"'), ord(",")
 
 
@@ -52,21 +53,21 @@ class Record:
         return self.size > len(self.data)
 
 
-def _scan(data: bytes, state: int) -> int:
+def scan(data: bytes, state: int) -> int:
     """Run the CSV quoting state machine over ``data``; return the state after it."""
     if _QUOTE not in data:
-        if state == _QUOTED:
+        if state == QUOTED:
             return state
-        if state in (_START, _UNQUOTED):
-            return _UNQUOTED if data and data[-1] != _COMMA else (_START if data else state)
+        if state in (START, _UNQUOTED):
+            return _UNQUOTED if data and data[-1] != _COMMA else (START if data else state)
     for byte in data:
-        if state == _QUOTED:
+        if state == QUOTED:
             if byte == _QUOTE:
                 state = _QUOTE_IN_QUOTED
         elif byte == _COMMA:
-            state = _START
-        elif state in (_START, _QUOTE_IN_QUOTED):
-            state = _QUOTED if byte == _QUOTE else _UNQUOTED
+            state = START
+        elif state in (START, _QUOTE_IN_QUOTED):
+            state = QUOTED if byte == _QUOTE else _UNQUOTED
     return state
 
 
@@ -87,14 +88,14 @@ class _Raw(io.RawIOBase):
 
 def buffered(source: Source) -> io.BufferedReader:
     """Wrap a byte source so it can be read line by line."""
-    return io.BufferedReader(_Raw(source), buffer_size=_READ_BYTES)
+    return io.BufferedReader(_Raw(source), buffer_size=READ_BYTES)
 
 
 def iter_records(stream: LineSource, first_line: int = 1) -> Iterator[Record]:
     """Yield the records of ``stream`` in order, holding at most one record in memory."""
     line = first_line
     readline = stream.readline
-    while piece := readline(_READ_BYTES):
+    while piece := readline(READ_BYTES):
         record, _, line = read_record(piece, readline, line)
         yield record
 
@@ -112,7 +113,7 @@ def read_record(
     kept = size = 0
     raw: list[bytes] | None = []
     raw_size = 0
-    state = _START
+    state = START
     while True:
         if raw is not None:
             raw.append(piece)
@@ -121,10 +122,10 @@ def read_record(
                 raw = None
         ends_line = piece.endswith(b"\n")
         body = piece[:-1] if ends_line else piece
-        state = _scan(body, state)
+        state = scan(body, state)
         if ends_line:
             line += 1
-            if state != _QUOTED:
+            if state != QUOTED:
                 if body.endswith(b"\r"):
                     body = body[:-1]
                 parts, kept = _keep(parts, kept, body)
@@ -133,7 +134,7 @@ def read_record(
                 break
         parts, kept = _keep(parts, kept, piece)
         size += len(piece)
-        piece = readline(_READ_BYTES)
+        piece = readline(READ_BYTES)
         if not piece:
             data = b"".join(parts)
             if data.endswith(b"\r") and len(data) == size:

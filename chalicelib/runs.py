@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.records import (
-    _QUOTED,
-    _READ_BYTES,
-    _START,
     MAX_RECORD_BYTES,
+    QUOTED,
+    READ_BYTES,
+    START,
     LineSource,
     Record,
-    _scan,
     iter_records,
     read_record,
+    scan,
 )
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def iter_chunks(
     max_records: int,
     max_bytes: int,
     first_line: int = 1,
-    read_bytes: int = _READ_BYTES,
+    read_bytes: int = READ_BYTES,
 ) -> Iterator[Chunk]:
     """Cut ``stream`` into chunks of ``max_records`` records (fewer once ``max_bytes`` is reached).
 
@@ -272,12 +272,12 @@ def _record_texts(text: str, line: int) -> Iterator[tuple[int, str]]:
             i += 1
             continue
         # A quoted field may go on over the next lines.
-        state = _scan(body.encode(), _START)
+        state = scan(body.encode(), START)
         j = i
-        while state == _QUOTED and j + 1 < n:
+        while state == QUOTED and j + 1 < n:
             j += 1
-            state = _scan(lines[j].encode(), state)
-        if state == _QUOTED:  # never closed: the record runs to the end of the file
+            state = scan(lines[j].encode(), state)
+        if state == QUOTED:  # never closed: the record runs to the end of the file
             record = "\n".join([*lines[i:], tail])
             yield line, record[:-1] if record[-1:] == "\r" else record
             return
