@@ -147,7 +147,7 @@ def read_record(
 
 def ends_in_quoted_field(data: bytes) -> bool:
     """True if ``data`` stops inside a quoted field: a quote opened and never closed."""
-    return _scan(data, _START) == _QUOTED
+    return scan(data, START) == QUOTED
 
 
 def _keep(parts: list[bytes], kept: int, data: bytes) -> tuple[list[bytes], int]:
