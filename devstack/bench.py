@@ -123,7 +123,7 @@ def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measure
         load.rows = rows
     finally:
         server.stop()
-    split.note = f"{split.report['chunks']} chunks"
+    split.note = _count(split.report["chunks"], "chunk")
     validate.note = "1 process, every chunk in turn"
     load.note = "DuckDB: COPY, de-duplicate, MERGE"
     return [split, validate, load]
@@ -189,6 +189,10 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "os": platform.platform(),
     }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _mb(value: float) -> str:
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     stack_rss = pipeline.peak_rss_mb
     pipeline.peak_rss_mb = report["worker_peak_rss_kb"] / 1024
     pipeline.note = (
-        f"{local.workers} worker processes, {report['chunks']} chunks, upload "
+        f"{local.workers} worker processes, {_count(report['chunks'], 'chunk')}, upload "
         f"{report['upload_seconds']:.1f} s; RSS of the largest worker (the stack process: "
         f"API, moto's in-memory S3, DuckDB load, peaked at {_mb(stack_rss)} MB)"
     )
