@@ -18,6 +18,7 @@ from chalicelib.state import Upload, now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
     from chalicelib.config import Settings
 
@@ -39,19 +40,22 @@ class SplitResult:
     skipped: str | None = None
 
 
-def resolve_upload(s3: S3Client, settings: Settings, key: str) -> Upload | None:
-    """The upload a raw object belongs to, created if the object was copied in directly."""
+def resolve_upload(
+    s3: S3Client, settings: Settings, key: str
+) -> tuple[Upload, HeadObjectOutputTypeDef] | None:
+    """The upload a raw object belongs to (created if the object was copied in directly), and
+    the object's HEAD, which the split reuses."""
     raw = keys.parse_raw_key(key)
     if raw is None:
         return None
     head = s3.head_object(Bucket=settings.bucket, Key=key)
     existing = state.owner_of_raw(s3, settings.bucket, raw, head)
     if existing is not None:
-        return existing
+        return existing, head
     etag = head["ETag"].strip('"')
     upload_id = keys.derived_upload_id(key, etag, head["LastModified"])
     created = now_iso()
-    return state.create(
+    upload = state.create(
         s3,
         settings.bucket,
         Upload(
@@ -65,27 +69,30 @@ def resolve_upload(s3: S3Client, settings: Settings, key: str) -> Upload | None:
             filename=raw.filename,
         ),
     )
+    return upload, head
 
 
 def split_upload(s3: S3Client, settings: Settings, key: str) -> SplitResult:
     """Split the raw object at ``key`` into chunks of ``settings.chunk_rows`` records."""
-    upload = resolve_upload(s3, settings, key)
-    if upload is None:
+    resolved = resolve_upload(s3, settings, key)
+    if resolved is None:
         logger.warning("split.ignored", extra={"key": key, "reason": "not raw/<table>/<file>"})
         return SplitResult(key, None, None, skipped="not a raw upload key")
+    upload, head = resolved
     # A file copied straight into raw/ gets its upload id only now: log it from here on.
     with logs.bind(upload_id=upload.upload_id, table=upload.table):
-        return _split(s3, settings, key, upload)
+        return _split(s3, settings, key, upload, head)
 
 
-def _split(s3: S3Client, settings: Settings, key: str, upload: Upload) -> SplitResult:
+def _split(
+    s3: S3Client, settings: Settings, key: str, upload: Upload, head: HeadObjectOutputTypeDef
+) -> SplitResult:
     bucket = settings.bucket
     if upload.state not in ("waiting", "splitting", "failed"):
         # Already split: a redelivered event. Re-check completion in case a crash came between
         # recording the split and noticing that every chunk was already validated.
         state.request_load_if_complete(s3, bucket, upload)
         return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {upload.state}")
-    head = s3.head_object(Bucket=bucket, Key=key)
     etag = head["ETag"].strip('"')
     upload = state.advance(
         s3, bucket, upload, "splitting", source_key=key, source_etag=etag, stage="split", error=None
