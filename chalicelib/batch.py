@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import keys, merge, state, storage
 from chalicelib.errors import InvalidRequestError, WarehouseError
 from chalicelib.records import iter_records
-from chalicelib.rows import RAW_PREVIEW_CHARS, RowChecker, coerce, to_csv_value
+from chalicelib.rows import RAW_PREVIEW_CHARS, RowChecker, clean_row, coerce
 from chalicelib.state import Upload, now_iso
 from chalicelib.tables import get_table
 
@@ -131,9 +131,7 @@ def insert_rows(
     table = get_table(table_name)
     rows = parse_rows(body)
     started = time.monotonic()
-    clean = io.StringIO()
-    # The same cleaned-chunk format validate.py writes; text is always quoted for COPY.
-    writer = csv.writer(clean, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    clean: list[str] = []  # the same cleaned-chunk format validate.py writes
     rejected: dict[int, list[str]] = {}
     valid = 0
     for number, row in enumerate(rows, start=1):
@@ -142,9 +140,7 @@ def insert_rows(
             rejected[number] = errors
             continue
         valid += 1
-        writer.writerow(
-            [*(to_csv_value(c, v) for c, v in zip(table.columns, values, strict=True)), number]
-        )
+        clean.append(clean_row(table.columns, values, number))
     created = now_iso()
     upload = state.create(
         s3,
@@ -164,7 +160,7 @@ def insert_rows(
     upload_id = upload.upload_id
     superseded: tuple[tuple[int, int], ...] = ()
     if valid:
-        superseded = _load(s3, warehouse, settings, table, upload, clean.getvalue())
+        superseded = _load(s3, warehouse, settings, table, upload, "".join(clean))
     for row, winner in superseded:
         rejected[row] = [f"{table.primary_key}: duplicate id, superseded by row {winner}"]
     result = BatchResult(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from chalicelib.records import MAX_RECORD_BYTES, Record, ends_in_quoted_field
+from chalicelib.screen import UTC_MOMENT, UTC_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ RAW_PREVIEW_CHARS = 1000
 BOM = "\ufeff"
 
 FORMATS = FormatChecker(formats=())
+_UTC_KEYWORDS = {"title", "type", "pattern", "format"}
 
 
 @FORMATS.checks("date-time", raises=ValueError)
@@ -132,6 +134,10 @@ def screen_column(column: Column) -> Callable[[Any], bool] | None:
     min_len = item.get("minLength", 0)
     max_len = item.get("maxLength", float("inf"))
     has_format = "format" in item
+    if has_format and item.get("pattern") == UTC_PATTERN and set(item) <= _UTC_KEYWORDS:
+        # The calendar as one pattern (tests hold it to strptime): no strptime per value.
+        moment = UTC_MOMENT.fullmatch
+        return lambda v: type(v) is str and moment(v) is not None
 
     def check(v: Any) -> bool:
         if type(v) is not str or not min_len <= len(v) <= max_len:
@@ -180,6 +186,11 @@ class RowChecker:
         self._column_validators = [
             Draft202012Validator(c.schema, format_checker=FORMATS) for c in table.columns
         ]
+        # Bad rows repeat their mistakes (a missing field, the same impossible date, a short
+        # row): a field's reason depends only on its column and value, and the row's own
+        # keywords only on the number of fields, so both are remembered, within bounds.
+        self._field_reasons: dict[tuple[int, str, Any], str | None] = {}
+        self._row_errors: dict[int, list[ValidationError]] = {}
 
     def screen(self, values: Sequence[Any]) -> bool:
         """True only if the schema accepts ``values`` (False means: ask the schema)."""
@@ -211,17 +222,56 @@ class RowChecker:
         return [check is not None and check(value) for check, value in screens]
 
     def reasons(self, values: Sequence[Any], passed: Sequence[bool] = ()) -> list[str]:
-        """Every reason the schema gives against ``values``, as '<field>: <reason>'."""
-        errors = sorted(self.errors(values, passed), key=_error_order)
+        """Every reason the schema gives against ``values``, as '<field>: <reason>'.
+
+        One reason per field, the most basic one (a bad shape makes the date check moot), after
+        the row's own: the order of ``errors`` sorted by field and rule.
+        """
+        if not self._split:
+            return self._reasons_from(self.errors(values, passed), values)
+        passed = passed or self._passed(values)
+        reasons = [self._explain(-1, error, values) for error in self._row_errors_for(values)]
+        for index, (value, ok) in enumerate(zip(values, passed, strict=False)):
+            if index < self._width and not ok:
+                reason = self._field_reason(index, value)
+                if reason is not None:
+                    reasons.append(reason)
+        return reasons
+
+    def _reasons_from(
+        self, errors: list[tuple[int, ValidationError]], values: Sequence[Any]
+    ) -> list[str]:
         reasons: list[str] = []
         seen: set[int] = set()
-        for index, error in errors:
-            # One reason per field, the most basic one: a bad shape makes the date check moot.
+        for index, error in sorted(errors, key=_error_order):
             if index in seen and index >= 0:
                 continue
             seen.add(index)
             reasons.append(self._explain(index, error, values))
         return reasons
+
+    def _row_errors_for(self, values: Sequence[Any]) -> list[ValidationError]:
+        """The row's own errors (its keywords see only how many fields it has), remembered."""
+        found = self._row_errors.get(len(values))
+        if found is None:
+            found = sorted(self._row_validator.iter_errors(list(values)), key=_rule_order)
+            if all(e.validator in ("minItems", "maxItems") for e in found):
+                self._row_errors[len(values)] = found
+        return found
+
+    def _field_reason(self, index: int, value: Any) -> str | None:
+        """The most basic reason the column gives against ``value``, remembered."""
+        cacheable = value is None or (isinstance(value, (int, str)) and len(str(value)) <= 64)
+        key = (index, type(value).__name__, value)
+        if cacheable and key in self._field_reasons:
+            return self._field_reasons[key]
+        errors = sorted(self._column_validators[index].iter_errors(value), key=_rule_order)
+        reason = self._explain(index, errors[0], ()) if errors else None
+        if cacheable:
+            if len(self._field_reasons) >= _REASON_CACHE_LIMIT:
+                self._field_reasons.clear()
+            self._field_reasons[key] = reason
+        return reason
 
     def check_values(self, values: Sequence[Any]) -> list[str]:
         """Reasons ``values`` is invalid; empty when valid."""
@@ -294,10 +344,16 @@ class RowChecker:
 
 
 _RULE_ORDER = {"type": 0, "minimum": 1, "maximum": 1, "minLength": 1, "maxLength": 1, "pattern": 2}
+# Remembered reasons per checker; values longer than 64 characters are never remembered.
+_REASON_CACHE_LIMIT = 10_000
+
+
+def _rule_order(error: ValidationError) -> int:
+    return _RULE_ORDER.get(str(error.validator), 3)
 
 
 def _error_order(item: tuple[int, ValidationError]) -> tuple[int, int]:
-    return (item[0], _RULE_ORDER.get(str(item[1].validator), 3))
+    return (item[0], _rule_order(item[1]))
 
 
 def _reason(column: Column, error: ValidationError) -> str:
@@ -344,8 +400,22 @@ def _preview(text: str, size: int) -> str:
     return f"{text[:RAW_PREVIEW_CHARS]}... ({size} bytes in all)"
 
 
-def to_csv_value(column: Column, value: Any) -> Any:
-    """How a valid value is written to a cleaned chunk (timestamps as 'YYYY-MM-DD HH:MM:SS')."""
-    if column.kind == "timestamp":
-        return f"{value[:10]} {value[11:19]}"
-    return value
+# A text cell is quoted only when CSV needs it (a comma, a quote, a line break) or when a loader
+# might trim it (whitespace at either end); every other cell is written as it is, so a valid
+# row of the common shape is its own cleaned text (the fast path relies on it).
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]|^\s|\s$')
+
+
+def clean_cell(column: Column, value: Any) -> str:
+    """A valid value as a cleaned chunk holds it: integers in digits, timestamps as their ISO
+    text ('2021-07-27T16:02:08Z'), text quoted only when it needs to be."""
+    text = str(value)
+    if column.kind == "text" and _NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def clean_row(columns: Sequence[Column], values: Sequence[Any], line: int) -> str:
+    """One line of a cleaned chunk: the row's cells, then the line it came from."""
+    cells = ",".join(clean_cell(c, v) for c, v in zip(columns, values, strict=True))
+    return f"{cells},{line}\n"

@@ -250,13 +250,24 @@ def record_texts(run: Run) -> Iterator[tuple[int, str]]:
     Raises:
         UnicodeDecodeError: the run is not UTF-8 (read its records as bytes instead).
     """
-    text = run.data.decode("utf-8")
     if run.lines:
+        return zip(itertools.count(run.first_line), line_texts(run), strict=False)
+    return _record_texts(run.data.decode("utf-8"), run.first_line)
+
+
+def line_texts(run: Run) -> list[str]:
+    """The text of each record of a run of ``lines`` (the n-th starts on ``first_line + n``).
+
+    Raises:
+        UnicodeDecodeError: the run is not UTF-8 (read its records as bytes instead).
+    """
+    text = run.data.decode("utf-8")
+    if "\r" in text:
         # Every line is a whole record, so every CRLF is a line break, never data.
-        lines = text.replace("\r\n", "\n").split("\n")
-        lines.pop()  # '' after the last line break
-        return zip(itertools.count(run.first_line), lines, strict=False)
-    return _record_texts(text, run.first_line)
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    lines.pop()  # '' after the last line break
+    return lines
 
 
 def _record_texts(text: str, line: int) -> Iterator[tuple[int, str]]:

@@ -9,7 +9,6 @@ objects.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -19,14 +18,12 @@ from typing import TYPE_CHECKING
 
 from chalicelib import keys, records, runs, state, storage
 from chalicelib.records import Record
-from chalicelib.rows import RowChecker, to_csv_value
+from chalicelib.rows import RowChecker, clean_row
 from chalicelib.screen import Screen, compile_screen
 from chalicelib.state import ChunkDone
 from chalicelib.tables import get_table
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
@@ -70,87 +67,92 @@ class Judged:
 def judge_chunk(table: str, body: bytes) -> Judged:
     """Judge every record of a chunk body; valid rows become CSV, rejects JSON Lines.
 
-    The fast path takes the rows it can vouch for; every other record goes to the JSON Schema
-    checker, which gives the verdict and the reasons.
+    The fast path takes the lines it can vouch for, whole runs at a time; every other record
+    goes to the JSON Schema checker, which gives the verdict and the reasons. Cleaned rows keep
+    the order of the file.
 
     Raises:
         ValueError: ``body`` is not a chunk body.
     """
-    checker, screen = checker_for(table)
-    columns = checker.table.columns
-    clean_parts: list[bytes] = []
-    rejected: list[str] = []
-    rows_in = valid = 0
+    judge = _Judge(*checker_for(table))
+    clean: list[str] = []
     for section in runs.iter_sections(body):
-        clean: list[str] = []
-        # Text is always quoted: csv leaves a lone "\r" unquoted otherwise, which COPY would
-        # misread. The fast path writes its rows the same way (tests compare the bytes).
-        writer = csv.writer(_Lines(clean), lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-        for record in _left_for_schema(section, screen, clean):
-            if isinstance(record, int):
-                rows_in += record
-                valid += record
-                continue
-            verdict = checker.check_record(record, strip_bom=record.line == 1)
-            if verdict is None:
-                continue
-            rows_in += 1
-            if verdict.values is None:
-                entry = {"row": verdict.line, "raw": verdict.raw, "errors": list(verdict.errors)}
-                rejected.append(json.dumps(entry, ensure_ascii=False) + "\n")
-                continue
-            valid += 1
-            writer.writerow(
-                [
-                    *(to_csv_value(c, v) for c, v in zip(columns, verdict.values, strict=True)),
-                    verdict.line,
-                ]
-            )
-        clean_parts.append("".join(clean).encode())
+        if isinstance(section, Record):
+            clean.append(judge.by_schema(section))
+            continue
+        try:
+            if section.lines:
+                clean.append(judge.lines(section.first_line, runs.line_texts(section)))
+            else:
+                texts = runs.record_texts(section)
+                clean.extend(judge.text(line, text) for line, text in texts)
+        except UnicodeDecodeError:  # some record is not UTF-8: take them one by one, as bytes
+            found = records.iter_records(io.BytesIO(section.data), section.first_line)
+            clean.extend(map(judge.by_schema, found))
+    rows_in, valid = judge.rows_in, judge.rows_valid
     return Judged(
-        b"".join(clean_parts), "".join(rejected).encode(), rows_in, valid, rows_in - valid
+        "".join(clean).encode(), "".join(judge.rejected).encode(), rows_in, valid, rows_in - valid
     )
 
 
-class _Lines:
-    """A file-like target for csv.writer that appends to a list."""
+class _Judge:
+    """Judges the records of one chunk and counts them; keeps the rejected rows' report lines."""
 
-    def __init__(self, out: list[str]) -> None:
-        self.write = out.append
+    def __init__(self, checker: RowChecker, screen: Screen | None) -> None:
+        self.checker, self.screen = checker, screen
+        self.columns = checker.table.columns
+        self.rejected: list[str] = []
+        self.rows_in = self.rows_valid = 0
 
+    def by_schema(self, record: Record) -> str:
+        """The cleaned row for ``record`` ('' if it is rejected or blank), by JSON Schema."""
+        verdict = self.checker.check_record(record, strip_bom=record.line == 1)
+        if verdict is None:
+            return ""
+        self.rows_in += 1
+        if verdict.values is None:
+            entry = {"row": verdict.line, "raw": verdict.raw, "errors": list(verdict.errors)}
+            self.rejected.append(json.dumps(entry, ensure_ascii=False) + "\n")
+            return ""
+        self.rows_valid += 1
+        return clean_row(self.columns, verdict.values, verdict.line)
 
-def _left_for_schema(
-    section: runs.Run | Record, screen: Screen | None, clean: list[str]
-) -> Iterator[Record | int]:
-    """The records the fast path left for the schema; an int counts the rows it took itself.
-
-    Rows the fast path accepts are appended to ``clean`` in their place, so cleaned rows keep
-    the order of the file.
-    """
-    if isinstance(section, Record):
-        yield section
-        return
-    try:
-        texts = runs.record_texts(section)
-    except UnicodeDecodeError:  # some record is not UTF-8: take them one by one, as bytes
-        yield from records.iter_records(io.BytesIO(section.data), section.first_line)
-        return
-    taken = 0
-    add = clean.append
-    for line, text in texts:
+    def text(self, line: int, text: str) -> str:
+        """The cleaned row for one record's text, through the fast path if it can."""
         # Line 1 may start with a BOM, which only the schema path strips.
-        cells = screen(text) if screen is not None and line != 1 else None
-        if cells is not None:
-            add(f"{cells},{line}\n")
-            taken += 1
-            continue
-        if taken:
-            yield taken
-            taken = 0
+        if self.screen is not None and line != 1 and self.screen.fullmatch(text):
+            self.rows_in += 1
+            self.rows_valid += 1
+            return f"{text},{line}\n"
         data = text.encode()
-        yield Record(line, data, len(data))
-    if taken:
-        yield taken
+        return self.by_schema(Record(line, data, len(data)))
+
+    def lines(self, first: int, lines: list[str]) -> str:
+        """The cleaned rows of a run of whole-record lines, the first on line ``first``.
+
+        Each line is matched once, in C through ``map``; a line that matches is its own cleaned
+        row, followed by its line number. Only the others are judged one by one.
+        """
+        if self.screen is None:
+            return "".join(map(self.text, range(first, first + len(lines)), lines))
+        matched = list(map(self.screen.fullmatch, lines))
+        if first == 1 and lines:
+            matched[0] = None  # a BOM is for the schema path to strip
+        out = list(map("{},{}\n".format, lines, range(first, first + len(lines))))
+        taken = len(lines)
+        i = 0
+        while True:
+            try:
+                i = matched.index(None, i)
+            except ValueError:
+                break
+            taken -= 1
+            data = lines[i].encode()
+            out[i] = self.by_schema(Record(first + i, data, len(data)))
+            i += 1
+        self.rows_in += taken
+        self.rows_valid += taken
+        return "".join(out)
 
 
 def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:

@@ -120,7 +120,7 @@ class DuckDBWarehouse:
                 f"INSERT INTO {target} ({cols}) SELECT {cols} FROM read_csv(?, "
                 f"columns = {spec}, header = false, delim = ',', quote = '\"', escape = '\"', "
                 "new_line = '\\n', auto_detect = false, strict_mode = true, "
-                "timestampformat = '%Y-%m-%d %H:%M:%S')",
+                "timestampformat = '%Y-%m-%dT%H:%M:%SZ')",
                 [files],
             )
         return int(rows[0][0]) if rows else 0

@@ -28,9 +28,10 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}\Z")
 # the characters IAM allows in role names.
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]*$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-# Cleaned chunks hold timestamps as 'YYYY-MM-DD HH:MM:SS'. In COPY's TIMEFORMAT (unlike SQL
-# functions) HH is the 24-hour clock: docs r_DATEFORMAT_and_TIMEFORMAT_strings.
-COPY_TIMEFORMAT = "YYYY-MM-DD HH:MI:SS"
+# Cleaned chunks hold timestamps as their validated ISO 8601 text ('2021-07-27T16:02:08Z'). A
+# TIMEFORMAT string cannot hold the 'T' and the zone designator; 'auto' recognises ISO 8601
+# (docs: automatic-recognition.html, r_DATEFORMAT_and_TIMEFORMAT_strings.html).
+COPY_TIMEFORMAT = "auto"
 # UNLOAD's MAXFILESIZE in MB (Redshift accepts 5 MB to 6.2 GB): small enough that a restore in a
 # Lambda can fetch one file at a time into /tmp.
 UNLOAD_MAX_FILE_MB = 256
@@ -244,7 +245,7 @@ def copy_csv(table: str, columns: Sequence[str], manifest_uri: str, iam_role: st
     (COMPUPDATE, STATUPDATE) would only slow the load.
 
     >>> print(copy_csv("t", ["id"], "s3://bkt/m.json", "arn:aws:iam::123456789012:role/r"))
-    COPY "t" ("id") FROM 's3://bkt/m.json' IAM_ROLE 'arn:aws:iam::123456789012:role/r' MANIFEST FORMAT AS CSV TIMEFORMAT 'YYYY-MM-DD HH:MI:SS' COMPUPDATE OFF STATUPDATE OFF
+    COPY "t" ("id") FROM 's3://bkt/m.json' IAM_ROLE 'arn:aws:iam::123456789012:role/r' MANIFEST FORMAT AS CSV TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF
 
     Raises:
         UnsafeIdentifierError: an unsafe name, location or role.

@@ -183,11 +183,14 @@ def test_copy_from_manifest_parses_quoting_and_timestamps(target: Target) -> Non
     first = target.put_csv(
         "a.csv",
         [
-            '1,"Doe, Jane",2021-07-27 16:02:08,1,2,1\n',
-            '2,"Line\nBreak",2021-12-31 23:59:59,1,2,2\n',
+            '1,"Doe, Jane",2021-07-27T16:02:08Z,1,2,1\n',
+            '2,"Line\nBreak",2021-12-31T23:59:59Z,1,2,2\n',
         ],
     )
-    second = target.put_csv("b.csv", ['3,"Say ""hi""",2022-01-01 00:00:00,3,4,4\n'])
+    second = target.put_csv(
+        "b.csv",
+        ['3,"Say ""hi""",2022-01-01T00:00:00Z,3,4,4\n', "5,Ada,2020-02-29T12:00:00Z,3,4,5\n"],
+    )
     manifest = target.put_manifest("copy.json", [first, second])
     staging = "hired_employees_contract"
 
@@ -203,11 +206,12 @@ def test_copy_from_manifest_parses_quoting_and_timestamps(target: Target) -> Non
 
     copied, rows = target.warehouse.run_transaction(work)
 
-    assert copied == 3
+    assert copied == 4
     assert rows == [
         (1, "Doe, Jane", datetime(2021, 7, 27, 16, 2, 8), 1),
         (2, "Line\nBreak", datetime(2021, 12, 31, 23, 59, 59), 2),
         (3, 'Say "hi"', datetime(2022, 1, 1, 0, 0, 0), 4),
+        (5, "Ada", datetime(2020, 2, 29, 12, 0, 0), 5),
     ]
 
 

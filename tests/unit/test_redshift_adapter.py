@@ -207,7 +207,7 @@ def expected_load(uid: str) -> list[str]:
         'CREATE TEMP TABLE "jobs_staging" ("id" BIGINT NOT NULL, "job" VARCHAR(1024) NOT NULL, '
         '"source_row" BIGINT NOT NULL)',
         f'COPY "jobs_staging" ("id", "job", "source_row") FROM \'{manifest}\' '
-        f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS CSV TIMEFORMAT 'YYYY-MM-DD HH:MI:SS' "
+        f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS CSV TIMEFORMAT 'auto' "
         "COMPUPDATE OFF STATUPDATE OFF",
         "SELECT pg_last_copy_count()",
         'SELECT "source_row", winner FROM (SELECT "source_row", MAX("source_row") OVER '

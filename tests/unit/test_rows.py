@@ -227,3 +227,16 @@ def test_errors_checked_column_by_column_are_the_whole_schemas_errors(
         (int(e.path[0]) if e.path else -1, e) for e in HIRES.validator.iter_errors(list(values))
     ]
     assert _error_keys(HIRES.errors(values)) == _error_keys(whole)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(hire_values, min_size=1, max_size=4))
+def test_remembered_reasons_are_the_reasons_from_the_whole_error_list(
+    rows: list[tuple[Any, ...]],
+) -> None:
+    # One checker sees the rows twice (the second time from what it remembered); each answer
+    # must be what sorting the full error list gives.
+    checker = RowChecker(TABLES["hired_employees"])
+    for values in [*rows, *rows]:
+        want = checker._reasons_from(checker.errors(values), values)  # noqa: SLF001 - reference
+        assert checker.reasons(values) == want
