@@ -138,7 +138,7 @@ class _Judge:
         matched = list(map(self.screen.fullmatch, lines))
         if first == 1 and lines:
             matched[0] = None  # a BOM is for the schema path to strip
-        out = list(map("{},{}\n".format, lines, range(first, first + len(lines))))
+        out = [f"{text},{line}\n" for line, text in enumerate(lines, first)]
         taken = len(lines)
         i = 0
         while True:
