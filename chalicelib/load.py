@@ -9,14 +9,15 @@ is still unavailable on the last one fails the upload.
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import bisect
 import json
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig
 
@@ -157,18 +158,37 @@ def _load(
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
     storage.put_json(s3, bucket, manifest_key, _copy_manifest(s3, bucket, table, upload, done))
 
-    def write_duplicates(superseded: list[tuple[int, int]]) -> None:
-        # Written before commit: if the commit fails the retry rewrites it; if it succeeds and we
-        # crash, the retry finds the ledger row and the report already in place.
-        _write_duplicates(s3, bucket, table, upload.upload_id, superseded)
+    # The reader is shut down (waiting for its work) before the files it writes are closed.
+    with (
+        ExitStack() as files,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-duplicates") as reader,
+    ):
 
-    merged = merge.merge_manifest(
-        warehouse,
-        table,
-        keys.s3_uri(bucket, manifest_key),
-        upload.upload_id,
-        before_commit=write_duplicates,
-    )
+        def write_duplicates(superseded: list[tuple[int, int]]) -> Callable[[], None]:
+            # The superseded rows' text is read from the chunks while the warehouse merges; the
+            # report is written just before commit: if the commit fails the retry rewrites it; if
+            # it succeeds and we crash, the retry finds the ledger row and the report in place.
+            # Spooled: a large upload's duplicates go to a temporary file, not into memory.
+            out = files.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES))
+            report = reader.submit(
+                _duplicates_report, s3, bucket, table, upload.upload_id, superseded, out
+            )
+
+            def write() -> None:
+                report.result()
+                out.seek(0)
+                key = keys.duplicates_key(table.name, upload.upload_id)
+                s3.upload_fileobj(out, bucket, key, Config=_ONE_PART)
+
+            return write
+
+        merged = merge.merge_manifest(
+            warehouse,
+            table,
+            keys.s3_uri(bucket, manifest_key),
+            upload.upload_id,
+            before_commit=write_duplicates,
+        )
     return merged.rows_loaded, merged.rows_superseded
 
 
@@ -188,21 +208,25 @@ def _copy_manifest(
     return {"entries": entries}
 
 
-def _write_duplicates(
-    s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[int, int]]
+def _duplicates_report(
+    s3: S3Client,
+    bucket: str,
+    table: Table,
+    upload_id: str,
+    superseded: list[tuple[int, int]],
+    out: IO[bytes],
 ) -> None:
-    """Report the rows that a later row with the same id replaced, with their original text."""
-    winners = {int(row): int(winner) for row, winner in superseded}
+    """Write to ``out`` the report of the rows that a later row with the same id replaced, with
+    their original text, in row order."""
+    winners = dict(superseded)
     pk = table.primary_key
-    # Spooled: a large upload's duplicates go to a temporary file, not into the handler's memory.
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
-        for record in _records_at(s3, bucket, table.name, upload_id, winners.keys()):
-            text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
-            reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
-            entry = {"row": record.line, "raw": text, "errors": [reason]}
-            out.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
-        out.seek(0)
-        s3.upload_fileobj(out, bucket, keys.duplicates_key(table.name, upload_id), Config=_ONE_PART)
+    if not winners:
+        return
+    for record in _records_at(s3, bucket, table.name, upload_id, winners.keys()):
+        text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
+        reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
+        entry = {"row": record.line, "raw": text, "errors": [reason]}
+        out.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
 
 
 def _records_at(
@@ -210,9 +234,11 @@ def _records_at(
 ) -> Iterator[records.Record]:
     """The raw records that start on ``lines``, read from the chunks that hold them."""
     manifest = storage.get_json(s3, bucket, keys.split_manifest_key(table, upload_id)) or {}
+    wanted = sorted(lines)
     for chunk in manifest.get("chunks", []):
-        if not any(chunk["first_line"] <= line <= chunk["last_line"] for line in lines):
-            continue
+        first, last = chunk["first_line"], chunk["last_line"]
+        if bisect.bisect_left(wanted, first) == bisect.bisect_right(wanted, last):
+            continue  # none of the lines is in this chunk: it is not read at all
         body = s3.get_object(Bucket=bucket, Key=keys.chunk_key(table, upload_id, chunk["n"]))
         for section in runs.iter_sections(body["Body"].read()):
             if isinstance(section, records.Record):
@@ -234,11 +260,44 @@ def _row_of(line: bytes) -> int:
     return int(json.loads(line)["row"])
 
 
-def _jsonl(s3: S3Client, bucket: str, key: str) -> Iterator[tuple[int, str]]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for line in body.iter_lines():
-        if line:
-            yield _row_of(line), line.decode()
+def _report_lines(s3: S3Client, bucket: str, key: str) -> list[bytes]:
+    """The non-empty lines of a JSON Lines report, without their line breaks."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return [line for line in body.split(b"\n") if line]
+
+
+def merge_reports(chunks: Iterable[list[bytes]], extra: list[bytes], out: IO[bytes]) -> int:
+    """Write the lines of the chunk reports, with the ``extra`` lines merged in by row number, to
+    ``out``; return the number of lines written.
+
+    Each chunk report is in row order and holds rows after those of the report before it, and
+    ``extra`` is in row order: so a chunk report none of whose rows an extra line falls between
+    is copied as it is, and each extra line is placed by a binary search in the one report that
+    holds its neighbours. Only the rows of the first and last lines of a report, and a few around
+    each extra line, are parsed.
+    """
+    count, pending = 0, 0
+    for lines in chunks:
+        if not lines:
+            continue
+        first, last = _row_of(lines[0]), _row_of(lines[-1])
+        start = pending
+        while pending < len(extra) and _row_of(extra[pending]) < first:
+            pending += 1
+        pieces = extra[start:pending]
+        placed = 0
+        while pending < len(extra) and (row := _row_of(extra[pending])) < last:
+            at = bisect.bisect_left(lines, row, lo=placed, key=_row_of)
+            pieces += lines[placed:at]
+            pieces.append(extra[pending])
+            placed, pending = at, pending + 1
+        pieces += lines[placed:]
+        out.write(b"\n".join(pieces) + b"\n")
+        count += len(pieces)
+    if pending < len(extra):
+        out.write(b"\n".join(extra[pending:]) + b"\n")
+        count += len(extra) - pending
+    return count
 
 
 def _write_rejected_report(
@@ -246,16 +305,13 @@ def _write_rejected_report(
 ) -> int:
     """Merge the per-chunk reports and the duplicates into one report, ordered by row."""
     # Chunks hold consecutive lines, so their reports, one after the other, are in row order:
-    # only the duplicates need merging in, and one chunk's report is open at a time.
-    chunks = itertools.chain.from_iterable(
-        _jsonl(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done
+    # only the duplicates need merging in, and one chunk's report is held at a time.
+    chunks = (
+        _report_lines(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done
     )
-    sources = [chunks, _jsonl(s3, bucket, keys.duplicates_key(table, upload_id))]
-    count = 0
+    duplicates = _report_lines(s3, bucket, keys.duplicates_key(table, upload_id))
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
-        for _, line in heapq.merge(*sources, key=lambda item: item[0]):
-            out.write(line.encode() + b"\n")
-            count += 1
+        count = merge_reports(chunks, duplicates, out)
         out.seek(0)
         s3.upload_fileobj(
             out,
