@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -250,6 +251,7 @@ def _records_at(
 
 # Rejected-row lines are written as json.dumps({"row": n, ...}): the row number comes first.
 _ROW_PREFIX = b'{"row": '
+_ROW_AT_LINE_START = re.compile(rb'^\{"row": ([0-9]+),', re.MULTILINE)
 
 
 def _row_of(line: bytes) -> int:
@@ -260,38 +262,47 @@ def _row_of(line: bytes) -> int:
     return int(json.loads(line)["row"])
 
 
-def _report_lines(s3: S3Client, bucket: str, key: str) -> list[bytes]:
-    """The non-empty lines of a JSON Lines report, without their line breaks."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return [line for line in body.split(b"\n") if line]
+def _body(s3: S3Client, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def merge_reports(chunks: Iterable[list[bytes]], extra: list[bytes], out: IO[bytes]) -> int:
-    """Write the lines of the chunk reports, with the ``extra`` lines merged in by row number, to
-    ``out``; return the number of lines written.
+def _rows_of(lines: list[bytes], body: bytes) -> list[int]:
+    """The row number of each of ``lines`` (the non-empty lines of ``body``)."""
+    rows = _ROW_AT_LINE_START.findall(body)
+    if len(rows) == len(lines):  # every line starts as json.dumps writes it
+        return [int(row) for row in rows]
+    return [_row_of(line) for line in lines]
+
+
+def merge_reports(chunks: Iterable[bytes], extra: list[bytes], out: IO[bytes]) -> int:
+    """Write the lines of the chunk reports (JSON Lines bodies), with the ``extra`` lines merged
+    in by row number, to ``out``; return the number of lines written.
 
     Each chunk report is in row order and holds rows after those of the report before it, and
-    ``extra`` is in row order: so a chunk report none of whose rows an extra line falls between
-    is copied as it is, and each extra line is placed by a binary search in the one report that
-    holds its neighbours. Only the rows of the first and last lines of a report, and a few around
-    each extra line, are parsed.
+    ``extra`` is in row order: so a chunk report that no extra line falls inside is copied as it
+    is, and each extra line is placed by a binary search in the one report around it.
     """
+    extra_rows = [_row_of(line) for line in extra]
     count, pending = 0, 0
-    for lines in chunks:
+    for body in chunks:
+        lines = [line for line in body.split(b"\n") if line]
         if not lines:
             continue
-        first, last = _row_of(lines[0]), _row_of(lines[-1])
         start = pending
-        while pending < len(extra) and _row_of(extra[pending]) < first:
-            pending += 1
+        pending = bisect.bisect_left(extra_rows, _row_of(lines[0]), lo=pending)
+        inside = bisect.bisect_left(extra_rows, _row_of(lines[-1]), lo=pending)
         pieces = extra[start:pending]
-        placed = 0
-        while pending < len(extra) and (row := _row_of(extra[pending])) < last:
-            at = bisect.bisect_left(lines, row, lo=placed, key=_row_of)
-            pieces += lines[placed:at]
-            pieces.append(extra[pending])
-            placed, pending = at, pending + 1
-        pieces += lines[placed:]
+        if inside == pending:
+            pieces += lines
+        else:
+            rows, placed = _rows_of(lines, body), 0
+            for i in range(pending, inside):
+                at = bisect.bisect_left(rows, extra_rows[i], lo=placed)
+                pieces += lines[placed:at]
+                pieces.append(extra[i])
+                placed = at
+            pieces += lines[placed:]
+            pending = inside
         out.write(b"\n".join(pieces) + b"\n")
         count += len(pieces)
     if pending < len(extra):
@@ -306,10 +317,9 @@ def _write_rejected_report(
     """Merge the per-chunk reports and the duplicates into one report, ordered by row."""
     # Chunks hold consecutive lines, so their reports, one after the other, are in row order:
     # only the duplicates need merging in, and one chunk's report is held at a time.
-    chunks = (
-        _report_lines(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done
-    )
-    duplicates = _report_lines(s3, bucket, keys.duplicates_key(table, upload_id))
+    chunks = (_body(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done)
+    duplicates = _body(s3, bucket, keys.duplicates_key(table, upload_id)).split(b"\n")
+    duplicates = [line for line in duplicates if line]
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
         count = merge_reports(chunks, duplicates, out)
         out.seek(0)
