@@ -237,8 +237,8 @@ def delete_superseded(staging: str, superseded: str) -> str:
 def merge(table: Table, source: str) -> str:
     """Upsert ``source`` into the table by primary key (the same text runs on both engines).
 
-    >>> merge(get_table("jobs"), "jobs_dedup")
-    'MERGE INTO "jobs" USING "jobs_dedup" AS s ON "jobs"."id" = s."id" WHEN MATCHED THEN UPDATE SET "job" = s."job" WHEN NOT MATCHED THEN INSERT ("id", "job") VALUES (s."id", s."job")'
+    >>> merge(get_table("jobs"), "jobs_staging")
+    'MERGE INTO "jobs" USING "jobs_staging" AS s ON "jobs"."id" = s."id" WHEN MATCHED THEN UPDATE SET "job" = s."job" WHEN NOT MATCHED THEN INSERT ("id", "job") VALUES (s."id", s."job")'
     """  # noqa: E501
     target, pk = ident(table.name), ident(table.primary_key)
     updates = ", ".join(
