@@ -71,9 +71,10 @@ def merge_manifest(
             for row, winner in warehouse.execute(sql.superseded_rows(replaced))
         ]
         finish = before_commit(superseded) if before_commit is not None else None
-        if superseded:  # most uploads repeat no id: staging is then already one row per id
-            warehouse.execute(sql.delete_superseded(staging, replaced))
-        warehouse.execute(sql.merge(table, staging))
+        # Most uploads repeat no id: staging is then already one row per id.
+        dropped = replaced if superseded else None
+        for statement in sql.merge_staged(table, staging, dropped, warehouse.dialect):
+            warehouse.execute(statement)
         loaded = copied - len(superseded)
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
         warehouse.execute(

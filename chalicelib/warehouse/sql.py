@@ -240,15 +240,42 @@ def merge(table: Table, source: str) -> str:
     >>> merge(get_table("jobs"), "jobs_staging")
     'MERGE INTO "jobs" USING "jobs_staging" AS s ON "jobs"."id" = s."id" WHEN MATCHED THEN UPDATE SET "job" = s."job" WHEN NOT MATCHED THEN INSERT ("id", "job") VALUES (s."id", s."job")'
     """  # noqa: E501
+    return _merge(table, ident(source))
+
+
+def _merge(table: Table, source: str) -> str:
     target, pk = ident(table.name), ident(table.primary_key)
     updates = ", ".join(
         f"{ident(c)} = s.{ident(c)}" for c in table.column_names if c != table.primary_key
     )
     return (
-        f"MERGE INTO {target} USING {ident(source)} AS s ON {target}.{pk} = s.{pk} "
+        f"MERGE INTO {target} USING {source} AS s ON {target}.{pk} = s.{pk} "
         f"WHEN MATCHED THEN UPDATE SET {updates} "
         f"WHEN NOT MATCHED THEN INSERT ({_columns(table)}) VALUES ({_columns(table, 's.')})"
     )
+
+
+def merge_staged(table: Table, staging: str, superseded: str | None, dialect: Dialect) -> list[str]:
+    """The statements that upsert the staged rows, less those in ``superseded`` (a table made by
+    ``create_superseded``, or None when it is empty), into the table.
+
+    Redshift's MERGE reads only a table, so there the superseded rows are deleted from staging
+    first. DuckDB merges from an anti-join instead: after a DELETE, a large staging table made in
+    the same transaction stays pinned in memory and the MERGE fails at the memory limit.
+
+    >>> merge_staged(get_table("jobs"), "jobs_staging", None, "duckdb") == [merge(get_table("jobs"), "jobs_staging")]
+    True
+    """  # noqa: E501
+    if superseded is None:
+        return [merge(table, staging)]
+    if dialect == "redshift":
+        return [delete_superseded(staging, superseded), merge(table, staging)]
+    row = ident(SOURCE_ROW)
+    source = (
+        f"(SELECT {_columns(table)} FROM {ident(staging)} AS t WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {ident(superseded)} AS x WHERE x.{row} = t.{row}))"
+    )
+    return [_merge(table, source)]
 
 
 def copy_csv(table: str, columns: Sequence[str], manifest_uri: str, iam_role: str) -> str:
