@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from chalicelib.state import Upload
 
 logger = logging.getLogger(__name__)
-# Reports larger than this are written through a temporary file instead of memory.
-_SPOOL_BYTES = 8 * 1024 * 1024
+# Reports larger than this are written through a temporary file instead of memory: small, so
+# that the handler holds as much of a report for 1M rows as for 10M.
+_SPOOL_BYTES = 1024 * 1024
+_READ_BYTES = 64 * 1024
 # Large reports go up in multipart uploads; by default ten 8 MB parts at once (80 MB of buffers
 # in the handler). One part at a time keeps the load handler's memory flat.
 _ONE_PART = TransferConfig(use_threads=False)
@@ -274,40 +276,46 @@ def _rows_of(lines: list[bytes], body: bytes) -> list[int]:
     return [_row_of(line) for line in lines]
 
 
-def merge_reports(chunks: Iterable[bytes], extra: list[bytes], out: IO[bytes]) -> int:
+def merge_reports(chunks: Iterable[bytes], extra: Iterable[bytes], out: IO[bytes]) -> int:
     """Write the lines of the chunk reports (JSON Lines bodies), with the ``extra`` lines merged
     in by row number, to ``out``; return the number of lines written.
 
     Each chunk report is in row order and holds rows after those of the report before it, and
     ``extra`` is in row order: so a chunk report that no extra line falls inside is copied as it
-    is, and each extra line is placed by a binary search in the one report around it.
+    is, and each extra line is placed by a binary search in the one report around it. One chunk
+    report, and the extra lines inside it, are held at a time.
     """
-    extra_rows = [_row_of(line) for line in extra]
-    count, pending = 0, 0
+    extras = ((_row_of(line), line) for line in extra if line)
+    following = next(extras, None)
+    count = 0
     for body in chunks:
         lines = [line for line in body.split(b"\n") if line]
         if not lines:
             continue
-        start = pending
-        pending = bisect.bisect_left(extra_rows, _row_of(lines[0]), lo=pending)
-        inside = bisect.bisect_left(extra_rows, _row_of(lines[-1]), lo=pending)
-        pieces = extra[start:pending]
-        if inside == pending:
+        first, last = _row_of(lines[0]), _row_of(lines[-1])
+        pieces, inside = [], []
+        while following is not None and following[0] < first:
+            pieces.append(following[1])
+            following = next(extras, None)
+        while following is not None and following[0] < last:
+            inside.append(following)
+            following = next(extras, None)
+        if not inside:
             pieces += lines
         else:
             rows, placed = _rows_of(lines, body), 0
-            for i in range(pending, inside):
-                at = bisect.bisect_left(rows, extra_rows[i], lo=placed)
+            for row, line in inside:
+                at = bisect.bisect_left(rows, row, lo=placed)
                 pieces += lines[placed:at]
-                pieces.append(extra[i])
+                pieces.append(line)
                 placed = at
             pieces += lines[placed:]
-            pending = inside
         out.write(b"\n".join(pieces) + b"\n")
         count += len(pieces)
-    if pending < len(extra):
-        out.write(b"\n".join(extra[pending:]) + b"\n")
-        count += len(extra) - pending
+    while following is not None:
+        out.write(following[1] + b"\n")
+        count += 1
+        following = next(extras, None)
     return count
 
 
@@ -318,8 +326,8 @@ def _write_rejected_report(
     # Chunks hold consecutive lines, so their reports, one after the other, are in row order:
     # only the duplicates need merging in, and one chunk's report is held at a time.
     chunks = (_body(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done)
-    duplicates = _body(s3, bucket, keys.duplicates_key(table, upload_id)).split(b"\n")
-    duplicates = [line for line in duplicates if line]
+    body = s3.get_object(Bucket=bucket, Key=keys.duplicates_key(table, upload_id))["Body"]
+    duplicates = body.iter_lines(chunk_size=_READ_BYTES)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
         count = merge_reports(chunks, duplicates, out)
         out.seek(0)

@@ -71,7 +71,7 @@ def test_merge_reports_equals_a_merge_by_row(case: tuple[list[list[bytes]], list
     out = io.BytesIO()
 
     bodies = (b"".join(line + b"\n" for line in lines) for lines in chunks)
-    count = load.merge_reports(bodies, extra, out)
+    count = load.merge_reports(bodies, iter(extra), out)
 
     assert out.getvalue() == _reference(chunks, extra)
     assert count == sum(map(len, chunks)) + len(extra)
