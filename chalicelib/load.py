@@ -9,14 +9,16 @@ is still unavailable on the last one fails the upload.
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import bisect
 import json
 import logging
+import re
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig
 
@@ -36,8 +38,10 @@ if TYPE_CHECKING:
     from chalicelib.state import Upload
 
 logger = logging.getLogger(__name__)
-# Reports larger than this are written through a temporary file instead of memory.
-_SPOOL_BYTES = 8 * 1024 * 1024
+# Reports larger than this are written through a temporary file instead of memory: small, so
+# that the handler holds as much of a report for 1M rows as for 10M.
+_SPOOL_BYTES = 1024 * 1024
+_READ_BYTES = 64 * 1024
 # Large reports go up in multipart uploads; by default ten 8 MB parts at once (80 MB of buffers
 # in the handler). One part at a time keeps the load handler's memory flat.
 _ONE_PART = TransferConfig(use_threads=False)
@@ -157,18 +161,37 @@ def _load(
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
     storage.put_json(s3, bucket, manifest_key, _copy_manifest(s3, bucket, table, upload, done))
 
-    def write_duplicates(superseded: list[tuple[int, int]]) -> None:
-        # Written before commit: if the commit fails the retry rewrites it; if it succeeds and we
-        # crash, the retry finds the ledger row and the report already in place.
-        _write_duplicates(s3, bucket, table, upload.upload_id, superseded)
+    # The reader is shut down (waiting for its work) before the files it writes are closed.
+    with (
+        ExitStack() as files,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-duplicates") as reader,
+    ):
 
-    merged = merge.merge_manifest(
-        warehouse,
-        table,
-        keys.s3_uri(bucket, manifest_key),
-        upload.upload_id,
-        before_commit=write_duplicates,
-    )
+        def write_duplicates(superseded: list[tuple[int, int]]) -> Callable[[], None]:
+            # The superseded rows' text is read from the chunks while the warehouse merges; the
+            # report is written just before commit: if the commit fails the retry rewrites it; if
+            # it succeeds and we crash, the retry finds the ledger row and the report in place.
+            # Spooled: a large upload's duplicates go to a temporary file, not into memory.
+            out = files.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES))
+            report = reader.submit(
+                _duplicates_report, s3, bucket, table, upload.upload_id, superseded, out
+            )
+
+            def write() -> None:
+                report.result()
+                out.seek(0)
+                key = keys.duplicates_key(table.name, upload.upload_id)
+                s3.upload_fileobj(out, bucket, key, Config=_ONE_PART)
+
+            return write
+
+        merged = merge.merge_manifest(
+            warehouse,
+            table,
+            keys.s3_uri(bucket, manifest_key),
+            upload.upload_id,
+            before_commit=write_duplicates,
+        )
     return merged.rows_loaded, merged.rows_superseded
 
 
@@ -188,21 +211,25 @@ def _copy_manifest(
     return {"entries": entries}
 
 
-def _write_duplicates(
-    s3: S3Client, bucket: str, table: Table, upload_id: str, superseded: list[tuple[int, int]]
+def _duplicates_report(
+    s3: S3Client,
+    bucket: str,
+    table: Table,
+    upload_id: str,
+    superseded: list[tuple[int, int]],
+    out: IO[bytes],
 ) -> None:
-    """Report the rows that a later row with the same id replaced, with their original text."""
-    winners = {int(row): int(winner) for row, winner in superseded}
+    """Write to ``out`` the report of the rows that a later row with the same id replaced, with
+    their original text, in row order."""
+    winners = dict(superseded)
     pk = table.primary_key
-    # Spooled: a large upload's duplicates go to a temporary file, not into the handler's memory.
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
-        for record in _records_at(s3, bucket, table.name, upload_id, winners.keys()):
-            text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
-            reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
-            entry = {"row": record.line, "raw": text, "errors": [reason]}
-            out.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
-        out.seek(0)
-        s3.upload_fileobj(out, bucket, keys.duplicates_key(table.name, upload_id), Config=_ONE_PART)
+    if not winners:
+        return
+    for record in _records_at(s3, bucket, table.name, upload_id, winners.keys()):
+        text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
+        reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
+        entry = {"row": record.line, "raw": text, "errors": [reason]}
+        out.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
 
 
 def _records_at(
@@ -210,9 +237,11 @@ def _records_at(
 ) -> Iterator[records.Record]:
     """The raw records that start on ``lines``, read from the chunks that hold them."""
     manifest = storage.get_json(s3, bucket, keys.split_manifest_key(table, upload_id)) or {}
+    wanted = sorted(lines)
     for chunk in manifest.get("chunks", []):
-        if not any(chunk["first_line"] <= line <= chunk["last_line"] for line in lines):
-            continue
+        first, last = chunk["first_line"], chunk["last_line"]
+        if bisect.bisect_left(wanted, first) == bisect.bisect_right(wanted, last):
+            continue  # none of the lines is in this chunk: it is not read at all
         body = s3.get_object(Bucket=bucket, Key=keys.chunk_key(table, upload_id, chunk["n"]))
         for section in runs.iter_sections(body["Body"].read()):
             if isinstance(section, records.Record):
@@ -224,6 +253,7 @@ def _records_at(
 
 # Rejected-row lines are written as json.dumps({"row": n, ...}): the row number comes first.
 _ROW_PREFIX = b'{"row": '
+_ROW_AT_LINE_START = re.compile(rb'^\{"row": ([0-9]+),', re.MULTILINE)
 
 
 def _row_of(line: bytes) -> int:
@@ -234,11 +264,59 @@ def _row_of(line: bytes) -> int:
     return int(json.loads(line)["row"])
 
 
-def _jsonl(s3: S3Client, bucket: str, key: str) -> Iterator[tuple[int, str]]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for line in body.iter_lines():
-        if line:
-            yield _row_of(line), line.decode()
+def _body(s3: S3Client, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _rows_of(lines: list[bytes], body: bytes) -> list[int]:
+    """The row number of each of ``lines`` (the non-empty lines of ``body``)."""
+    rows = _ROW_AT_LINE_START.findall(body)
+    if len(rows) == len(lines):  # every line starts as json.dumps writes it
+        return [int(row) for row in rows]
+    return [_row_of(line) for line in lines]
+
+
+def merge_reports(chunks: Iterable[bytes], extra: Iterable[bytes], out: IO[bytes]) -> int:
+    """Write the lines of the chunk reports (JSON Lines bodies), with the ``extra`` lines merged
+    in by row number, to ``out``; return the number of lines written.
+
+    Each chunk report is in row order and holds rows after those of the report before it, and
+    ``extra`` is in row order: so a chunk report that no extra line falls inside is copied as it
+    is, and each extra line is placed by a binary search in the one report around it. One chunk
+    report, and the extra lines inside it, are held at a time.
+    """
+    extras = ((_row_of(line), line) for line in extra if line)
+    following = next(extras, None)
+    count = 0
+    for body in chunks:
+        lines = [line for line in body.split(b"\n") if line]
+        if not lines:
+            continue
+        first, last = _row_of(lines[0]), _row_of(lines[-1])
+        pieces, inside = [], []
+        while following is not None and following[0] < first:
+            pieces.append(following[1])
+            following = next(extras, None)
+        while following is not None and following[0] < last:
+            inside.append(following)
+            following = next(extras, None)
+        if not inside:
+            pieces += lines
+        else:
+            rows, placed = _rows_of(lines, body), 0
+            for row, line in inside:
+                at = bisect.bisect_left(rows, row, lo=placed)
+                pieces += lines[placed:at]
+                pieces.append(line)
+                placed = at
+            pieces += lines[placed:]
+        out.write(b"\n".join(pieces) + b"\n")
+        count += len(pieces)
+    while following is not None:
+        out.write(following[1] + b"\n")
+        count += 1
+        following = next(extras, None)
+    return count
 
 
 def _write_rejected_report(
@@ -246,16 +324,12 @@ def _write_rejected_report(
 ) -> int:
     """Merge the per-chunk reports and the duplicates into one report, ordered by row."""
     # Chunks hold consecutive lines, so their reports, one after the other, are in row order:
-    # only the duplicates need merging in, and one chunk's report is open at a time.
-    chunks = itertools.chain.from_iterable(
-        _jsonl(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done
-    )
-    sources = [chunks, _jsonl(s3, bucket, keys.duplicates_key(table, upload_id))]
-    count = 0
+    # only the duplicates need merging in, and one chunk's report is held at a time.
+    chunks = (_body(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done)
+    body = s3.get_object(Bucket=bucket, Key=keys.duplicates_key(table, upload_id))["Body"]
+    duplicates = body.iter_lines(chunk_size=_READ_BYTES)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as out:
-        for _, line in heapq.merge(*sources, key=lambda item: item[0]):
-            out.write(line.encode() + b"\n")
-            count += 1
+        count = merge_reports(chunks, duplicates, out)
         out.seek(0)
         s3.upload_fileobj(
             out,

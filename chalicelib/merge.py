@@ -8,6 +8,7 @@ replayed load id a no-op. It does not write manifests or reports.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -15,12 +16,13 @@ from typing import TYPE_CHECKING
 from chalicelib.warehouse import sql
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from chalicelib.tables import Table
     from chalicelib.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
+
+# Given the superseded (row, winning row) pairs; may return what to do just before the commit.
+BeforeCommit = Callable[[list[tuple[int, int]]], Callable[[], None] | None]
 
 
 @dataclass(frozen=True)
@@ -38,44 +40,50 @@ def merge_manifest(
     table: Table,
     manifest_uri: str,
     load_id: str,
-    before_commit: Callable[[list[tuple[int, int]]], None] | None = None,
+    before_commit: BeforeCommit | None = None,
 ) -> Merged:
     """COPY the cleaned CSV files of a manifest into staging, drop superseded ids, MERGE by id and
     record ``load_id`` in the ledger, all in one transaction; a load id already in the ledger is a
     no-op. ``before_commit`` receives the superseded (row, winning row) pairs inside the
-    transaction, so a failure there rolls the load back.
+    transaction, as soon as they are known; it may return a function, called just before the
+    commit, that finishes its work (so slow reads can overlap the MERGE). A failure in either
+    rolls the load back.
 
     Raises:
         TransientWarehouseError: the warehouse may recover; retry.
         PermanentWarehouseError: the warehouse rejected the load.
     """
     staging = sql.staging_name(table, "staging")
-    dedup = sql.staging_name(table, "dedup")
+    replaced = sql.staging_name(table, "superseded")
 
     def work() -> Merged:
         recorded = warehouse.execute(sql.ledger_lookup(), [load_id])
         if recorded:
             logger.info("load.skipped", extra={"reason": "already in the load ledger"})
             return Merged(int(recorded[0][0]), int(recorded[0][1]), already_loaded=True)
-        for name in (staging, dedup):
+        for name in (staging, replaced):
             warehouse.execute(sql.drop_table(name))
         warehouse.execute(sql.create_staging(table, staging, warehouse.dialect))
         copied = warehouse.copy_from_s3(staging, sql.staging_columns(table), manifest_uri)
+        warehouse.execute(sql.create_superseded(table, staging, replaced))
         superseded = [
             (int(row), int(winner))
-            for row, winner in warehouse.execute(sql.superseded_rows(table, staging))
+            for row, winner in warehouse.execute(sql.superseded_rows(replaced))
         ]
-        if before_commit is not None:
-            before_commit(superseded)
-        warehouse.execute(sql.create_deduplicated(table, staging, dedup))
-        warehouse.execute(sql.merge(table, dedup))
+        finish = before_commit(superseded) if before_commit is not None else None
+        # Most uploads repeat no id: staging is then already one row per id.
+        dropped = replaced if superseded else None
+        for statement in sql.merge_staged(table, staging, dropped, warehouse.dialect):
+            warehouse.execute(statement)
         loaded = copied - len(superseded)
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
         warehouse.execute(
             sql.ledger_insert(), [load_id, table.name, loaded, len(superseded), loaded_at]
         )
-        for name in (staging, dedup):
+        for name in (staging, replaced):
             warehouse.execute(sql.drop_table(name))
+        if finish is not None:
+            finish()
         return Merged(loaded, len(superseded), tuple(superseded))
 
     # Every load writes the ledger, so loads of any table take turns on it; the target is locked

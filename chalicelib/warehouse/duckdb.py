@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -55,6 +56,9 @@ class DuckDBWarehouse:
             self._con = duckdb.connect(path)
             # A Lambda-sized budget: past it DuckDB spills to temporary files instead of growing.
             self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            # Row order never matters here (every read orders by key): without it, inserts and
+            # joins need not buffer rows to keep their input's order.
+            self._con.execute("SET preserve_insertion_order = false")
         except duckdb.Error as exc:
             raise _translate(exc) from exc
         self._s3 = s3
@@ -94,26 +98,60 @@ class DuckDBWarehouse:
         with self.transaction():
             return work()
 
-    def _download(self, manifest_uri: str, tmp: str, suffix: str) -> list[str]:
-        """Fetch every file a manifest lists into ``tmp``; return their local paths in order."""
+    def _entries(self, manifest_uri: str) -> list[tuple[str, str]]:
+        """The (bucket, key) of every file a manifest lists, in order."""
         bucket, key = parse_s3_uri(manifest_uri)
         manifest = json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return [parse_s3_uri(entry["url"]) for entry in manifest.get("entries", [])]
+
+    def _download(self, manifest_uri: str, tmp: str, suffix: str) -> list[str]:
+        """Fetch every file a manifest lists into ``tmp``; return their local paths in order."""
         files = []
-        for i, entry in enumerate(manifest.get("entries", [])):
-            src_bucket, src_key = parse_s3_uri(entry["url"])
+        for i, (bucket, key) in enumerate(self._entries(manifest_uri)):
             path = Path(tmp) / f"{i:05d}{suffix}"
-            self._s3.download_file(src_bucket, src_key, str(path), Config=_ONE_PART)
+            self._s3.download_file(bucket, key, str(path), Config=_ONE_PART)
             files.append(str(path))
         return files
 
+    def _downloads(self, entries: list[tuple[str, str]], tmp: str) -> Iterator[str]:
+        """Download ``entries`` one after the other into ``tmp``, yielding each local path when
+        its file is complete; the next file downloads while the caller works on this one."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-download")
+
+        def fetch(i: int) -> str:
+            path = str(Path(tmp) / f"{i:05d}.csv")
+            self._s3.download_file(*entries[i], path, Config=_ONE_PART)
+            return path
+
+        try:
+            ahead = pool.submit(fetch, 0)
+            for i in range(len(entries)):
+                path = ahead.result()
+                if i + 1 < len(entries):
+                    ahead = pool.submit(fetch, i + 1)
+                yield path
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
         target, cols = ident(table), ", ".join(ident(c) for c in columns)  # before any I/O
+        entries = self._entries(manifest_uri)
+        if not entries:
+            return 0
+        types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {target}")}
+        spec = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in columns) + "}"
+        copied = 0
+        # One file at a time, each parsed while the next downloads: /tmp holds two files at most,
+        # whatever the size of the upload.
         with tempfile.TemporaryDirectory(prefix="copy-") as tmp:
-            files = self._download(manifest_uri, tmp, ".csv")
-            if not files:
-                return 0
-            types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {target}")}
-            spec = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in columns) + "}"
+            for path in self._downloads(entries, tmp):
+                copied += self._insert_csv(target, cols, spec, [path])
+                Path(path).unlink()
+        return copied
+
+    def _insert_csv(self, target: str, cols: str, spec: str, files: list[str]) -> int:
+        """INSERT the rows of headerless cleaned CSV files into ``target``; return the count."""
+        with self._lock:
             # new_line is fixed: left to sniffing, a CR inside a quoted name made DuckDB split
             # rows at CR and fail the whole load.
             rows = self.execute(

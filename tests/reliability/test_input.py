@@ -39,7 +39,7 @@ SETTINGS = Settings(bucket="reliability-bucket", chunk_rows=4)
 ALLOWED_IDENTIFIERS = (
     set(TABLES)
     | {c for t in TABLES.values() for c in t.column_names}
-    | {f"{t}_{role}" for t in TABLES for role in ("staging", "dedup")}
+    | {f"{t}_{role}" for t in TABLES for role in ("staging", "superseded")}
     | {LEDGER_TABLE, SOURCE_ROW, "upload_id", "table_name", "rows_loaded", "rows_superseded"}
     | {"loaded_at"}
 )

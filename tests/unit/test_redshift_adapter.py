@@ -203,26 +203,27 @@ def expected_load(uid: str) -> list[str]:
         'LOCK "jobs", "ingest_loads"',
         'SELECT "rows_loaded", "rows_superseded" FROM "ingest_loads" WHERE "upload_id" = ?',
         'DROP TABLE IF EXISTS "jobs_staging"',
-        'DROP TABLE IF EXISTS "jobs_dedup"',
+        'DROP TABLE IF EXISTS "jobs_superseded"',
         'CREATE TEMP TABLE "jobs_staging" ("id" BIGINT NOT NULL, "job" VARCHAR(1024) NOT NULL, '
         '"source_row" BIGINT NOT NULL)',
         f'COPY "jobs_staging" ("id", "job", "source_row") FROM \'{manifest}\' '
         f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS CSV TIMEFORMAT 'auto' "
         "COMPUPDATE OFF STATUPDATE OFF",
         "SELECT pg_last_copy_count()",
-        'SELECT "source_row", winner FROM (SELECT "source_row", MAX("source_row") OVER '
-        '(PARTITION BY "id") AS winner FROM "jobs_staging") AS t WHERE "source_row" < winner '
-        'ORDER BY "source_row"',
-        'CREATE TEMP TABLE "jobs_dedup" AS SELECT "id", "job" FROM (SELECT "id", "job", '
-        'ROW_NUMBER() OVER (PARTITION BY "id" ORDER BY "source_row" DESC) AS rn '
-        'FROM "jobs_staging") AS t WHERE rn = 1',
-        'MERGE INTO "jobs" USING "jobs_dedup" AS s ON "jobs"."id" = s."id" WHEN MATCHED THEN '
+        'CREATE TEMP TABLE "jobs_superseded" AS SELECT s."source_row", d.winner '
+        'FROM "jobs_staging" AS s JOIN (SELECT "id", MAX("source_row") AS winner '
+        'FROM "jobs_staging" GROUP BY "id" HAVING COUNT(*) > 1) AS d ON s."id" = d."id" '
+        'WHERE s."source_row" < d.winner',
+        'SELECT "source_row", winner FROM "jobs_superseded" ORDER BY "source_row"',
+        'DELETE FROM "jobs_staging" USING "jobs_superseded" '
+        'WHERE "jobs_staging"."source_row" = "jobs_superseded"."source_row"',
+        'MERGE INTO "jobs" USING "jobs_staging" AS s ON "jobs"."id" = s."id" WHEN MATCHED THEN '
         'UPDATE SET "job" = s."job" WHEN NOT MATCHED THEN INSERT ("id", "job") '
         'VALUES (s."id", s."job")',
         'INSERT INTO "ingest_loads" ("upload_id", "table_name", "rows_loaded", '
         '"rows_superseded", "loaded_at") VALUES (?, ?, ?, ?, ?)',
         'DROP TABLE IF EXISTS "jobs_staging"',
-        'DROP TABLE IF EXISTS "jobs_dedup"',
+        'DROP TABLE IF EXISTS "jobs_superseded"',
         "COMMIT",
     ]
 
@@ -249,8 +250,8 @@ def test_load_upload_sends_one_transaction(
     assert con.autocommit is True  # BEGIN/COMMIT are ours, not the driver's implicit ones
     assert {s.paramstyle for s in con.sent} == {"qmark"}
     assert con.sent[2].params == (uid,)
-    assert con.sent[11].params[:4] == (uid, "jobs", 2, 1)
-    assert isinstance(con.sent[11].params[4], datetime)
+    assert con.sent[12].params[:4] == (uid, "jobs", 2, 1)
+    assert isinstance(con.sent[12].params[4], datetime)
     manifest = json.loads(
         s3.get_object(Bucket=BUCKET, Key=keys.copy_manifest_key("jobs", uid))["Body"].read()
     )
@@ -261,6 +262,20 @@ def test_load_upload_sends_one_transaction(
     assert all(e["mandatory"] and e["meta"]["content_length"] > 0 for e in manifest["entries"])
     duplicates = s3.get_object(Bucket=BUCKET, Key=keys.duplicates_key("jobs", uid))["Body"].read()
     assert json.loads(duplicates)["errors"] == ["id: duplicate id, superseded by row 3"]
+
+
+def test_load_upload_without_repeated_ids_deletes_nothing_from_staging(
+    s3: S3Client, settings: Settings, con: FakeConnection, warehouse: RedshiftWarehouse
+) -> None:
+    con.on(r"^SELECT pg_last_copy_count", [(2,)])
+    uid = validated_upload(s3, settings, "jobs", b"1,Engineer\n2,Manager\n")
+
+    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", uid))
+
+    assert result == LoadResult(uid, "loaded", rows_loaded=2, rows_superseded=0)
+    assert con.statements == [s for s in expected_load(uid) if not s.startswith("DELETE")]
+    duplicates = s3.get_object(Bucket=BUCKET, Key=keys.duplicates_key("jobs", uid))["Body"].read()
+    assert duplicates == b""
 
 
 def test_load_upload_already_in_ledger_changes_nothing(
@@ -281,7 +296,7 @@ def test_load_upload_already_in_ledger_changes_nothing(
 def test_load_upload_rolls_back_when_a_statement_fails(
     s3: S3Client, settings: Settings, con: FakeConnection, warehouse: RedshiftWarehouse
 ) -> None:
-    con.on(r"^SELECT pg_last_copy_count", [(3,)])
+    con.on(r"^SELECT pg_last_copy_count", [(3,)]).on(r'^SELECT "source_row", winner', [(1, 3)])
     con.on(
         r"^MERGE",
         DriverProgrammingError(
@@ -361,7 +376,7 @@ def test_load_upload_reruns_a_conflicting_transaction(
     warehouse: RedshiftWarehouse,
     sleeps: list[float],
 ) -> None:
-    con.on(r"^SELECT pg_last_copy_count", [(3,)])
+    con.on(r"^SELECT pg_last_copy_count", [(3,)]).on(r'^SELECT "source_row", winner', [(1, 3)])
     con.on(r"^MERGE", DriverProgrammingError(CONFLICT), times=1)
 
     uid, result = load_jobs(s3, settings, warehouse)
@@ -380,7 +395,7 @@ def test_load_upload_gives_up_on_conflicts_and_leaves_the_retry_to_lambda(
     warehouse: RedshiftWarehouse,
     sleeps: list[float],
 ) -> None:
-    con.on(r"^SELECT pg_last_copy_count", [(3,)])
+    con.on(r"^SELECT pg_last_copy_count", [(3,)]).on(r'^SELECT "source_row", winner', [(1, 3)])
     con.on(r"^MERGE", DriverProgrammingError(CONFLICT))
 
     with pytest.raises(SerializationConflictError):
