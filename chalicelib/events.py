@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TRANSIENT_S3 = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"}
+# ConditionalRequestConflict: S3's answer to a conditional write racing another (retry it).
+_TRANSIENT_S3 = {
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "Throttling",
+    "ConditionalRequestConflict",
+}
 
 
 def _owner_of(key: str) -> tuple[str | None, str | None]:
