@@ -9,20 +9,15 @@ object rewrites the same chunks, so a redelivered event is harmless.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from contextlib import closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING
 
 from chalicelib import keys, logs, records, runs, state, storage
 from chalicelib.errors import StateTransitionError
 from chalicelib.state import Upload, now_iso
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
-
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
@@ -32,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 # A chunk is also cut at this size, so memory stays bounded even for files of very long lines.
 CHUNK_MAX_BYTES = 32 * 1024 * 1024
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -117,12 +111,28 @@ def _split(
     table, upload_id = upload.table, upload.upload_id
     started = time.monotonic()
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
-    pieces = runs.iter_chunks(records.buffered(body), settings.chunk_rows, CHUNK_MAX_BYTES)
-    with closing(_read_ahead(pieces)) as ahead:
-        chunks = [
-            _write_chunk(s3, bucket, table, upload_id, n, piece) for n, piece in enumerate(ahead)
-        ]
-    total = sum(c["records"] for c in chunks)
+    chunks: list[dict[str, int]] = []
+    total = 0
+    stream = records.buffered(body)
+    for n, piece in enumerate(runs.iter_chunks(stream, settings.chunk_rows, CHUNK_MAX_BYTES)):
+        s3.put_object(
+            Bucket=bucket,
+            Key=keys.chunk_key(table, upload_id, n),
+            Body=piece.data,
+            ContentType="application/octet-stream",
+        )
+        chunks.append(
+            {
+                "n": n,
+                "first_line": piece.first_line,
+                "last_line": piece.last_line,
+                "records": piece.records,
+            }
+        )
+        total += piece.records
+        logger.info(
+            "chunk.written", extra={"chunk": n, "records": piece.records, "bytes": len(piece.data)}
+        )
     storage.put_json(
         s3,
         bucket,
@@ -158,69 +168,3 @@ def _overtaken(s3: S3Client, settings: Settings, key: str, upload: Upload) -> Sp
     current = state.read(s3, settings.bucket, upload.table, upload.upload_id) or upload
     logger.info("split.overtaken", extra={"state": current.state})
     return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {current.state}")
-
-
-def _write_chunk(
-    s3: S3Client, bucket: str, table: str, upload_id: str, n: int, piece: runs.Chunk
-) -> dict[str, int]:
-    """Store chunk ``n``; return its manifest entry."""
-    s3.put_object(
-        Bucket=bucket,
-        Key=keys.chunk_key(table, upload_id, n),
-        Body=piece.data,
-        ContentType="application/octet-stream",
-    )
-    logger.info(
-        "chunk.written", extra={"chunk": n, "records": piece.records, "bytes": len(piece.data)}
-    )
-    return {
-        "n": n,
-        "first_line": piece.first_line,
-        "last_line": piece.last_line,
-        "records": piece.records,
-    }
-
-
-def _read_ahead(pieces: Iterator[T]) -> Generator[T, None, None]:
-    """Yield what ``pieces`` yields, computing the next piece on a thread meanwhile.
-
-    The split's two costs overlap: reading and cutting chunk n + 1 (the GET stream and the
-    per-block scan) while chunk n is uploaded (the PUT waits on the network with the GIL
-    released). At most one piece is kept ready beside the one being uploaded, so memory stays
-    bounded whatever the file's size. Writes stay on the caller's thread; an error while
-    reading is raised there.
-    """
-    ready: queue.Queue[tuple[bool, T | BaseException | None]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def hand_over(item: tuple[bool, T | BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.05)
-            except queue.Full:
-                continue
-            return True
-        return False
-
-    def produce() -> None:
-        try:
-            for piece in pieces:
-                if not hand_over((True, piece)):
-                    return
-            hand_over((False, None))
-        except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
-            hand_over((False, exc))
-
-    worker = threading.Thread(target=produce, name="split-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            more, item = ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            if not more:
-                return
-            yield cast("T", item)
-    finally:
-        stop.set()
-        worker.join()
