@@ -270,6 +270,8 @@ def request_load_if_complete(
         if total <= 1:
             return _trigger_once(s3, bucket, upload)
         chunk = total - 1
+    elif total is not None and chunk >= total:
+        return False  # a chunk this split did not make (an older split's, cut differently)
     level = 0
     while total is None or level < root_level(total):
         level += 1
@@ -279,6 +281,8 @@ def request_load_if_complete(
         done = _children_done(s3, bucket, upload, level, index)
         if total is None and not done.issuperset(_children(level, index, None)):
             total = (read(s3, bucket, table, upload_id) or current).chunks_total
+            if total is not None and chunk >= total:
+                return False
             if total is not None and level > root_level(total):
                 # Climbed past the root through full nodes only: the root is complete.
                 return _trigger_once(s3, bucket, upload)

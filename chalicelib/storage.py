@@ -53,7 +53,9 @@ def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
 def put_json_if_absent(s3: S3Client, bucket: str, key: str, value: Any) -> bool:
     """Create ``key`` holding ``value`` unless it exists (S3 conditional write); False if it did.
 
-    Of several concurrent writers exactly one succeeds. S3 may answer 409
+    Of several concurrent writers exactly one succeeds on S3 (moto, the local stack's S3,
+    checks and writes in two steps, so writers in the very same instant may both succeed
+    there; the load ledger keeps that harmless). S3 may answer 409
     ConditionalRequestConflict to a write racing another; that error is left to the caller's
     retry policy (the retried write then finds the object and returns False).
     """

@@ -248,3 +248,16 @@ def test_conditional_writes_on_moto(cloud: Cloud) -> None:
     assert not storage.put_json_if_match(s3, bucket, key, {"v": 4}, found[1])
     assert storage.get_json(s3, bucket, key) == {"v": 3}
     assert not storage.put_json_if_match(s3, bucket, key + ".missing", {"v": 5}, found[1])
+
+
+def test_completion_ignores_a_chunk_the_split_did_not_make() -> None:
+    """A chunk numbered past the recorded total (left by an older split, cut differently)
+    completes nothing."""
+    s3 = _S3()
+    upload = _upload(s3, "validating", 3)
+    _finish_chunk(s3, upload, 0)
+    _finish_chunk(s3, upload, 1)
+    assert not _finish_chunk(s3, upload, 57)
+    assert not _finish_chunk(s3, upload, 3)
+    assert not storage.exists(s3, BUCKET, keys.load_key("jobs", UID))
+    assert _finish_chunk(s3, upload, 2)
