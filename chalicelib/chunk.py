@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib import keys, logs, records, runs, state, storage
+from chalicelib.errors import StateTransitionError
 from chalicelib.state import Upload, now_iso
 
 if TYPE_CHECKING:
@@ -94,9 +95,19 @@ def _split(
         state.request_load_if_complete(s3, bucket, upload)
         return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {upload.state}")
     etag = head["ETag"].strip('"')
-    upload = state.advance(
-        s3, bucket, upload, "splitting", source_key=key, source_etag=etag, stage="split", error=None
-    )
+    try:
+        upload = state.advance(
+            s3,
+            bucket,
+            upload,
+            "splitting",
+            source_key=key,
+            source_etag=etag,
+            stage="split",
+            error=None,
+        )
+    except StateTransitionError:
+        return _overtaken(s3, settings, key, upload)
     table, upload_id = upload.table, upload.upload_id
     started = time.monotonic()
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
@@ -134,9 +145,12 @@ def _split(
             "chunks": chunks,
         },
     )
-    upload = state.advance(
-        s3, bucket, upload, "validating", chunks_total=len(chunks), stage="validate"
-    )
+    try:
+        upload = state.advance(
+            s3, bucket, upload, "validating", chunks_total=len(chunks), stage="validate"
+        )
+    except StateTransitionError:
+        return _overtaken(s3, settings, key, upload)
     logger.info(
         "split.completed",
         extra={
@@ -147,3 +161,10 @@ def _split(
     )
     state.request_load_if_complete(s3, bucket, upload)
     return SplitResult(key, upload.upload_id, upload.table, len(chunks), total)
+
+
+def _overtaken(s3: S3Client, settings: Settings, key: str, upload: Upload) -> SplitResult:
+    """Another delivery of the same event moved the upload on while this one ran: leave it."""
+    current = state.read(s3, settings.bucket, upload.table, upload.upload_id) or upload
+    logger.info("split.overtaken", extra={"state": current.state})
+    return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {current.state}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib import keys, state
+from chalicelib import keys, memory, state
 from chalicelib.errors import IngestError, TransientWarehouseError
 from chalicelib.logs import bind
 
@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TRANSIENT_S3 = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"}
+# ConditionalRequestConflict: S3's answer to a conditional write racing another (retry it).
+_TRANSIENT_S3 = {
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "Throttling",
+    "ConditionalRequestConflict",
+}
 
 
 def _owner_of(key: str) -> tuple[str | None, str | None]:
@@ -60,9 +68,16 @@ def run_stage(
     request_id: str | None,
     work: Callable[[], T],
 ) -> T | None:
-    """Run ``work`` for the object ``key``; apply the retry-or-fail policy to its errors."""
+    """Run ``work`` for the object ``key``; apply the retry-or-fail policy to its errors.
+
+    Memory the invocation freed is handed back to the system afterwards (``memory.py``), so a
+    warm container does not grow with the invocations it has served.
+    """
     table, upload_id = _owner_of(key)
-    with bind(stage=stage, upload_id=upload_id, table=table, request_id=request_id, key=key):
+    with (
+        memory.per_invocation(),
+        bind(stage=stage, upload_id=upload_id, table=table, request_id=request_id, key=key),
+    ):
         try:
             return work()
         except Exception as exc:

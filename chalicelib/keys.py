@@ -144,7 +144,36 @@ def done_prefix(table: str, upload_id: str) -> str:
 
 
 def done_key(table: str, upload_id: str, n: int) -> str:
-    return f"{done_prefix(table, upload_id)}{n:05d}.json"
+    return f"{done_prefix(table, upload_id)}{n:0{CHUNK_DIGITS}d}.json"
+
+
+# Chunk numbers have five digits in keys (chunk, clean, rejected and done keys alike).
+CHUNK_DIGITS = 5
+
+
+def _digits(index: int, width: int) -> str:
+    return f"{index:0{width}d}" if width else ""
+
+
+def done_node_key(table: str, upload_id: str, level: int, index: int) -> str:
+    """The marker of node ``index`` at ``level`` of an upload's completion tree.
+
+    Node (level, i) stands for chunks ``i * 10**level`` to ``(i + 1) * 10**level - 1``; level 0
+    is a chunk's own done marker. A node's key is its chunk numbers' common leading digits, so
+    the markers of its ten children share one prefix (``done_children_prefix``).
+    """
+    if level == 0:
+        return done_key(table, upload_id, index)
+    digits = _digits(index, CHUNK_DIGITS - level)
+    return f"{UPLOADS}{table}/{upload_id}/done-tree/{level}/{digits}.json"
+
+
+def done_children_prefix(table: str, upload_id: str, level: int, index: int) -> str:
+    """The prefix of the markers of node (``level`` >= 1, ``index``)'s children."""
+    digits = _digits(index, CHUNK_DIGITS - level)
+    if level == 1:
+        return f"{done_prefix(table, upload_id)}{digits}"
+    return f"{UPLOADS}{table}/{upload_id}/done-tree/{level - 1}/{digits}"
 
 
 def split_manifest_key(table: str, upload_id: str) -> str:

@@ -119,11 +119,20 @@ def _restart(s3: S3Client, bucket: str, upload: Upload, stage: Stage, source: st
         return [source]
     if stage == "validate":
         state.advance(s3, bucket, upload, "validating", stage="validate", error=None)
-        done = set(state.done_chunks(s3, bucket, upload.table, upload.upload_id))
+        listed = set(state.done_chunks(s3, bucket, upload.table, upload.upload_id))
+        done = {
+            n
+            for n in range(upload.chunks_total or 0)
+            if keys.done_key(upload.table, upload.upload_id, n) in listed
+        }
+        # Chunks already done may have left their part of the completion tree unmarked (a
+        # handler that died between its marker and its climb): mark it before the restarted
+        # chunks climb it.
+        state.settle_done_tree(s3, bucket, upload, done)
         missing = [
             keys.chunk_key(upload.table, upload.upload_id, n)
             for n in range(upload.chunks_total or 0)
-            if keys.done_key(upload.table, upload.upload_id, n) not in done
+            if n not in done
         ]
         for key in missing:
             _rewrite(s3, bucket, key, upload.upload_id)

@@ -30,6 +30,17 @@ def get_json(s3: S3Client, bucket: str, key: str) -> Any | None:
     return json.loads(body)
 
 
+def get_json_and_etag(s3: S3Client, bucket: str, key: str) -> tuple[Any, str] | None:
+    """The parsed JSON object at ``key`` and its ETag, or None if there is none."""
+    try:
+        found = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MISSING:
+            return None
+        raise
+    return json.loads(found["Body"].read()), found["ETag"]
+
+
 def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
     s3.put_object(
         Bucket=bucket,
@@ -37,6 +48,51 @@ def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
         Body=json.dumps(value, sort_keys=True).encode(),
         ContentType="application/json",
     )
+
+
+def put_json_if_absent(s3: S3Client, bucket: str, key: str, value: Any) -> bool:
+    """Create ``key`` holding ``value`` unless it exists (S3 conditional write); False if it did.
+
+    Of several concurrent writers exactly one succeeds on S3 (moto, the local stack's S3,
+    checks and writes in two steps, so writers in the very same instant may both succeed
+    there; the load ledger keeps that harmless). S3 may answer 409
+    ConditionalRequestConflict to a write racing another; that error is left to the caller's
+    retry policy (the retried write then finds the object and returns False).
+    """
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(value, sort_keys=True).encode(),
+            ContentType="application/json",
+            IfNoneMatch="*",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+            return False
+        raise
+    return True
+
+
+def put_json_if_match(s3: S3Client, bucket: str, key: str, value: Any, etag: str) -> bool:
+    """Replace the object at ``key`` only if its ETag is still ``etag``; False if it changed.
+
+    A write racing another may get 409 ConditionalRequestConflict, left to the caller's retry
+    policy like ``put_json_if_absent``.
+    """
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(value, sort_keys=True).encode(),
+            ContentType="application/json",
+            IfMatch=etag,
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", *_MISSING):
+            return False
+        raise
+    return True
 
 
 def exists(s3: S3Client, bucket: str, key: str) -> bool:

@@ -168,7 +168,7 @@ def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:
         return ChunkResult(key, upload_id, skipped=reason)
     done = storage.get_json(s3, bucket, keys.done_key(table, upload_id, n))
     if done is not None:
-        state.request_load_if_complete(s3, bucket, upload)
+        state.request_load_if_complete(s3, bucket, upload, chunk=n)
         return ChunkResult(
             key,
             upload_id,
@@ -203,5 +203,5 @@ def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )
-    state.request_load_if_complete(s3, bucket, upload)
+    state.request_load_if_complete(s3, bucket, upload, chunk=n)
     return ChunkResult(key, upload_id, result.rows_in, result.rows_valid, result.rows_rejected)

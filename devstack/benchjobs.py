@@ -16,11 +16,12 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+T = TypeVar("T")
 SEED_CHUNK_ROWS = 1000  # the seed read its files with pandas, 1,000 rows at a time
 
 
@@ -126,13 +127,26 @@ def _s3_and_settings() -> tuple[Any, Any]:
     return boto3.client("s3"), Settings.from_env()
 
 
+def _as_handler(
+    stage: str, s3: Any, settings: Any, key: str, work: Callable[[Any, Any, str], T]
+) -> T:
+    """Run a stage as its S3 handler does (``events.run_stage``: log context, error policy,
+    memory handed back after the invocation); a stage that failed stops the benchmark."""
+    from chalicelib.events import run_stage
+
+    result = run_stage(stage, s3, settings.bucket, key, None, lambda: work(s3, settings, key))
+    if result is None:
+        raise RuntimeError(f"{stage} failed on {key}")
+    return result
+
+
 def split(args: dict[str, Any]) -> dict[str, Any]:
     """The split stage alone, on a raw object already in the bucket."""
     from chalicelib import chunk
 
     s3, settings = _s3_and_settings()
     cpu, started = _cpu(), time.perf_counter()
-    result = chunk.split_upload(s3, settings, args["key"])
+    result = _as_handler("split", s3, settings, args["key"], chunk.split_upload)
     return {
         "seconds": time.perf_counter() - started,
         "cpu_seconds": _cpu() - cpu,
@@ -151,7 +165,8 @@ def validate(args: dict[str, Any]) -> dict[str, Any]:
     cpu, started = _cpu(), time.perf_counter()
     rows_in = valid = 0
     for n in range(int(args["chunks"])):
-        done = stage.validate_chunk(s3, settings, keys.chunk_key(args["table"], args["upload"], n))
+        key = keys.chunk_key(args["table"], args["upload"], n)
+        done = _as_handler("validate", s3, settings, key, stage.validate_chunk)
         rows_in += done.rows_in
         valid += done.rows_valid
     return {

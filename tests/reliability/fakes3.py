@@ -2,9 +2,10 @@
 
 Replay and fault tests run the whole pipeline hundreds of times; on moto each run costs a second.
 This fake keeps the parts of S3's behaviour the code relies on (botocore's own ``StreamingBody``
-and ``ClientError`` with S3's error codes, ETags as MD5, ``IfMatch``, listing by prefix and
-delimiter, copying an object onto itself) and nothing else. ``test_fake_s3_agrees_with_moto``
-runs the same files through both and compares the outcomes.
+and ``ClientError`` with S3's error codes, ETags as MD5, ``IfMatch`` on reads and writes,
+``IfNoneMatch`` on writes, listing by prefix and delimiter, copying an object onto itself) and
+nothing else. ``test_fake_s3_agrees_with_moto`` runs the same files through both and compares
+the outcomes.
 """
 
 from __future__ import annotations
@@ -83,14 +84,23 @@ class FakeS3:
         Body: Any = b"",  # noqa: N803
         ContentType: str = "binary/octet-stream",  # noqa: N803
         Metadata: dict[str, str] | None = None,  # noqa: N803
+        IfNoneMatch: str | None = None,  # noqa: N803
+        IfMatch: str | None = None,  # noqa: N803
     ) -> dict[str, Any]:
         data = _bytes(Body)
         etag = f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324 - S3's ETag is an MD5
         with self._lock:
             self.calls.append(("PutObject", Bucket, Key))
-            self._bucket(Bucket, "PutObject")[Key] = _Object(
-                data, etag, datetime.now(UTC), ContentType, dict(Metadata or {})
-            )
+            objects = self._bucket(Bucket, "PutObject")
+            # Conditional writes: checked and written under one lock, atomic as in S3.
+            if IfNoneMatch == "*" and Key in objects:
+                raise _error("PreconditionFailed", 412, "PutObject")
+            if IfMatch is not None:
+                if Key not in objects:
+                    raise _error("NoSuchKey", 404, "PutObject")
+                if IfMatch.strip('"') != objects[Key].etag.strip('"'):
+                    raise _error("PreconditionFailed", 412, "PutObject")
+            objects[Key] = _Object(data, etag, datetime.now(UTC), ContentType, dict(Metadata or {}))
         return {"ETag": etag}
 
     def get_object(

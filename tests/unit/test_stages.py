@@ -118,7 +118,12 @@ def test_a_load_replayed_after_commit_finds_the_ledger(
     key = upload_file(s3, settings, "jobs", b"1,Dev\n1,Dev2\n")
     upload = run_pipeline(s3, warehouse, settings, key)
     # As if the load committed but crashed before recording "loaded".
-    state.create(s3, settings.bucket, state.Upload(**{**upload.__dict__, "state": "loading"}))
+    storage.put_json(
+        s3,
+        settings.bucket,
+        keys.state_key("jobs", upload.upload_id),
+        {**upload.__dict__, "state": "loading"},
+    )
     result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", upload.upload_id))
     assert (result.state, result.rows_loaded, result.rows_superseded) == ("loaded", 1, 1)
     assert table_rows(warehouse, "jobs") == [(1, "Dev2")]
