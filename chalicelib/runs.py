@@ -39,7 +39,12 @@ _LINES, _RUN, _CUT = b"L", b"R", b"C"
 # to the next line) take the quoting state machine instead.
 _FIELDS = r'(?:"(?:[^"\n]|"")*+"|[^",\n]*+)(?:,(?:"(?:[^"\n]|"")*+"|[^",\n]*+))*+\r?'
 # A stretch of lines, each a whole record of at most MAX_RECORD_BYTES (possessive: no backtracking).
-_SIMPLE_LINES = re.compile(rb"(?:(?=[^\n]{0,%d}\n)%s\n)*+" % (MAX_RECORD_BYTES, _FIELDS.encode()))
+# A line without quotes is always such a record; the first branch takes it with one character
+# class, about a quarter cheaper than following its fields, and leaves the others to the second.
+_SIMPLE_LINES = re.compile(
+    rb'(?:[^"\n]{0,%d}+\n|(?=[^\n]{0,%d}\n)%s\n)*+'
+    % (MAX_RECORD_BYTES, MAX_RECORD_BYTES, _FIELDS.encode())
+)
 _WHOLE_TEXT = re.compile(_FIELDS)
 
 
