@@ -266,13 +266,22 @@ def line_texts(run: Run) -> list[str]:
     Raises:
         UnicodeDecodeError: the run is not UTF-8 (read its records as bytes instead).
     """
+    lines = lines_text(run).split("\n")
+    lines.pop()  # '' after the last line break
+    return lines
+
+
+def lines_text(run: Run) -> str:
+    """A run of ``lines`` as text, each record ending in LF (CRLF line breaks become LF).
+
+    Raises:
+        UnicodeDecodeError: the run is not UTF-8 (read its records as bytes instead).
+    """
     text = run.data.decode("utf-8")
     if "\r" in text:
         # Every line is a whole record, so every CRLF is a line break, never data.
         text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
-    lines.pop()  # '' after the last line break
-    return lines
+    return text
 
 
 def _record_texts(text: str, line: int) -> Iterator[tuple[int, str]]:

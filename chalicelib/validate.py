@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from chalicelib import keys, records, runs, state, storage
 from chalicelib.records import Record
 from chalicelib.rows import RowChecker, clean_row
-from chalicelib.screen import Screen, compile_screen
+from chalicelib.screen import Screen, compile_screen, lines_screen
 from chalicelib.state import ChunkDone
 from chalicelib.tables import get_table
 
@@ -82,7 +82,7 @@ def judge_chunk(table: str, body: bytes) -> Judged:
             continue
         try:
             if section.lines:
-                clean.append(judge.lines(section.first_line, runs.line_texts(section)))
+                clean.append(judge.lines(section.first_line, runs.lines_text(section)))
             else:
                 texts = runs.record_texts(section)
                 clean.extend(judge.text(line, text) for line, text in texts)
@@ -100,6 +100,7 @@ class _Judge:
 
     def __init__(self, checker: RowChecker, screen: Screen | None) -> None:
         self.checker, self.screen = checker, screen
+        self.emptied = None if screen is None else lines_screen(screen).sub
         self.columns = checker.table.columns
         self.rejected: list[str] = []
         self.rows_in = self.rows_valid = 0
@@ -127,29 +128,29 @@ class _Judge:
         data = text.encode()
         return self.by_schema(Record(line, data, len(data)))
 
-    def lines(self, first: int, lines: list[str]) -> str:
-        """The cleaned rows of a run of whole-record lines, the first on line ``first``.
+    def lines(self, first: int, text: str) -> str:
+        """The cleaned rows of a run of whole-record lines (each ending in LF), the first on line
+        ``first``.
 
-        Each line is matched once, in C through ``map``; a line that matches is its own cleaned
-        row, followed by its line number. Only the others are judged one by one.
+        One pass of the fast path over the whole text empties the lines it vouches for; each of
+        those is its own cleaned row, followed by its line number. Only the lines left (and
+        blank ones, which are not rows) are judged one by one.
         """
-        if self.screen is None:
+        lines = text.split("\n")
+        lines.pop()  # '' after the last line break
+        if self.emptied is None:
             return "".join(map(self.text, range(first, first + len(lines)), lines))
-        matched = list(map(self.screen.fullmatch, lines))
-        if first == 1 and lines:
-            matched[0] = None  # a BOM is for the schema path to strip
-        out = [f"{text},{line}\n" for line, text in enumerate(lines, first)]
-        taken = len(lines)
-        i = 0
-        while True:
-            try:
-                i = matched.index(None, i)
-            except ValueError:
-                break
-            taken -= 1
+        left = self.emptied("", text).split("\n")
+        others = [i for i, rest in enumerate(left) if rest]
+        if "" in lines:  # blank lines: emptied by nothing, and not rows
+            others = sorted({*others, *(i for i, line in enumerate(lines) if not line)})
+        if first == 1 and lines and others[:1] != [0]:
+            others.insert(0, 0)  # a BOM is for the schema path to strip
+        out = [f"{line_text},{line}\n" for line, line_text in enumerate(lines, first)]
+        for i in others:
             data = lines[i].encode()
             out[i] = self.by_schema(Record(first + i, data, len(data)))
-            i += 1
+        taken = len(lines) - len(others)
         self.rows_in += taken
         self.rows_valid += taken
         return "".join(out)
