@@ -188,8 +188,12 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
     warehouse = make_warehouse(settings, s3)
     stage.ensure_schema(warehouse, TABLES.values())
     cpu, started = _cpu(), time.perf_counter()
-    result = stage.load_upload(
-        s3, warehouse, settings, keys.load_key(args["table"], args["upload"])
+    result = _as_handler(
+        "load",
+        s3,
+        settings,
+        keys.load_key(args["table"], args["upload"]),
+        lambda s3, settings, key: stage.load_upload(s3, warehouse, settings, key),
     )
     seconds = time.perf_counter() - started
     warehouse.close()
