@@ -59,19 +59,7 @@ def put_json_if_absent(s3: S3Client, bucket: str, key: str, value: Any) -> bool:
     ConditionalRequestConflict to a write racing another; that error is left to the caller's
     retry policy (the retried write then finds the object and returns False).
     """
-    try:
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=json.dumps(value, sort_keys=True).encode(),
-            ContentType="application/json",
-            IfNoneMatch="*",
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
-            return False
-        raise
-    return True
+    return _put_json_if(s3, bucket, key, value, {"IfNoneMatch": "*"}, ("PreconditionFailed",))
 
 
 def put_json_if_match(s3: S3Client, bucket: str, key: str, value: Any, etag: str) -> bool:
@@ -80,16 +68,29 @@ def put_json_if_match(s3: S3Client, bucket: str, key: str, value: Any, etag: str
     A write racing another may get 409 ConditionalRequestConflict, left to the caller's retry
     policy like ``put_json_if_absent``.
     """
+    refused = ("PreconditionFailed", *_MISSING)
+    return _put_json_if(s3, bucket, key, value, {"IfMatch": etag}, refused)
+
+
+def _put_json_if(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    value: Any,
+    condition: dict[str, str],
+    refused: tuple[str, ...],
+) -> bool:
+    """A conditional JSON write; False when S3 refuses it with one of the ``refused`` codes."""
     try:
         s3.put_object(
             Bucket=bucket,
             Key=key,
             Body=json.dumps(value, sort_keys=True).encode(),
             ContentType="application/json",
-            IfMatch=etag,
+            **condition,  # type: ignore[arg-type]
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", *_MISSING):
+        if exc.response.get("Error", {}).get("Code") in refused:
             return False
         raise
     return True
