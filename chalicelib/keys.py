@@ -27,16 +27,24 @@ RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
     "loads/",
 )
 UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\Z")
+# Chunk numbers have five digits in keys (chunk, clean, rejected and done keys alike).
+CHUNK_DIGITS = 5
 # User metadata (x-amz-meta-upload-id) a re-drive sets on a raw object it rewrites.
 UPLOAD_ID_METADATA = "upload-id"
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-_CHUNK = re.compile(r"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{5})\.rec\Z")
+_CHUNK = re.compile(
+    rf"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{{{CHUNK_DIGITS}}})\.rec\Z"
+)
 _LOAD = re.compile(r"^loads/(?P<table>[a-z_]+)/(?P<uid>[^/]+)\.json\Z")
 BACKUPS = "backups/"
 BACKUP_MANIFEST = "manifest"
 _BACKUP_LOCATION = re.compile(
     r"backups/(?P<bid>[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12})/(?P<table>[a-z_]+)/?(?:manifest)?"
 )
+
+
+def _digits(index: int, width: int) -> str:
+    return f"{index:0{width}d}" if width else ""
 
 
 def new_upload_id(now: datetime | None = None) -> str:
@@ -104,7 +112,7 @@ def raw_prefix(table: str) -> str:
 
 
 def chunk_key(table: str, upload_id: str, n: int) -> str:
-    return f"{CHUNKS}{table}/{upload_id}/{n:05d}.rec"
+    return f"{CHUNKS}{table}/{upload_id}/{_digits(n, CHUNK_DIGITS)}.rec"
 
 
 def parse_chunk_key(key: str) -> tuple[str, str, int] | None:
@@ -116,11 +124,11 @@ def parse_chunk_key(key: str) -> tuple[str, str, int] | None:
 
 
 def clean_key(table: str, upload_id: str, n: int) -> str:
-    return f"{CLEAN}{table}/{upload_id}/{n:05d}.csv"
+    return f"{CLEAN}{table}/{upload_id}/{_digits(n, CHUNK_DIGITS)}.csv"
 
 
 def rejected_chunk_key(table: str, upload_id: str, n: int) -> str:
-    return f"{REJECTED}{table}/{upload_id}/{n:05d}.jsonl"
+    return f"{REJECTED}{table}/{upload_id}/{_digits(n, CHUNK_DIGITS)}.jsonl"
 
 
 def duplicates_key(table: str, upload_id: str) -> str:
@@ -144,15 +152,11 @@ def done_prefix(table: str, upload_id: str) -> str:
 
 
 def done_key(table: str, upload_id: str, n: int) -> str:
-    return f"{done_prefix(table, upload_id)}{n:0{CHUNK_DIGITS}d}.json"
+    return f"{done_prefix(table, upload_id)}{_digits(n, CHUNK_DIGITS)}.json"
 
 
-# Chunk numbers have five digits in keys (chunk, clean, rejected and done keys alike).
-CHUNK_DIGITS = 5
-
-
-def _digits(index: int, width: int) -> str:
-    return f"{index:0{width}d}" if width else ""
+def _done_tree(table: str, upload_id: str, level: int) -> str:
+    return f"{UPLOADS}{table}/{upload_id}/done-tree/{level}/"
 
 
 def done_node_key(table: str, upload_id: str, level: int, index: int) -> str:
@@ -164,8 +168,7 @@ def done_node_key(table: str, upload_id: str, level: int, index: int) -> str:
     """
     if level == 0:
         return done_key(table, upload_id, index)
-    digits = _digits(index, CHUNK_DIGITS - level)
-    return f"{UPLOADS}{table}/{upload_id}/done-tree/{level}/{digits}.json"
+    return f"{_done_tree(table, upload_id, level)}{_digits(index, CHUNK_DIGITS - level)}.json"
 
 
 def done_children_prefix(table: str, upload_id: str, level: int, index: int) -> str:
@@ -173,7 +176,7 @@ def done_children_prefix(table: str, upload_id: str, level: int, index: int) -> 
     digits = _digits(index, CHUNK_DIGITS - level)
     if level == 1:
         return f"{done_prefix(table, upload_id)}{digits}"
-    return f"{UPLOADS}{table}/{upload_id}/done-tree/{level - 1}/{digits}"
+    return f"{_done_tree(table, upload_id, level - 1)}{digits}"
 
 
 def split_manifest_key(table: str, upload_id: str) -> str:

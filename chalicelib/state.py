@@ -289,8 +289,7 @@ def request_load_if_complete(
         if not done.issuperset(_children(level, index, total)):
             return False
         if total is None or level < root_level(total):
-            marker = keys.done_node_key(table, upload_id, level, index)
-            storage.put_json(s3, bucket, marker, {"level": level, "index": index})
+            _mark_node(s3, bucket, upload, level, index)
     return _trigger_once(s3, bucket, upload)
 
 
@@ -310,10 +309,15 @@ def settle_done_tree(s3: S3Client, bucket: str, upload: Upload, done: Iterable[i
         parents = sorted({n // FANOUT for n in complete})
         complete = {i for i in parents if complete.issuperset(_children(level, i, total))}
         for index in sorted(complete):
-            marker = keys.done_node_key(upload.table, upload.upload_id, level, index)
-            storage.put_json(s3, bucket, marker, {"level": level, "index": index})
+            _mark_node(s3, bucket, upload, level, index)
             written += 1
     return written
+
+
+def _mark_node(s3: S3Client, bucket: str, upload: Upload, level: int, index: int) -> None:
+    """Record that node (``level``, ``index``) of the completion tree is complete."""
+    marker = keys.done_node_key(upload.table, upload.upload_id, level, index)
+    storage.put_json(s3, bucket, marker, {"level": level, "index": index})
 
 
 def _trigger_once(s3: S3Client, bucket: str, upload: Upload) -> bool:
