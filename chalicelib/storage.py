@@ -21,13 +21,8 @@ _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 def get_json(s3: S3Client, bucket: str, key: str) -> Any | None:
     """The parsed JSON object at ``key``, or None if there is none."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _MISSING:
-            return None
-        raise
-    return json.loads(body)
+    found = get_json_and_etag(s3, bucket, key)
+    return None if found is None else found[0]
 
 
 def get_json_and_etag(s3: S3Client, bucket: str, key: str) -> tuple[Any, str] | None:
@@ -42,12 +37,7 @@ def get_json_and_etag(s3: S3Client, bucket: str, key: str) -> tuple[Any, str] | 
 
 
 def put_json(s3: S3Client, bucket: str, key: str, value: Any) -> None:
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=json.dumps(value, sort_keys=True).encode(),
-        ContentType="application/json",
-    )
+    _put_json_if(s3, bucket, key, value, {}, ())
 
 
 def put_json_if_absent(s3: S3Client, bucket: str, key: str, value: Any) -> bool:
@@ -80,7 +70,8 @@ def _put_json_if(
     condition: dict[str, str],
     refused: tuple[str, ...],
 ) -> bool:
-    """A conditional JSON write; False when S3 refuses it with one of the ``refused`` codes."""
+    """A JSON write under ``condition`` (none: always); False when S3 refuses it with one of the
+    ``refused`` codes."""
     try:
         s3.put_object(
             Bucket=bucket,
