@@ -30,14 +30,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_CHECKERS: dict[str, tuple[RowChecker, Screen | None]] = {}
+_CHECKERS: dict[str, tuple[RowChecker, Screen | None, Screen | None]] = {}
 
 
-def checker_for(table: str) -> tuple[RowChecker, Screen | None]:
-    """One compiled checker and fast path per table per container."""
+def checker_for(table: str) -> tuple[RowChecker, Screen | None, Screen | None]:
+    """One compiled checker and fast path (for one line, and for many) per table per
+    container."""
     if table not in _CHECKERS:
         definition = get_table(table)
-        _CHECKERS[table] = (RowChecker(definition), compile_screen(definition))
+        screen = compile_screen(definition)
+        lines = None if screen is None else lines_screen(screen)
+        _CHECKERS[table] = (RowChecker(definition), screen, lines)
     return _CHECKERS[table]
 
 
@@ -98,9 +101,9 @@ def judge_chunk(table: str, body: bytes) -> Judged:
 class _Judge:
     """Judges the records of one chunk and counts them; keeps the rejected rows' report lines."""
 
-    def __init__(self, checker: RowChecker, screen: Screen | None) -> None:
+    def __init__(self, checker: RowChecker, screen: Screen | None, lines: Screen | None) -> None:
         self.checker, self.screen = checker, screen
-        self.emptied = None if screen is None else lines_screen(screen).sub
+        self.emptied = None if lines is None else lines.sub
         self.columns = checker.table.columns
         self.rejected: list[str] = []
         self.rows_in = self.rows_valid = 0
