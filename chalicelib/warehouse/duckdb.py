@@ -106,20 +106,15 @@ class DuckDBWarehouse:
 
     def _download(self, manifest_uri: str, tmp: str, suffix: str) -> list[str]:
         """Fetch every file a manifest lists into ``tmp``; return their local paths in order."""
-        files = []
-        for i, (bucket, key) in enumerate(self._entries(manifest_uri)):
-            path = Path(tmp) / f"{i:05d}{suffix}"
-            self._s3.download_file(bucket, key, str(path), Config=_ONE_PART)
-            files.append(str(path))
-        return files
+        return list(self._downloads(self._entries(manifest_uri), tmp, suffix))
 
-    def _downloads(self, entries: list[tuple[str, str]], tmp: str) -> Iterator[str]:
+    def _downloads(self, entries: list[tuple[str, str]], tmp: str, suffix: str) -> Iterator[str]:
         """Download ``entries`` one after the other into ``tmp``, yielding each local path when
         its file is complete; the next file downloads while the caller works on this one."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-download")
 
         def fetch(i: int) -> str:
-            path = str(Path(tmp) / f"{i:05d}.csv")
+            path = str(Path(tmp) / f"{i:05d}{suffix}")
             self._s3.download_file(*entries[i], path, Config=_ONE_PART)
             return path
 
@@ -144,7 +139,7 @@ class DuckDBWarehouse:
         # One file at a time, each parsed while the next downloads: /tmp holds two files at most,
         # whatever the size of the upload.
         with tempfile.TemporaryDirectory(prefix="copy-") as tmp:
-            for path in self._downloads(entries, tmp):
+            for path in self._downloads(entries, tmp, ".csv"):
                 copied += self._insert_csv(target, cols, spec, [path])
                 Path(path).unlink()
         return copied
