@@ -12,23 +12,20 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from chalice.app import Chalice, Response
 
-from chalicelib import (
-    backup,
-    batch,
-    chunk,
-    forms,
-    load,
-    logs,
-    multipart,
+from chalicelib import logs
+from chalicelib.api import (
+    batch_rows,
+    formdata,
+    multipart_uploads,
     openapi,
     redrive,
     reports,
     uploads,
-    validate,
 )
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
-from chalicelib.events import request_id_of, run_stage
+from chalicelib.pipeline import backup, backup_catalog, load, restore, split, validate
+from chalicelib.pipeline.events import request_id_of, run_stage
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import Warehouse, make_warehouse
 
@@ -178,20 +175,20 @@ def retry_upload(upload_id: str) -> Response:
 @app.route("/api/v1/uploads/{upload_id}", methods=["DELETE"], api_key_required=True)
 @replies_errors
 def cancel_upload(upload_id: str) -> dict[str, Any]:
-    return multipart.cancel(get_s3(), get_settings(), upload_id)
+    return multipart_uploads.cancel(get_s3(), get_settings(), upload_id)
 
 
 @app.route("/api/v1/multipart-uploads", methods=["POST"], api_key_required=True)
 @replies_errors
 def create_multipart_upload() -> Response:
-    started = multipart.create(get_s3(), get_settings(), json_body())
+    started = multipart_uploads.create(get_s3(), get_settings(), json_body())
     return Response(body=asdict(started), status_code=201)
 
 
 @app.route("/api/v1/multipart-uploads/{upload_id}/parts", methods=["POST"], api_key_required=True)
 @replies_errors
 def sign_upload_parts(upload_id: str) -> dict[str, Any]:
-    return {"parts": multipart.sign_parts(get_s3(), get_settings(), upload_id, json_body())}
+    return {"parts": multipart_uploads.sign_parts(get_s3(), get_settings(), upload_id, json_body())}
 
 
 @app.route(
@@ -199,7 +196,7 @@ def sign_upload_parts(upload_id: str) -> dict[str, Any]:
 )
 @replies_errors
 def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
-    return multipart.complete(get_s3(), get_settings(), upload_id, json_body())
+    return multipart_uploads.complete(get_s3(), get_settings(), upload_id, json_body())
 
 
 @app.route("/api/v1/reports/hires-by-quarter", methods=["GET"], api_key_required=True)
@@ -228,7 +225,7 @@ def form_upload(table: str) -> Response:
         table,
         headers.get("content-type"),
         raw_body(),
-        forms.public_base_url(headers, context),
+        formdata.public_base_url(headers, context),
     )
     return Response(body=asdict(accepted), status_code=202)
 
@@ -268,7 +265,9 @@ def upload_hired_employees() -> Response:
 )
 @replies_errors
 def insert_rows(table: str) -> dict[str, Any]:
-    result = batch.insert_rows(get_s3(), get_warehouse(), get_settings(), table, any_json_body())
+    result = batch_rows.insert_rows(
+        get_s3(), get_warehouse(), get_settings(), table, any_json_body()
+    )
     return asdict(result)
 
 
@@ -289,7 +288,7 @@ def backup_reply() -> Response:
 @app.route("/api/v1/backups", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_backups() -> dict[str, Any]:
-    return {"backups": [b.to_json() for b in backup.list_backups(get_s3(), get_settings())]}
+    return {"backups": [b.to_json() for b in backup_catalog.list_backups(get_s3(), get_settings())]}
 
 
 @app.route("/api/v1/restores", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True)
@@ -299,7 +298,7 @@ def create_restore() -> dict[str, Any]:
 
 
 def restore_reply() -> dict[str, Any]:
-    return asdict(backup.restore_table(get_s3(), get_warehouse(), get_settings(), params()))
+    return asdict(restore.restore_table(get_s3(), get_warehouse(), get_settings(), params()))
 
 
 # The original service's backup routes, kept for its clients: the same work as the two above.
@@ -336,7 +335,7 @@ def on_raw_created(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: chunk.split_upload(s3, settings, event.key),
+        lambda: split.split_upload(s3, settings, event.key),
     )
 
 

@@ -132,7 +132,7 @@ def _as_handler(
 ) -> T:
     """Run a stage as its S3 handler does (``events.run_stage``: log context, error policy,
     memory handed back after the invocation); a stage that failed stops the benchmark."""
-    from chalicelib.events import run_stage
+    from chalicelib.pipeline.events import run_stage
 
     result = run_stage(stage, s3, settings.bucket, key, None, lambda: work(s3, settings, key))
     if result is None:
@@ -142,11 +142,11 @@ def _as_handler(
 
 def split(args: dict[str, Any]) -> dict[str, Any]:
     """The split stage alone, on a raw object already in the bucket."""
-    from chalicelib import chunk
+    from chalicelib.pipeline import split
 
     s3, settings = _s3_and_settings()
     cpu, started = _cpu(), time.perf_counter()
-    result = _as_handler("split", s3, settings, args["key"], chunk.split_upload)
+    result = _as_handler("split", s3, settings, args["key"], split.split_upload)
     return {
         "seconds": time.perf_counter() - started,
         "cpu_seconds": _cpu() - cpu,
@@ -159,7 +159,7 @@ def split(args: dict[str, Any]) -> dict[str, Any]:
 def validate(args: dict[str, Any]) -> dict[str, Any]:
     """The validate stage alone: every chunk of an upload in turn, as one warm container."""
     from chalicelib import keys
-    from chalicelib import validate as stage
+    from chalicelib.pipeline import validate as stage
 
     s3, settings = _s3_and_settings()
     cpu, started = _cpu(), time.perf_counter()
@@ -180,7 +180,7 @@ def validate(args: dict[str, Any]) -> dict[str, Any]:
 def load(args: dict[str, Any]) -> dict[str, Any]:
     """The load stage alone, into a fresh DuckDB file."""
     from chalicelib import keys
-    from chalicelib import load as stage
+    from chalicelib.pipeline import load as stage
     from chalicelib.tables import TABLES
     from chalicelib.warehouse import make_warehouse
 
@@ -262,7 +262,7 @@ def seed(args: dict[str, Any]) -> dict[str, Any]:
     import jsonschema
     import pandas
 
-    from chalicelib.rows import FORMATS, coerce
+    from chalicelib.csvfile.rowcheck import FORMATS, coerce
     from chalicelib.tables import get_table
 
     table = get_table("hired_employees")

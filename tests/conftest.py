@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.config import Settings
-from chalicelib.load import ensure_schema
+from chalicelib.pipeline.load import ensure_schema
 from chalicelib.tables import TABLES
 from chalicelib.warehouse.duckdb import DuckDBWarehouse
 

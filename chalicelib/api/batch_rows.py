@@ -4,7 +4,7 @@ Each JSON row is first turned into the text fields a CSV line would give (a stri
 is, an integer becomes its decimal text, null becomes an empty field), so the table's schema and
 ``RowChecker`` judge it exactly as they judge a row of an uploaded file; any other JSON value
 (a float, a boolean, an object) is rejected. Valid rows are written as a cleaned chunk with a COPY
-manifest and loaded through ``merge.merge_manifest``, the same transaction as a file upload.
+manifest and loaded through ``upsert.merge_manifest``, the same transaction as a file upload.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import keys, merge, state, storage
+from chalicelib import keys, storage
+from chalicelib.csvfile.boundaries import iter_records
+from chalicelib.csvfile.rowcheck import RAW_PREVIEW_CHARS, RowChecker, clean_row, coerce
 from chalicelib.errors import InvalidRequestError, WarehouseError
-from chalicelib.records import iter_records
-from chalicelib.rows import RAW_PREVIEW_CHARS, RowChecker, clean_row, coerce
-from chalicelib.state import Upload, now_iso
+from chalicelib.pipeline import state
+from chalicelib.pipeline.state import Upload, now_iso
 from chalicelib.tables import get_table
+from chalicelib.warehouse import upsert
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -223,7 +225,7 @@ def _load(
     }
     storage.put_json(s3, bucket, manifest_key, {"entries": [entry]})
     try:
-        merged = merge.merge_manifest(
+        merged = upsert.merge_manifest(
             warehouse, table, keys.s3_uri(bucket, manifest_key), upload.upload_id
         )
     except WarehouseError as exc:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import keys, state
+from chalicelib import keys
 from chalicelib.errors import InvalidRequestError, UploadStateError
-from chalicelib.state import Upload, now_iso
+from chalicelib.pipeline import state
+from chalicelib.pipeline.state import Upload, now_iso
 from chalicelib.tables import get_table
 
 if TYPE_CHECKING:

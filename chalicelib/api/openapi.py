@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.batch import MAX_ROWS
-from chalicelib.forms import MAX_FORM_BYTES
+from chalicelib.api.batch_rows import MAX_ROWS
+from chalicelib.api.formdata import MAX_FORM_BYTES
 from chalicelib.tables import TABLE_NAMES
 
 _ERRORS = {

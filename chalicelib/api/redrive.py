@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from chalicelib import keys, state, storage
+from chalicelib import keys, storage
 from chalicelib.errors import UploadStateError
 from chalicelib.logs import bind
+from chalicelib.pipeline import completion, state
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
-    from chalicelib.state import Upload
+    from chalicelib.pipeline.state import Upload
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _stage_needed(s3: S3Client, bucket: str, upload: Upload) -> Stage:
     """The first stage whose work is not all on record."""
     if upload.chunks_total is None:
         return "split"
-    done = state.done_chunks(s3, bucket, upload.table, upload.upload_id)
+    done = completion.done_chunks(s3, bucket, upload.table, upload.upload_id)
     return "validate" if len(done) < upload.chunks_total else "load"
 
 
@@ -119,7 +120,7 @@ def _restart(s3: S3Client, bucket: str, upload: Upload, stage: Stage, source: st
         return [source]
     if stage == "validate":
         state.advance(s3, bucket, upload, "validating", stage="validate", error=None)
-        listed = set(state.done_chunks(s3, bucket, upload.table, upload.upload_id))
+        listed = set(completion.done_chunks(s3, bucket, upload.table, upload.upload_id))
         done = {
             n
             for n in range(upload.chunks_total or 0)
@@ -128,7 +129,7 @@ def _restart(s3: S3Client, bucket: str, upload: Upload, stage: Stage, source: st
         # Chunks already done may have left their part of the completion tree unmarked (a
         # handler that died between its marker and its climb): mark it before the restarted
         # chunks climb it.
-        state.settle_done_tree(s3, bucket, upload, done)
+        completion.settle_done_tree(s3, bucket, upload, done)
         missing = [
             keys.chunk_key(upload.table, upload.upload_id, n)
             for n in range(upload.chunks_total or 0)
@@ -146,7 +147,7 @@ def _restart(s3: S3Client, bucket: str, upload: Upload, stage: Stage, source: st
         error=None,
         extra={**upload.extra, "load_attempts": 0},
     )
-    return [state.request_load(s3, bucket, moved)]
+    return [completion.request_load(s3, bucket, moved)]
 
 
 def _rewrite(s3: S3Client, bucket: str, key: str, upload_id: str) -> None:

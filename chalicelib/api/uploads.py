@@ -12,9 +12,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import forms, keys, state, storage
+from chalicelib import keys, storage
+from chalicelib.api import formdata
 from chalicelib.errors import InvalidRequestError
-from chalicelib.state import Upload, now_iso
+from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.state import Upload, now_iso
 from chalicelib.tables import get_table
 
 if TYPE_CHECKING:
@@ -103,12 +105,12 @@ def accept_form_file(
     The raw object's S3 event starts the pipeline, exactly as for a presigned upload.
 
     Raises:
-        PayloadTooLargeError: the form is larger than ``forms.MAX_FORM_BYTES``.
+        PayloadTooLargeError: the form is larger than ``formdata.MAX_FORM_BYTES``.
         InvalidRequestError: not a form with a non-empty ``file`` field.
     """
     table = get_table(table_name)
-    sent = forms.read_file_field(content_type, body)
-    filename = keys.check_filename(forms.safe_filename(sent.filename, f"{table.name}.csv"))
+    sent = formdata.read_file_field(content_type, body)
+    filename = keys.check_filename(formdata.safe_filename(sent.filename, f"{table.name}.csv"))
     upload_id, key = _register(s3, settings, table.name, filename)
     s3.put_object(Bucket=settings.bucket, Key=key, Body=sent.data, ContentType="text/csv")
     logger.info(
@@ -131,7 +133,7 @@ def status(s3: S3Client, settings: Settings, upload_id: str) -> dict[str, Any]:
 
 def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]:
     bucket = settings.bucket
-    chunks_done = len(state.done_chunks(s3, bucket, upload.table, upload.upload_id))
+    chunks_done = len(completion.done_chunks(s3, bucket, upload.table, upload.upload_id))
     if upload.state == "loaded":
         chunks_done = upload.chunks_total or 0
     rejected_url = None

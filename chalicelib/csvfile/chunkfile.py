@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.records import (
+from chalicelib.csvfile.boundaries import (
     MAX_RECORD_BYTES,
     QUOTED,
     READ_BYTES,

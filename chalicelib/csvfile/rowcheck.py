@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from chalicelib.records import MAX_RECORD_BYTES, Record, ends_in_quoted_field
-from chalicelib.screen import UTC_MOMENT, UTC_PATTERN
+from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record, ends_in_quoted_field
+from chalicelib.csvfile.fastpath import UTC_MOMENT, UTC_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib import keys, memory, state
+from chalicelib import keys, memory
 from chalicelib.errors import IngestError, TransientWarehouseError
 from chalicelib.logs import bind
+from chalicelib.pipeline import state
 
 if TYPE_CHECKING:
     from collections.abc import Callable

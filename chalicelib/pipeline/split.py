@@ -13,9 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import keys, logs, records, runs, state, storage
+from chalicelib import keys, logs, storage
+from chalicelib.csvfile import boundaries, chunkfile
 from chalicelib.errors import StateTransitionError
-from chalicelib.state import Upload, now_iso
+from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.state import Upload, now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -92,7 +94,7 @@ def _split(
     if upload.state not in ("waiting", "splitting", "failed"):
         # Already split: a redelivered event. Re-check completion in case a crash came between
         # recording the split and noticing that every chunk was already validated.
-        state.request_load_if_complete(s3, bucket, upload)
+        completion.request_load_if_complete(s3, bucket, upload)
         return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {upload.state}")
     etag = head["ETag"].strip('"')
     try:
@@ -113,8 +115,8 @@ def _split(
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
     chunks: list[dict[str, int]] = []
     total = 0
-    stream = records.buffered(body)
-    for n, piece in enumerate(runs.iter_chunks(stream, settings.chunk_rows, CHUNK_MAX_BYTES)):
+    stream = boundaries.buffered(body)
+    for n, piece in enumerate(chunkfile.iter_chunks(stream, settings.chunk_rows, CHUNK_MAX_BYTES)):
         s3.put_object(
             Bucket=bucket,
             Key=keys.chunk_key(table, upload_id, n),
@@ -159,7 +161,7 @@ def _split(
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )
-    state.request_load_if_complete(s3, bucket, upload)
+    completion.request_load_if_complete(s3, bucket, upload)
     return SplitResult(key, upload.upload_id, upload.table, len(chunks), total)
 
 

@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import keys, records, runs, state, storage
-from chalicelib.records import Record
-from chalicelib.rows import RowChecker, clean_row
-from chalicelib.screen import Screen, compile_screen, lines_screen
-from chalicelib.state import ChunkDone
+from chalicelib import keys, storage
+from chalicelib.csvfile import boundaries, chunkfile
+from chalicelib.csvfile.boundaries import Record
+from chalicelib.csvfile.fastpath import Screen, compile_screen, lines_screen
+from chalicelib.csvfile.rowcheck import RowChecker, clean_row
+from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.state import ChunkDone
 from chalicelib.tables import get_table
 
 if TYPE_CHECKING:
@@ -79,18 +81,18 @@ def judge_chunk(table: str, body: bytes) -> Judged:
     """
     judge = _Judge(*checker_for(table))
     clean: list[str] = []
-    for section in runs.iter_sections(body):
+    for section in chunkfile.iter_sections(body):
         if isinstance(section, Record):
             clean.append(judge.by_schema(section))
             continue
         try:
             if section.lines:
-                clean.append(judge.lines(section.first_line, runs.lines_text(section)))
+                clean.append(judge.lines(section.first_line, chunkfile.lines_text(section)))
             else:
-                texts = runs.record_texts(section)
+                texts = chunkfile.record_texts(section)
                 clean.extend(judge.text(line, text) for line, text in texts)
         except UnicodeDecodeError:  # some record is not UTF-8: take them one by one, as bytes
-            found = records.iter_records(io.BytesIO(section.data), section.first_line)
+            found = boundaries.iter_records(io.BytesIO(section.data), section.first_line)
             clean.extend(map(judge.by_schema, found))
     rows_in, valid = judge.rows_in, judge.rows_valid
     return Judged(
@@ -172,7 +174,7 @@ def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:
         return ChunkResult(key, upload_id, skipped=reason)
     done = storage.get_json(s3, bucket, keys.done_key(table, upload_id, n))
     if done is not None:
-        state.request_load_if_complete(s3, bucket, upload, chunk=n)
+        completion.request_load_if_complete(s3, bucket, upload, chunk=n)
         return ChunkResult(
             key,
             upload_id,
@@ -196,7 +198,7 @@ def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:
         ContentType="application/x-ndjson",
     )
     result = ChunkDone(n, judged.rows_in, judged.rows_valid, judged.rows_rejected)
-    state.mark_chunk_done(s3, bucket, table, upload_id, result)
+    completion.mark_chunk_done(s3, bucket, table, upload_id, result)
     logger.info(
         "validate.completed",
         extra={
@@ -207,5 +209,5 @@ def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )
-    state.request_load_if_complete(s3, bucket, upload, chunk=n)
+    completion.request_load_if_complete(s3, bucket, upload, chunk=n)
     return ChunkResult(key, upload_id, result.rows_in, result.rows_valid, result.rows_rejected)

@@ -23,7 +23,7 @@ import pytest
 import requests
 from rich.console import Console
 
-from chalicelib.multipart import CANCELLED
+from chalicelib.api.multipart_uploads import CANCELLED
 from ingest_cli.api import Api
 from ingest_cli.cli import main
 from ingest_cli.errors import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Interrupted

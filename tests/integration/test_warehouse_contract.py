@@ -19,9 +19,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import chunk, keys, load, reports, state, storage, validate
+from chalicelib import keys, storage
+from chalicelib.api import reports
 from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
+from chalicelib.pipeline import load, split, state, validate
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
 
@@ -77,14 +79,14 @@ class Target:
         """Put a raw CSV, split and validate it as the handlers would; return the upload id."""
         key = f"raw/{table}/contract-{self.token}-{len(self.written)}.csv"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-        split = chunk.split_upload(self.s3, self.settings, key)
-        assert split.upload_id is not None
+        made = split.split_upload(self.s3, self.settings, key)
+        assert made.upload_id is not None
         self.written.append(key)
-        for n in range(split.chunks):
+        for n in range(made.chunks):
             validate.validate_chunk(
-                self.s3, self.settings, keys.chunk_key(table, split.upload_id, n)
+                self.s3, self.settings, keys.chunk_key(table, made.upload_id, n)
             )
-        return split.upload_id
+        return made.upload_id
 
     def load(self, table: str, uid: str) -> load.LoadResult:
         return load.load_upload(self.s3, self.warehouse, self.settings, keys.load_key(table, uid))

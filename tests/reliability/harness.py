@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 import app as app_module
-from chalicelib import chunk, keys, load, state, validate
+from chalicelib import keys
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
-from chalicelib.events import run_stage
+from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline.events import run_stage
 from chalicelib.tables import TABLES
 from devstack.dispatcher import routes_of
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from tests.reliability.oracle import Expected
 
 _STAGES: dict[str, tuple[str, Callable[[Bus, str], Any]]] = {
-    "on_raw_created": ("split", lambda bus, key: chunk.split_upload(bus.s3, bus.settings, key)),
+    "on_raw_created": ("split", lambda bus, key: split.split_upload(bus.s3, bus.settings, key)),
     "on_chunk_created": (
         "validate",
         lambda bus, key: validate.validate_chunk(bus.s3, bus.settings, key),
@@ -293,7 +294,7 @@ class _Shared:
     """The one DuckDB warehouse scenarios share; ``close()`` leaves it open for the next one."""
 
     def __init__(self) -> None:
-        from chalicelib.load import ensure_schema
+        from chalicelib.pipeline.load import ensure_schema
         from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
         self.s3 = _Current()

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import events, memory
+from chalicelib import memory
+from chalicelib.pipeline import events
 
 
 @pytest.fixture

@@ -22,14 +22,15 @@ from moto import mock_aws
 from redshift_connector.error import IntegrityError, InterfaceError, OperationalError
 from redshift_connector.error import ProgrammingError as DriverProgrammingError
 
-from chalicelib import chunk, keys, load, state, validate
+from chalicelib import keys
 from chalicelib.config import RedshiftSettings, Settings
 from chalicelib.errors import (
     PermanentWarehouseError,
     SerializationConflictError,
     TransientWarehouseError,
 )
-from chalicelib.load import LoadResult
+from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline.load import LoadResult
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import make_warehouse, sql
 from chalicelib.warehouse.redshift import RedshiftWarehouse
@@ -189,11 +190,11 @@ def warehouse(con: FakeConnection, s3: S3Client, sleeps: list[float]) -> Redshif
 def validated_upload(s3: S3Client, settings: Settings, table: str, body: bytes) -> str:
     """Split and validate a raw upload, as the S3 handlers would; return its upload id."""
     s3.put_object(Bucket=BUCKET, Key=f"raw/{table}/{table}.csv", Body=body)
-    split = chunk.split_upload(s3, settings, f"raw/{table}/{table}.csv")
-    assert split.upload_id is not None
-    for n in range(split.chunks):
-        validate.validate_chunk(s3, settings, keys.chunk_key(table, split.upload_id, n))
-    return split.upload_id
+    made = split.split_upload(s3, settings, f"raw/{table}/{table}.csv")
+    assert made.upload_id is not None
+    for n in range(made.chunks):
+        validate.validate_chunk(s3, settings, keys.chunk_key(table, made.upload_id, n))
+    return made.upload_id
 
 
 def expected_load(uid: str) -> list[str]:

@@ -17,12 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from chalicelib.records import Record, iter_records
-from chalicelib.rows import FORMATS, FieldSyntaxError, RowChecker, clean_row, parse_fields
-from chalicelib.runs import iter_chunks
-from chalicelib.screen import UTC_PATTERN, compile_screen, screen_pattern
+from chalicelib.csvfile.boundaries import Record, iter_records
+from chalicelib.csvfile.chunkfile import iter_chunks
+from chalicelib.csvfile.fastpath import UTC_PATTERN, compile_screen, screen_pattern
+from chalicelib.csvfile.rowcheck import (
+    FORMATS,
+    FieldSyntaxError,
+    RowChecker,
+    clean_row,
+    parse_fields,
+)
+from chalicelib.pipeline.validate import judge_chunk
 from chalicelib.tables import TABLES, Table, _column
-from chalicelib.validate import judge_chunk
 
 CHECKERS = {name: RowChecker(table) for name, table in TABLES.items()}
 SCREENS = {name: compile_screen(table) for name, table in TABLES.items()}

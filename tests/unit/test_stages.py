@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chalicelib import chunk, keys, load, state, storage, validate
+from chalicelib import keys, storage
+from chalicelib.pipeline import load, split, state, validate
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
@@ -35,12 +36,12 @@ def run_pipeline(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, raw_key: str
 ) -> state.Upload:
     """Deliver every event the stages cause, in order, as S3 notifications would."""
-    split = chunk.split_upload(s3, settings, raw_key)
-    assert split.upload_id and split.table
-    for n in range(split.chunks):
-        validate.validate_chunk(s3, settings, keys.chunk_key(split.table, split.upload_id, n))
-    load.load_upload(s3, warehouse, settings, keys.load_key(split.table, split.upload_id))
-    upload = state.read(s3, settings.bucket, split.table, split.upload_id)
+    made = split.split_upload(s3, settings, raw_key)
+    assert made.upload_id and made.table
+    for n in range(made.chunks):
+        validate.validate_chunk(s3, settings, keys.chunk_key(made.table, made.upload_id, n))
+    load.load_upload(s3, warehouse, settings, keys.load_key(made.table, made.upload_id))
+    upload = state.read(s3, settings.bucket, made.table, made.upload_id)
     assert upload is not None
     return upload
 
@@ -134,15 +135,15 @@ def test_a_load_replayed_after_commit_finds_the_ledger(
 def test_load_waits_until_every_chunk_is_done(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings
 ) -> None:
-    split = chunk.split_upload(s3, settings, upload_file(s3, settings, "jobs", b"1,a\n" * 9))
-    assert split.chunks == 3 and split.upload_id
-    validate.validate_chunk(s3, settings, keys.chunk_key("jobs", split.upload_id, 0))
-    assert not storage.exists(s3, settings.bucket, keys.load_key("jobs", split.upload_id))
-    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", split.upload_id))
+    made = split.split_upload(s3, settings, upload_file(s3, settings, "jobs", b"1,a\n" * 9))
+    assert made.chunks == 3 and made.upload_id
+    validate.validate_chunk(s3, settings, keys.chunk_key("jobs", made.upload_id, 0))
+    assert not storage.exists(s3, settings.bucket, keys.load_key("jobs", made.upload_id))
+    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", made.upload_id))
     assert result.skipped == "chunks still being validated"
     for n in (2, 1):
-        validate.validate_chunk(s3, settings, keys.chunk_key("jobs", split.upload_id, n))
-    assert storage.exists(s3, settings.bucket, keys.load_key("jobs", split.upload_id))
+        validate.validate_chunk(s3, settings, keys.chunk_key("jobs", made.upload_id, n))
+    assert storage.exists(s3, settings.bucket, keys.load_key("jobs", made.upload_id))
 
 
 def test_an_empty_file_loads_nothing_and_says_so(
@@ -173,16 +174,16 @@ def test_a_carriage_return_inside_a_name_loads_as_data(
 
 
 def test_keys_outside_the_layout_are_ignored(s3: Any, settings: Settings) -> None:
-    assert chunk.split_upload(s3, settings, "raw/nope/x.csv").skipped
+    assert split.split_upload(s3, settings, "raw/nope/x.csv").skipped
     assert validate.validate_chunk(s3, settings, "chunks/jobs/../x.rec").skipped
 
 
 @pytest.mark.parametrize("rows", [1, 3, 4, 5])
 def test_chunks_hold_every_record_once(s3: Any, settings: Settings, rows: int) -> None:
     body = "".join(f"{i},job {i}\n" for i in range(1, rows + 1)).encode()
-    split = chunk.split_upload(s3, settings, upload_file(s3, settings, "jobs", body))
+    made = split.split_upload(s3, settings, upload_file(s3, settings, "jobs", body))
     manifest = storage.get_json(
-        s3, settings.bucket, keys.split_manifest_key("jobs", split.upload_id or "")
+        s3, settings.bucket, keys.split_manifest_key("jobs", made.upload_id or "")
     )
     assert [c["records"] for c in manifest["chunks"]] == [
         min(4, rows - start) for start in range(0, rows, 4)
