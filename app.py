@@ -335,7 +335,7 @@ def on_raw_created(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: split.split_upload(s3, settings, event.key),
+        lambda parsed: split.split_upload(s3, settings, parsed),
     )
 
 
@@ -348,7 +348,7 @@ def on_chunk_created(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: validate.validate_chunk(s3, settings, event.key),
+        lambda parsed: validate.validate_chunk(s3, settings, parsed),
     )
 
 
@@ -361,5 +361,5 @@ def on_load_requested(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: load.load_upload(s3, get_warehouse, settings, event.key),
+        lambda parsed: load.load_upload(s3, get_warehouse, settings, parsed),
     )

@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from chalicelib.errors import InvalidRequestError
 from chalicelib.tables import TABLES
@@ -197,6 +198,44 @@ def parse_load_key(key: str) -> tuple[str, str] | None:
     if not m or m["table"] not in TABLES or not UPLOAD_ID.match(m["uid"]):
         return None
     return m["table"], m["uid"]
+
+
+Stage = Literal["split", "validate", "load"]
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """An object whose creation starts a pipeline stage, its key parsed once.
+
+    ``upload_id`` is None only for a file copied straight into ``raw/<table>/`` (the split
+    derives its id); ``chunk`` is set for ``validate`` and ``filename`` for ``split``.
+    """
+
+    stage: Stage
+    key: str
+    table: str
+    upload_id: str | None
+    chunk: int | None = None
+    filename: str | None = None
+
+    @property
+    def raw(self) -> RawKey:
+        """The raw object this ``split`` event names."""
+        return RawKey(self.key, self.table, self.upload_id, self.filename or "")
+
+
+def parse_stage_key(key: str) -> StageEvent | None:
+    """The stage that the object ``key`` starts, with what its key says; None if it starts none."""
+    chunk = parse_chunk_key(key)
+    if chunk is not None:
+        return StageEvent("validate", key, chunk[0], chunk[1], chunk=chunk[2])
+    load = parse_load_key(key)
+    if load is not None:
+        return StageEvent("load", key, load[0], load[1])
+    raw = parse_raw_key(key)
+    if raw is not None:
+        return StageEvent("split", key, raw.table, raw.upload_id, filename=raw.filename)
+    return None
 
 
 def s3_uri(bucket: str, key: str) -> str:

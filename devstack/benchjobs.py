@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chalicelib.keys import Stage, StageEvent
+
 T = TypeVar("T")
 SEED_CHUNK_ROWS = 1000  # the seed read its files with pandas, 1,000 rows at a time
 
@@ -128,13 +130,15 @@ def _s3_and_settings() -> tuple[Any, Any]:
 
 
 def _as_handler(
-    stage: str, s3: Any, settings: Any, key: str, work: Callable[[Any, Any, str], T]
+    stage: Stage, s3: Any, settings: Any, key: str, work: Callable[[Any, Any, StageEvent], T]
 ) -> T:
     """Run a stage as its S3 handler does (``events.run_stage``: log context, error policy,
     memory handed back after the invocation); a stage that failed stops the benchmark."""
     from chalicelib.pipeline.events import run_stage
 
-    result = run_stage(stage, s3, settings.bucket, key, None, lambda: work(s3, settings, key))
+    result = run_stage(
+        stage, s3, settings.bucket, key, None, lambda event: work(s3, settings, event)
+    )
     if result is None:
         raise RuntimeError(f"{stage} failed on {key}")
     return result
@@ -193,7 +197,7 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
         s3,
         settings,
         keys.load_key(args["table"], args["upload"]),
-        lambda s3, settings, key: stage.load_upload(s3, warehouse, settings, key),
+        lambda s3, settings, event: stage.load_upload(s3, warehouse, settings, event),
     )
     seconds = time.perf_counter() - started
     warehouse.close()

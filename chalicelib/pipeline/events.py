@@ -37,22 +37,6 @@ _TRANSIENT_S3 = {
 }
 
 
-def _owner_of(key: str) -> tuple[str | None, str | None]:
-    """(table, upload_id) that a pipeline key names; either is None when the key does not say.
-
-    A file copied straight into ``raw/<table>/`` names its table but not its upload id, which
-    the split stage derives (and binds) itself.
-    """
-    for parse in (keys.parse_chunk_key, keys.parse_load_key):
-        parsed = parse(key)
-        if parsed is not None:
-            return parsed[0], parsed[1]
-    raw = keys.parse_raw_key(key)
-    if raw is not None:
-        return raw.table, raw.upload_id
-    return None, None
-
-
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TransientWarehouseError | BotoConnectionError):
         return True
@@ -62,25 +46,35 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def run_stage(
-    stage: str,
+    stage: keys.Stage,
     s3: S3Client,
     bucket: str,
     key: str,
     request_id: str | None,
-    work: Callable[[], T],
+    work: Callable[[keys.StageEvent], T],
 ) -> T | None:
-    """Run ``work`` for the object ``key``; apply the retry-or-fail policy to its errors.
+    """Parse ``key`` once, then run ``work`` on it; apply the retry-or-fail policy to its errors.
 
-    Memory the invocation freed is handed back to the system afterwards (``memory.py``), so a
-    warm container does not grow with the invocations it has served.
+    A key that does not start ``stage`` (the handlers' filters are by prefix and suffix only) is
+    logged and ignored. Memory the invocation freed is handed back to the system afterwards
+    (``memory.py``), so a warm container does not grow with the invocations it has served.
     """
-    table, upload_id = _owner_of(key)
+    event = keys.parse_stage_key(key)
     with (
         memory.per_invocation(),
-        bind(stage=stage, upload_id=upload_id, table=table, request_id=request_id, key=key),
+        bind(
+            stage=stage,
+            upload_id=event.upload_id if event else None,
+            table=event.table if event else None,
+            request_id=request_id,
+            key=key,
+        ),
     ):
+        if event is None or event.stage != stage:
+            logger.warning(f"{stage}.ignored", extra={"reason": f"not a key {stage} handles"})
+            return None
         try:
-            return work()
+            return work(event)
         except Exception as exc:
             if is_transient(exc):
                 logger.warning(f"{stage}.retrying", extra={"error": str(exc)})
@@ -89,32 +83,26 @@ def run_stage(
                 exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
             )
             logger.exception(f"{stage}.failed", extra={"error": message})
-            owner = (table, upload_id) if table is not None and upload_id is not None else None
-            _mark_failed(s3, bucket, key, owner, f"{stage}: {message}")
+            _mark_failed(s3, bucket, event, f"{stage}: {message}")
             return None
 
 
-def _mark_failed(
-    s3: S3Client, bucket: str, key: str, owner: tuple[str, str] | None, message: str
-) -> None:
-    if owner is not None:
-        upload = state.read(s3, bucket, owner[0], owner[1])
+def _mark_failed(s3: S3Client, bucket: str, event: keys.StageEvent, message: str) -> None:
+    if event.upload_id is not None:
+        upload = state.read(s3, bucket, event.table, event.upload_id)
     else:
-        upload = _owner_of_raw(s3, bucket, key)
+        upload = _owner_of_raw(s3, bucket, event)
     if upload is not None and upload.state not in ("loaded", "failed"):
         state.advance(s3, bucket, upload, "failed", error=message)
 
 
-def _owner_of_raw(s3: S3Client, bucket: str, key: str) -> state.Upload | None:
+def _owner_of_raw(s3: S3Client, bucket: str, event: keys.StageEvent) -> state.Upload | None:
     """The upload of a file copied straight into raw/ (its id is not in the key), if any."""
-    raw = keys.parse_raw_key(key)
-    if raw is None:
-        return None
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
+        head = s3.head_object(Bucket=bucket, Key=event.key)
     except ClientError:
         return None  # the object is gone: there is nothing to mark
-    return state.owner_of_raw(s3, bucket, raw, head)
+    return state.owner_of_raw(s3, bucket, event.raw, head)
 
 
 def request_id_of(context: Any) -> str | None:

@@ -56,9 +56,9 @@ def load_upload(
     s3: S3Client,
     warehouse: Warehouse | Callable[[], Warehouse],
     settings: Settings,
-    key: str,
+    event: keys.StageEvent,
 ) -> LoadResult:
-    """Load the upload named by the trigger object at ``key``.
+    """Load the upload that the load trigger ``event`` names.
 
     ``warehouse`` may be a function that connects, so that a warehouse that cannot even be
     reached counts as a failed attempt like any other transient error.
@@ -67,10 +67,7 @@ def load_upload(
         TransientWarehouseError: the warehouse may recover and attempts remain; the event
             should be retried.
     """
-    parsed = keys.parse_load_key(key)
-    if parsed is None:
-        return LoadResult(None, skipped="not a load trigger key")
-    table_name, upload_id = parsed
+    table_name, upload_id = event.table, event.upload_id or ""
     bucket = settings.bucket
     upload = state.read(s3, bucket, table_name, upload_id)
     if upload is None or upload.state not in ("validating", "loading"):

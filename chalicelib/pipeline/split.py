@@ -44,13 +44,11 @@ class SplitResult:
 
 
 def resolve_upload(
-    s3: S3Client, settings: Settings, key: str
-) -> tuple[Upload, HeadObjectOutputTypeDef] | None:
+    s3: S3Client, settings: Settings, event: keys.StageEvent
+) -> tuple[Upload, HeadObjectOutputTypeDef]:
     """The upload a raw object belongs to (created if the object was copied in directly), and
     the object's HEAD, which the split reuses."""
-    raw = keys.parse_raw_key(key)
-    if raw is None:
-        return None
+    raw, key = event.raw, event.key
     head = s3.head_object(Bucket=settings.bucket, Key=key)
     existing = state.owner_of_raw(s3, settings.bucket, raw, head)
     if existing is not None:
@@ -75,16 +73,12 @@ def resolve_upload(
     return upload, head
 
 
-def split_upload(s3: S3Client, settings: Settings, key: str) -> SplitResult:
-    """Split the raw object at ``key`` into chunks of ``settings.chunk_rows`` records."""
-    resolved = resolve_upload(s3, settings, key)
-    if resolved is None:
-        logger.warning("split.ignored", extra={"key": key, "reason": "not raw/<table>/<file>"})
-        return SplitResult(key, None, None, skipped="not a raw upload key")
-    upload, head = resolved
+def split_upload(s3: S3Client, settings: Settings, event: keys.StageEvent) -> SplitResult:
+    """Split the raw object ``event`` names into chunks of ``settings.chunk_rows`` records."""
+    upload, head = resolve_upload(s3, settings, event)
     # A file copied straight into raw/ gets its upload id only now: log it from here on.
     with logs.bind(upload_id=upload.upload_id, table=upload.table):
-        return _split(s3, settings, key, upload, head)
+        return _split(s3, settings, event.key, upload, head)
 
 
 def _split(

@@ -161,12 +161,9 @@ class _Judge:
         return "".join(out)
 
 
-def validate_chunk(s3: S3Client, settings: Settings, key: str) -> ChunkResult:
-    """Validate the chunk at ``key`` and record that it is done."""
-    parsed = keys.parse_chunk_key(key)
-    if parsed is None:
-        return ChunkResult(key, None, skipped="not a chunk key")
-    table, upload_id, n = parsed
+def validate_chunk(s3: S3Client, settings: Settings, event: keys.StageEvent) -> ChunkResult:
+    """Validate the chunk ``event`` names and record that it is done."""
+    key, table, upload_id, n = event.key, event.table, event.upload_id or "", event.chunk or 0
     bucket = settings.bucket
     upload = state.read(s3, bucket, table, upload_id)
     if upload is None or upload.state not in ("splitting", "validating"):

@@ -26,6 +26,7 @@ from chalicelib.errors import PermanentWarehouseError
 from chalicelib.pipeline import load, split, state, validate
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
+from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -79,17 +80,19 @@ class Target:
         """Put a raw CSV, split and validate it as the handlers would; return the upload id."""
         key = f"raw/{table}/contract-{self.token}-{len(self.written)}.csv"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-        made = split.split_upload(self.s3, self.settings, key)
+        made = split.split_upload(self.s3, self.settings, stage_event(key))
         assert made.upload_id is not None
         self.written.append(key)
         for n in range(made.chunks):
             validate.validate_chunk(
-                self.s3, self.settings, keys.chunk_key(table, made.upload_id, n)
+                self.s3, self.settings, stage_event(keys.chunk_key(table, made.upload_id, n))
             )
         return made.upload_id
 
     def load(self, table: str, uid: str) -> load.LoadResult:
-        return load.load_upload(self.s3, self.warehouse, self.settings, keys.load_key(table, uid))
+        return load.load_upload(
+            self.s3, self.warehouse, self.settings, stage_event(keys.load_key(table, uid))
+        )
 
     def rows(self, table: str) -> list[tuple[Any, ...]]:
         return self.warehouse.execute(sql.select_all(get_table(table)))

@@ -33,14 +33,14 @@ if TYPE_CHECKING:
     from tests.reliability.oracle import Expected
 
 _STAGES: dict[str, tuple[str, Callable[[Bus, str], Any]]] = {
-    "on_raw_created": ("split", lambda bus, key: split.split_upload(bus.s3, bus.settings, key)),
+    "on_raw_created": ("split", lambda bus, event: split.split_upload(bus.s3, bus.settings, event)),
     "on_chunk_created": (
         "validate",
-        lambda bus, key: validate.validate_chunk(bus.s3, bus.settings, key),
+        lambda bus, event: validate.validate_chunk(bus.s3, bus.settings, event),
     ),
     "on_load_requested": (
         "load",
-        lambda bus, key: load.load_upload(bus.s3, bus.connect, bus.settings, key),
+        lambda bus, event: load.load_upload(bus.s3, bus.connect, bus.settings, event),
     ),
 }
 ROUTES = [r for r in routes_of(app_module.app) if r.name in _STAGES]
@@ -247,7 +247,7 @@ class Bus:
                 self.settings.bucket,
                 delivery.key,
                 None,
-                lambda: work(self, delivery.key),
+                lambda event: work(self, event),
             )
         except Crash:
             self.stats["crashes"] += 1

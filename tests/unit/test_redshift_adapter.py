@@ -30,12 +30,14 @@ from chalicelib.errors import (
     TransientWarehouseError,
 )
 from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline.events import run_stage
 from chalicelib.pipeline.load import LoadResult
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import make_warehouse, sql
 from chalicelib.warehouse.redshift import RedshiftWarehouse
 from chalicelib.warehouse.redshift_connect import connector, translate
 from chalicelib.warehouse.sql import UnsafeIdentifierError
+from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -190,10 +192,10 @@ def warehouse(con: FakeConnection, s3: S3Client, sleeps: list[float]) -> Redshif
 def validated_upload(s3: S3Client, settings: Settings, table: str, body: bytes) -> str:
     """Split and validate a raw upload, as the S3 handlers would; return its upload id."""
     s3.put_object(Bucket=BUCKET, Key=f"raw/{table}/{table}.csv", Body=body)
-    made = split.split_upload(s3, settings, f"raw/{table}/{table}.csv")
+    made = split.split_upload(s3, settings, stage_event(f"raw/{table}/{table}.csv"))
     assert made.upload_id is not None
     for n in range(made.chunks):
-        validate.validate_chunk(s3, settings, keys.chunk_key(table, made.upload_id, n))
+        validate.validate_chunk(s3, settings, stage_event(keys.chunk_key(table, made.upload_id, n)))
     return made.upload_id
 
 
@@ -236,7 +238,7 @@ def load_jobs(
     s3: S3Client, settings: Settings, warehouse: RedshiftWarehouse
 ) -> tuple[str, LoadResult | None]:
     uid = validated_upload(s3, settings, "jobs", JOBS_CSV)
-    return uid, load.load_upload(s3, warehouse, settings, keys.load_key("jobs", uid))
+    return uid, load.load_upload(s3, warehouse, settings, stage_event(keys.load_key("jobs", uid)))
 
 
 def test_load_upload_sends_one_transaction(
@@ -271,7 +273,7 @@ def test_load_upload_without_repeated_ids_deletes_nothing_from_staging(
     con.on(r"^SELECT pg_last_copy_count", [(2,)])
     uid = validated_upload(s3, settings, "jobs", b"1,Engineer\n2,Manager\n")
 
-    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", uid))
+    result = load.load_upload(s3, warehouse, settings, stage_event(keys.load_key("jobs", uid)))
 
     assert result == LoadResult(uid, "loaded", rows_loaded=2, rows_superseded=0)
     assert con.statements == [s for s in expected_load(uid) if not s.startswith("DELETE")]
@@ -288,7 +290,7 @@ def test_load_upload_already_in_ledger_changes_nothing(
     uid = validated_upload(s3, settings, "jobs", JOBS_CSV)
     s3.put_object(Bucket=BUCKET, Key=keys.duplicates_key("jobs", uid), Body=b"")
 
-    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", uid))
+    result = load.load_upload(s3, warehouse, settings, stage_event(keys.load_key("jobs", uid)))
 
     assert result == LoadResult(uid, "loaded", rows_loaded=2, rows_superseded=1)
     assert con.statements == expected_load(uid)[:3] + ["COMMIT"]
@@ -638,7 +640,8 @@ def test_load_trigger_for_an_unknown_table_sends_nothing(
     s3: S3Client, settings: Settings, con: FakeConnection, warehouse: RedshiftWarehouse
 ) -> None:
     key = 'loads/jobs"; DROP TABLE jobs; --/20260101T000000Z-0123456789ab.json'
-    assert load.load_upload(s3, warehouse, settings, key).skipped == "not a load trigger key"
+    assert keys.parse_stage_key(key) is None
+    assert run_stage("load", s3, settings.bucket, key, None, lambda event: 1 / 0) is None
     assert con.sent == []
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib import keys, logs
-from chalicelib.pipeline import load, validate
+from chalicelib.pipeline import load, split, validate
 from chalicelib.pipeline.events import run_stage
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _deliver(s3: Any, warehouse: DuckDBWarehouse, settings: Settings, raw_key: s
     """Run every stage for ``raw_key`` the way the S3 handlers do; return the upload id."""
     made = run_stage(
         "split", s3, settings.bucket, raw_key, "req-split",
-        lambda: split.split_upload(s3, settings, raw_key),
+        lambda event: split.split_upload(s3, settings, event),
     )  # fmt: skip
     assert made is not None and made.upload_id and made.table
     table, uid = made.table, made.upload_id
@@ -64,12 +64,12 @@ def _deliver(s3: Any, warehouse: DuckDBWarehouse, settings: Settings, raw_key: s
         key = keys.chunk_key(table, uid, n)
         run_stage(
             "validate", s3, settings.bucket, key, f"req-v{n}",
-            lambda key=key: validate.validate_chunk(s3, settings, key),  # type: ignore[misc]
+            lambda event: validate.validate_chunk(s3, settings, event),
         )  # fmt: skip
     key = keys.load_key(table, uid)
     run_stage(
         "load", s3, settings.bucket, key, "req-load",
-        lambda: load.load_upload(s3, warehouse, settings, key),
+        lambda event: load.load_upload(s3, warehouse, settings, event),
     )  # fmt: skip
     return uid
 
