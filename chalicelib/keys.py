@@ -128,7 +128,7 @@ def clean_key(table: str, upload_id: str, n: int) -> str:
     return f"{CLEAN}{table}/{upload_id}/{_digits(n, CHUNK_DIGITS)}.csv"
 
 
-def rejected_chunk_key(table: str, upload_id: str, n: int) -> str:
+def chunk_rejects_key(table: str, upload_id: str, n: int) -> str:
     return f"{REJECTED}{table}/{upload_id}/{_digits(n, CHUNK_DIGITS)}.jsonl"
 
 
@@ -136,7 +136,7 @@ def duplicates_key(table: str, upload_id: str) -> str:
     return f"{REJECTED}{table}/{upload_id}/duplicates.jsonl"
 
 
-def rejected_report_key(table: str, upload_id: str) -> str:
+def rejects_key(table: str, upload_id: str) -> str:
     return f"{REJECTED}{table}/{upload_id}.jsonl"
 
 

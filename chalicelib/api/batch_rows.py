@@ -171,7 +171,7 @@ def insert_rows(
         len(rejected),
         tuple(RejectedRow(n, tuple(rejected[n])) for n in sorted(rejected)),
     )
-    _write_report(s3, settings.bucket, table, result, rows)
+    _write_rejects(s3, settings.bucket, table, result, rows)
     state.advance(
         s3,
         settings.bucket,
@@ -235,10 +235,10 @@ def _load(
     return merged.superseded
 
 
-def _write_report(
+def _write_rejects(
     s3: S3Client, bucket: str, table: Table, result: BatchResult, rows: list[Any]
 ) -> None:
-    """The rejected rows as JSON Lines, as a file upload's report (``raw`` is the JSON row)."""
+    """The rejected rows as JSON Lines, like an upload's rejects file (``raw``: the JSON row)."""
     lines = [
         json.dumps(
             {
@@ -252,7 +252,7 @@ def _write_report(
     ]
     s3.put_object(
         Bucket=bucket,
-        Key=keys.rejected_report_key(table.name, result.upload_id),
+        Key=keys.rejects_key(table.name, result.upload_id),
         Body="".join(f"{line}\n" for line in lines).encode(),
         ContentType="application/x-ndjson",
     )

@@ -447,14 +447,14 @@ def document() -> dict[str, Any]:
             "/api/v1/reports/hires-by-quarter": {
                 "get": _op(
                     "Hires per department and job, by quarter",
-                    (200, "HiresByQuarter", "The report"),
+                    (200, "HiresByQuarter", "The report (analytics)"),
                     parameters=[_YEAR],
                 )
             },
             "/api/v1/reports/departments-above-mean": {
                 "get": _op(
                     "Departments that hired more than the year's mean",
-                    (200, "DepartmentsAboveMean", "The report"),
+                    (200, "DepartmentsAboveMean", "The report (analytics)"),
                     parameters=[_YEAR],
                 )
             },

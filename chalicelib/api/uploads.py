@@ -137,11 +137,11 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]
     if upload.state == "loaded":
         chunks_done = upload.chunks_total or 0
     rejected_url = None
-    report_key = keys.rejected_report_key(upload.table, upload.upload_id)
-    if upload.state == "loaded" and storage.exists(s3, bucket, report_key):
+    rejects = keys.rejects_key(upload.table, upload.upload_id)
+    if upload.state == "loaded" and storage.exists(s3, bucket, rejects):
         rejected_url = s3.generate_presigned_url(
             "get_object",
-            Params={"Bucket": bucket, "Key": report_key},
+            Params={"Bucket": bucket, "Key": rejects},
             ExpiresIn=settings.presign_expires,
         )
     return {

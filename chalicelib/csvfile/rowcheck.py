@@ -387,7 +387,7 @@ def _reason(column: Column, error: ValidationError) -> str:
 
 
 def _show(value: Any) -> str:
-    """A value as a reason quotes it: its repr, cut short if long (the raw row is in the report)."""
+    """A value as a reason quotes it: its repr, cut short if long (the rejects file has it all)."""
     text = repr(value)
     if len(text) <= _SHOW_CHARS:
         return text

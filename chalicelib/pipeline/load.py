@@ -1,6 +1,6 @@
 """Stage 3: load one upload's cleaned chunks into the warehouse, exactly once.
 
-Owns the COPY manifest of an upload, the duplicates report, the final rejected-rows report and
+Owns the COPY manifest of an upload, the duplicates, the final rejects file (via ``rejects.py``) and
 counts. The staging → de-duplicate → MERGE → ledger transaction itself lives in ``merge.py``
 (shared with the batch-rows route). It does not parse CSV or judge rows; it reads what
 ``validate.py`` wrote. Each delivery of the load trigger counts as an attempt; a warehouse that
@@ -104,7 +104,7 @@ def load_upload(
         logger.error("load.gave_up", extra={"error": exc.message, "attempts": attempt})
         state.advance(s3, bucket, upload, "failed", error=message)
         return LoadResult(upload_id, "failed")
-    report_rows = rejects.write_rejects(s3, bucket, table_name, upload_id, done)
+    rejects_rows = rejects.write_rejects(s3, bucket, table_name, upload_id, done)
     rows_in = sum(d.rows_in for d in done)
     rows_valid = sum(d.rows_valid for d in done) - superseded
     rows_rejected = sum(d.rows_rejected for d in done) + superseded
@@ -117,7 +117,7 @@ def load_upload(
         rows_valid=rows_valid,
         rows_rejected=rows_rejected,
         error=None,
-        extra={**upload.extra, "rows_loaded": loaded, "rejected_report_rows": report_rows},
+        extra={**upload.extra, "rows_loaded": loaded, "rejects_rows": rejects_rows},
     )
     logger.info(
         "load.completed",
@@ -153,16 +153,16 @@ def _load(
 
         def write_duplicates(superseded: list[tuple[int, int]]) -> Callable[[], None]:
             # The superseded rows' text is read from the chunks while the warehouse merges; the
-            # report is written just before commit: if the commit fails the retry rewrites it; if
-            # it succeeds and we crash, the retry finds the ledger row and the report in place.
+            # file is written just before commit: if the commit fails the retry rewrites it; if
+            # it succeeds and we crash, the retry finds the ledger row and the file in place.
             # Spooled: a large upload's duplicates go to a temporary file, not into memory.
             out = files.enter_context(tempfile.SpooledTemporaryFile(max_size=rejects.SPOOL_BYTES))
-            report = reader.submit(
+            written = reader.submit(
                 rejects.write_duplicates, s3, bucket, table, upload.upload_id, superseded, out
             )
 
             def write() -> None:
-                report.result()
+                written.result()
                 out.seek(0)
                 key = keys.duplicates_key(table.name, upload.upload_id)
                 s3.upload_fileobj(out, bucket, key, Config=rejects.ONE_PART)

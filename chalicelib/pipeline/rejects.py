@@ -33,16 +33,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-# Reports larger than this are written through a temporary file instead of memory: small, so
-# that the handler holds as much of a report for 1M rows as for 10M.
+# Rejects files larger than this are written through a temporary file instead of memory: small, so
+# that the handler holds as much of a rejects file for 1M rows as for 10M.
 SPOOL_BYTES = 1024 * 1024
 
 
 READ_BYTES = 64 * 1024
 
 
-# Large reports go up in multipart uploads; by default ten 8 MB parts at once (80 MB of buffers
-# in the handler). One part at a time keeps the load handler's memory flat.
+# Large rejects files go up in multipart uploads; by default ten 8 MB parts at once (80 MB of
+# buffers in the handler). One part at a time keeps the load handler's memory flat.
 ONE_PART = TransferConfig(use_threads=False)
 
 
@@ -54,8 +54,8 @@ def write_duplicates(
     superseded: list[tuple[int, int]],
     out: IO[bytes],
 ) -> None:
-    """Write to ``out`` the report of the rows that a later row with the same id replaced, with
-    their original text, in row order."""
+    """Write to ``out`` the rejects lines of the rows that a later row with the same id
+    replaced, with their original text, in row order."""
     winners = dict(superseded)
     pk = table.primary_key
     if not winners:
@@ -114,13 +114,13 @@ def _rows_of(lines: list[bytes], body: bytes) -> list[int]:
 
 
 def merge_rejects(chunks: Iterable[bytes], extra: Iterable[bytes], out: IO[bytes]) -> int:
-    """Write the lines of the chunk reports (JSON Lines bodies), with the ``extra`` lines merged
-    in by row number, to ``out``; return the number of lines written.
+    """Write the lines of the chunk rejects files (JSON Lines bodies), with the ``extra`` lines
+    merged in by row number, to ``out``; return the number of lines written.
 
-    Each chunk report is in row order and holds rows after those of the report before it, and
-    ``extra`` is in row order: so a chunk report that no extra line falls inside is copied as it
-    is, and each extra line is placed by a binary search in the one report around it. One chunk
-    report, and the extra lines inside it, are held at a time.
+    Each chunk's file is in row order and holds rows after those of the file before it, and
+    ``extra`` is in row order: so a chunk's file that no extra line falls inside is copied as it
+    is, and each extra line is placed by a binary search in the one file around it. One chunk's
+    file, and the extra lines inside it, are held at a time.
     """
     extras = ((_row_of(line), line) for line in extra if line)
     following = next(extras, None)
@@ -159,10 +159,10 @@ def merge_rejects(chunks: Iterable[bytes], extra: Iterable[bytes], out: IO[bytes
 def write_rejects(
     s3: S3Client, bucket: str, table: str, upload_id: str, done: list[state.ChunkDone]
 ) -> int:
-    """Merge the per-chunk reports and the duplicates into one report, ordered by row."""
-    # Chunks hold consecutive lines, so their reports, one after the other, are in row order:
-    # only the duplicates need merging in, and one chunk's report is held at a time.
-    chunks = (_body(s3, bucket, keys.rejected_chunk_key(table, upload_id, d.n)) for d in done)
+    """Merge the per-chunk rejects files and the duplicates into one, ordered by row."""
+    # Chunks hold consecutive lines, so their rejects files, one after the other, are in row
+    # order: only the duplicates need merging in, and one chunk's file is held at a time.
+    chunks = (_body(s3, bucket, keys.chunk_rejects_key(table, upload_id, d.n)) for d in done)
     body = s3.get_object(Bucket=bucket, Key=keys.duplicates_key(table, upload_id))["Body"]
     duplicates = body.iter_lines(chunk_size=READ_BYTES)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
@@ -171,7 +171,7 @@ def write_rejects(
         s3.upload_fileobj(
             out,
             bucket,
-            keys.rejected_report_key(table, upload_id),
+            keys.rejects_key(table, upload_id),
             ExtraArgs={"ContentType": "application/x-ndjson"},
             Config=ONE_PART,
         )

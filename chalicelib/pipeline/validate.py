@@ -1,7 +1,7 @@
 """Stage 2: validate one chunk against its table's schema.
 
 Owns turning ``chunks/<table>/<id>/<n>.rec`` into a cleaned CSV chunk (valid rows, typed, with
-the line each came from) and a JSON Lines report of rejected rows, then the chunk's done marker.
+the line each came from) and a JSON Lines rejects file, then the chunk's done marker.
 Rows go through the compiled fast path (``screen.py``) first and through JSON Schema
 (``rows.py``) when it cannot vouch for them. Running it twice on the same chunk writes the same
 objects.
@@ -101,7 +101,7 @@ def judge_chunk(table: str, body: bytes) -> Judged:
 
 
 class _Judge:
-    """Judges the records of one chunk and counts them; keeps the rejected rows' report lines."""
+    """Judges the records of one chunk and counts them; keeps the rejects lines."""
 
     def __init__(self, checker: RowChecker, screen: Screen | None, lines: Screen | None) -> None:
         self.checker, self.screen = checker, screen
@@ -190,7 +190,7 @@ def validate_chunk(s3: S3Client, settings: Settings, event: keys.StageEvent) -> 
     )
     s3.put_object(
         Bucket=bucket,
-        Key=keys.rejected_chunk_key(table, upload_id, n),
+        Key=keys.chunk_rejects_key(table, upload_id, n),
         Body=judged.rejected,
         ContentType="application/x-ndjson",
     )

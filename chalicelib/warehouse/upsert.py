@@ -1,8 +1,9 @@
 """How rows enter a target table: staging → de-duplicate → MERGE → ledger, one transaction.
 
-Shared by the file load stage (``load.py``) and the batch-rows route (``batch.py``): both write
-cleaned CSV files and a COPY manifest, then call ``merge_manifest``. The load ledger makes a
-replayed load id a no-op. It does not write manifests or reports.
+Shared by the file load stage (``pipeline/load.py``) and the batch-rows route
+(``api/batch_rows.py``): both write cleaned CSV files and a COPY manifest, then call
+``merge_manifest``. The load ledger makes a replayed upload id a no-op. It does not write
+manifests or rejects files.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ def merge_manifest(
     warehouse: Warehouse,
     table: Table,
     manifest_uri: str,
-    load_id: str,
+    upload_id: str,
     before_commit: BeforeCommit | None = None,
 ) -> Merged:
     """COPY the cleaned CSV files of a manifest into staging, drop superseded ids, MERGE by id and
-    record ``load_id`` in the ledger, all in one transaction; a load id already in the ledger is a
-    no-op. ``before_commit`` receives the superseded (row, winning row) pairs inside the
+    record ``upload_id`` in the ledger, all in one transaction; an upload id already in the
+    ledger is a no-op. ``before_commit`` receives the superseded (row, winning row) pairs inside the
     transaction, as soon as they are known; it may return a function, called just before the
     commit, that finishes its work (so slow reads can overlap the MERGE). A failure in either
     rolls the load back.
@@ -57,7 +58,7 @@ def merge_manifest(
     replaced = sql.staging_name(table, "superseded")
 
     def work() -> Merged:
-        recorded = warehouse.execute(sql.ledger_lookup(), [load_id])
+        recorded = warehouse.execute(sql.ledger_lookup(), [upload_id])
         if recorded:
             logger.info("load.skipped", extra={"reason": "already in the load ledger"})
             return Merged(int(recorded[0][0]), int(recorded[0][1]), already_loaded=True)
@@ -78,7 +79,7 @@ def merge_manifest(
         loaded = copied - len(superseded)
         loaded_at = datetime.now(UTC).replace(tzinfo=None)
         warehouse.execute(
-            sql.ledger_insert(), [load_id, table.name, loaded, len(superseded), loaded_at]
+            sql.ledger_insert(), [upload_id, table.name, loaded, len(superseded), loaded_at]
         )
         for name in (staging, replaced):
             warehouse.execute(sql.drop_table(name))
@@ -88,5 +89,5 @@ def merge_manifest(
 
     # Every load writes the ledger, so loads of any table take turns on it; the target is locked
     # too so that nothing else writes it between our snapshot and commit. A conflict reruns
-    # ``work`` whole, ``before_commit`` included (it only overwrites a report).
+    # ``work`` whole, ``before_commit`` included (it only overwrites a file).
     return warehouse.run_transaction(work, lock=(table.name, sql.LEDGER_TABLE))

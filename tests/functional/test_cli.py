@@ -362,7 +362,7 @@ def test_rejected_before_the_upload_is_loaded_explains_why(
     result = ingest(stack, "rejected", grant["upload_id"])
     assert result.code == EXIT_FAILED
     assert result.lines == [
-        f"error: upload {grant['upload_id']} is waiting; its rejected-rows report is written "
+        f"error: upload {grant['upload_id']} is waiting; its rejects file is written "
         f"when it is loaded; wait for it: ingest status {grant['upload_id']} --wait"
     ]
 

@@ -355,7 +355,7 @@ def outcome(s3: Any, warehouse: Any, settings: Settings, table: str, raw_key: st
     if len(uploads) == 1:
         import json
 
-        key = keys.rejected_report_key(table, uploads[0].upload_id)
+        key = keys.rejects_key(table, uploads[0].upload_id)
         try:
             body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read().decode()
         except ClientError:

@@ -119,7 +119,7 @@ def test_insert_rows_loads_valid_rows_and_explains_the_rest(
         3,
     )
     report = s3.get_object(
-        Bucket=settings.bucket, Key=keys.rejected_report_key("hired_employees", result.upload_id)
+        Bucket=settings.bucket, Key=keys.rejects_key("hired_employees", result.upload_id)
     )["Body"].read()
     assert [json.loads(line)["row"] for line in report.splitlines()] == [1, 3, 5]
 

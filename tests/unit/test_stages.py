@@ -53,7 +53,7 @@ def run_pipeline(
 
 
 def rejected(s3: Any, settings: Settings, upload: state.Upload) -> list[dict[str, Any]]:
-    key = keys.rejected_report_key(upload.table, upload.upload_id)
+    key = keys.rejects_key(upload.table, upload.upload_id)
     body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read().decode()
     return [json.loads(line) for line in body.splitlines()]
 
