@@ -1,9 +1,9 @@
 """Re-driving an upload that failed or got stuck, from the stage that needs running again.
 
-Owns deciding which stage an upload still needs (split, validate or load) from what it has
-already written, moving its state there through ``state.py``, and rewriting the object whose
-creation event starts that stage, so the ordinary handlers redo the work. It runs no stage
-itself; every stage is idempotent, so a re-drive never duplicates a row.
+Owns deciding which stage an upload still needs (split, validate or load) from what it has already
+written, moving its state there through ``pipeline/state.py``, and rewriting the object whose
+creation event starts that stage, so the ordinary handlers redo the work. It runs no stage itself;
+every stage is idempotent, so a re-drive never duplicates a row.
 """
 
 from __future__ import annotations

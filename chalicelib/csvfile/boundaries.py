@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 MAX_RECORD_BYTES = 64 * 1024
 READ_BYTES = 1024 * 1024
 
-# States of the quoting scanner; runs.py follows START and QUOTED too.
+# States of the quoting scanner; chunkfile.py follows START and QUOTED too.
 START, _UNQUOTED, QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
 _QUOTE, _COMMA = ord('"'), ord(",")
 

@@ -4,7 +4,7 @@ Split writes chunks with ``iter_chunks``; validate and load read them back with
 ``iter_sections`` and ``record_texts``. A run is a stretch of whole records exactly as they
 appear in the file, headed by the line its first record starts on, so a validator can take it in
 bulk; a record longer than ``MAX_RECORD_BYTES`` is stored on its own, cut short. Boundaries, line
-numbers and record bytes are those of ``records.iter_records``: tests hold the two together.
+numbers and record bytes are those of ``boundaries.iter_records``: tests hold the two together.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Stage 3: load one upload's cleaned chunks into the warehouse, exactly once.
 
 Owns the COPY manifest of an upload, the duplicates, the final rejects file (via ``rejects.py``) and
-counts. The staging → de-duplicate → MERGE → ledger transaction itself lives in ``merge.py``
-(shared with the batch-rows route). It does not parse CSV or judge rows; it reads what
-``validate.py`` wrote. Each delivery of the load trigger counts as an attempt; a warehouse that
-is still unavailable on the last one fails the upload.
+counts. The staging → de-duplicate → MERGE → ledger transaction itself lives in
+``warehouse/upsert.py`` (shared with the batch-rows route). It does not parse CSV or judge rows; it
+reads what ``validate.py`` wrote. Each delivery of the load trigger counts as an attempt; a
+warehouse that is still unavailable on the last one fails the upload.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Stage 1: split a raw upload into chunks, streaming, in constant memory.
 
 Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` (in the format of
-``runs.py``: records copied as they are, with their line numbers) plus the chunk manifest. It
-does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on the same
-object rewrites the same chunks, so a redelivered event is harmless.
+``csvfile/chunkfile.py``: records copied as they are, with their line numbers) plus the chunk
+manifest. It does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on the
+same object rewrites the same chunks, so a redelivered event is harmless.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Stage 2: validate one chunk against its table's schema.
 
-Owns turning ``chunks/<table>/<id>/<n>.rec`` into a cleaned CSV chunk (valid rows, typed, with
-the line each came from) and a JSON Lines rejects file, then the chunk's done marker.
-Rows go through the compiled fast path (``screen.py``) first and through JSON Schema
-(``rows.py``) when it cannot vouch for them. Running it twice on the same chunk writes the same
-objects.
+Owns turning ``chunks/<table>/<id>/<n>.rec`` into a cleaned CSV chunk (valid rows, typed, with the
+line each came from) and a JSON Lines rejects file, then the chunk's done marker. Rows go through
+the compiled fast path (``csvfile/fastpath.py``) first and through JSON Schema
+(``csvfile/rowcheck.py``) when it cannot vouch for them. Running it twice on the same chunk writes
+the same objects.
 """
 
 from __future__ import annotations
