@@ -27,6 +27,8 @@ RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
     "manifests/",
     "loads/",
 )
+# Under uploads/ beside the table folders; not a table name, so listings by table never see it.
+_BY_ID = "by-id"
 UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\Z")
 # Chunk numbers have five digits in keys (chunk, clean, rejected and done keys alike).
 CHUNK_DIGITS = 5
@@ -142,6 +144,11 @@ def rejects_key(table: str, upload_id: str) -> str:
 
 def upload_prefix(table: str) -> str:
     return f"{UPLOADS}{table}/"
+
+
+def upload_index_key(upload_id: str) -> str:
+    """Where an upload id's table is recorded, so an id alone finds its upload in one read."""
+    return f"{UPLOADS}{_BY_ID}/{upload_id}.json"
 
 
 def state_key(table: str, upload_id: str) -> str:

@@ -99,6 +99,12 @@ def find(s3: S3Client, bucket: str, upload_id: str) -> Upload:
         UploadNotFoundError: no such upload.
     """
     keys.check_upload_id(upload_id)
+    index = storage.get_json(s3, bucket, keys.upload_index_key(upload_id))
+    if index is not None and index.get("table") in TABLE_NAMES:
+        upload = read(s3, bucket, index["table"], upload_id)
+        if upload is not None:
+            return upload
+    # Uploads recorded before the index existed: look in every table.
     for table in TABLE_NAMES:
         upload = read(s3, bucket, table, upload_id)
         if upload is not None:
@@ -133,6 +139,9 @@ def create(s3: S3Client, bucket: str, upload: Upload) -> Upload:
     """Store a new upload; if one with its id is already stored (a concurrent delivery made
     it), return that one instead, untouched."""
     key = keys.state_key(upload.table, upload.upload_id)
+    # The index first: an upload whose state exists is always findable by its id alone.
+    index = {"table": upload.table}
+    storage.put_json(s3, bucket, keys.upload_index_key(upload.upload_id), index)
     if storage.put_json_if_absent(s3, bucket, key, asdict(upload)):
         return upload
     return read(s3, bucket, upload.table, upload.upload_id) or upload
