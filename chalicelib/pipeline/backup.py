@@ -1,12 +1,10 @@
-"""Backups of the target tables to S3, their catalog, and verified restores.
+"""Backups of the target tables to S3: UNLOAD to Parquet, then the catalog entry, last.
 
 A backup UNLOADs each table to Parquet under ``backups/<backup_id>/<table>/`` (with a manifest
-that records the row count), then writes the catalog entry ``backups/<backup_id>/backup.json``
-last, so a listed backup is always complete. A restore COPYs one backup into a staging table,
-checks its row count against the catalog and the manifest, and swaps it in with DELETE + INSERT
-in the same transaction: on any failure the table is left as it was. AVRO exports
-(``format=avro``) are written by this module itself, since Redshift cannot UNLOAD AVRO; they are
-exports, not restorable backups. It does not load uploads or touch the load ledger.
+that records the row count), all from one transaction's snapshot, then writes the catalog entry
+``backups/<backup_id>/backup.json`` last, so a listed backup is always complete. ``format=avro``
+asks ``avro_export.py`` for an export instead. Restores live in ``restore.py``; this module does
+not load uploads or touch the load ledger.
 """
 
 from __future__ import annotations
