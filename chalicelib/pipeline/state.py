@@ -139,12 +139,14 @@ def create(s3: S3Client, bucket: str, upload: Upload) -> Upload:
     """Store a new upload; if one with its id is already stored (a concurrent delivery made
     it), return that one instead, untouched."""
     key = keys.state_key(upload.table, upload.upload_id)
-    # The index first: an upload whose state exists is always findable by its id alone.
-    index = {"table": upload.table}
+    stored = upload
+    if not storage.put_json_if_absent(s3, bucket, key, asdict(upload)):
+        stored = read(s3, bucket, upload.table, upload.upload_id) or upload
+    # After the state, on every delivery: a crash in between leaves an upload that ``find``
+    # still reaches through its fallback, and the next delivery writes the index.
+    index = {"table": stored.table}
     storage.put_json(s3, bucket, keys.upload_index_key(upload.upload_id), index)
-    if storage.put_json_if_absent(s3, bucket, key, asdict(upload)):
-        return upload
-    return read(s3, bucket, upload.table, upload.upload_id) or upload
+    return stored
 
 
 # Writers of one state object are a handful of handlers; a conditional write that keeps losing
