@@ -120,6 +120,8 @@ def connect_kwargs(
     }
     if settings.host:
         kwargs["host"] = settings.host
+    if not settings.ssl:
+        kwargs["ssl"] = False
     if settings.auth == "password":
         kwargs.update(user=settings.user, password=settings.password)
     elif settings.auth == "iam":
