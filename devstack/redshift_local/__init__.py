@@ -72,6 +72,12 @@ class LocalRedshift:
         self.proxy = Proxy(context).start()
         return self
 
+    def use_s3(self, s3: Any) -> None:
+        """Point COPY and UNLOAD at another S3 client (tests: the one inside their moto mock)."""
+        self.s3 = s3
+        if self.proxy is not None:
+            self.proxy.context.s3 = s3
+
     @property
     def port(self) -> int:
         assert self.proxy is not None

@@ -1,9 +1,12 @@
-"""One behavioural suite for every warehouse adapter: DuckDB always, Redshift when configured.
+"""One behavioural suite for every warehouse adapter: DuckDB, Redshift on the local engine, and
+Redshift live when configured.
 
 Each test drives the real pipeline stages (split, validate, load) and the ``Warehouse`` protocol,
 and checks only what a caller can see: rows, counts, errors. DuckDB runs on moto S3 in memory.
-Redshift runs against a live cluster or workgroup and a scratch bucket, inside a schema created
-for the run and dropped after it; see docs/deploy.md, "Running the contract suite".
+The Redshift adapter runs, through the real driver, on the local engine (devstack/redshift_local:
+PostgreSQL 15 behind a Redshift translation proxy, on moto S3), and against a live cluster or
+workgroup and a scratch bucket when INGEST_REDSHIFT_* and INGEST_CONTRACT_BUCKET are set (see
+docs/deploy.md, "Running the contract suite"); each test inside a schema created for it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
+from devstack import redshift_local
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,18 +48,18 @@ def _live_missing() -> list[str]:
     return missing
 
 
-REDSHIFT = pytest.param(
-    "redshift",
-    marks=[
-        pytest.mark.integration,
-        pytest.mark.skipif(
-            bool(_live_missing()),
-            reason="live Redshift not configured: set "
-            + ", ".join(_live_missing())
-            + " (and the INGEST_REDSHIFT_AUTH settings it needs; docs/deploy.md)",
-        ),
-    ],
+# The Redshift adapter always runs on the local engine (PostgreSQL behind devstack/redshift_local,
+# through the real driver); against a live cluster too when one is configured.
+REDSHIFT_LOCAL = pytest.param(
+    "redshift-local",
+    marks=pytest.mark.skipif(
+        not redshift_local.available(),
+        reason=f"local Redshift engine unavailable: {redshift_local.INSTALL_HINT}",
+    ),
+    id="redshift-local",
 )
+REDSHIFT_LIVE = pytest.param("redshift-live", marks=pytest.mark.integration, id="redshift-live")
+PARAMS = ["duckdb", REDSHIFT_LOCAL, *([] if _live_missing() else [REDSHIFT_LIVE])]
 
 
 @dataclass
@@ -113,39 +117,47 @@ SESSION = boto3.Session(
 )
 
 
-@pytest.fixture(params=["duckdb", REDSHIFT])
+@pytest.fixture(params=PARAMS)
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    if request.param == "duckdb":
-        with mock_aws():
-            s3 = SESSION.client("s3")
-            s3.create_bucket(Bucket="ingest-contract")
-            settings = Settings(bucket="ingest-contract", chunk_rows=2)
-            warehouse = make_warehouse(settings, s3)
-            load.ensure_schema(warehouse, TABLES.values())
-            yield Target("duckdb", warehouse, s3, settings)
-            warehouse.close()
+    if request.param == "redshift-live":
+        env = {**os.environ, "INGEST_BUCKET": os.environ[CONTRACT_BUCKET]}
+        yield from _redshift(env, boto3.client("s3"), "redshift")
         return
-    yield from _live_redshift()
+    with mock_aws():
+        s3 = SESSION.client("s3")
+        s3.create_bucket(Bucket="ingest-contract")
+        if request.param == "redshift-local":
+            engine = request.getfixturevalue("redshift_engine")
+            engine.use_s3(s3)
+            env = {**engine.environment(), "INGEST_BUCKET": "ingest-contract"}
+            yield from _redshift(env, s3, "redshift-local", cleanup=False)
+            return
+        settings = Settings(bucket="ingest-contract", chunk_rows=2)
+        warehouse = make_warehouse(settings, s3)
+        load.ensure_schema(warehouse, TABLES.values())
+        yield Target("duckdb", warehouse, s3, settings)
+        warehouse.close()
 
 
-def _live_redshift() -> Iterator[Target]:
-    env = {**os.environ, "INGEST_WAREHOUSE": "redshift", "INGEST_CHUNK_ROWS": "2"}
-    env["INGEST_BUCKET"] = os.environ[CONTRACT_BUCKET]
-    settings = Settings.from_env(env)
-    s3 = boto3.client("s3")
+def _redshift(
+    env: dict[str, str], s3: S3Client, name: str, *, cleanup: bool = True
+) -> Iterator[Target]:
+    """The Redshift adapter, made from settings as the app makes it, in a scratch schema."""
+    settings = Settings.from_env({**env, "INGEST_WAREHOUSE": "redshift", "INGEST_CHUNK_ROWS": "2"})
     warehouse = make_warehouse(settings, s3)
     schema = sql.ident(f"ingest_contract_{secrets.token_hex(4)}")
     warehouse.execute(f"CREATE SCHEMA {schema}")
     # Session-wide: the suite's tables, ledger included, live in the scratch schema.
     warehouse.execute(f"SET search_path TO {schema}")
     load.ensure_schema(warehouse, TABLES.values())
-    target = Target("redshift", warehouse, s3, settings)
+    target = Target(name, warehouse, s3, settings)
     try:
         yield target
     finally:
         warehouse.execute(f"DROP SCHEMA {schema} CASCADE")
         warehouse.close()
-        _delete_objects(target)
+        if cleanup:
+            _delete_objects(target)
 
 
 def _delete_objects(target: Target) -> None:
