@@ -228,10 +228,11 @@ class LocalStackSettings:
     api_key: str = LOCAL_API_KEY
     data_dir: str = ".local"
     workers: int = 4
+    warehouse: WarehouseKind = "duckdb"  # redshift: the local engine in devstack/redshift_local
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalStackSettings:
-        """Read API_PORT, S3_PORT, API_KEY, DATA_DIR and LOCAL_WORKERS.
+        """Read API_PORT, S3_PORT, API_KEY, DATA_DIR, LOCAL_WORKERS and WAREHOUSE.
 
         Raises:
             ConfigError: a port or count does not parse.
@@ -243,4 +244,13 @@ class LocalStackSettings:
             api_key=env.get("API_KEY") or LOCAL_API_KEY,
             data_dir=env.get("DATA_DIR") or ".local",
             workers=_int(env, "LOCAL_WORKERS", 4, minimum=1),
+            warehouse=_local_warehouse(env.get("WAREHOUSE") or "duckdb"),
         )
+
+
+def _local_warehouse(value: str) -> WarehouseKind:
+    if value == "duckdb":
+        return "duckdb"
+    if value == "redshift":
+        return "redshift"
+    raise ConfigError(f"WAREHOUSE must be 'duckdb' or 'redshift', got {value!r}")
