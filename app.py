@@ -17,6 +17,7 @@ from chalicelib import (
     batch,
     chunk,
     forms,
+    health,
     load,
     logs,
     multipart,
@@ -145,8 +146,19 @@ def query(name: str) -> str | None:
 
 
 @app.route("/api/v1/health", methods=["GET"])
-def get_health() -> dict[str, str]:
-    return {"status": "ok"}
+def get_health() -> Response:
+    if query("deep") not in ("true", "1"):
+        return Response(body={"status": "ok"}, status_code=200)
+    # The route is public (API Gateway checks no key on it), so the deep check needs the key
+    # the app itself knows.
+    expected = get_settings().api_key
+    given = (app.current_request.headers.get("x-api-key") if app.current_request else None) or ""
+    if not given:
+        return error_response(UnauthorizedError("the deep health check needs the x-api-key header"))
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(ForbiddenError("wrong API key"))
+    result = health.check(get_s3(), get_settings(), get_warehouse)
+    return Response(body=result.to_json(), status_code=200 if result.ok else 503)
 
 
 @app.route("/api/v1/uploads", methods=["POST"], api_key_required=True)
