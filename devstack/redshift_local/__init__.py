@@ -66,9 +66,7 @@ class LocalRedshift:
         finally:
             admin.close()
             database.close()
-        context = EngineContext(
-            self.cluster.port, self.cluster.socket_path(), DATABASE, self.s3
-        )
+        context = EngineContext(self.cluster.port, self.cluster.socket_path(), DATABASE, self.s3)
         self.proxy = Proxy(context).start()
         return self
 

@@ -39,10 +39,12 @@ SYSTEM_TABLES = (
     "CREATE SEQUENCE IF NOT EXISTS pg_catalog.redshift_local_query_id START 100000",
     f"""CREATE OR REPLACE FUNCTION pg_catalog.pg_last_copy_count() RETURNS bigint
         LANGUAGE sql STABLE AS
-        $$ SELECT COALESCE(NULLIF(current_setting('{LAST_COPY_COUNT}', true), ''), '0')::bigint $$""",
+        $$ SELECT COALESCE(NULLIF(current_setting('{LAST_COPY_COUNT}', true), ''),
+        '0')::bigint $$""",
     f"""CREATE OR REPLACE FUNCTION pg_catalog.pg_last_copy_id() RETURNS integer
         LANGUAGE sql STABLE AS
-        $$ SELECT COALESCE(NULLIF(current_setting('{LAST_COPY_ID}', true), ''), '-1')::integer $$""",
+        $$ SELECT COALESCE(NULLIF(current_setting('{LAST_COPY_ID}', true), ''),
+        '-1')::integer $$""",
 )
 
 STL_INSERT = (

@@ -74,8 +74,11 @@ def entries(s3: Any, command: CopyCommand) -> list[Entry]:
     bucket, key = split_url(command.source)
     if not command.manifest:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
-        found = [Entry(f"s3://{bucket}/{o['Key']}", bucket, o["Key"], True) for p in pages
-                 for o in p.get("Contents", [])]
+        found = [
+            Entry(f"s3://{bucket}/{o['Key']}", bucket, o["Key"], True)
+            for p in pages
+            for o in p.get("Contents", [])
+        ]
         if not found:
             raise EmulationError("XX000", f"The specified S3 prefix '{key}' does not exist")
         return found
@@ -114,8 +117,9 @@ def _open(s3: Any, entry: Entry) -> Any | None:
         if code in ("NoSuchKey", "404") and not entry.mandatory:
             return None
         raise EmulationError(
-            "XX000", f"Manifest file entry {entry.url} could not be read: S3 {code or 'error'}"
-            + (" (mandatory)" if entry.mandatory else "")
+            "XX000",
+            f"Manifest file entry {entry.url} could not be read: S3 {code or 'error'}"
+            + (" (mandatory)" if entry.mandatory else ""),
         ) from None
 
 
@@ -168,7 +172,8 @@ def run_copy(
     """
     if backend.status == b"E":
         raise EmulationError(
-            "25P02", "current transaction is aborted, commands ignored until end of transaction block"
+            "25P02",
+            "current transaction is aborted, commands ignored until end of transaction block",
         )
     unsupported = set(command.options) - {"IAM_ROLE", "REGION", "TIMEFORMAT", "QUOTE", "DELIMITER"}
     if command.options.get("TIMEFORMAT", "auto").lower() != "auto" or unsupported:
@@ -178,7 +183,9 @@ def run_copy(
         backend.query("BEGIN")
     try:
         oid, table_columns = _target(backend, command)
-        query_id = int(side.query("SELECT nextval('pg_catalog.redshift_local_query_id')")[0][0] or 0)
+        query_id = int(
+            side.query("SELECT nextval('pg_catalog.redshift_local_query_id')")[0][0] or 0
+        )
         files = entries(s3, command)
         columns = command.columns or tuple(f'"{name}"' for name, _ in table_columns)
         options = "FORMAT csv"
@@ -238,13 +245,37 @@ def _load_failure(
     raw_line, raw_value = ("", value) if column else (value, "")
     side.query(
         STL_INSERT,
-        [user, str(oid), str(backend.pid), str(query_id), entry.url, line, column, "", "",
-         raw_line[:1024], raw_value[:1024], str(code), reason[:100]],
+        [
+            user,
+            str(oid),
+            str(backend.pid),
+            str(query_id),
+            entry.url,
+            line,
+            column,
+            "",
+            "",
+            raw_line[:1024],
+            raw_value[:1024],
+            str(code),
+            reason[:100],
+        ],
     )
     side.query(
         SYS_INSERT,
-        [user, str(query_id), str(backend.pid), str(oid), entry.url, line, column, "", "",
-         str(code), reason[:512]],
+        [
+            user,
+            str(query_id),
+            str(backend.pid),
+            str(oid),
+            entry.url,
+            line,
+            column,
+            "",
+            "",
+            str(code),
+            reason[:512],
+        ],
     )
     table = command.table.strip('"')
     detail = (

@@ -26,7 +26,6 @@ from devstack.redshift_local.statements import (
     Command,
     CopyCommand,
     StatementError,
-    UnloadCommand,
     classify,
 )
 from devstack.redshift_local.unload import run_unload

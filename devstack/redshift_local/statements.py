@@ -207,32 +207,40 @@ def parse_copy(toks: list[Token]) -> CopyCommand:
                 raise StatementError(f"syntax error at or near {sep.text!r}", "42601")
     reader.word("FROM")
     source = reader.string("the S3 location")
-    manifest, file_format, options = False, "CSV", {}
+    state: dict[str, str] = {"FORMAT": "CSV"}
     while not reader.done():
-        option = reader.next("a COPY option")
-        name = option.upper
-        if name in ("IAM_ROLE", "REGION", "TIMEFORMAT", "DATEFORMAT", "QUOTE", "DELIMITER"):
-            reader.accept("AS")
-            options[name] = reader.string(name)
-        elif name == "MANIFEST":
-            manifest = True
-        elif name == "FORMAT":
-            reader.accept("AS")
-            file_format = reader.word("CSV", "PARQUET")
-        elif name in ("CSV", "PARQUET"):
-            file_format = name
-        elif name in ("COMPUPDATE", "STATUPDATE"):
-            reader.accept("ON", "OFF", "TRUE", "FALSE", "PRESET")
-        elif name == "IGNOREHEADER":
-            reader.accept("AS")
-            options[name] = reader.next("a number").text
-        else:
-            raise StatementError(f"redshift_local does not emulate the COPY option {option.text}")
+        _copy_option(reader, state)
+    manifest = state.pop("MANIFEST", "") == "1"
+    file_format = state.pop("FORMAT")
+    options = state
     if "IAM_ROLE" not in options:
         raise StatementError("COPY from S3 needs IAM_ROLE (or credentials)", "42601")
     if file_format == "PARQUET" and (columns or len(options.keys() - {"IAM_ROLE", "REGION"})):
         raise StatementError("COPY from columnar data takes no column list or CSV options")
     return CopyCommand(table, tuple(columns), source, manifest, file_format, options)
+
+
+def _copy_option(reader: _Reader, state: dict[str, str]) -> None:
+    """Read one COPY option into ``state`` (its value, or "1" for a flag)."""
+    option = reader.next("a COPY option")
+    name = option.upper
+    if name in ("IAM_ROLE", "REGION", "TIMEFORMAT", "DATEFORMAT", "QUOTE", "DELIMITER"):
+        reader.accept("AS")
+        state[name] = reader.string(name)
+    elif name == "MANIFEST":
+        state[name] = "1"
+    elif name == "FORMAT":
+        reader.accept("AS")
+        state[name] = reader.word("CSV", "PARQUET")
+    elif name in ("CSV", "PARQUET"):
+        state["FORMAT"] = name
+    elif name in ("COMPUPDATE", "STATUPDATE"):
+        reader.accept("ON", "OFF", "TRUE", "FALSE", "PRESET")
+    elif name == "IGNOREHEADER":
+        reader.accept("AS")
+        state[name] = reader.next("a number").text
+    else:
+        raise StatementError(f"redshift_local does not emulate the COPY option {option.text}")
 
 
 def parse_unload(toks: list[Token]) -> UnloadCommand:

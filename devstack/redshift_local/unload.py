@@ -57,7 +57,8 @@ def run_unload(backend: Backend, s3: Any, command: UnloadCommand) -> str:
     """
     if backend.status == b"E":
         raise EmulationError(
-            "25P02", "current transaction is aborted, commands ignored until end of transaction block"
+            "25P02",
+            "current transaction is aborted, commands ignored until end of transaction block",
         )
     bucket, prefix = split_url(command.prefix)
     if not command.allow_overwrite:

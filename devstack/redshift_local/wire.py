@@ -8,6 +8,7 @@ ids outside the client's transaction. It knows nothing about Redshift statements
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -190,17 +191,16 @@ class SideConnection:
 
     def close(self) -> None:
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.sendall(message(b"X"))
-            except OSError:
-                pass
             self._sock.close()
             self._sock = None
 
 
 def _data_row(payload: bytes) -> tuple[str | None, ...]:
     count = struct.unpack("!h", payload[:2])[0]
-    pos, values = 2, []
+    pos = 2
+    values: list[str | None] = []
     for _ in range(count):
         size = struct.unpack("!i", payload[pos : pos + 4])[0]
         pos += 4

@@ -49,7 +49,9 @@ def _run(warehouse: str, folder: Path, data_dir: Path) -> dict[str, Any]:
         seen["restored"] = restored["tables"]
         seen["after restore"] = api.report("hires-by-quarter", 2021)
         health = requests.get(
-            f"{stack.api_url}/api/v1/health", params={"deep": "true"}, headers={"x-api-key": KEY},
+            f"{stack.api_url}/api/v1/health",
+            params={"deep": "true"},
+            headers={"x-api-key": KEY},
             timeout=30,
         )
         seen["health"] = (health.status_code, health.json())

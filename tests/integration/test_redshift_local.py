@@ -105,7 +105,9 @@ def test_concurrent_loads_into_one_table_lose_and_duplicate_nothing(
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=pair) for pair in zip(warehouses, uploads)]
+    threads = [
+        threading.Thread(target=run, args=pair) for pair in zip(warehouses, uploads, strict=True)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -158,7 +160,9 @@ def test_missing_mandatory_file_fails_the_copy_and_optional_ones_are_skipped(
         warehouse.execute(sql.create_staging(table, "jobs_m", "redshift"))
         return warehouse.copy_from_s3("jobs_m", sql.staging_columns(table), manifest)
 
-    assert warehouse.run_transaction(lambda: copy(_put_manifest(s3, "m/opt.json", files, False))) == 1
+    assert (
+        warehouse.run_transaction(lambda: copy(_put_manifest(s3, "m/opt.json", files, False))) == 1
+    )
     with pytest.raises(PermanentWarehouseError, match=r"m/gone\.csv.*mandatory"):
         warehouse.run_transaction(lambda: copy(_put_manifest(s3, "m/req.json", files, True)))
     assert warehouse.execute("SELECT pg_last_copy_count()") == [(1,)]

@@ -62,8 +62,10 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
     "delete_superseded": lambda: [sql.delete_superseded("jobs_staging", "jobs_superseded")],
     "merge": _per_table(lambda t: sql.merge(t, f"{t.name}_staging")),
     "merge_staged": _per_table(
-        lambda t: sql.merge_staged(t, "stg", "sup", "redshift")
-        + sql.merge_staged(t, "stg", None, "redshift")
+        lambda t: (
+            sql.merge_staged(t, "stg", "sup", "redshift")
+            + sql.merge_staged(t, "stg", None, "redshift")
+        )
     ),
     "copy_csv": _per_table(
         lambda t: sql.copy_csv("stg", sql.staging_columns(t), "s3://bkt/manifests/x.json", ROLE)
