@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chalicelib import logs
 from chalicelib.config import LocalStackSettings
+from devstack import redshift_local
 from devstack.demo import Shell, session
 from devstack.sample import write_samples
 from devstack.stack import LocalStack
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["serve", "demo"])
     args = parser.parse_args(argv)
     settings = LocalStackSettings.from_env()
+    if settings.warehouse == "redshift" and not redshift_local.available():
+        sys.stderr.write(f"WAREHOUSE=redshift needs PostgreSQL: {redshift_local.INSTALL_HINT}\n")
+        return 2
     if args.command == "serve":
         return serve(settings)
     # The demo picks free ports unless they are set, so it runs beside a `make serve`.
