@@ -16,6 +16,7 @@ from chalicelib import logs
 from chalicelib.api import (
     batch_rows,
     formdata,
+    health,
     multipart_uploads,
     openapi,
     redrive,
@@ -71,16 +72,28 @@ def error_response(exc: IngestError) -> Response:
 @app.middleware("http")
 def require_api_key(request: Request, get_response: Callable[[Request], Response]) -> Response:
     # API Gateway checks keys in AWS (api_key_required); this also enforces them locally.
-    expected = get_settings().api_key
     context: dict[str, Any] = request.context or {}
-    resource = context.get("resourcePath")
-    if expected and resource not in PUBLIC_PATHS:
-        given = request.headers.get("x-api-key")
-        if not given:
-            return error_response(UnauthorizedError("missing x-api-key header"))
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return error_response(ForbiddenError("wrong API key"))
+    if context.get("resourcePath") not in PUBLIC_PATHS:
+        refused = key_refusal(request, required=False)
+        if refused is not None:
+            return refused
     return get_response(request)
+
+
+def key_refusal(request: Request | None, *, required: bool) -> Response | None:
+    """The 401/403 reply for a request without the app's key; None when it may go on.
+
+    With ``required`` a route is refused even when the app has no key set (it cannot check).
+    """
+    expected = get_settings().api_key
+    if not expected and not required:
+        return None
+    given = (request.headers.get("x-api-key") if request is not None else None) or ""
+    if not given:
+        return error_response(UnauthorizedError("missing x-api-key header"))
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(ForbiddenError("wrong API key"))
+    return None
 
 
 def replies_errors(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -142,8 +155,16 @@ def query(name: str) -> str | None:
 
 
 @app.route("/api/v1/health", methods=["GET"])
-def get_health() -> dict[str, str]:
-    return {"status": "ok"}
+def get_health() -> Response:
+    if query("deep") not in ("true", "1"):
+        return Response(body={"status": "ok"}, status_code=200)
+    # The route is public (API Gateway checks no key on it), so the deep check needs the key
+    # the app itself knows.
+    refused = key_refusal(app.current_request, required=True)
+    if refused is not None:
+        return refused
+    result = health.check(get_s3(), get_settings(), get_warehouse)
+    return Response(body=result.to_json(), status_code=200 if result.ok else 503)
 
 
 @app.route("/api/v1/uploads", methods=["POST"], api_key_required=True)

@@ -55,6 +55,12 @@ def _op(
     return operation
 
 
+def _deep_health(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    operation = _op(*args, **kwargs)
+    operation["responses"]["503"] = _json(_ref("Health"), "Degraded: S3 or the warehouse failed")
+    return operation
+
+
 def _query(name: str, description: str, schema: dict[str, Any], *, required: bool = False) -> Any:
     return {
         "name": name,
@@ -119,7 +125,18 @@ _SCHEMAS: dict[str, Any] = {
             }
         },
     },
-    "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "s3": {"type": "string"},
+            "warehouse": {
+                "type": "object",
+                "properties": {"engine": {"type": "string"}, "status": {"type": "string"}},
+            },
+        },
+    },
     "UploadRequest": {
         "type": "object",
         "required": ["table", "filename", "size"],
@@ -383,7 +400,19 @@ def document() -> dict[str, Any]:
         "security": [{"apiKey": []}],
         "paths": {
             "/api/v1/health": {
-                "get": _op("Liveness", (200, "Health", "Up"), (), public=True),
+                "get": _deep_health(
+                    "Liveness; with deep=true (and the key) reaches S3 and queries the warehouse",
+                    (200, "Health", "Up"),
+                    (401, 403),
+                    parameters=[
+                        _query(
+                            "deep",
+                            "true: check the bucket and run a query (503 when degraded)",
+                            {"type": "string", "enum": ["true", "false"]},
+                        )
+                    ],
+                    public=True,
+                ),
             },
             "/api/v1/uploads": {
                 "post": _op(

@@ -328,21 +328,39 @@ def last_copy_count() -> str:
     return "SELECT pg_last_copy_count()"
 
 
-def load_errors() -> str:
-    """Where and why the session's last COPY failed, from SYS_LOAD_ERROR_DETAIL (provisioned and
-    serverless). The raw line and field value are user data and are not read."""
+def load_errors(by: Literal["query", "session"] = "query") -> str:
+    """Where and why a failed COPY failed, from SYS_LOAD_ERROR_DETAIL (provisioned and
+    Serverless): by the COPY's query id (the one ``?``; Redshift names it in the error's DETAIL),
+    or else the latest failed COPY of this session. Not ``pg_last_copy_id()``: a failed or
+    rolled-back COPY does not update it, so it names an earlier load or none. The raw line and
+    field value are user data and are not read.
+
+    >>> print(load_errors())
+    SELECT TRIM(file_name), line_number, TRIM(column_name), error_code, TRIM(error_message) FROM sys_load_error_detail WHERE query_id = ? ORDER BY line_number LIMIT 5
+    """
+    match = (
+        "query_id = ?"
+        if by == "query"
+        else "query_id = (SELECT MAX(query_id) FROM sys_load_error_detail "
+        "WHERE session_id = pg_backend_pid())"
+    )
     return (
         "SELECT TRIM(file_name), line_number, TRIM(column_name), error_code, "
-        "TRIM(error_message) FROM sys_load_error_detail WHERE query_id = pg_last_copy_id() "
+        f"TRIM(error_message) FROM sys_load_error_detail WHERE {match} "
         "ORDER BY line_number LIMIT 5"
     )
 
 
-def load_errors_stl() -> str:
-    """The same from STL_LOAD_ERRORS, which provisioned clusters fill first."""
+def load_errors_stl(by: Literal["query", "session"] = "query") -> str:
+    """The same from STL_LOAD_ERRORS (provisioned clusters only; Serverless has no STL)."""
+    match = (
+        "query = ?"
+        if by == "query"
+        else "query = (SELECT MAX(query) FROM stl_load_errors WHERE session = pg_backend_pid())"
+    )
     return (
         "SELECT TRIM(filename), line_number, TRIM(colname), err_code, TRIM(err_reason) "
-        "FROM stl_load_errors WHERE query = pg_last_copy_id() ORDER BY line_number LIMIT 5"
+        f"FROM stl_load_errors WHERE {match} ORDER BY line_number LIMIT 5"
     )
 
 

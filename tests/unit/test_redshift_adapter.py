@@ -351,7 +351,8 @@ def test_load_upload_reports_copy_errors_from_sys_load_error_detail(
     assert result is not None and result.state == "failed"
     copy_at = 6
     assert con.statements[: copy_at + 1] == expected_load(uid)[: copy_at + 1]
-    assert con.statements[copy_at + 1 :] == ["ROLLBACK", sql.load_errors()]
+    # No DETAIL with the COPY's query id: the session's latest failed COPY.
+    assert con.statements[copy_at + 1 :] == ["ROLLBACK", sql.load_errors("session")]
     upload = state.read(s3, BUCKET, "jobs", uid)
     assert upload is not None and upload.error == (
         f"COPY into jobs_staging failed: s3://{BUCKET}/clean/jobs/x/00001.csv line 1, "
@@ -369,7 +370,24 @@ def test_copy_error_falls_back_to_stl_load_errors(
     with pytest.raises(PermanentWarehouseError, match="f.csv line 7, column id: Invalid digit"):
         warehouse.copy_from_s3("t", ["id"], f"s3://{BUCKET}/m.json")
     # Outside a transaction there is nothing to roll back.
-    assert con.statements[1:] == [sql.load_errors(), sql.load_errors_stl()]
+    assert con.statements[1:] == [sql.load_errors("session"), sql.load_errors_stl("session")]
+
+
+def test_copy_error_is_looked_up_by_the_query_id_redshift_names(
+    con: FakeConnection, warehouse: RedshiftWarehouse
+) -> None:
+    detail = (
+        "\n  -----------------------------------------------\n  error:  Invalid digit\n"
+        "  code:      1207\n  context:   id\n  query:     4242\n  location:  f.csv:7\n"
+        "  -----------------------------------------------\n"
+    )
+    con.on(r"^COPY", DriverProgrammingError({"C": "XX000", "M": "Load failed.", "D": detail}))
+    con.on(r"sys_load_error_detail", [("s3://b/f.csv", 7, "id", 1207, "Invalid digit")])
+
+    with pytest.raises(PermanentWarehouseError, match="f.csv line 7, column id: Invalid digit"):
+        warehouse.copy_from_s3("t", ["id"], f"s3://{BUCKET}/m.json")
+    assert con.statements[1:] == [sql.load_errors()]
+    assert con.sent[-1].params == (4242,)
 
 
 def test_load_upload_reruns_a_conflicting_transaction(
