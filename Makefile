@@ -20,16 +20,18 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.t
 postgres: setup
 	$(PY) -m devstack.redshift_local.install
 
-# WAREHOUSE=redshift runs the stack on the local Redshift engine instead of DuckDB.
+# WAREHOUSE=redshift runs the stack on the local Redshift engine instead of DuckDB (and only
+# then needs PostgreSQL).
 WAREHOUSE ?= duckdb
+ENGINE := $(if $(filter redshift,$(WAREHOUSE)),postgres)
 
 test: setup postgres
 	$(PY) -m pytest
 
-demo: setup postgres
+demo: setup $(ENGINE)
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack demo
 
-serve: setup postgres
+serve: setup $(ENGINE)
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack serve
 
 # Not a test: measures the pipeline beside the alternatives and records docs/benchmarks.md.

@@ -110,14 +110,16 @@ def test_not_blank_agrees_with_re_on_every_code_point() -> None:
 
 def _left_to_the_schema(table: Table, text: str) -> bool:
     """Valid rows already in their cleaned form that the fast path still leaves to the schema:
-    integers of 19 digits (near the maximum), and text holding a quote or a CR."""
+    integers of 19 digits (near the maximum), and text holding a quote or a line break (CR or
+    LF: the pattern judges one line at a time, and a record with a quoted line break spans two)."""
     try:
         fields = parse_fields(text)
     except FieldSyntaxError:
         return False
     cells = zip(table.columns, fields, strict=False)
     return any(
-        (c.kind == "integer" and len(f) >= 19) or (c.kind == "text" and ('"' in f or "\r" in f))
+        (c.kind == "integer" and len(f) >= 19)
+        or (c.kind == "text" and any(ch in f for ch in '"\r\n'))
         for c, f in cells
     )
 
