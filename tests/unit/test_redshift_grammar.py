@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 ROLE = "arn:aws:iam::123456789012:role/ingest-copy-unload"
 # Helpers that build pieces of statements, not statements.
 NOT_STATEMENTS = {
+    "column_list",
     "ident",
     "string_literal",
     "s3_literal",
@@ -101,7 +102,10 @@ def test_grammar_covers_every_statement_builder() -> None:
     public = {
         name
         for name, fn in inspect.getmembers(sql, inspect.isfunction)
-        if fn.__module__ == sql.__name__ and not name.startswith("_")
+        # DuckDB's own statements (sql/duckdb.py) are never sent to Redshift.
+        if fn.__module__.startswith(f"{sql.__name__}.")
+        and fn.__module__ != f"{sql.__name__}.duckdb"
+        and not name.startswith("_")
     }
     assert public - NOT_STATEMENTS == set(BUILDERS)
 
