@@ -266,7 +266,8 @@ def seed(args: dict[str, Any]) -> dict[str, Any]:
     import jsonschema
     import pandas
 
-    from chalicelib.csvfile.rowcheck import FORMATS, coerce
+    from chalicelib.csvfile.fields import coerce
+    from chalicelib.csvfile.rowcheck import FORMATS
     from chalicelib.tables import get_table
 
     table = get_table("hired_employees")

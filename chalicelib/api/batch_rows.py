@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
 from chalicelib.csvfile.boundaries import iter_records
-from chalicelib.csvfile.rowcheck import RAW_PREVIEW_CHARS, RowChecker, clean_row, coerce
+from chalicelib.csvfile.cleaned import clean_row
+from chalicelib.csvfile.fields import coerce
+from chalicelib.csvfile.rowcheck import RAW_PREVIEW_CHARS, RowChecker
 from chalicelib.errors import InvalidRequestError, WarehouseError
 from chalicelib.pipeline import state
 from chalicelib.pipeline.state import Upload, now_iso

@@ -2,7 +2,7 @@
 
 ``compile_screen`` turns a table's schema into a pattern that matches the text of a record only
 when the schema surely accepts the row *and* the record is already its own cleaned CSV text
-(``rowcheck.clean_row``): canonical integers, text that needs no quoting (or is quoted because it
+(``cleaned.clean_row``): canonical integers, text that needs no quoting (or is quoted because it
 holds a comma), UTC timestamps on real dates. Validation then takes whole runs of such lines
 with one ``fullmatch`` each, in C, and copies them to the cleaned chunk as they are. A record
 the pattern does not match is not rejected: it goes to ``RowChecker`` (JSON Schema), which

@@ -1,11 +1,11 @@
 """Deciding whether one CSV record is a valid row of a table, and why not.
 
-The table's JSON Schema decides. Text fields are first turned into JSON values (an empty field
-becomes null, a canonical integer becomes an int), then checked. A screen compiled from the same
-schema accepts the common valid row without running the full validator; any row it does not
-accept goes to ``jsonschema``, which gives the verdict and the reasons. Tests prove the screen
-never accepts a row the schema rejects. Record-level rules (UTF-8, NUL bytes, quoting, length)
-are checked here before the schema sees any field.
+The table's JSON Schema decides. Text fields are first turned into JSON values (``fields.py``: an
+empty field becomes null, a canonical integer an int), then checked by per-column screens that
+accept the common valid value without running the full validator; any row they do not accept goes
+to ``jsonschema``, which gives the verdict and the reasons. Tests prove the screens never accept a
+row the schema rejects. Record-level rules (UTF-8, NUL bytes, quoting, length) are checked here
+before the schema sees any field.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record, ends_in_quoted_field
 from chalicelib.csvfile.fastpath import UTC_MOMENT, UTC_PATTERN
+from chalicelib.csvfile.fields import INTEGER_TEXT, FieldSyntaxError, coerce, parse_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -27,13 +28,6 @@ if TYPE_CHECKING:
 
     from chalicelib.tables import Column, Table
 
-_INT = re.compile(r"0|-?[1-9][0-9]*")
-# Longer digit strings are out of any 64-bit range; int() is not even asked (it refuses strings
-# over 4300 digits, which would crash the chunk instead of rejecting the row).
-_MAX_INT_CHARS = 20
-# A quoted field: "..." with "" for a quote inside; possessive, so a field that never closes
-# fails in linear time instead of backtracking to a quote pair.
-_QUOTED_FIELD = re.compile(r'"((?:[^"]|"")*+)"')
 _SHOW_CHARS = 60
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 RAW_PREVIEW_CHARS = 1000
@@ -59,63 +53,6 @@ class Verdict:
     values: tuple[Any, ...] | None
     errors: tuple[str, ...] = ()
     raw: str = ""
-
-
-class FieldSyntaxError(ValueError):
-    """A record's quoting is broken; the message says where and how to fix it."""
-
-
-def parse_fields(text: str) -> list[str]:
-    """Split one record's text into fields (RFC 4180 quoting, strictly).
-
-    A quote opens a quoted field only at the field's start; elsewhere it is a literal character.
-    A quoted field holds anything, with ``""`` for a quote, and must be followed by a comma or
-    the end of the record. A lone CR is data, quoted or not.
-
-    Raises:
-        FieldSyntaxError: a quoted field never closes, or text follows its closing quote.
-    """
-    if '"' not in text:
-        return text.split(",")
-    fields: list[str] = []
-    pos, end = 0, len(text)
-    while True:
-        if text.startswith('"', pos):
-            match = _QUOTED_FIELD.match(text, pos)
-            if match is None:
-                raise FieldSyntaxError(
-                    f"field {len(fields) + 1}: its opening quote is never closed, so everything "
-                    "after it to the end of the file was read as this one field"
-                )
-            fields.append(match[1].replace('""', '"'))
-            pos = match.end()
-            if pos < end and text[pos] != ",":
-                raise FieldSyntaxError(
-                    f"field {len(fields)}: text after its closing quote; inside a quoted field "
-                    'write a quote as ""'
-                )
-        else:
-            comma = text.find(",", pos)
-            stop = end if comma < 0 else comma
-            fields.append(text[pos:stop])
-            pos = stop
-        if pos >= end:
-            return fields
-        pos += 1
-
-
-def coerce(table: Table, fields: Sequence[str]) -> list[Any]:
-    """Turn CSV text into the JSON values the schema checks: '' → None, canonical ints → int."""
-    values: list[Any] = []
-    for column, text in zip(table.columns, fields, strict=False):
-        if text == "":
-            values.append(None)
-        elif column.kind == "integer" and len(text) <= _MAX_INT_CHARS and _INT.fullmatch(text):
-            values.append(int(text))
-        else:
-            values.append(text)
-    values.extend(fields[len(table.columns) :])
-    return values
 
 
 def screen_column(column: Column) -> Callable[[Any], bool] | None:
@@ -363,7 +300,7 @@ def _reason(column: Column, error: ValidationError) -> str:
     low = column.schema.get("minimum", "-inf")
     high = column.schema.get("maximum", "inf")
     if rule == "type":
-        if column.kind == "integer" and isinstance(value, str) and _INT.fullmatch(value):
+        if column.kind == "integer" and isinstance(value, str) and INTEGER_TEXT.fullmatch(value):
             return f"{_show(value)} is out of range [{low}, {high}]"
         kind = "an integer" if column.kind == "integer" else "text"
         return f"{_show(value)} is not {kind}"
@@ -398,24 +335,3 @@ def _preview(text: str, size: int) -> str:
     if len(text) <= RAW_PREVIEW_CHARS:
         return text
     return f"{text[:RAW_PREVIEW_CHARS]}... ({size} bytes in all)"
-
-
-# A text cell is quoted only when CSV needs it (a comma, a quote, a line break) or when a loader
-# might trim it (whitespace at either end); every other cell is written as it is, so a valid
-# row of the common shape is its own cleaned text (the fast path relies on it).
-_NEEDS_QUOTES = re.compile(r'[,"\r\n]|^\s|\s$')
-
-
-def clean_cell(column: Column, value: Any) -> str:
-    """A valid value as a cleaned chunk holds it: integers in digits, timestamps as their ISO
-    text ('2021-07-27T16:02:08Z'), text quoted only when it needs to be."""
-    text = str(value)
-    if column.kind == "text" and _NEEDS_QUOTES.search(text):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def clean_row(columns: Sequence[Column], values: Sequence[Any], line: int) -> str:
-    """One line of a cleaned chunk: the row's cells, then the line it came from."""
-    cells = ",".join(clean_cell(c, v) for c, v in zip(columns, values, strict=True))
-    return f"{cells},{line}\n"

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 from chalicelib import keys, storage
 from chalicelib.csvfile import boundaries, chunkfile
 from chalicelib.csvfile.boundaries import Record
+from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fastpath import Screen, compile_screen, lines_screen
-from chalicelib.csvfile.rowcheck import RowChecker, clean_row
+from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.pipeline import completion, state
 from chalicelib.pipeline.state import ChunkDone
 from chalicelib.tables import get_table

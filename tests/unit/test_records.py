@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record, iter_records
-from chalicelib.csvfile.rowcheck import parse_fields
+from chalicelib.csvfile.fields import parse_fields
 
 field = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\té€1')), max_size=12)
 rows = st.lists(st.lists(field, min_size=1, max_size=5), min_size=0, max_size=30)

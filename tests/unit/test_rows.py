@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record
-from chalicelib.csvfile.rowcheck import RowChecker, coerce
+from chalicelib.csvfile.fields import coerce
+from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.tables import TABLES
 
 HIRES = RowChecker(TABLES["hired_employees"])

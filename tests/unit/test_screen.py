@@ -19,14 +19,10 @@ from jsonschema import Draft202012Validator
 
 from chalicelib.csvfile.boundaries import Record, iter_records
 from chalicelib.csvfile.chunkfile import iter_chunks
+from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fastpath import UTC_PATTERN, compile_screen, screen_pattern
-from chalicelib.csvfile.rowcheck import (
-    FORMATS,
-    FieldSyntaxError,
-    RowChecker,
-    clean_row,
-    parse_fields,
-)
+from chalicelib.csvfile.fields import FieldSyntaxError, parse_fields
+from chalicelib.csvfile.rowcheck import FORMATS, RowChecker
 from chalicelib.pipeline.validate import judge_chunk
 from chalicelib.tables import TABLES, Table, _column
 
