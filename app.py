@@ -22,6 +22,7 @@ from chalicelib.api import (
     reports,
     uploads,
 )
+from chalicelib.api.replies import ErrorReply, Health
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
 from chalicelib.pipeline import backup, backup_catalog, load, restore, split, validate
@@ -64,8 +65,7 @@ def get_warehouse() -> Warehouse:
 
 
 def error_response(exc: IngestError) -> Response:
-    body = {"error": {"code": exc.code, "message": exc.message}}
-    return Response(body=body, status_code=exc.status_code)
+    return Response(body=asdict(ErrorReply.of(exc)), status_code=exc.status_code)
 
 
 @app.middleware("http")
@@ -142,8 +142,8 @@ def query(name: str) -> str | None:
 
 
 @app.route("/api/v1/health", methods=["GET"])
-def get_health() -> dict[str, str]:
-    return {"status": "ok"}
+def get_health() -> dict[str, Any]:
+    return asdict(Health())
 
 
 @app.route("/api/v1/uploads", methods=["POST"], api_key_required=True)
@@ -156,13 +156,13 @@ def create_upload() -> Response:
 @app.route("/api/v1/uploads", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_uploads() -> dict[str, Any]:
-    return {"uploads": uploads.listing(get_s3(), get_settings(), query("table"))}
+    return asdict(uploads.listing(get_s3(), get_settings(), query("table")))
 
 
 @app.route("/api/v1/uploads/{upload_id}", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_upload(upload_id: str) -> dict[str, Any]:
-    return uploads.status(get_s3(), get_settings(), upload_id)
+    return asdict(uploads.status(get_s3(), get_settings(), upload_id))
 
 
 @app.route("/api/v1/uploads/{upload_id}/retry", methods=["POST"], api_key_required=True)
@@ -175,7 +175,7 @@ def retry_upload(upload_id: str) -> Response:
 @app.route("/api/v1/uploads/{upload_id}", methods=["DELETE"], api_key_required=True)
 @replies_errors
 def cancel_upload(upload_id: str) -> dict[str, Any]:
-    return multipart_uploads.cancel(get_s3(), get_settings(), upload_id)
+    return asdict(multipart_uploads.cancel(get_s3(), get_settings(), upload_id))
 
 
 @app.route("/api/v1/multipart-uploads", methods=["POST"], api_key_required=True)
@@ -188,7 +188,7 @@ def create_multipart_upload() -> Response:
 @app.route("/api/v1/multipart-uploads/{upload_id}/parts", methods=["POST"], api_key_required=True)
 @replies_errors
 def sign_upload_parts(upload_id: str) -> dict[str, Any]:
-    return {"parts": multipart_uploads.sign_parts(get_s3(), get_settings(), upload_id, json_body())}
+    return asdict(multipart_uploads.sign_parts(get_s3(), get_settings(), upload_id, json_body()))
 
 
 @app.route(
@@ -196,23 +196,21 @@ def sign_upload_parts(upload_id: str) -> dict[str, Any]:
 )
 @replies_errors
 def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
-    return multipart_uploads.complete(get_s3(), get_settings(), upload_id, json_body())
+    return asdict(multipart_uploads.complete(get_s3(), get_settings(), upload_id, json_body()))
 
 
 @app.route("/api/v1/reports/hires-by-quarter", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_hires_by_quarter() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    rows = reports.hires_by_quarter(get_warehouse(), year)
-    return {"year": year, "rows": [asdict(r) for r in rows]}
+    return asdict(reports.hires_by_quarter_report(get_warehouse(), year))
 
 
 @app.route("/api/v1/reports/departments-above-mean", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_departments_above_mean() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    mean, rows = reports.departments_above_mean(get_warehouse(), year)
-    return {"year": year, "mean": mean, "rows": [asdict(r) for r in rows]}
+    return asdict(reports.departments_above_mean_report(get_warehouse(), year))
 
 
 def form_upload(table: str) -> Response:
@@ -288,7 +286,8 @@ def backup_reply() -> Response:
 @app.route("/api/v1/backups", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_backups() -> dict[str, Any]:
-    return {"backups": [b.to_json() for b in backup_catalog.list_backups(get_s3(), get_settings())]}
+    listed = backup_catalog.list_backups(get_s3(), get_settings())
+    return asdict(backup_catalog.BackupList(listed))
 
 
 @app.route("/api/v1/restores", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True)
@@ -322,7 +321,7 @@ def upload_parquet_backup() -> dict[str, Any]:
 
 
 @app.route("/api/v1/openapi.json", methods=["GET"], api_key_required=True)
-def get_openapi() -> dict[str, Any]:
+def get_openapi() -> openapi.OpenApiDocument:
     return openapi.document()
 
 
