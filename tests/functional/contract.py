@@ -1,0 +1,168 @@
+"""The API in process for contract tests: the Chalice test client over moto S3 and in-memory
+DuckDB, S3's notifications played by invoking the matching handlers, and every reply body
+checked against the OpenAPI document's schema for its path, method and status."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import requests
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from devstack.dispatcher import routes_of
+from tests.conftest import BUCKET
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from chalice.test import Client, HTTPResponse
+
+KEY = "contract-key"
+NO_JSON = object()
+_RESOURCE = "urn:csv-ingest:openapi"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: ``path`` is the documented template, ``url`` what is sent."""
+
+    method: str
+    path: str
+    url: str = ""
+    json: Any = NO_JSON
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    key: str | None = KEY
+
+
+def form(text: str, filename: str = "file.csv") -> tuple[bytes, dict[str, str]]:
+    """A multipart form with one ``file`` field, encoded as ``requests`` (and curl -F) send it."""
+    prepared = requests.Request(
+        "POST", "http://127.0.0.1/", files={"file": (filename, text.encode())}
+    ).prepare()
+    assert isinstance(prepared.body, bytes)
+    return prepared.body, {"content-type": prepared.headers["Content-Type"]}
+
+
+class Document:
+    """The OpenAPI document, and a validator for each reply it describes."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        resource = DRAFT202012.create_resource(document)
+        self._registry: Registry[Any] = Registry().with_resource(_RESOURCE, resource)
+
+    def replies(self) -> set[tuple[str, str, int]]:
+        """Every (path, method, status) the document describes."""
+        return {
+            (path, method, int(status))
+            for path, operations in self.document["paths"].items()
+            for method, operation in operations.items()
+            for status in operation["responses"]
+        }
+
+    def errors(self, path: str, method: str, status: int, body: Any) -> list[str]:
+        """What is wrong with ``body`` as the reply ``status`` of ``method path``."""
+        reply = self.document["paths"][path][method]["responses"].get(str(status))
+        if reply is None:
+            return [f"{method.upper()} {path} does not document status {status}"]
+        ref = reply["content"]["application/json"]["schema"]["$ref"]
+        validator = Draft202012Validator({"$ref": _RESOURCE + ref}, registry=self._registry)
+        return [
+            f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
+            for e in validator.iter_errors(body)
+        ]
+
+
+class Api:
+    """Sends calls through the Chalice test client and plays S3's notifications."""
+
+    def __init__(self, client: Client, s3: Any, app_module: ModuleType) -> None:
+        self.client = client
+        self.s3 = s3
+        self.app = app_module
+        self._seen: set[str] = set()
+
+    def send(self, call: Call) -> HTTPResponse:
+        headers = dict(call.headers)
+        if call.key is not None:
+            headers["x-api-key"] = call.key
+        body = call.body
+        if call.json is not NO_JSON:
+            body = json.dumps(call.json).encode()
+            headers.setdefault("content-type", "application/json")
+        return self.client.http.request(
+            call.method, call.url or call.path, headers=headers, body=body
+        )
+
+    def ok(self, method: str, url: str, payload: Any = NO_JSON, **kwargs: Any) -> Any:
+        """The JSON body of a call that must succeed."""
+        reply = self.send(Call(method, url, url, payload, **kwargs))
+        assert 200 <= reply.status_code < 300, reply.body
+        return reply.json_body
+
+    def pump(self) -> None:
+        """Invoke the S3 handlers for every object written since the last pump, until quiet."""
+        handlers = routes_of(self.app.app)
+        while True:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+            new = [
+                item["Key"]
+                for page in pages
+                for item in page.get("Contents", [])
+                if item["Key"] not in self._seen
+            ]
+            if not new:
+                return
+            for key in sorted(new):
+                self._seen.add(key)
+                for route in handlers:
+                    if key.startswith(route.prefix) and key.endswith(route.suffix):
+                        event = self.client.events.generate_s3_event(BUCKET, key)
+                        self.client.lambda_.invoke(route.name, event)
+
+    def form_upload(self, table: str, text: str) -> str:
+        """An upload whose file arrived (state waiting until the pipeline runs)."""
+        body, headers = form(text)
+        route = {"departments": "upload_departments", "jobs": "upload_jobs"}.get(table, table)
+        reply = self.ok("POST", f"/api/v1/{route}", body=body, headers=headers)
+        return str(reply["upload_id"])
+
+    def loaded_upload(self, table: str, text: str) -> str:
+        upload_id = self.form_upload(table, text)
+        self.pump()
+        state = self.ok("GET", f"/api/v1/uploads/{upload_id}")["state"]
+        assert state == "loaded", state
+        return upload_id
+
+    def insert(self, table: str, rows: list[list[Any]]) -> None:
+        self.ok("POST", f"/api/v1/tables/{table}/rows", {"rows": rows})
+
+    def seed(self) -> None:
+        """Hires in 2021 by two departments (one above the mean), so every report has rows."""
+        self.insert("departments", [[1, "Sales"], [2, "Legal"]])
+        self.insert("jobs", [[1, "Dev"], [2, "Manager"]])
+        self.insert(
+            "hired_employees",
+            [
+                [1, "Ada", "2021-01-10T00:00:00Z", 1, 1],
+                [2, "Bo", "2021-05-01T00:00:00Z", 1, 2],
+                [3, "Cy", "2021-08-01T00:00:00Z", 2, 1],
+            ],
+        )
+
+    def backup(self, table: str = "jobs") -> str:
+        self.seed()
+        return str(self.ok("POST", "/api/v1/backups", {"table": table})["backup_id"])
+
+    def multipart(self, size: int = 10) -> str:
+        started = self.ok(
+            "POST",
+            "/api/v1/multipart-uploads",
+            {"table": "jobs", "filename": "j.csv", "size": size},
+        )
+        return str(started["upload_id"])

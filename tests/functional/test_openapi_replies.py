@@ -1,0 +1,416 @@
+"""Every reply the OpenAPI document describes, produced by a real request and checked against it.
+
+Each case drives one route through the Chalice test client (moto S3, in-memory DuckDB, the S3
+handlers invoked as S3 would) to one documented status, and validates the body against that
+status's schema. The cases must cover exactly the (path, method, status) triples the document
+lists, so a reply documented but never produced, or produced but not documented, fails too."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from chalice.test import Client
+from openapi_spec_validator import validate
+
+import app as app_module
+from chalicelib import keys, storage
+from chalicelib.api import openapi
+from chalicelib.api.formdata import MAX_FORM_BYTES
+from tests.conftest import BUCKET
+from tests.functional.contract import KEY, NO_JSON, Api, Call, Document, form
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+DOC = Document(openapi.document())
+MISSING = "20200101T000000Z-000000000000"
+UID = "/api/v1/uploads/{upload_id}"
+PARTS = "/api/v1/multipart-uploads/{upload_id}/parts"
+COMPLETE = "/api/v1/multipart-uploads/{upload_id}/complete"
+RETRY = "/api/v1/uploads/{upload_id}/retry"
+HIRES = "/api/v1/reports/hires-by-quarter"
+ABOVE = "/api/v1/reports/departments-above-mean"
+FORMS = ("/api/v1/upload_departments", "/api/v1/upload_jobs", "/api/v1/hired_employees")
+ROWS = "/api/v1/tables/{table}/rows"
+RESTORES = ("/api/v1/restores", "/api/v1/upload_parquet_backup")
+BACKUPS = ("/api/v1/backups", "/api/v1/create_backup")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A request to ``method path`` whose reply must have ``status``; ``prepare`` sets up the
+    state and gives the rest of the call; ``filled`` names arrays the body must not have empty
+    (so their items' schema is exercised)."""
+
+    method: str
+    path: str
+    status: int
+    prepare: Callable[[Api], Call] | None = None
+    filled: tuple[str, ...] = ()
+
+
+def _at(path: str, upload_id: str) -> str:
+    return path.replace("{upload_id}", upload_id)
+
+
+def _multipart_sent(api: Api, data: bytes) -> Call:
+    """A multipart upload whose one part is in S3, and the completion request for it."""
+    upload_id = api.multipart(len(data))
+    (pending,) = api.s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    part = api.s3.upload_part(
+        Bucket=BUCKET, Key=pending["Key"], UploadId=pending["UploadId"], PartNumber=1, Body=data
+    )
+    parts = [{"part_number": 1, "etag": part["ETag"]}]
+    return Call("POST", COMPLETE, _at(COMPLETE, upload_id), {"parts": parts})
+
+
+def _cancelled(api: Api) -> str:
+    upload_id = api.form_upload("jobs", "1,Dev\n")
+    api.ok("DELETE", _at(UID, upload_id))
+    return upload_id
+
+
+def _backup_mismatch(api: Api) -> str:
+    """A backup whose catalog entry claims a row more than its files hold."""
+    backup_id = api.backup("jobs")
+    record = storage.get_json(api.s3, BUCKET, keys.backup_record_key(backup_id))
+    assert record is not None
+    record["tables"]["jobs"]["rows"] += 1
+    storage.put_json(api.s3, BUCKET, keys.backup_record_key(backup_id), record)
+    return backup_id
+
+
+def _location(backup_id: str, table: str = "jobs") -> str:
+    return f"s3://{BUCKET}/backups/{backup_id}/{table}/"
+
+
+def _form_call(path: str, text: str) -> Call:
+    body, headers = form(text)
+    return Call("POST", path, "", body=body, headers=headers)
+
+
+def _call(method: str, path: str, url: str = "", payload: Any = NO_JSON, **kw: Any) -> Call:
+    return Call(method, path, url, payload, **kw)
+
+
+CASES: list[Case] = [
+    Case("GET", "/api/v1/health", 200, lambda api: _call("GET", "/api/v1/health", key=None)),
+    Case("GET", "/api/v1/openapi.json", 200),
+    Case(
+        "POST",
+        "/api/v1/uploads",
+        201,
+        lambda api: _call(
+            "POST", "/api/v1/uploads", "", {"table": "jobs", "filename": "j.csv", "size": 10}
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/uploads",
+        400,
+        lambda api: _call("POST", "/api/v1/uploads", "", {"table": "nope", "filename": "j.csv"}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/uploads",
+        200,
+        lambda api: (
+            api.loaded_upload("jobs", "1,Dev\n"),
+            api.form_upload("departments", "1,Sales\n"),
+            _call("GET", "/api/v1/uploads"),
+        )[-1],
+        filled=("uploads",),
+    ),
+    Case(
+        "GET",
+        "/api/v1/uploads",
+        400,
+        lambda api: _call("GET", "/api/v1/uploads", "/api/v1/uploads?table=x"),
+    ),
+    Case(
+        "GET",
+        UID,
+        200,
+        lambda api: _call("GET", UID, _at(UID, api.loaded_upload("jobs", "1,Dev\nx,Bad\n"))),
+    ),
+    Case(
+        "GET",
+        UID,
+        200,
+        lambda api: _call("GET", UID, _at(UID, api.form_upload("jobs", "1,D"))),
+    ),
+    Case("GET", UID, 400, lambda api: _call("GET", UID, _at(UID, "not-an-id"))),
+    Case("GET", UID, 404, lambda api: _call("GET", UID, _at(UID, MISSING))),
+    Case("DELETE", UID, 200, lambda api: _call("DELETE", UID, _at(UID, api.multipart()))),
+    Case("DELETE", UID, 400, lambda api: _call("DELETE", UID, _at(UID, "x"))),
+    Case("DELETE", UID, 404, lambda api: _call("DELETE", UID, _at(UID, MISSING))),
+    Case(
+        "DELETE",
+        UID,
+        409,
+        lambda api: _call("DELETE", UID, _at(UID, api.loaded_upload("jobs", "1,Dev\n"))),
+    ),
+    Case(
+        "POST",
+        RETRY,
+        202,
+        lambda api: _call("POST", RETRY, _at(RETRY, _cancelled(api))),
+        filled=("rewritten",),
+    ),
+    Case("POST", RETRY, 400, lambda api: _call("POST", RETRY, _at(RETRY, "x"))),
+    Case("POST", RETRY, 404, lambda api: _call("POST", RETRY, _at(RETRY, MISSING))),
+    Case(
+        "POST",
+        RETRY,
+        409,
+        lambda api: _call("POST", RETRY, _at(RETRY, api.loaded_upload("jobs", "1,Dev\n"))),
+    ),
+    Case(
+        "POST",
+        "/api/v1/multipart-uploads",
+        201,
+        lambda api: _call(
+            "POST",
+            "/api/v1/multipart-uploads",
+            "",
+            {"table": "jobs", "filename": "j.csv", "size": 300 * 1024**2},
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/multipart-uploads",
+        400,
+        lambda api: _call(
+            "POST", "/api/v1/multipart-uploads", "", {"table": "jobs", "filename": "j", "size": 0}
+        ),
+    ),
+    Case(
+        "POST",
+        PARTS,
+        200,
+        lambda api: _call("POST", PARTS, _at(PARTS, api.multipart()), {"part_numbers": [1]}),
+        filled=("parts",),
+    ),
+    Case(
+        "POST",
+        PARTS,
+        400,
+        lambda api: _call("POST", PARTS, _at(PARTS, api.multipart()), {"part_numbers": [2]}),
+    ),
+    Case("POST", PARTS, 404, lambda api: _call("POST", PARTS, _at(PARTS, MISSING), {})),
+    Case(
+        "POST",
+        PARTS,
+        409,
+        lambda api: _call(
+            "POST", PARTS, _at(PARTS, api.form_upload("jobs", "1,Dev\n")), {"part_numbers": [1]}
+        ),
+    ),
+    Case("POST", COMPLETE, 200, lambda api: _multipart_sent(api, b"1,Dev\n2,Manager\n")),
+    Case(
+        "POST",
+        COMPLETE,
+        400,
+        lambda api: _call("POST", COMPLETE, _at(COMPLETE, api.multipart()), {"parts": []}),
+    ),
+    Case("POST", COMPLETE, 404, lambda api: _call("POST", COMPLETE, _at(COMPLETE, MISSING), {})),
+    Case(
+        "POST",
+        COMPLETE,
+        409,
+        lambda api: _call(
+            "POST", COMPLETE, _at(COMPLETE, api.form_upload("jobs", "1,D")), {"parts": []}
+        ),
+    ),
+    Case(
+        "GET",
+        HIRES,
+        200,
+        lambda api: (api.seed(), _call("GET", HIRES, f"{HIRES}?year=2021"))[-1],
+        filled=("rows",),
+    ),
+    Case("GET", HIRES, 400, lambda api: _call("GET", HIRES)),
+    Case(
+        "GET",
+        ABOVE,
+        200,
+        lambda api: (api.seed(), _call("GET", ABOVE, f"{ABOVE}?year=2021"))[-1],
+        filled=("rows",),
+    ),
+    Case("GET", ABOVE, 400, lambda api: _call("GET", ABOVE, f"{ABOVE}?year=later")),
+    *(
+        case
+        for path in FORMS
+        for case in (
+            Case(
+                "POST",
+                path,
+                202,
+                lambda api, path=path: _form_call(path, "1,x\n"),
+            ),
+            Case(
+                "POST",
+                path,
+                400,
+                lambda api, path=path: _call(
+                    "POST", path, "", body=b"1,x\n", headers={"content-type": "text/csv"}
+                ),
+            ),
+            Case(
+                "POST",
+                path,
+                413,
+                lambda api, path=path: _call(
+                    "POST", path, "", body=b"x" * (MAX_FORM_BYTES + 1), headers=form("")[1]
+                ),
+            ),
+        )
+    ),
+    Case(
+        "POST",
+        ROWS,
+        200,
+        lambda api: _call(
+            "POST", ROWS, "/api/v1/tables/jobs/rows", {"rows": [[1, "Dev"], [2, "Manager", 3]]}
+        ),
+        filled=("rejected",),
+    ),
+    Case("POST", ROWS, 400, lambda api: _call("POST", ROWS, "/api/v1/tables/jobs/rows", {})),
+    *(
+        Case(
+            "POST",
+            path,
+            201,
+            lambda api, path=path: (api.seed(), _call("POST", path, "", {"table": "all"}))[-1],
+        )
+        for path in BACKUPS
+    ),
+    *(
+        Case("POST", path, 400, lambda api, path=path: _call("POST", path, "", {"table": "x"}))
+        for path in BACKUPS
+    ),
+    Case(
+        "GET",
+        "/api/v1/backups",
+        200,
+        lambda api: (api.backup("all"), _call("GET", "/api/v1/backups"))[-1],
+        filled=("backups",),
+    ),
+    Case(
+        "POST",
+        RESTORES[0],
+        200,
+        lambda api: _call("POST", RESTORES[0], "", {"backup_id": api.backup(), "table": "jobs"}),
+    ),
+    Case(
+        "POST",
+        RESTORES[1],
+        200,
+        lambda api: _call("POST", RESTORES[1], "", {"s3_location": _location(api.backup())}),
+    ),
+    *(
+        Case("POST", path, 400, lambda api, path=path: _call("POST", path, "", {}))
+        for path in RESTORES
+    ),
+    Case(
+        "POST",
+        RESTORES[0],
+        404,
+        lambda api: _call("POST", RESTORES[0], "", {"backup_id": MISSING, "table": "jobs"}),
+    ),
+    Case(
+        "POST",
+        RESTORES[1],
+        404,
+        lambda api: _call("POST", RESTORES[1], "", {"s3_location": _location(MISSING)}),
+    ),
+    Case(
+        "POST",
+        RESTORES[0],
+        422,
+        lambda api: _call(
+            "POST", RESTORES[0], "", {"backup_id": _backup_mismatch(api), "table": "jobs"}
+        ),
+    ),
+    Case(
+        "POST",
+        RESTORES[1],
+        422,
+        lambda api: _call(
+            "POST", RESTORES[1], "", {"s3_location": _location(_backup_mismatch(api))}
+        ),
+    ),
+]
+
+
+def _concrete(path: str) -> str:
+    return path.replace("{upload_id}", MISSING).replace("{table}", "jobs")
+
+
+REGISTERED = sorted(
+    (path, method.lower()) for path, entries in app_module.app.routes.items() for method in entries
+)
+# Every route but health refuses a request without the key (401) or with a wrong one (403).
+AUTH_CASES = [
+    Case(
+        method.upper(),
+        path,
+        status,
+        lambda api, p=path, m=method, k=key: _call(m.upper(), p, _concrete(p), key=k),
+    )
+    for path, method in REGISTERED
+    if path not in app_module.PUBLIC_PATHS
+    for status, key in ((401, None), (403, "wrong-key"))
+]
+ALL_CASES = CASES + AUTH_CASES
+
+
+@pytest.fixture
+def api(s3: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Api]:
+    for name in [n for n in os.environ if n.startswith("INGEST_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("INGEST_BUCKET", BUCKET)
+    monkeypatch.setenv("INGEST_API_KEY", KEY)
+    getters = (app_module.get_settings, app_module.get_s3, app_module.get_warehouse)
+    for getter in getters:
+        getter.cache_clear()
+    try:
+        # A project dir without .chalice/config.json: no stage's environment is applied.
+        with Client(app_module.app, project_dir=str(tmp_path)) as client:
+            yield Api(client, s3, app_module)
+    finally:
+        if app_module.get_warehouse.cache_info().currsize:
+            app_module.get_warehouse().close()
+        for getter in getters:
+            getter.cache_clear()
+
+
+def _name(case: Case) -> str:
+    return f"{case.method} {case.path} {case.status}"
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=_name)
+def test_reply_matches_the_documented_schema(api: Api, case: Case) -> None:
+    call = case.prepare(api) if case.prepare else _call(case.method, case.path)
+    assert (call.method, call.path) == (case.method, case.path)
+    reply = api.send(call)
+    assert reply.status_code == case.status, reply.body
+    body = reply.json_body
+    assert DOC.errors(case.path, case.method.lower(), case.status, body) == []
+    for name in case.filled:
+        assert body[name], f"{name} is empty, so its items were not checked"
+
+
+def test_cases_cover_every_documented_reply() -> None:
+    covered = {(c.path, c.method.lower(), c.status) for c in ALL_CASES}
+    assert covered == DOC.replies()
+
+
+def test_document_describes_exactly_the_registered_routes() -> None:
+    validate(DOC.document)
+    described = {(p, m) for p, ops in DOC.document["paths"].items() for m in ops}
+    assert described == set(REGISTERED)
