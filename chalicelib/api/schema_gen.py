@@ -16,7 +16,17 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Annotated, Any, Literal, Union, get_args, get_origin, is_typeddict
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,
+    Required,
+    Union,
+    get_args,
+    get_origin,
+    is_typeddict,
+)
 
 Schema = dict[str, Any]
 
@@ -39,6 +49,16 @@ def _description(cls: type) -> str:
     if not doc.strip() or doc.startswith(f"{cls.__name__}("):
         raise TypeError(f"{cls.__qualname__} has no docstring to describe it")
     return " ".join(doc.split())
+
+
+def _required(hint: Any, total: bool) -> bool:
+    """Whether a TypedDict key must be present (read from the hint: ``__required_keys__`` misses
+    ``NotRequired`` under postponed annotations before Python 3.12)."""
+    if get_origin(hint) is Annotated:
+        hint = get_args(hint)[0]
+    if get_origin(hint) is NotRequired:
+        return False
+    return get_origin(hint) is Required or total
 
 
 def _with_null(schema: Schema) -> Schema:
@@ -84,6 +104,8 @@ class SchemaSet:
         origin, args = get_origin(hint), get_args(hint)
         if origin is Annotated:
             return self._annotated(args[0], args[1:])
+        if origin in (Required, NotRequired):
+            return self.of(args[0])
         if hint is Any:
             return {}
         if hint is None or hint is type(None):
@@ -148,7 +170,8 @@ class SchemaSet:
             required = names
         elif is_typeddict(cls):
             names = list(hints)
-            required = [n for n in names if n in cls.__required_keys__]  # type: ignore[attr-defined]
+            total = bool(getattr(cls, "__total__", True))
+            required = [n for n in names if _required(hints[n], total)]
         else:
             raise TypeError(f"{cls!r} is neither a dataclass nor a TypedDict")
         return {
