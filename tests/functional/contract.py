@@ -5,11 +5,17 @@ checked against the OpenAPI document's schema for its path, method and status.""
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import boto3
+import pytest
 import requests
+from chalice.test import Client
 from jsonschema import Draft202012Validator
+from moto import mock_aws
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -17,9 +23,11 @@ from devstack.dispatcher import routes_of
 from tests.conftest import BUCKET
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
     from types import ModuleType
 
-    from chalice.test import Client, HTTPResponse
+    from chalice.test import HTTPResponse
 
 KEY = "contract-key"
 NO_JSON = object()
@@ -166,3 +174,34 @@ class Api:
             {"table": "jobs", "filename": "j.csv", "size": size},
         )
         return str(started["upload_id"])
+
+
+@contextmanager
+def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
+    """The app on a fresh moto S3 bucket and in-memory DuckDB, with the API key ``KEY``.
+
+    ``project_dir`` has no ``.chalice/config.json``, so no deployment stage's environment (a
+    Redshift warehouse, a real bucket) is applied to the handlers.
+    """
+    getters = (app_module.get_settings, app_module.get_s3, app_module.get_warehouse)
+    with pytest.MonkeyPatch.context() as env:
+        for name in [n for n in os.environ if n.startswith(("INGEST_", "AWS_"))]:
+            env.delenv(name)
+        env.setenv("INGEST_BUCKET", BUCKET)
+        env.setenv("INGEST_API_KEY", KEY)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for getter in getters:
+            getter.cache_clear()
+        try:
+            with mock_aws():
+                s3 = boto3.client("s3", region_name="us-east-1")
+                s3.create_bucket(Bucket=BUCKET)
+                with Client(app_module.app, project_dir=str(project_dir)) as client:
+                    yield Api(client, s3, app_module)
+        finally:
+            if app_module.get_warehouse.cache_info().currsize:
+                app_module.get_warehouse().close()
+            for getter in getters:
+                getter.cache_clear()

@@ -7,12 +7,10 @@ lists, so a reply documented but never produced, or produced but not documented,
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from chalice.test import Client
 from openapi_spec_validator import validate
 
 import app as app_module
@@ -20,7 +18,7 @@ from chalicelib import keys, storage
 from chalicelib.api import openapi
 from chalicelib.api.formdata import MAX_FORM_BYTES
 from tests.conftest import BUCKET
-from tests.functional.contract import KEY, NO_JSON, Api, Call, Document, form
+from tests.functional.contract import NO_JSON, Api, Call, Document, form, running_api
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -370,31 +368,23 @@ ALL_CASES = CASES + AUTH_CASES
 
 
 @pytest.fixture
-def api(s3: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Api]:
-    for name in [n for n in os.environ if n.startswith("INGEST_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("INGEST_BUCKET", BUCKET)
-    monkeypatch.setenv("INGEST_API_KEY", KEY)
-    getters = (app_module.get_settings, app_module.get_s3, app_module.get_warehouse)
-    for getter in getters:
-        getter.cache_clear()
-    try:
-        # A project dir without .chalice/config.json: no stage's environment is applied.
-        with Client(app_module.app, project_dir=str(tmp_path)) as client:
-            yield Api(client, s3, app_module)
-    finally:
-        if app_module.get_warehouse.cache_info().currsize:
-            app_module.get_warehouse().close()
-        for getter in getters:
-            getter.cache_clear()
+def api(tmp_path: Path) -> Iterator[Api]:
+    with running_api(app_module, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One app for the key checks: a refused request changes nothing, so they can share it."""
+    with running_api(app_module, tmp_path_factory.mktemp("keys")) as running:
+        yield running
 
 
 def _name(case: Case) -> str:
     return f"{case.method} {case.path} {case.status}"
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=_name)
-def test_reply_matches_the_documented_schema(api: Api, case: Case) -> None:
+def _check(api: Api, case: Case) -> None:
     call = case.prepare(api) if case.prepare else _call(case.method, case.path)
     assert (call.method, call.path) == (case.method, case.path)
     reply = api.send(call)
@@ -403,6 +393,16 @@ def test_reply_matches_the_documented_schema(api: Api, case: Case) -> None:
     assert DOC.errors(case.path, case.method.lower(), case.status, body) == []
     for name in case.filled:
         assert body[name], f"{name} is empty, so its items were not checked"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_name)
+def test_reply_matches_the_documented_schema(api: Api, case: Case) -> None:
+    _check(api, case)
+
+
+@pytest.mark.parametrize("case", AUTH_CASES, ids=_name)
+def test_key_refusal_matches_the_documented_schema(shared_api: Api, case: Case) -> None:
+    _check(shared_api, case)
 
 
 def test_cases_cover_every_documented_reply() -> None:
