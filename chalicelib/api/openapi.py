@@ -18,10 +18,13 @@ from chalicelib.api.openapi_requests import TABLE, TABLE_OR_ALL, pattern
 from chalicelib.api.replies import ErrorReply, Health
 from chalicelib.api.schema_gen import Schema, SchemaSet
 from chalicelib.api.uploads import AcceptedUpload, PresignedUpload, UploadList, UploadStatus
+from chalicelib.config import S3_MAX_SINGLE_UPLOAD
 from chalicelib.pipeline import backup_catalog, restore
 from chalicelib.pipeline.backup_catalog import FORMATS
 
 VERSION = "3.1.0"
+_TIB = multipart_uploads.MAX_OBJECT_BYTES // 1024**4
+_GIB = S3_MAX_SINGLE_UPLOAD // 1024**3
 _ERRORS = {
     400: "The request is malformed (bad JSON, unknown table, bad parameter)",
     401: "No x-api-key header",
@@ -163,7 +166,8 @@ class _Paths:
             },
             "/api/v1/multipart-uploads": {
                 "post": self.op(
-                    "Start a multipart upload (files over 100 MiB, up to 5 TiB)",
+                    f"Start a multipart upload (files up to {_TIB} TiB; a presigned POST "
+                    f"carries at most {_GIB} GiB)",
                     (201, multipart_uploads.MultipartUpload, "The upload and its part plan"),
                     body="MultipartRequest",
                 )

@@ -410,7 +410,8 @@ def test_cases_cover_every_documented_reply() -> None:
     assert covered == DOC.replies()
 
 
-def test_document_describes_exactly_the_registered_routes() -> None:
+def test_document_describes_exactly_the_registered_routes(shared_api: Api) -> None:
+    assert shared_api.ok("GET", "/api/v1/openapi.json") == DOC.document
     validate(DOC.document)
     described = {(p, m) for p, ops in DOC.document["paths"].items() for m in ops}
     assert described == set(REGISTERED)
