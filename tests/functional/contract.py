@@ -23,7 +23,7 @@ from devstack.dispatcher import routes_of
 from tests.conftest import BUCKET
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from pathlib import Path
     from types import ModuleType
 
@@ -35,11 +35,10 @@ _RESOURCE = "urn:csv-ingest:openapi"
 
 
 @dataclass(frozen=True)
-class Call:
-    """One request: ``path`` is the documented template, ``url`` what is sent."""
+class Sent:
+    """What a request carries besides its method: the URL (the path template when it has no
+    placeholders), a JSON body or raw bytes, headers, and the API key (None: no key header)."""
 
-    method: str
-    path: str
     url: str = ""
     json: Any = NO_JSON
     body: bytes = b""
@@ -59,8 +58,8 @@ def form(text: str, filename: str = "file.csv") -> tuple[bytes, dict[str, str]]:
 class Document:
     """The OpenAPI document, and a validator for each reply it describes."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.document = dict(document)
         resource = DRAFT202012.create_resource(document)
         self._registry: Registry[Any] = Registry().with_resource(_RESOURCE, resource)
 
@@ -95,21 +94,20 @@ class Api:
         self.app = app_module
         self._seen: set[str] = set()
 
-    def send(self, call: Call) -> HTTPResponse:
-        headers = dict(call.headers)
-        if call.key is not None:
-            headers["x-api-key"] = call.key
-        body = call.body
-        if call.json is not NO_JSON:
-            body = json.dumps(call.json).encode()
+    def send(self, method: str, path: str, sent: Sent) -> HTTPResponse:
+        headers = dict(sent.headers)
+        if sent.key is not None:
+            headers["x-api-key"] = sent.key
+        body = sent.body
+        if sent.json is not NO_JSON:
+            body = json.dumps(sent.json).encode()
             headers.setdefault("content-type", "application/json")
-        return self.client.http.request(
-            call.method, call.url or call.path, headers=headers, body=body
-        )
+        url = sent.url or path
+        return self.client.http.request(method, url, headers=headers, body=body)
 
     def ok(self, method: str, url: str, payload: Any = NO_JSON, **kwargs: Any) -> Any:
         """The JSON body of a call that must succeed."""
-        reply = self.send(Call(method, url, url, payload, **kwargs))
+        reply = self.send(method, url, Sent(url, payload, **kwargs))
         assert 200 <= reply.status_code < 300, reply.body
         return reply.json_body
 

@@ -18,7 +18,7 @@ from chalicelib import keys, storage
 from chalicelib.api import openapi
 from chalicelib.api.formdata import MAX_FORM_BYTES
 from tests.conftest import BUCKET
-from tests.functional.contract import NO_JSON, Api, Call, Document, form, running_api
+from tests.functional.contract import NO_JSON, Api, Document, Sent, form, running_api
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -30,6 +30,7 @@ UID = "/api/v1/uploads/{upload_id}"
 PARTS = "/api/v1/multipart-uploads/{upload_id}/parts"
 COMPLETE = "/api/v1/multipart-uploads/{upload_id}/complete"
 RETRY = "/api/v1/uploads/{upload_id}/retry"
+MULTIPART = "/api/v1/multipart-uploads"
 HIRES = "/api/v1/reports/hires-by-quarter"
 ABOVE = "/api/v1/reports/departments-above-mean"
 FORMS = ("/api/v1/upload_departments", "/api/v1/upload_jobs", "/api/v1/hired_employees")
@@ -40,14 +41,14 @@ BACKUPS = ("/api/v1/backups", "/api/v1/create_backup")
 
 @dataclass(frozen=True)
 class Case:
-    """A request to ``method path`` whose reply must have ``status``; ``prepare`` sets up the
-    state and gives the rest of the call; ``filled`` names arrays the body must not have empty
-    (so their items' schema is exercised)."""
+    """A request to ``method path`` whose reply must have ``status``. ``prepare`` sets up the
+    state and says what to send (by default: the path, with the key); ``filled`` names arrays
+    the body must not have empty, so the schema of their items is exercised too."""
 
     method: str
     path: str
     status: int
-    prepare: Callable[[Api], Call] | None = None
+    prepare: Callable[[Api], Sent] | None = None
     filled: tuple[str, ...] = ()
 
 
@@ -55,21 +56,54 @@ def _at(path: str, upload_id: str) -> str:
     return path.replace("{upload_id}", upload_id)
 
 
-def _multipart_sent(api: Api, data: bytes) -> Call:
-    """A multipart upload whose one part is in S3, and the completion request for it."""
-    upload_id = api.multipart(len(data))
-    (pending,) = api.s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
-    part = api.s3.upload_part(
-        Bucket=BUCKET, Key=pending["Key"], UploadId=pending["UploadId"], PartNumber=1, Body=data
-    )
-    parts = [{"part_number": 1, "etag": part["ETag"]}]
-    return Call("POST", COMPLETE, _at(COMPLETE, upload_id), {"parts": parts})
+def _send(url: str = "", payload: Any = NO_JSON, **kwargs: Any) -> Sent:
+    return Sent(url, payload, **kwargs)
+
+
+def _form(text: str) -> Sent:
+    body, headers = form(text)
+    return Sent(body=body, headers=headers)
+
+
+def _two_uploads(api: Api) -> Sent:
+    api.loaded_upload("jobs", "1,Dev\n")
+    api.form_upload("departments", "1,Sales\n")
+    return Sent()
 
 
 def _cancelled(api: Api) -> str:
     upload_id = api.form_upload("jobs", "1,Dev\n")
     api.ok("DELETE", _at(UID, upload_id))
     return upload_id
+
+
+def _completion(api: Api) -> Sent:
+    """A multipart upload whose one part is in S3, and the request that completes it."""
+    data = b"1,Dev\n2,Manager\n"
+    upload_id = api.multipart(len(data))
+    (pending,) = api.s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    part = api.s3.upload_part(
+        Bucket=BUCKET, Key=pending["Key"], UploadId=pending["UploadId"], PartNumber=1, Body=data
+    )
+    return _send(_at(COMPLETE, upload_id), {"parts": [{"part_number": 1, "etag": part["ETag"]}]})
+
+
+def _report(path: str) -> Callable[[Api], Sent]:
+    def prepare(api: Api) -> Sent:
+        api.seed()
+        return _send(f"{path}?year=2021")
+
+    return prepare
+
+
+def _backup_all(api: Api) -> Sent:
+    api.seed()
+    return _send(payload={"table": "all"})
+
+
+def _listed_backup(api: Api) -> Sent:
+    api.backup("all")
+    return Sent()
 
 
 def _backup_mismatch(api: Api) -> str:
@@ -82,189 +116,87 @@ def _backup_mismatch(api: Api) -> str:
     return backup_id
 
 
-def _location(backup_id: str, table: str = "jobs") -> str:
-    return f"s3://{BUCKET}/backups/{backup_id}/{table}/"
+def _location(backup_id: str) -> str:
+    return f"s3://{BUCKET}/backups/{backup_id}/jobs/"
 
 
-def _form_call(path: str, text: str) -> Call:
-    body, headers = form(text)
-    return Call("POST", path, "", body=body, headers=headers)
+def _by_id(backup_id: str) -> Sent:
+    return _send(payload={"backup_id": backup_id, "table": "jobs"})
 
 
-def _call(method: str, path: str, url: str = "", payload: Any = NO_JSON, **kw: Any) -> Call:
-    return Call(method, path, url, payload, **kw)
+def _by_location(backup_id: str) -> Sent:
+    return _send(payload={"s3_location": _location(backup_id)})
 
 
 CASES: list[Case] = [
-    Case("GET", "/api/v1/health", 200, lambda api: _call("GET", "/api/v1/health", key=None)),
+    Case("GET", "/api/v1/health", 200, lambda api: _send(key=None)),
     Case("GET", "/api/v1/openapi.json", 200),
     Case(
         "POST",
         "/api/v1/uploads",
         201,
-        lambda api: _call(
-            "POST", "/api/v1/uploads", "", {"table": "jobs", "filename": "j.csv", "size": 10}
-        ),
+        lambda api: _send(payload={"table": "jobs", "filename": "j.csv", "size": 10}),
     ),
+    Case("POST", "/api/v1/uploads", 400, lambda api: _send(payload={"table": "nope"})),
+    Case("GET", "/api/v1/uploads", 200, _two_uploads, filled=("uploads",)),
+    Case("GET", "/api/v1/uploads", 400, lambda api: _send("/api/v1/uploads?table=x")),
+    # Loaded with a rejected row (every count and the rejects URL set), then waiting (nulls).
+    Case("GET", UID, 200, lambda api: _send(_at(UID, api.loaded_upload("jobs", "1,D\nx,y\n")))),
+    Case("GET", UID, 200, lambda api: _send(_at(UID, api.form_upload("jobs", "1,D\n")))),
+    Case("GET", UID, 400, lambda api: _send(_at(UID, "not-an-id"))),
+    Case("GET", UID, 404, lambda api: _send(_at(UID, MISSING))),
+    Case("DELETE", UID, 200, lambda api: _send(_at(UID, api.multipart()))),
+    Case("DELETE", UID, 400, lambda api: _send(_at(UID, "x"))),
+    Case("DELETE", UID, 404, lambda api: _send(_at(UID, MISSING))),
+    Case("DELETE", UID, 409, lambda api: _send(_at(UID, api.loaded_upload("jobs", "1,D\n")))),
+    Case("POST", RETRY, 202, lambda api: _send(_at(RETRY, _cancelled(api))), ("rewritten",)),
+    Case("POST", RETRY, 400, lambda api: _send(_at(RETRY, "x"))),
+    Case("POST", RETRY, 404, lambda api: _send(_at(RETRY, MISSING))),
+    Case("POST", RETRY, 409, lambda api: _send(_at(RETRY, api.loaded_upload("jobs", "1,D\n")))),
     Case(
         "POST",
-        "/api/v1/uploads",
-        400,
-        lambda api: _call("POST", "/api/v1/uploads", "", {"table": "nope", "filename": "j.csv"}),
-    ),
-    Case(
-        "GET",
-        "/api/v1/uploads",
-        200,
-        lambda api: (
-            api.loaded_upload("jobs", "1,Dev\n"),
-            api.form_upload("departments", "1,Sales\n"),
-            _call("GET", "/api/v1/uploads"),
-        )[-1],
-        filled=("uploads",),
-    ),
-    Case(
-        "GET",
-        "/api/v1/uploads",
-        400,
-        lambda api: _call("GET", "/api/v1/uploads", "/api/v1/uploads?table=x"),
-    ),
-    Case(
-        "GET",
-        UID,
-        200,
-        lambda api: _call("GET", UID, _at(UID, api.loaded_upload("jobs", "1,Dev\nx,Bad\n"))),
-    ),
-    Case(
-        "GET",
-        UID,
-        200,
-        lambda api: _call("GET", UID, _at(UID, api.form_upload("jobs", "1,D"))),
-    ),
-    Case("GET", UID, 400, lambda api: _call("GET", UID, _at(UID, "not-an-id"))),
-    Case("GET", UID, 404, lambda api: _call("GET", UID, _at(UID, MISSING))),
-    Case("DELETE", UID, 200, lambda api: _call("DELETE", UID, _at(UID, api.multipart()))),
-    Case("DELETE", UID, 400, lambda api: _call("DELETE", UID, _at(UID, "x"))),
-    Case("DELETE", UID, 404, lambda api: _call("DELETE", UID, _at(UID, MISSING))),
-    Case(
-        "DELETE",
-        UID,
-        409,
-        lambda api: _call("DELETE", UID, _at(UID, api.loaded_upload("jobs", "1,Dev\n"))),
-    ),
-    Case(
-        "POST",
-        RETRY,
-        202,
-        lambda api: _call("POST", RETRY, _at(RETRY, _cancelled(api))),
-        filled=("rewritten",),
-    ),
-    Case("POST", RETRY, 400, lambda api: _call("POST", RETRY, _at(RETRY, "x"))),
-    Case("POST", RETRY, 404, lambda api: _call("POST", RETRY, _at(RETRY, MISSING))),
-    Case(
-        "POST",
-        RETRY,
-        409,
-        lambda api: _call("POST", RETRY, _at(RETRY, api.loaded_upload("jobs", "1,Dev\n"))),
-    ),
-    Case(
-        "POST",
-        "/api/v1/multipart-uploads",
+        MULTIPART,
         201,
-        lambda api: _call(
-            "POST",
-            "/api/v1/multipart-uploads",
-            "",
-            {"table": "jobs", "filename": "j.csv", "size": 300 * 1024**2},
-        ),
+        lambda api: _send(payload={"table": "jobs", "filename": "j.csv", "size": 300 * 1024**2}),
     ),
-    Case(
-        "POST",
-        "/api/v1/multipart-uploads",
-        400,
-        lambda api: _call(
-            "POST", "/api/v1/multipart-uploads", "", {"table": "jobs", "filename": "j", "size": 0}
-        ),
-    ),
+    Case("POST", MULTIPART, 400, lambda api: _send(payload={"table": "jobs", "size": 0})),
     Case(
         "POST",
         PARTS,
         200,
-        lambda api: _call("POST", PARTS, _at(PARTS, api.multipart()), {"part_numbers": [1]}),
+        lambda api: _send(_at(PARTS, api.multipart()), {"part_numbers": [1]}),
         filled=("parts",),
     ),
+    Case("POST", PARTS, 400, lambda api: _send(_at(PARTS, api.multipart()), {"part_numbers": [2]})),
+    Case("POST", PARTS, 404, lambda api: _send(_at(PARTS, MISSING), {})),
+    # A waiting upload that is not a multipart upload.
+    Case("POST", PARTS, 409, lambda api: _send(_at(PARTS, api.form_upload("jobs", "1,D\n")), {})),
+    Case("POST", COMPLETE, 200, _completion),
+    Case("POST", COMPLETE, 400, lambda api: _send(_at(COMPLETE, api.multipart()), {"parts": []})),
+    Case("POST", COMPLETE, 404, lambda api: _send(_at(COMPLETE, MISSING), {})),
     Case(
-        "POST",
-        PARTS,
-        400,
-        lambda api: _call("POST", PARTS, _at(PARTS, api.multipart()), {"part_numbers": [2]}),
+        "POST", COMPLETE, 409, lambda api: _send(_at(COMPLETE, api.form_upload("jobs", "1,D")), {})
     ),
-    Case("POST", PARTS, 404, lambda api: _call("POST", PARTS, _at(PARTS, MISSING), {})),
-    Case(
-        "POST",
-        PARTS,
-        409,
-        lambda api: _call(
-            "POST", PARTS, _at(PARTS, api.form_upload("jobs", "1,Dev\n")), {"part_numbers": [1]}
-        ),
-    ),
-    Case("POST", COMPLETE, 200, lambda api: _multipart_sent(api, b"1,Dev\n2,Manager\n")),
-    Case(
-        "POST",
-        COMPLETE,
-        400,
-        lambda api: _call("POST", COMPLETE, _at(COMPLETE, api.multipart()), {"parts": []}),
-    ),
-    Case("POST", COMPLETE, 404, lambda api: _call("POST", COMPLETE, _at(COMPLETE, MISSING), {})),
-    Case(
-        "POST",
-        COMPLETE,
-        409,
-        lambda api: _call(
-            "POST", COMPLETE, _at(COMPLETE, api.form_upload("jobs", "1,D")), {"parts": []}
-        ),
-    ),
-    Case(
-        "GET",
-        HIRES,
-        200,
-        lambda api: (api.seed(), _call("GET", HIRES, f"{HIRES}?year=2021"))[-1],
-        filled=("rows",),
-    ),
-    Case("GET", HIRES, 400, lambda api: _call("GET", HIRES)),
-    Case(
-        "GET",
-        ABOVE,
-        200,
-        lambda api: (api.seed(), _call("GET", ABOVE, f"{ABOVE}?year=2021"))[-1],
-        filled=("rows",),
-    ),
-    Case("GET", ABOVE, 400, lambda api: _call("GET", ABOVE, f"{ABOVE}?year=later")),
+    Case("GET", HIRES, 200, _report(HIRES), filled=("rows",)),
+    Case("GET", HIRES, 400),
+    Case("GET", ABOVE, 200, _report(ABOVE), filled=("rows",)),
+    Case("GET", ABOVE, 400, lambda api: _send(f"{ABOVE}?year=later")),
     *(
         case
         for path in FORMS
         for case in (
-            Case(
-                "POST",
-                path,
-                202,
-                lambda api, path=path: _form_call(path, "1,x\n"),
-            ),
+            Case("POST", path, 202, lambda api: _form("1,x\n")),
             Case(
                 "POST",
                 path,
                 400,
-                lambda api, path=path: _call(
-                    "POST", path, "", body=b"1,x\n", headers={"content-type": "text/csv"}
-                ),
+                lambda api: Sent(body=b"1,x\n", headers={"content-type": "text/csv"}),
             ),
             Case(
                 "POST",
                 path,
                 413,
-                lambda api, path=path: _call(
-                    "POST", path, "", body=b"x" * (MAX_FORM_BYTES + 1), headers=form("")[1]
-                ),
+                lambda api: Sent(body=b"x" * (MAX_FORM_BYTES + 1), headers=_form("").headers),
             ),
         )
     ),
@@ -272,81 +204,29 @@ CASES: list[Case] = [
         "POST",
         ROWS,
         200,
-        lambda api: _call(
-            "POST", ROWS, "/api/v1/tables/jobs/rows", {"rows": [[1, "Dev"], [2, "Manager", 3]]}
-        ),
+        lambda api: _send("/api/v1/tables/jobs/rows", {"rows": [[1, "Dev"], [2, "Dev", 3]]}),
         filled=("rejected",),
     ),
-    Case("POST", ROWS, 400, lambda api: _call("POST", ROWS, "/api/v1/tables/jobs/rows", {})),
-    *(
-        Case(
-            "POST",
-            path,
-            201,
-            lambda api, path=path: (api.seed(), _call("POST", path, "", {"table": "all"}))[-1],
-        )
-        for path in BACKUPS
-    ),
-    *(
-        Case("POST", path, 400, lambda api, path=path: _call("POST", path, "", {"table": "x"}))
-        for path in BACKUPS
-    ),
-    Case(
-        "GET",
-        "/api/v1/backups",
-        200,
-        lambda api: (api.backup("all"), _call("GET", "/api/v1/backups"))[-1],
-        filled=("backups",),
-    ),
-    Case(
-        "POST",
-        RESTORES[0],
-        200,
-        lambda api: _call("POST", RESTORES[0], "", {"backup_id": api.backup(), "table": "jobs"}),
-    ),
-    Case(
-        "POST",
-        RESTORES[1],
-        200,
-        lambda api: _call("POST", RESTORES[1], "", {"s3_location": _location(api.backup())}),
-    ),
-    *(
-        Case("POST", path, 400, lambda api, path=path: _call("POST", path, "", {}))
-        for path in RESTORES
-    ),
-    Case(
-        "POST",
-        RESTORES[0],
-        404,
-        lambda api: _call("POST", RESTORES[0], "", {"backup_id": MISSING, "table": "jobs"}),
-    ),
-    Case(
-        "POST",
-        RESTORES[1],
-        404,
-        lambda api: _call("POST", RESTORES[1], "", {"s3_location": _location(MISSING)}),
-    ),
-    Case(
-        "POST",
-        RESTORES[0],
-        422,
-        lambda api: _call(
-            "POST", RESTORES[0], "", {"backup_id": _backup_mismatch(api), "table": "jobs"}
-        ),
-    ),
-    Case(
-        "POST",
-        RESTORES[1],
-        422,
-        lambda api: _call(
-            "POST", RESTORES[1], "", {"s3_location": _location(_backup_mismatch(api))}
-        ),
-    ),
+    Case("POST", ROWS, 400, lambda api: _send("/api/v1/tables/jobs/rows", {})),
+    *(Case("POST", path, 201, _backup_all) for path in BACKUPS),
+    *(Case("POST", path, 400, lambda api: _send(payload={"table": "x"})) for path in BACKUPS),
+    Case("GET", "/api/v1/backups", 200, _listed_backup, filled=("backups",)),
+    *(Case("POST", path, 400, lambda api: _send(payload={})) for path in RESTORES),
+    Case("POST", RESTORES[0], 200, lambda api: _by_id(api.backup())),
+    Case("POST", RESTORES[0], 404, lambda api: _by_id(MISSING)),
+    Case("POST", RESTORES[0], 422, lambda api: _by_id(_backup_mismatch(api))),
+    Case("POST", RESTORES[1], 200, lambda api: _by_location(api.backup())),
+    Case("POST", RESTORES[1], 404, lambda api: _by_location(MISSING)),
+    Case("POST", RESTORES[1], 422, lambda api: _by_location(_backup_mismatch(api))),
 ]
 
 
 def _concrete(path: str) -> str:
     return path.replace("{upload_id}", MISSING).replace("{table}", "jobs")
+
+
+def _keyed(path: str, key: str | None) -> Callable[[Api], Sent]:
+    return lambda api: _send(_concrete(path), key=key)
 
 
 REGISTERED = sorted(
@@ -358,7 +238,7 @@ AUTH_CASES = [
         method.upper(),
         path,
         status,
-        lambda api, p=path, m=method, k=key: _call(m.upper(), p, _concrete(p), key=k),
+        _keyed(path, key),
     )
     for path, method in REGISTERED
     if path not in app_module.PUBLIC_PATHS
@@ -385,9 +265,8 @@ def _name(case: Case) -> str:
 
 
 def _check(api: Api, case: Case) -> None:
-    call = case.prepare(api) if case.prepare else _call(case.method, case.path)
-    assert (call.method, call.path) == (case.method, case.path)
-    reply = api.send(call)
+    sent = case.prepare(api) if case.prepare else Sent()
+    reply = api.send(case.method, case.path, sent)
     assert reply.status_code == case.status, reply.body
     body = reply.json_body
     assert DOC.errors(case.path, case.method.lower(), case.status, body) == []
