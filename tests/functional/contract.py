@@ -77,11 +77,22 @@ class Document:
         reply = self.document["paths"][path][method]["responses"].get(str(status))
         if reply is None:
             return [f"{method.upper()} {path} does not document status {status}"]
-        ref = reply["content"]["application/json"]["schema"]["$ref"]
-        validator = Draft202012Validator({"$ref": _RESOURCE + ref}, registry=self._registry)
+        return self._check(reply["content"]["application/json"]["schema"], body)
+
+    def request_errors(self, path: str, method: str, payload: Any) -> list[str]:
+        """What is wrong with ``payload`` as the JSON request body of ``method path``."""
+        request = self.document["paths"][path][method].get("requestBody")
+        if request is None or "application/json" not in request["content"]:
+            return [f"{method.upper()} {path} documents no JSON request body"]
+        return self._check(request["content"]["application/json"]["schema"], payload)
+
+    def _check(self, schema: dict[str, Any], instance: Any) -> list[str]:
+        validator = Draft202012Validator(
+            {"$ref": _RESOURCE + schema["$ref"]}, registry=self._registry
+        )
         return [
             f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
-            for e in validator.iter_errors(body)
+            for e in validator.iter_errors(instance)
         ]
 
 

@@ -268,6 +268,9 @@ def _check(api: Api, case: Case) -> None:
     sent = case.prepare(api) if case.prepare else Sent()
     reply = api.send(case.method, case.path, sent)
     assert reply.status_code == case.status, reply.body
+    if reply.status_code < 300 and sent.json is not NO_JSON:
+        # A request the route accepted must also be one the document allows.
+        assert DOC.request_errors(case.path, case.method.lower(), sent.json) == []
     body = reply.json_body
     assert DOC.errors(case.path, case.method.lower(), case.status, body) == []
     for name in case.filled:
