@@ -23,6 +23,7 @@ from chalicelib.api import (
     reports,
     uploads,
 )
+from chalicelib.api.replies import ErrorReply, Health
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
 from chalicelib.pipeline import backup, backup_catalog, load, restore, split, validate
@@ -65,8 +66,7 @@ def get_warehouse() -> Warehouse:
 
 
 def error_response(exc: IngestError) -> Response:
-    body = {"error": {"code": exc.code, "message": exc.message}}
-    return Response(body=body, status_code=exc.status_code)
+    return Response(body=asdict(ErrorReply.of(exc)), status_code=exc.status_code)
 
 
 @app.middleware("http")
@@ -157,7 +157,7 @@ def query(name: str) -> str | None:
 @app.route("/api/v1/health", methods=["GET"])
 def get_health() -> Response:
     if query("deep") not in ("true", "1"):
-        return Response(body={"status": "ok"}, status_code=200)
+        return Response(body=asdict(Health()), status_code=200)
     # The route is public (API Gateway checks no key on it), so the deep check needs the key
     # the app itself knows.
     refused = key_refusal(app.current_request, required=True)
@@ -177,13 +177,13 @@ def create_upload() -> Response:
 @app.route("/api/v1/uploads", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_uploads() -> dict[str, Any]:
-    return {"uploads": uploads.listing(get_s3(), get_settings(), query("table"))}
+    return asdict(uploads.listing(get_s3(), get_settings(), query("table")))
 
 
 @app.route("/api/v1/uploads/{upload_id}", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_upload(upload_id: str) -> dict[str, Any]:
-    return uploads.status(get_s3(), get_settings(), upload_id)
+    return asdict(uploads.status(get_s3(), get_settings(), upload_id))
 
 
 @app.route("/api/v1/uploads/{upload_id}/retry", methods=["POST"], api_key_required=True)
@@ -196,7 +196,7 @@ def retry_upload(upload_id: str) -> Response:
 @app.route("/api/v1/uploads/{upload_id}", methods=["DELETE"], api_key_required=True)
 @replies_errors
 def cancel_upload(upload_id: str) -> dict[str, Any]:
-    return multipart_uploads.cancel(get_s3(), get_settings(), upload_id)
+    return asdict(multipart_uploads.cancel(get_s3(), get_settings(), upload_id))
 
 
 @app.route("/api/v1/multipart-uploads", methods=["POST"], api_key_required=True)
@@ -209,7 +209,7 @@ def create_multipart_upload() -> Response:
 @app.route("/api/v1/multipart-uploads/{upload_id}/parts", methods=["POST"], api_key_required=True)
 @replies_errors
 def sign_upload_parts(upload_id: str) -> dict[str, Any]:
-    return {"parts": multipart_uploads.sign_parts(get_s3(), get_settings(), upload_id, json_body())}
+    return asdict(multipart_uploads.sign_parts(get_s3(), get_settings(), upload_id, json_body()))
 
 
 @app.route(
@@ -217,23 +217,21 @@ def sign_upload_parts(upload_id: str) -> dict[str, Any]:
 )
 @replies_errors
 def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
-    return multipart_uploads.complete(get_s3(), get_settings(), upload_id, json_body())
+    return asdict(multipart_uploads.complete(get_s3(), get_settings(), upload_id, json_body()))
 
 
 @app.route("/api/v1/reports/hires-by-quarter", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_hires_by_quarter() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    rows = reports.hires_by_quarter(get_warehouse(), year)
-    return {"year": year, "rows": [asdict(r) for r in rows]}
+    return asdict(reports.hires_by_quarter_report(get_warehouse(), year))
 
 
 @app.route("/api/v1/reports/departments-above-mean", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_departments_above_mean() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    mean, rows = reports.departments_above_mean(get_warehouse(), year)
-    return {"year": year, "mean": mean, "rows": [asdict(r) for r in rows]}
+    return asdict(reports.departments_above_mean_report(get_warehouse(), year))
 
 
 def form_upload(table: str) -> Response:
@@ -309,7 +307,8 @@ def backup_reply() -> Response:
 @app.route("/api/v1/backups", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_backups() -> dict[str, Any]:
-    return {"backups": [b.to_json() for b in backup_catalog.list_backups(get_s3(), get_settings())]}
+    listed = backup_catalog.list_backups(get_s3(), get_settings())
+    return asdict(backup_catalog.BackupList(listed))
 
 
 @app.route("/api/v1/restores", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True)
@@ -343,7 +342,7 @@ def upload_parquet_backup() -> dict[str, Any]:
 
 
 @app.route("/api/v1/openapi.json", methods=["GET"], api_key_required=True)
-def get_openapi() -> dict[str, Any]:
+def get_openapi() -> openapi.OpenApiDocument:
     return openapi.document()
 
 

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from chalicelib import keys, storage
 from chalicelib.csvfile.boundaries import iter_records
@@ -45,7 +45,7 @@ MAX_ROWS = 1000
 class RejectedRow:
     """A row of the request that was not loaded (``row`` counts from 1), and why."""
 
-    row: int
+    row: Annotated[int, "1 = the first row sent"]
     errors: tuple[str, ...]
 
 

@@ -7,8 +7,8 @@ constant reply in ``app.py``. It changes nothing: one HeadBucket, one ``SELECT 1
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,26 +28,31 @@ OK = "ok"
 
 
 @dataclass(frozen=True)
-class Health:
-    """Each dependency's status: ``ok`` or a one-line reason (never a credential)."""
+class WarehouseHealth:
+    """The warehouse engine that was asked, and its answer: ``ok`` or a one-line reason."""
 
-    s3: str
     engine: str
-    warehouse: str
+    status: str
+
+
+@dataclass(frozen=True)
+class DeepHealth:
+    """Each dependency's status after reaching it: ``ok`` or a one-line reason (never a
+    credential); ``degraded`` when any is not ok."""
+
+    status: Literal["ok", "degraded"]
+    s3: str
+    warehouse: WarehouseHealth
 
     @property
     def ok(self) -> bool:
-        return self.s3 == OK and self.warehouse == OK
+        return self.status == OK
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "status": OK if self.ok else "degraded",
-            "s3": self.s3,
-            "warehouse": {"engine": self.engine, "status": self.warehouse},
-        }
+        return asdict(self)
 
 
-def check(s3: S3Client, settings: Settings, warehouse: Callable[[], Warehouse]) -> Health:
+def check(s3: S3Client, settings: Settings, warehouse: Callable[[], Warehouse]) -> DeepHealth:
     """Reach the bucket (HeadBucket) and run ``SELECT 1`` on the warehouse."""
     try:
         s3.head_bucket(Bucket=settings.bucket)
@@ -61,7 +66,10 @@ def check(s3: S3Client, settings: Settings, warehouse: Callable[[], Warehouse]) 
         warehouse_status = OK if rows and rows[0][0] == 1 else f"SELECT 1 answered {rows!r}"
     except IngestError as exc:
         warehouse_status = exc.message
-    health = Health(s3_status, settings.warehouse, warehouse_status)
+    ok = s3_status == OK and warehouse_status == OK
+    health = DeepHealth(
+        "ok" if ok else "degraded", s3_status, WarehouseHealth(settings.warehouse, warehouse_status)
+    )
     if not health.ok:
         logger.warning("health.degraded", extra=health.to_json())
     return health

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -46,7 +46,40 @@ class MultipartUpload:
     size: int
     part_size: int
     part_count: int
-    expires_in: int
+    expires_in: Annotated[int, "Seconds each presigned part URL stays valid"]
+
+
+@dataclass(frozen=True)
+class SignedPart:
+    """Where to PUT one part's bytes."""
+
+    part_number: int
+    url: str
+
+
+@dataclass(frozen=True)
+class SignedParts:
+    """One presigned PUT URL per requested part, by part number."""
+
+    parts: list[SignedPart]
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A multipart upload S3 has put together: the file is in ``raw/`` and the pipeline starts."""
+
+    upload_id: str
+    key: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A cancelled upload: failed, its multipart upload (if any) aborted."""
+
+    upload_id: str
+    state: Literal["failed"]
+    error: str
 
 
 def plan_parts(size: Any, requested: Any = None) -> tuple[int, int]:
@@ -140,7 +173,7 @@ def _part_numbers(body: Any, count: int) -> list[int]:
     return sorted(set(numbers))
 
 
-def sign_parts(s3: S3Client, settings: Settings, upload_id: str, body: Any) -> list[dict[str, Any]]:
+def sign_parts(s3: S3Client, settings: Settings, upload_id: str, body: Any) -> SignedParts:
     """A presigned PUT URL for each requested part number.
 
     Raises:
@@ -150,22 +183,24 @@ def sign_parts(s3: S3Client, settings: Settings, upload_id: str, body: Any) -> l
     """
     upload = _waiting_multipart(s3, settings, upload_id)
     multipart = upload.extra["multipart"]
-    return [
-        {
-            "part_number": n,
-            "url": s3.generate_presigned_url(
-                "upload_part",
-                Params={
-                    "Bucket": settings.bucket,
-                    "Key": upload.source_key,
-                    "UploadId": multipart["id"],
-                    "PartNumber": n,
-                },
-                ExpiresIn=settings.presign_expires,
-            ),
-        }
-        for n in _part_numbers(body, multipart["part_count"])
-    ]
+    return SignedParts(
+        [
+            SignedPart(
+                n,
+                s3.generate_presigned_url(
+                    "upload_part",
+                    Params={
+                        "Bucket": settings.bucket,
+                        "Key": upload.source_key,
+                        "UploadId": multipart["id"],
+                        "PartNumber": n,
+                    },
+                    ExpiresIn=settings.presign_expires,
+                ),
+            )
+            for n in _part_numbers(body, multipart["part_count"])
+        ]
+    )
 
 
 def _etags(body: Any, count: int) -> list[dict[str, Any]]:
@@ -199,7 +234,7 @@ def _uploaded_bytes(s3: S3Client, bucket: str, key: str, multipart_id: str) -> i
     return total
 
 
-def complete(s3: S3Client, settings: Settings, upload_id: str, body: Any) -> dict[str, Any]:
+def complete(s3: S3Client, settings: Settings, upload_id: str, body: Any) -> Completed:
     """Check the parts add up to the declared size, then complete the S3 upload.
 
     Raises:
@@ -231,10 +266,10 @@ def complete(s3: S3Client, settings: Settings, upload_id: str, body: Any) -> dic
                 f"S3 refused to complete the upload: {code}", upload_id=upload_id
             ) from None
         raise
-    return {"upload_id": upload_id, "key": key, "size": multipart["size"]}
+    return Completed(upload_id, key, multipart["size"])
 
 
-def cancel(s3: S3Client, settings: Settings, upload_id: str) -> dict[str, Any]:
+def cancel(s3: S3Client, settings: Settings, upload_id: str) -> Cancelled:
     """Cancel an upload whose file never arrived: abort its S3 multipart upload, mark it failed.
 
     Raises:
@@ -258,4 +293,4 @@ def cancel(s3: S3Client, settings: Settings, upload_id: str) -> dict[str, Any]:
             if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
     state.advance(s3, settings.bucket, upload, "failed", error=CANCELLED)
-    return {"upload_id": upload_id, "state": "failed", "error": CANCELLED}
+    return Cancelled(upload_id, "failed", CANCELLED)

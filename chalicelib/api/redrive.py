@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from chalicelib import keys, storage
 from chalicelib.errors import UploadStateError
 from chalicelib.logs import bind
 from chalicelib.pipeline import completion, state
+from chalicelib.tables import TableName  # noqa: TC001 - schema_gen reads Retried's hints
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,10 +39,12 @@ class Retried:
     """What a re-drive did: the stage it restarted and the objects it rewrote to do so."""
 
     upload_id: str
-    table: str
-    state: str
+    table: TableName
+    state: Literal["processing"]
     stage: Stage
-    rewritten: list[str] = field(default_factory=list)
+    rewritten: Annotated[
+        list[str], "The objects copied onto themselves to start the stage again"
+    ] = field(default_factory=list)
 
 
 def retry_upload(

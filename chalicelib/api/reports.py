@@ -37,6 +37,8 @@ def _bounds(year: int) -> list[datetime]:
 
 @dataclass(frozen=True)
 class QuarterRow:
+    """Hires of one job in one department, by quarter of the year."""
+
     department: str
     job: str
     q1: int
@@ -47,6 +49,8 @@ class QuarterRow:
 
 @dataclass(frozen=True)
 class DepartmentHires:
+    """A department and how many people it hired in the year."""
+
     id: int
     department: str
     hired: int
@@ -64,3 +68,31 @@ def departments_above_mean(warehouse: Warehouse, year: int) -> tuple[float, list
     mean = float(mean_row[0][0]) if mean_row and mean_row[0][0] is not None else 0.0
     rows = warehouse.execute(sql.departments_above_mean(), _bounds(year))
     return mean, [DepartmentHires(int(i), str(d), int(h)) for i, d, h, _ in rows]
+
+
+@dataclass(frozen=True)
+class HiresByQuarter:
+    """Hires per department and job in ``year``, by quarter, by department then job."""
+
+    year: int
+    rows: list[QuarterRow]
+
+
+@dataclass(frozen=True)
+class DepartmentsAboveMean:
+    """Departments that hired more than ``mean``, the mean of the departments that hired."""
+
+    year: int
+    mean: float
+    rows: list[DepartmentHires]
+
+
+def hires_by_quarter_report(warehouse: Warehouse, year: int) -> HiresByQuarter:
+    """The hires-by-quarter report of ``year``."""
+    return HiresByQuarter(year, hires_by_quarter(warehouse, year))
+
+
+def departments_above_mean_report(warehouse: Warehouse, year: int) -> DepartmentsAboveMean:
+    """The departments-above-mean report of ``year``."""
+    mean, rows = departments_above_mean(warehouse, year)
+    return DepartmentsAboveMean(year, mean, rows)

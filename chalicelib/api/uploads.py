@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from chalicelib import keys, storage
 from chalicelib.api import formdata
 from chalicelib.errors import InvalidRequestError
 from chalicelib.pipeline import completion, state
-from chalicelib.pipeline.state import Upload, now_iso
-from chalicelib.tables import get_table
+from chalicelib.pipeline.state import PublicState, Upload, now_iso
+from chalicelib.tables import TableName, get_table
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,8 +34,8 @@ class PresignedUpload:
     upload_id: str
     key: str
     url: str
-    fields: dict[str, Any]
-    expires_in: int
+    fields: Annotated[dict[str, str], "Form fields to send, as they are, before the file"]
+    expires_in: Annotated[int, "Seconds the presigned POST stays valid"]
 
 
 def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUpload:
@@ -120,7 +120,49 @@ def accept_form_file(
     return AcceptedUpload(upload_id, f"{base_url}/api/v1/uploads/{upload_id}")
 
 
-def status(s3: S3Client, settings: Settings, upload_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UploadStatus:
+    """One upload's state and counts; counts are null until the stage that knows them ran."""
+
+    upload_id: str
+    table: TableName
+    state: PublicState
+    filename: str | None
+    created_at: str
+    updated_at: str
+    rows_total: int | None
+    rows_valid: int | None
+    rows_rejected: int | None
+    chunks_total: int | None
+    chunks_done: int
+    rejected_url: Annotated[
+        str | None, "A presigned GET of the rejected rows, once loaded with any rejected"
+    ]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class UploadSummary:
+    """One upload in a listing: its state and row counts."""
+
+    upload_id: str
+    table: TableName
+    state: PublicState
+    filename: str | None
+    created_at: str
+    rows_total: int | None
+    rows_valid: int | None
+    rows_rejected: int | None
+
+
+@dataclass(frozen=True)
+class UploadList:
+    """Uploads, newest first."""
+
+    uploads: list[UploadSummary]
+
+
+def status(s3: S3Client, settings: Settings, upload_id: str) -> UploadStatus:
     """The public view of one upload.
 
     Raises:
@@ -131,7 +173,7 @@ def status(s3: S3Client, settings: Settings, upload_id: str) -> dict[str, Any]:
     return describe(s3, settings, upload)
 
 
-def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]:
+def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
     bucket = settings.bucket
     chunks_done = len(completion.done_chunks(s3, bucket, upload.table, upload.upload_id))
     if upload.state == "loaded":
@@ -144,37 +186,43 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]
             Params={"Bucket": bucket, "Key": rejects},
             ExpiresIn=settings.presign_expires,
         )
-    return {
-        "upload_id": upload.upload_id,
-        "table": upload.table,
-        "state": upload.public_state,
-        "filename": upload.filename,
-        "created_at": upload.created_at,
-        "updated_at": upload.updated_at,
-        "rows_total": upload.rows_total,
-        "rows_valid": upload.rows_valid,
-        "rows_rejected": upload.rows_rejected,
-        "chunks_total": upload.chunks_total,
-        "chunks_done": chunks_done,
-        "rejected_url": rejected_url,
-        "error": upload.error,
-    }
+    return UploadStatus(
+        upload_id=upload.upload_id,
+        table=upload.table,
+        state=upload.public_state,
+        filename=upload.filename,
+        created_at=upload.created_at,
+        updated_at=upload.updated_at,
+        rows_total=upload.rows_total,
+        rows_valid=upload.rows_valid,
+        rows_rejected=upload.rows_rejected,
+        chunks_total=upload.chunks_total,
+        chunks_done=chunks_done,
+        rejected_url=rejected_url,
+        error=upload.error,
+    )
 
 
-def listing(s3: S3Client, settings: Settings, table: str | None) -> list[dict[str, Any]]:
-    """Uploads (of one table, if given), newest first."""
+def listing(s3: S3Client, settings: Settings, table: str | None) -> UploadList:
+    """Uploads (of one table, if given), newest first.
+
+    Raises:
+        InvalidRequestError: unknown table.
+    """
     if table is not None:
         get_table(table)
-    return [
-        {
-            "upload_id": u.upload_id,
-            "table": u.table,
-            "state": u.public_state,
-            "filename": u.filename,
-            "created_at": u.created_at,
-            "rows_total": u.rows_total,
-            "rows_valid": u.rows_valid,
-            "rows_rejected": u.rows_rejected,
-        }
-        for u in state.list_uploads(s3, settings.bucket, table)
-    ]
+    return UploadList(
+        [
+            UploadSummary(
+                upload_id=u.upload_id,
+                table=u.table,
+                state=u.public_state,
+                filename=u.filename,
+                created_at=u.created_at,
+                rows_total=u.rows_total,
+                rows_valid=u.rows_valid,
+                rows_rejected=u.rows_rejected,
+            )
+            for u in state.list_uploads(s3, settings.bucket, table)
+        ]
+    )

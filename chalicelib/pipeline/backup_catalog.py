@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from chalicelib import keys, storage
 from chalicelib.errors import BackupNotFoundError, InvalidRequestError
-from chalicelib.tables import TABLE_NAMES, get_table
+from chalicelib.tables import TABLE_NAMES, TableName, get_table
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -30,13 +30,15 @@ FORMATS: tuple[Format, ...] = ("parquet", "avro")
 
 
 ALL = "all"
+# What a request or a restore names: one table, or every table.
+TableOrAll = Annotated[str, (*TABLE_NAMES, ALL)]
 
 
 @dataclass(frozen=True)
 class TableBackup:
     """One table in a backup: its folder, its row count, its data files."""
 
-    location: str
+    location: Annotated[str, "s3://<bucket>/backups/<backup_id>/<table>/"]
     rows: int
     files: tuple[str, ...]
 
@@ -48,7 +50,7 @@ class Backup:
     backup_id: str
     created_at: str
     format: Format
-    tables: dict[str, TableBackup]
+    tables: dict[TableName, TableBackup]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +62,13 @@ class Backup:
             for name, t in data["tables"].items()
         }
         return cls(data["backup_id"], data["created_at"], data["format"], tables)
+
+
+@dataclass(frozen=True)
+class BackupList:
+    """The backup catalog, newest first."""
+
+    backups: list[Backup]
 
 
 def parse_tables(value: Any) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import keys, storage
 from chalicelib.errors import BackupMismatchError, BackupNotFoundError, InvalidRequestError
 from chalicelib.pipeline import backup_catalog
-from chalicelib.tables import TABLE_NAMES, get_table
+from chalicelib.pipeline.backup_catalog import TableOrAll  # noqa: TC001 - read by schema_gen
+from chalicelib.tables import TABLE_NAMES, TableName, get_table
 from chalicelib.warehouse import sql
 
 if TYPE_CHECKING:
@@ -37,9 +38,9 @@ class Restore:
     """What a restore put back, table by table."""
 
     backup_id: str
-    table: str
+    table: TableOrAll
     rows_restored: int
-    tables: dict[str, int]
+    tables: dict[TableName, int]
 
 
 def restore_table(
