@@ -45,7 +45,7 @@ STAGE ?= dev
 BUILD ?= build
 package: setup
 	rm -f $(BUILD)/$(STAGE)/chalice.tf.json $(BUILD)/$(STAGE)/ingest.tf.json \
-		$(BUILD)/$(STAGE)/deployment.zip
+		$(BUILD)/$(STAGE)/versions.tf $(BUILD)/$(STAGE)/deployment.zip
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 		$(VENV)/bin/chalice package --pkg-format terraform --stage $(STAGE) $(BUILD)/$(STAGE)
 	$(PY) -m deploy.terraform --stage $(STAGE) --out $(BUILD)/$(STAGE)
