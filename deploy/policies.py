@@ -43,8 +43,9 @@ S3_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (keys.CHUNKS, keys.UPLOADS),
         (keys.CLEAN, keys.REJECTED, keys.UPLOADS, keys.LOADS),
     ),
+    # The load reads the chunks back for the source lines of the rows it reports as superseded.
     "on_load_requested": (
-        (keys.UPLOADS, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
+        (keys.UPLOADS, keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
         (keys.MANIFESTS, keys.REJECTED, keys.UPLOADS),
     ),
 }
