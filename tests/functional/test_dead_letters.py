@@ -3,9 +3,12 @@ re-driven once the fault is gone: the same queues, redrive policy and handlers a
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import threading
 import time
+from contextlib import redirect_stdout
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +17,7 @@ from botocore.exceptions import ClientError
 from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient, ApiError
 from devstack.stack import LocalStack
+from ingest_cli.cli import main
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -63,6 +67,15 @@ class Throttled:
             raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "GetObject")
 
 
+def _ingest(stack: LocalStack, *args: str) -> str:
+    """``ingest ARGS`` in-process against the stack; its standard output."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["--api-url", stack.api_url, "--api-key", KEY, *args])
+    assert code == 0
+    return out.getvalue()
+
+
 def _wait_for(check: Any, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -92,7 +105,11 @@ def test_a_poisoned_event_lands_in_the_dead_letter_queue_and_is_re_driven(
     finally:
         events.unregister("before-parameter-build.s3.GetObject", throttled)
 
-    assert api.redrive_dead_letters("load") == {"load": 1}
+    # The operator's view and re-drive, through the CLI (the API underneath).
+    listed = json.loads(_ingest(stack, "dead-letters", "--json"))
+    assert {q["stage"]: q["messages"] for q in listed} == {"split": 0, "validate": 0, "load": 1}
+    redriven = json.loads(_ingest(stack, "redrive-dead-letters", "--stage", "load", "--json"))
+    assert redriven == {"moved": {"load": 1}}
     status = api.wait(upload_id, timeout=60)
     assert (status["state"], status["rows_valid"], status["rows_rejected"]) == ("loaded", 3, 0)
     assert api.dead_letters() == {"split": 0, "validate": 0, "load": 0}
