@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from chalice.app import Chalice, Response
+from chalice.app import Chalice, Rate, Response
 
 from chalicelib import (
     backup,
@@ -24,6 +24,7 @@ from chalicelib import (
     openapi,
     redrive,
     reports,
+    stuck,
     triggers,
     uploads,
     validate,
@@ -37,7 +38,7 @@ from chalicelib.warehouse import Warehouse, make_warehouse
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from chalice.app import Request, SQSEvent
+    from chalice.app import CloudWatchEvent, Request, SQSEvent
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -347,6 +348,12 @@ def list_dead_letters() -> dict[str, Any]:
 @replies_errors
 def redrive_dead_letters() -> dict[str, Any]:
     return asdict(deadletters.redrive(get_sqs(), get_settings(), any_json_body()))
+
+
+# Logs uploads stuck in processing (the deployed alarm counts them); changes nothing.
+@app.schedule(Rate(30, unit=Rate.MINUTES))
+def check_stuck_uploads(event: CloudWatchEvent) -> None:
+    stuck.find_stuck(get_s3(), get_settings())
 
 
 @app.on_sqs_message(queue=triggers.queue_name(QUEUE_PREFIX, "split"), batch_size=1)

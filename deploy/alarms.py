@@ -17,13 +17,16 @@ if TYPE_CHECKING:
 
 TOPIC_ARN = "${aws_sns_topic.alarms.arn}"
 PERIOD = 300
-# Log events (chalicelib logs) that each become a metric: the COPY the warehouse rejected, and
-# the load given up after its attempts found the warehouse unavailable.
-LOG_METRICS = {
-    "copy_failed": ("CopyFailures", "load.failed"),
-    "load_gave_up": ("LoadsGivenUp", "load.gave_up"),
-}
 LOAD_HANDLER = "on_load_requested"
+SWEEP_HANDLER = "check_stuck_uploads"
+# Log events (chalicelib logs) that each become a metric: (metric, function, event, value,
+# statistic). The COPY the warehouse rejected; the load given up after its attempts found the
+# warehouse unavailable; the uploads the half-hourly sweep found stuck in processing.
+LOG_METRICS = {
+    "copy_failed": ("CopyFailures", LOAD_HANDLER, "load.failed", "1", "Sum"),
+    "load_gave_up": ("LoadsGivenUp", LOAD_HANDLER, "load.gave_up", "1", "Sum"),
+    "uploads_stuck": ("UploadsStuck", SWEEP_HANDLER, "uploads.checked", "$.stuck", "Maximum"),
+}
 
 
 def log_group(stage: Stage, handler: str) -> str:
@@ -82,14 +85,14 @@ def _alarms(stage: Stage) -> dict[str, Any]:
                 statistic="Sum",
                 threshold=0,
             )
-    for key, (metric, event) in LOG_METRICS.items():
+    for key, (metric, handler, event, _, statistic) in LOG_METRICS.items():
         alarms[key] = _alarm(
             stage,
             key.replace("_", "-"),
-            f"Load log lines {event}: uploads marked failed by the load",
+            f"{metric}: {stage.function_name(handler)} logged {event} (docs/deploy.md)",
             namespace=f"CsvIngest/{stage.name}",
             metric_name=metric,
-            statistic="Sum",
+            statistic=statistic,
             threshold=0,
             depends_on=[f"aws_cloudwatch_log_metric_filter.{key}"],
         )
@@ -121,13 +124,13 @@ def resources(stage: Stage) -> dict[str, Any]:
     filters = {
         key: {
             "name": f"{stage.prefix}-{metric}",
-            "log_group_name": f"${{aws_cloudwatch_log_group.{LOAD_HANDLER}.name}}",
+            "log_group_name": f"${{aws_cloudwatch_log_group.{handler}.name}}",
             "pattern": f'{{ $.event = "{event}" }}',
             "metric_transformation": [
-                {"name": metric, "namespace": f"CsvIngest/{stage.name}", "value": "1"}
+                {"name": metric, "namespace": f"CsvIngest/{stage.name}", "value": value}
             ],
         }
-        for key, (metric, event) in LOG_METRICS.items()
+        for key, (metric, handler, event, value, _) in LOG_METRICS.items()
     }
     found: dict[str, Any] = {
         "aws_cloudwatch_log_group": groups,

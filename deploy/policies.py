@@ -19,7 +19,7 @@ from typing import Any
 
 from chalicelib import keys
 from chalicelib.triggers import STAGES, TRIGGERS
-from deploy.stage import API_FUNCTION, Stage, read_stage
+from deploy.stage import API_FUNCTION, SWEEP_FUNCTION, Stage, read_stage
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
 EVERY_PREFIX = (
@@ -48,6 +48,8 @@ S3_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (keys.UPLOADS, keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
         (keys.MANIFESTS, keys.REJECTED, keys.UPLOADS),
     ),
+    # Reads upload states; the rest of its look at progress is listing.
+    SWEEP_FUNCTION: ((keys.UPLOADS,), ()),
 }
 # The functions that connect to the warehouse.
 WAREHOUSE_USERS = (API_FUNCTION, "on_load_requested")
@@ -70,7 +72,7 @@ def policy_file(stage: str, handler: str) -> str:
 def _s3(stage: Stage, handler: str) -> list[dict[str, Any]]:
     reads, writes = S3_ACCESS[handler]
     arn = stage.bucket_arn
-    return [
+    statements: list[dict[str, Any]] = [
         # Without ListBucket a missing key is a 403, not the 404 that storage.get_json expects.
         {"Sid": "ListStageBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn},
         {
@@ -79,13 +81,17 @@ def _s3(stage: Stage, handler: str) -> list[dict[str, Any]]:
             "Action": "s3:GetObject",
             "Resource": [f"{arn}/{p}*" for p in reads],
         },
-        {
-            "Sid": "WritePrefixes",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-            "Resource": [f"{arn}/{p}*" for p in writes],
-        },
     ]
+    if writes:
+        statements.append(
+            {
+                "Sid": "WritePrefixes",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": [f"{arn}/{p}*" for p in writes],
+            }
+        )
+    return statements
 
 
 def _sqs(stage: Stage, handler: str) -> list[dict[str, Any]]:
@@ -107,7 +113,10 @@ def _sqs(stage: Stage, handler: str) -> list[dict[str, Any]]:
                 "Resource": [arn(stage.queue(s)) for s in STAGES],
             },
         ]
-    (trigger,) = [t for t in TRIGGERS if t.handler == handler]
+    consumed = [t for t in TRIGGERS if t.handler == handler]
+    if not consumed:
+        return []  # the sweep reads no queue
+    trigger = consumed[0]
     return [
         {
             "Sid": "ConsumeStageQueue",

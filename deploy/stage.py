@@ -15,6 +15,8 @@ from typing import Any
 from chalicelib.triggers import TRIGGERS, dead_letter_queue_name, queue_name
 
 API_FUNCTION = "api_handler"
+# The scheduled sweep that logs uploads stuck in processing (chalicelib/stuck.py).
+SWEEP_FUNCTION = "check_stuck_uploads"
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 # SQS: a visibility timeout of at most 12 hours; Lambda's SQS scaling cap is 2-1000.
@@ -119,7 +121,7 @@ class Stage:
 
     @property
     def handlers(self) -> list[str]:
-        return [API_FUNCTION, *(t.handler for t in TRIGGERS)]
+        return [API_FUNCTION, *(t.handler for t in TRIGGERS), SWEEP_FUNCTION]
 
     def queue(self, stage: str) -> str:
         return queue_name(self.queue_prefix, stage)
@@ -152,7 +154,7 @@ def read_stage(config: dict[str, Any], name: str) -> Stage:
     functions = stage.get("lambda_functions", {})
     timeouts = {
         handler: int(functions.get(handler, {}).get("lambda_timeout", default_timeout))
-        for handler in (API_FUNCTION, *(t.handler for t in TRIGGERS))
+        for handler in (API_FUNCTION, *(t.handler for t in TRIGGERS), SWEEP_FUNCTION)
     }
     return Stage(
         app=config["app_name"],

@@ -177,6 +177,7 @@ def test_alarms_cover_dead_letters_errors_throttles_stalls_and_copy_failures(
         ),
         (f"CsvIngest/{stage}", "CopyFailures", None),
         (f"CsvIngest/{stage}", "LoadsGivenUp", None),
+        (f"CsvIngest/{stage}", "UploadsStuck", None),
     }
     assert watched == expected
     for alarm in alarms.values():
@@ -187,6 +188,10 @@ def test_alarms_cover_dead_letters_errors_throttles_stalls_and_copy_failures(
     assert filters["copy_failed"]["log_group_name"] == (
         "${aws_cloudwatch_log_group.on_load_requested.name}"
     )
+    stuck = filters["uploads_stuck"]
+    assert stuck["pattern"] == '{ $.event = "uploads.checked" }'
+    assert stuck["metric_transformation"][0]["value"] == "$.stuck"
+    assert stuck["log_group_name"] == "${aws_cloudwatch_log_group.check_stuck_uploads.name}"
     assert ("aws_sns_topic_subscription" in resources) == bool(info.settings.alarm_email)
 
 

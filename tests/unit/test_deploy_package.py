@@ -106,8 +106,8 @@ def test_each_role_reaches_only_its_prefixes_and_actions(stage: str, handler: st
             f"{prefix}-{q}" for q in STAGE_NAMES
         }
     else:
-        (own,) = [t.stage for t in TRIGGERS if t.handler == handler]
-        assert queues == {f"{prefix}-{own}"}
+        own = {f"{prefix}-{t.stage}" for t in TRIGGERS if t.handler == handler}
+        assert queues == own  # none for the sweep
         assert allowed(statements, "sqs:SendMessage") == []
     logs = allowed(statements, "logs:PutLogEvents")
     assert logs == [
@@ -191,10 +191,10 @@ def test_extra_terraform_has_what_chalice_leaves_out(
     versions = packages[stage]["versions"]
     assert f'required_version = "{terraform.TERRAFORM_VERSION}"' in versions
     assert f'version = "{terraform.AWS_PROVIDER_VERSION}"' in versions
-    # Nothing invokes a stage function but its queue.
-    assert [p["principal"] for p in patched["resource"]["aws_lambda_permission"].values()] == [
-        "apigateway.amazonaws.com"
-    ]
+    # Nothing invokes a stage function but its queue: the API and the sweep's schedule only.
+    assert sorted(
+        p["principal"] for p in patched["resource"]["aws_lambda_permission"].values()
+    ) == ["apigateway.amazonaws.com", "events.amazonaws.com"]
     api = patched["resource"]["aws_api_gateway_rest_api"]["rest_api"]
     assert api["lifecycle"] == {"create_before_destroy": True}
 
