@@ -107,6 +107,7 @@ def _form_upload(table: str) -> dict[str, Any]:
     }
 
 
+_STAGE = {"type": "string", "enum": ["split", "validate", "load"]}
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -226,13 +227,41 @@ _SCHEMAS: dict[str, Any] = {
             "error": {"type": "string"},
         },
     },
+    "DeadLetters": {
+        "type": "object",
+        "properties": {
+            "queues": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "stage": _STAGE,
+                        "queue": {"type": "string"},
+                        "dead_letter_queue": {"type": "string"},
+                        "messages": {"type": "integer"},
+                    },
+                },
+            }
+        },
+    },
+    "RedriveRequest": {
+        "type": "object",
+        "properties": {
+            "stage": {"type": "string", "enum": ["split", "validate", "load", "all"]},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+        },
+    },
+    "Redriven": {
+        "type": "object",
+        "properties": {"moved": {"type": "object", "additionalProperties": {"type": "integer"}}},
+    },
     "Retried": {
         "type": "object",
         "properties": {
             "upload_id": {"type": "string"},
             "table": _TABLE,
             "state": {"type": "string"},
-            "stage": {"type": "string", "enum": ["split", "validate", "load"]},
+            "stage": _STAGE,
             "rewritten": {"type": "array", "items": {"type": "string"}},
         },
     },
@@ -442,6 +471,20 @@ def document() -> dict[str, Any]:
                     (202, "Retried", "The stage restarted and the objects rewritten"),
                     (400, 404, 409),
                     parameters=[_path("upload_id", "Upload id", {"type": "string"})],
+                )
+            },
+            "/api/v1/dead-letters": {
+                "get": _op(
+                    "Messages in each stage's dead-letter queue",
+                    (200, "DeadLetters", "One entry per stage"),
+                    (),
+                )
+            },
+            "/api/v1/dead-letters/redrive": {
+                "post": _op(
+                    "Send dead letters back to their stage's queue, to be handled again",
+                    (200, "Redriven", "Messages moved, per stage"),
+                    body={"application/json": {"schema": _ref("RedriveRequest")}},
                 )
             },
             "/api/v1/reports/hires-by-quarter": {
