@@ -201,12 +201,6 @@ def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
     )
 
 
-def event_bucket(env: Mapping[str, str] | None = None) -> str:
-    """The bucket S3 event handlers are registered on (needed at import, before Settings)."""
-    env = os.environ if env is None else env
-    return env.get(ENV_BUCKET) or "ingest-local"
-
-
 def event_queue_prefix(env: Mapping[str, str] | None = None) -> str:
     """The prefix of the queues the stage handlers read (needed at import, before Settings)."""
     env = os.environ if env is None else env
