@@ -10,6 +10,7 @@ this process; split and validate handlers run in worker processes, in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -46,6 +47,14 @@ def local_environment(settings: LocalStackSettings, s3_port: int) -> dict[str, s
         "INGEST_API_KEY": settings.api_key,
         "INGEST_QUEUE_PREFIX": LOCAL_QUEUE_PREFIX,
     }
+
+
+def _delete_queues(sqs: Any, names: tuple[str, ...]) -> None:
+    """Start from empty queues: a second stack in one process (tests) finds the first's, as
+    moto keeps them in memory for the process."""
+    for name in names:
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
 
 def _arn(sqs: Any, url: str) -> str:
@@ -123,13 +132,16 @@ class LocalStack:
         queues: dict[str, Queue] = {}
         configs: list[Any] = []
         for trigger in TRIGGERS:
-            dlq_url = sqs.create_queue(
-                QueueName=dead_letter_queue_name(LOCAL_QUEUE_PREFIX, trigger.stage)
-            )["QueueUrl"]
+            names = (
+                dead_letter_queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
+                queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
+            )
+            _delete_queues(sqs, names)
+            dlq_url = sqs.create_queue(QueueName=names[0])["QueueUrl"]
             redrive = {"deadLetterTargetArn": _arn(sqs, dlq_url)}
             redrive["maxReceiveCount"] = str(self.settings.max_receives)
             url = sqs.create_queue(
-                QueueName=queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
+                QueueName=names[1],
                 Attributes={"VisibilityTimeout": "120", "RedrivePolicy": json.dumps(redrive)},
             )["QueueUrl"]
             queues[trigger.stage] = Queue(trigger.handler, url, _arn(sqs, url))
