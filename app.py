@@ -331,8 +331,6 @@ def get_openapi() -> dict[str, Any]:
     return openapi.document()
 
 
-# S3 notifies one queue per stage (triggers.TRIGGERS); each queue invokes its handler with one
-# message at a time, redelivers it after a transient error and dead-letters it after the last.
 @functools.cache
 def get_sqs() -> SQSClient:
     return boto3.client("sqs")
@@ -356,6 +354,8 @@ def check_stuck_uploads(event: CloudWatchEvent) -> None:
     stuck.find_stuck(get_s3(), get_settings())
 
 
+# S3 notifies one queue per stage (triggers.TRIGGERS); each queue invokes its handler with one
+# message at a time, redelivers it after a transient error and dead-letters it after the last.
 @app.on_sqs_message(queue=triggers.queue_name(QUEUE_PREFIX, "split"), batch_size=1)
 def on_raw_created(event: SQSEvent) -> None:
     s3, settings = get_s3(), get_settings()
