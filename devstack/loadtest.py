@@ -1,0 +1,293 @@
+"""Many concurrent API clients against the local stack, counting what they observe.
+
+Each client opens a new connection per request, as a burst of browsers or scripts would: a
+health check, then either an upload (a presigned one: grant from the API, file POSTed to the
+stack's S3; or a form upload straight to the API) and a status read, or reads (the uploads
+listing, a report, the OpenAPI document). All clients start at once. The
+run is bounded: a fixed number of requests, a per-request timeout and an overall deadline.
+Afterwards it waits for the pipeline and compares the warehouse with the rows sent: rows lost,
+rows duplicated. ``python -m devstack.loadtest`` starts its own stack on free ports and prints
+the figures as JSON (``--backlog 5`` shows socketserver's default listen queue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+if TYPE_CHECKING:
+    from devstack.stack import LocalStack
+
+TABLE = "jobs"
+ROWS_PER_FILE = 20
+FIRST_ID = 7_000_000  # ids of the rows sent, clear of anything else in the stack's table
+
+
+@dataclass
+class LoadFigures:
+    """What one run observed (a request is one HTTP exchange, API or S3)."""
+
+    clients: int
+    requests: int = 0
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    unsent: int = 0
+    api_p50_ms: float = 0.0
+    api_p99_ms: float = 0.0
+    api_max_ms: float = 0.0
+    uploads: int = 0
+    loaded: int = 0
+    failed: int = 0
+    unfinished: int = 0
+    rows_sent: int = 0
+    rows_lost: int = 0
+    rows_duplicated: int = 0
+    seconds: float = 0.0
+    settle_seconds: float = 0.0
+
+    @property
+    def resets(self) -> int:
+        return sum(n for kind, n in self.errors.items() if kind.startswith("connection"))
+
+
+def classify(exc: BaseException) -> str:
+    """A short name for a failed request: connection reset/refused/closed, timeout, other."""
+    text = repr(exc)
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if "reset" in text.lower():
+        return "connection reset"
+    if "refused" in text.lower():
+        return "connection refused"
+    if "RemoteDisconnected" in text or "aborted" in text.lower():
+        return "connection closed without reply"
+    return type(exc).__name__
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile ``q`` (0-100) of ``values``; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def file_rows(client: int) -> dict[int, str]:
+    """The rows of the file client number ``client`` uploads (ids unique across the run)."""
+    first = FIRST_ID + client * ROWS_PER_FILE
+    return {first + i: f"load client {client} row {i}" for i in range(ROWS_PER_FILE)}
+
+
+def _csv(rows: dict[int, str]) -> bytes:
+    return "".join(f"{i},{name}\n" for i, name in rows.items()).encode()
+
+
+class _Run:
+    """Shared tallies of one run (clients are threads)."""
+
+    def __init__(self, api_url: str, api_key: str, timeout: float, deadline: float) -> None:
+        self.api_url = api_url
+        self.headers = {"x-api-key": api_key}
+        self.timeout = timeout
+        self.deadline = deadline
+        self.lock = threading.Lock()
+        self.api_ms: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.requests = self.ok = self.unsent = 0
+        self.accepted: dict[str, dict[int, str]] = {}
+
+    def call(self, method: str, url: str, *, api: bool = True, **kwargs: Any) -> Any | None:
+        """One request on a new connection; None (and the error counted) unless it worked."""
+        if time.monotonic() > self.deadline:
+            with self.lock:
+                self.unsent += 1
+            return None
+        headers = self.headers if api else {}
+        started = time.perf_counter()
+        try:
+            reply = requests.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            error = None if reply.status_code < 400 else f"HTTP {reply.status_code}"
+        except requests.RequestException as exc:
+            reply, error = None, classify(exc)
+        elapsed = (time.perf_counter() - started) * 1000
+        with self.lock:
+            self.requests += 1
+            if api:
+                self.api_ms.append(elapsed)
+            if error is None:
+                self.ok += 1
+            else:
+                self.errors[error] += 1
+        return reply if error is None else None
+
+    def client(self, number: int, start: threading.Barrier, upload: str | None) -> None:
+        start.wait()
+        api = f"{self.api_url}/api/v1"
+        self.call("GET", f"{api}/health")
+        if upload is None:
+            self.call("GET", f"{api}/uploads", params={"table": TABLE})
+            self.call("GET", f"{api}/reports/hires-by-quarter", params={"year": 2021})
+            self.call("GET", f"{api}/openapi.json")
+            return
+        rows = file_rows(number)
+        body = _csv(rows)
+        name = f"load-{number}.csv"
+        upload_id = None
+        if upload == "presigned":  # the grant from the API, the file to S3
+            size = len(body)
+            grant = self.call(
+                "POST", f"{api}/uploads", json={"table": TABLE, "filename": name, "size": size}
+            )
+            fields = grant.json() if grant is not None else None
+            if fields is not None and self.call(
+                "POST",
+                fields["url"],
+                api=False,
+                data=fields["fields"],
+                files={"file": (name, body)},
+            ):
+                upload_id = fields["upload_id"]
+        else:  # a form upload: the file in the API request itself
+            form = self.call(
+                "POST", f"{api}/upload_{TABLE}", files={"file": (name, body, "text/csv")}
+            )
+            upload_id = form.json()["upload_id"] if form is not None else None
+        if upload_id is not None:
+            with self.lock:
+                self.accepted[upload_id] = rows
+            self.call("GET", f"{api}/uploads/{upload_id}")
+
+
+def plan(clients: int, uploaders: int) -> list[str | None]:
+    """What each client sends: a presigned or a form upload (alternating), or only reads."""
+    every = max(1, clients // max(1, uploaders))
+    kinds: list[str | None] = []
+    for n in range(clients):
+        uploading = n % every == 0 and sum(k is not None for k in kinds) < uploaders
+        kinds.append(("presigned", "form")[len(kinds) // every % 2] if uploading else None)
+    return kinds
+
+
+def run_load(
+    stack: LocalStack,
+    api_key: str,
+    clients: int = 50,
+    uploaders: int | None = None,
+    *,
+    timeout: float = 30.0,
+    deadline: float = 90.0,
+    settle: float = 120.0,
+) -> LoadFigures:
+    """Send the load, wait for the pipeline, and count what happened.
+
+    ``uploaders`` of the ``clients`` (all by default) upload a file each; the others read.
+    ``deadline`` bounds the sending (requests not started by then are counted as unsent),
+    ``settle`` the wait for the uploads to finish.
+    """
+    started = time.monotonic()
+    run = _Run(stack.api_url, api_key, timeout, started + deadline)
+    start = threading.Barrier(clients)
+    with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="load") as pool:
+        kinds = plan(clients, clients if uploaders is None else uploaders)
+        for outcome in [pool.submit(run.client, n, start, k) for n, k in enumerate(kinds)]:
+            outcome.result()
+    sent_seconds = time.monotonic() - started
+    figures = LoadFigures(
+        clients=clients,
+        requests=run.requests,
+        ok=run.ok,
+        errors=dict(sorted(run.errors.items())),
+        unsent=run.unsent,
+        api_p50_ms=round(percentile(run.api_ms, 50), 1),
+        api_p99_ms=round(percentile(run.api_ms, 99), 1),
+        api_max_ms=round(max(run.api_ms, default=0.0), 1),
+        uploads=len(run.accepted),
+        rows_sent=sum(len(rows) for rows in run.accepted.values()),
+    )
+    _settle(stack, api_key, run.accepted, figures, settle)
+    figures.seconds = round(sent_seconds, 1)
+    figures.settle_seconds = round(time.monotonic() - started - sent_seconds, 1)
+    return figures
+
+
+def _settle(
+    stack: LocalStack,
+    api_key: str,
+    accepted: dict[str, dict[int, str]],
+    figures: LoadFigures,
+    timeout: float,
+) -> None:
+    """Wait for the accepted uploads to end, then compare the table with the rows they sent."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    session = requests.Session()
+    session.headers["x-api-key"] = api_key
+    while time.monotonic() < deadline:
+        for upload_id in accepted:
+            if states.get(upload_id) not in ("loaded", "failed"):
+                reply = session.get(f"{stack.api_url}/api/v1/uploads/{upload_id}", timeout=30)
+                states[upload_id] = reply.json().get("state", "?") if reply.ok else "?"
+        if all(s in ("loaded", "failed") for s in states.values()):
+            break
+        time.sleep(0.5)
+    session.close()
+    counted = Counter(states.values())
+    figures.loaded, figures.failed = counted["loaded"], counted["failed"]
+    figures.unfinished = len(accepted) - figures.loaded - figures.failed
+    try:
+        stack.wait_idle(timeout=max(5.0, deadline - time.monotonic()))
+    except TimeoutError:
+        pass  # counted: the uploads still unfinished are in figures.unfinished
+    assert stack.app_module is not None
+    warehouse = stack.app_module.get_warehouse()
+    last = FIRST_ID + figures.clients * ROWS_PER_FILE
+    found = warehouse.execute(
+        f'SELECT "id", "job" FROM "{TABLE}" WHERE "id" >= ? AND "id" < ?', [FIRST_ID, last]
+    )
+    sent = {i: name for rows in accepted.values() for i, name in rows.items()}
+    seen: Counter[int] = Counter(int(row[0]) for row in found)
+    have = {int(row[0]): row[1] for row in found}
+    figures.rows_lost = sum(1 for i, name in sent.items() if have.get(i) != name)
+    figures.rows_duplicated = sum(n - 1 for n in seen.values()) + len(set(have) - set(sent))
+    ledger = warehouse.execute(
+        'SELECT "upload_id", COUNT(*) FROM "ingest_loads" GROUP BY "upload_id"'
+    )
+    figures.rows_duplicated += sum(
+        (int(n) - 1) * len(accepted[uid]) for uid, n in ledger if uid in accepted and int(n) > 1
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from chalicelib.config import LocalStackSettings
+    from devstack.stack import API_BACKLOG, LocalStack
+
+    parser = argparse.ArgumentParser(prog="python -m devstack.loadtest", description=__doc__)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--uploaders", type=int, help="clients that upload (default: all)")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--backlog", type=int, default=API_BACKLOG, help="API listen queue")
+    args = parser.parse_args(argv)
+    key = "load-test-key"
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = LocalStackSettings(api_port=0, s3_port=0, api_key=key, data_dir=data_dir)
+        with LocalStack(settings, api_backlog=args.backlog) as stack:
+            for _ in range(args.runs):
+                figures = run_load(stack, key, args.clients, args.uploaders)
+                sys.stdout.write(json.dumps({"backlog": args.backlog, **asdict(figures)}) + "\n")
+                sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
