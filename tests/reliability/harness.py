@@ -394,10 +394,11 @@ def outcome(s3: Any, warehouse: Any, settings: Settings, table: str, raw_key: st
 def observe(expected: Expected, out: Outcome) -> dict[str, Any]:
     """Count what the pipeline left against what the oracle expects; asserts nothing.
 
-    ``lost``: valid rows missing from the table or different there, and bad rows missing from
-    the rejected report; ``duplicates``: rows or report lines present twice, or that should not
-    be there at all, and extra ledger entries. ``state`` is the upload's final state (or how
-    many uploads the raw object made, when not one).
+    ``rows``/``valid``/``rejected``: the upload's own counts; ``lost``: valid rows missing from
+    the table or different there, and bad rows missing from the rejected report;
+    ``duplicates``: rows or report lines present twice, or that should not be there at all, and
+    extra ledger entries; ``state``: the upload's final state (or how many uploads the raw
+    object made, when not one).
     """
     want = dict(expected.final)
     have: dict[int, tuple[Any, ...]] = {}
@@ -413,17 +414,14 @@ def observe(expected: Expected, out: Outcome) -> dict[str, Any]:
     duplicates += len(set(lines) - expected.bad_lines)
     lost += len(expected.bad_lines - set(lines))
     duplicates += max(0, len(out.ledger) - 1)
-    if len(out.uploads) == 1:
-        final = out.uploads[0].state
-    else:
-        final = f"{len(out.uploads)} uploads"
+    one = out.uploads[0] if len(out.uploads) == 1 else None
     return {
-        "rows": expected.rows_total,
-        "valid": expected.rows_valid,
-        "rejected": expected.rows_rejected,
+        "rows": (one.rows_total or 0) if one else 0,
+        "valid": (one.rows_valid or 0) if one else 0,
+        "rejected": (one.rows_rejected or 0) if one else 0,
         "lost": lost,
         "duplicates": duplicates,
-        "state": final,
+        "state": one.state if one else f"{len(out.uploads)} uploads",
     }
 
 
