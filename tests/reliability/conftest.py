@@ -109,7 +109,7 @@ def _covers(args: list[str], target: Path) -> bool:
 
 
 def _reported(nodeid: str) -> bool:
-    path = (ROOT / nodeid.split("::")[0]).resolve()
+    path = (ROOT / nodeid.split("::", maxsplit=1)[0]).resolve()
     return any(path == source or source in path.parents for source in REPORT_SOURCES)
 
 

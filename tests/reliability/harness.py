@@ -50,6 +50,7 @@ def s3_event(bucket: str, key: str) -> dict[str, Any]:
     """The ObjectCreated notification S3 sends for ``key`` (which it URL-encodes)."""
     return load_event("s3_object_created", bucket=bucket, key=quote_plus(key, safe="/"))
 
+
 _WRITES = {"put_object", "upload_fileobj", "upload_file", "copy_object", "delete_object"}
 _ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
 

@@ -177,8 +177,8 @@ def render(data: dict[str, Any]) -> str:
         "Written by the test run (`make test`: tests/reliability and the route walk in",
         "tests/functional/test_api.py) from what the tests observed, before they assert, whether",
         "the figures are zero or not; do not edit by hand. A nonzero `rows lost`, `duplicates`,",
-        "`5xx`, `failed requests` or a failed test below is a finding. Figures are deterministic (seeded",
-        "shuffles, derandomized Hypothesis) except those of the load section.",
+        "`5xx`, `failed requests` or a failed test below is a finding. Figures are deterministic",
+        "(seeded shuffles, derandomized Hypothesis) except those of the load section.",
         "",
     ]
     sections = data["sections"]

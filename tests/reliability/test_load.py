@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from chalicelib.config import LocalStackSettings
-from devstack.loadtest import run_load
+from devstack.loadtest import plan, run_load
 from devstack.stack import LocalStack
 
 if TYPE_CHECKING:
@@ -63,9 +63,12 @@ def test_load_fifty_clients_at_once_are_all_served_and_no_row_is_lost(
         lost=figures.rows_lost,
         duplicates=figures.rows_duplicated,
     )
-    readers = CLIENTS - UPLOADERS
-    # health each; readers: listing, report, OpenAPI; uploaders: two requests to upload + status
-    assert figures.requests == CLIENTS + 3 * readers + 3 * UPLOADERS
+    kinds_sent = plan(CLIENTS, UPLOADERS)
+    # health each; readers: listing, report, OpenAPI; presigned: grant, S3 POST, status;
+    # form: the POST, status
+    per_kind = {None: 3, "presigned": 3, "form": 2}
+    assert figures.requests == CLIENTS + sum(per_kind[k] for k in kinds_sent)
+    assert kinds_sent.count("presigned") == kinds_sent.count("form") == UPLOADERS // 2
     assert figures.errors == {} and figures.unsent == 0, figures
     assert (figures.uploads, figures.loaded) == (UPLOADERS, UPLOADERS), figures
     assert figures.rows_sent == UPLOADERS * 20
