@@ -6,8 +6,9 @@ stack's S3; or a form upload straight to the API) and a status read, or reads (t
 listing, a report, the OpenAPI document). All clients start at once. The
 run is bounded: a fixed number of requests, a per-request timeout and an overall deadline.
 Afterwards it waits for the pipeline and compares the warehouse with the rows sent: rows lost,
-rows duplicated. ``python -m devstack.loadtest`` starts its own stack on free ports and prints
-the figures as JSON (``--backlog 5`` shows socketserver's default listen queue).
+rows duplicated. The clients run in a child process (``python -m devstack.loadtest send``).
+``python -m devstack.loadtest`` starts its own stack on free ports, runs the load and prints the
+figures as JSON (``--backlog 5`` gives the API socketserver's default listen queue).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import argparse
 import contextlib
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -84,10 +87,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
+def row_name(row_id: int) -> str:
+    """The ``job`` value of row ``row_id`` in the files the clients send."""
+    client, row = divmod(row_id - FIRST_ID, ROWS_PER_FILE)
+    return f"load client {client} row {row}"
+
+
 def file_rows(client: int) -> dict[int, str]:
     """The rows of the file client number ``client`` uploads (ids unique across the run)."""
     first = FIRST_ID + client * ROWS_PER_FILE
-    return {first + i: f"load client {client} row {i}" for i in range(ROWS_PER_FILE)}
+    return {i: row_name(i) for i in range(first, first + ROWS_PER_FILE)}
 
 
 def _csv(rows: dict[int, str]) -> bytes:
@@ -180,6 +189,26 @@ def plan(clients: int, uploaders: int) -> list[str | None]:
     return kinds
 
 
+def send(
+    api_url: str, api_key: str, clients: int, uploaders: int, timeout: float, deadline: float
+) -> dict[str, Any]:
+    """Run the clients (threads of this process); what they saw, as JSON-ready data."""
+    run = _Run(api_url, api_key, timeout, time.monotonic() + deadline)
+    start = threading.Barrier(clients)
+    with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="load") as pool:
+        kinds = plan(clients, uploaders)
+        for outcome in [pool.submit(run.client, n, start, k) for n, k in enumerate(kinds)]:
+            outcome.result()
+    return {
+        "requests": run.requests,
+        "ok": run.ok,
+        "errors": dict(sorted(run.errors.items())),
+        "unsent": run.unsent,
+        "api_ms": run.api_ms,
+        "accepted": {uid: sorted(rows) for uid, rows in run.accepted.items()},
+    }
+
+
 def run_load(
     stack: LocalStack,
     api_key: str,
@@ -190,33 +219,55 @@ def run_load(
     deadline: float = 90.0,
     settle: float = 120.0,
 ) -> LoadFigures:
-    """Send the load, wait for the pipeline, and count what happened.
+    """Send the load from another process, wait for the pipeline, and count what happened.
 
-    ``uploaders`` of the ``clients`` (all by default) upload a file each; the others read.
-    ``deadline`` bounds the sending (requests not started by then are counted as unsent),
-    ``settle`` the wait for the uploads to finish.
+    The clients run in a child process, as real clients would: sharing the stack's
+    interpreter (and its lock) they would slow it down and time themselves. ``uploaders`` of
+    the ``clients`` (all by default) upload a file each; the others read. ``deadline`` bounds
+    the sending (requests not started by then are counted as unsent), ``settle`` the wait for
+    the uploads to finish.
+
+    Raises:
+        subprocess.CalledProcessError: the client process failed.
+        subprocess.TimeoutExpired: it outlived its deadline by a minute.
     """
     started = time.monotonic()
-    run = _Run(stack.api_url, api_key, timeout, started + deadline)
-    start = threading.Barrier(clients)
-    with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="load") as pool:
-        kinds = plan(clients, clients if uploaders is None else uploaders)
-        for outcome in [pool.submit(run.client, n, start, k) for n, k in enumerate(kinds)]:
-            outcome.result()
+    command = [
+        sys.executable,
+        "-m",
+        "devstack.loadtest",
+        "send",
+        "--api-url",
+        stack.api_url,
+        "--clients",
+        str(clients),
+        "--uploaders",
+        str(clients if uploaders is None else uploaders),
+        "--timeout",
+        str(timeout),
+        "--deadline",
+        str(deadline),
+    ]
+    env = {**os.environ, "LOAD_API_KEY": api_key}
+    child = subprocess.run(  # noqa: S603 - our own module, no shell
+        command, env=env, capture_output=True, check=True, timeout=deadline + timeout + 60
+    )
+    seen = json.loads(child.stdout)
     sent_seconds = time.monotonic() - started
+    accepted = {uid: {i: row_name(i) for i in ids} for uid, ids in seen["accepted"].items()}
     figures = LoadFigures(
         clients=clients,
-        requests=run.requests,
-        ok=run.ok,
-        errors=dict(sorted(run.errors.items())),
-        unsent=run.unsent,
-        api_p50_ms=round(percentile(run.api_ms, 50), 1),
-        api_p99_ms=round(percentile(run.api_ms, 99), 1),
-        api_max_ms=round(max(run.api_ms, default=0.0), 1),
-        uploads=len(run.accepted),
-        rows_sent=sum(len(rows) for rows in run.accepted.values()),
+        requests=seen["requests"],
+        ok=seen["ok"],
+        errors=seen["errors"],
+        unsent=seen["unsent"],
+        api_p50_ms=round(percentile(seen["api_ms"], 50), 1),
+        api_p99_ms=round(percentile(seen["api_ms"], 99), 1),
+        api_max_ms=round(max(seen["api_ms"], default=0.0), 1),
+        uploads=len(accepted),
+        rows_sent=sum(len(rows) for rows in accepted.values()),
     )
-    _settle(stack, api_key, run.accepted, figures, settle)
+    _settle(stack, api_key, accepted, figures, settle)
     figures.seconds = round(sent_seconds, 1)
     figures.settle_seconds = round(time.monotonic() - started - sent_seconds, 1)
     return figures
@@ -269,22 +320,40 @@ def _settle(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from chalicelib.config import LocalStackSettings
-    from devstack.stack import API_BACKLOG, LocalStack
-
     parser = argparse.ArgumentParser(prog="python -m devstack.loadtest", description=__doc__)
+    parser.add_argument("mode", nargs="?", choices=["run", "send"], default="run")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--uploaders", type=int, help="clients that upload (default: all)")
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--backlog", type=int, default=API_BACKLOG, help="API listen queue")
+    parser.add_argument("--backlog", type=int, help="the API's listen queue (run)")
+    parser.add_argument("--api-url", help="where to send (send)")
+    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--deadline", type=float, default=90.0)
     args = parser.parse_args(argv)
+    uploaders = args.clients if args.uploaders is None else args.uploaders
+    if args.mode == "send":
+        key = os.environ.get("LOAD_API_KEY", "")
+        seen = send(args.api_url, key, args.clients, uploaders, args.timeout, args.deadline)
+        sys.stdout.write(json.dumps(seen) + "\n")
+        return 0
+    from chalicelib.config import LocalStackSettings
+    from devstack.stack import API_BACKLOG, LocalStack
+
     key = "load-test-key"
+    backlog = API_BACKLOG if args.backlog is None else args.backlog
     with tempfile.TemporaryDirectory() as data_dir:
         settings = LocalStackSettings(api_port=0, s3_port=0, api_key=key, data_dir=data_dir)
-        with LocalStack(settings, api_backlog=args.backlog) as stack:
+        with LocalStack(settings, api_backlog=backlog) as stack:
             for _ in range(args.runs):
-                figures = run_load(stack, key, args.clients, args.uploaders)
-                sys.stdout.write(json.dumps({"backlog": args.backlog, **asdict(figures)}) + "\n")
+                figures = run_load(
+                    stack,
+                    key,
+                    args.clients,
+                    uploaders,
+                    timeout=args.timeout,
+                    deadline=args.deadline,
+                )
+                sys.stdout.write(json.dumps({"backlog": backlog, **asdict(figures)}) + "\n")
                 sys.stdout.flush()
     return 0
 
