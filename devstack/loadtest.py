@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
+import logging
 import math
 import os
 import subprocess
@@ -26,6 +28,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 TABLE = "jobs"
 ROWS_PER_FILE = 20
 FIRST_ID = 7_000_000  # ids of the rows sent, clear of anything else in the stack's table
+RUN_SPAN = 1_000_000  # each run in one process sends ids of its own, so runs do not overlap
+_RUNS = itertools.count()
 
 
 @dataclass
@@ -89,13 +94,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def row_name(row_id: int) -> str:
     """The ``job`` value of row ``row_id`` in the files the clients send."""
-    client, row = divmod(row_id - FIRST_ID, ROWS_PER_FILE)
-    return f"load client {client} row {row}"
+    return f"load row {row_id}"
 
 
-def file_rows(client: int) -> dict[int, str]:
+def file_rows(first_id: int, client: int) -> dict[int, str]:
     """The rows of the file client number ``client`` uploads (ids unique across the run)."""
-    first = FIRST_ID + client * ROWS_PER_FILE
+    first = first_id + client * ROWS_PER_FILE
     return {i: row_name(i) for i in range(first, first + ROWS_PER_FILE)}
 
 
@@ -106,7 +110,10 @@ def _csv(rows: dict[int, str]) -> bytes:
 class _Run:
     """Shared tallies of one run (clients are threads)."""
 
-    def __init__(self, api_url: str, api_key: str, timeout: float, deadline: float) -> None:
+    def __init__(
+        self, api_url: str, api_key: str, timeout: float, deadline: float, first_id: int
+    ) -> None:
+        self.first_id = first_id
         self.api_url = api_url
         self.headers = {"x-api-key": api_key}
         self.timeout = timeout
@@ -150,7 +157,7 @@ class _Run:
             self.call("GET", f"{api}/reports/hires-by-quarter", params={"year": 2021})
             self.call("GET", f"{api}/openapi.json")
             return
-        rows = file_rows(number)
+        rows = file_rows(self.first_id, number)
         body = _csv(rows)
         name = f"load-{number}.csv"
         upload_id = None
@@ -190,10 +197,16 @@ def plan(clients: int, uploaders: int) -> list[str | None]:
 
 
 def send(
-    api_url: str, api_key: str, clients: int, uploaders: int, timeout: float, deadline: float
+    api_url: str,
+    api_key: str,
+    clients: int,
+    uploaders: int,
+    timeout: float,
+    deadline: float,
+    first_id: int = FIRST_ID,
 ) -> dict[str, Any]:
     """Run the clients (threads of this process); what they saw, as JSON-ready data."""
-    run = _Run(api_url, api_key, timeout, time.monotonic() + deadline)
+    run = _Run(api_url, api_key, timeout, time.monotonic() + deadline, first_id)
     start = threading.Barrier(clients)
     with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="load") as pool:
         kinds = plan(clients, uploaders)
@@ -232,6 +245,7 @@ def run_load(
         subprocess.TimeoutExpired: it outlived its deadline by a minute.
     """
     started = time.monotonic()
+    first_id = FIRST_ID + next(_RUNS) * RUN_SPAN
     command = [
         sys.executable,
         "-m",
@@ -247,6 +261,8 @@ def run_load(
         str(timeout),
         "--deadline",
         str(deadline),
+        "--first-id",
+        str(first_id),
     ]
     env = {**os.environ, "LOAD_API_KEY": api_key}
     child = subprocess.run(  # noqa: S603 - our own module, no shell
@@ -267,7 +283,7 @@ def run_load(
         uploads=len(accepted),
         rows_sent=sum(len(rows) for rows in accepted.values()),
     )
-    _settle(stack, api_key, accepted, figures, settle)
+    _settle(stack, api_key, accepted, figures, settle, first_id)
     figures.seconds = round(sent_seconds, 1)
     figures.settle_seconds = round(time.monotonic() - started - sent_seconds, 1)
     return figures
@@ -279,6 +295,7 @@ def _settle(
     accepted: dict[str, dict[int, str]],
     figures: LoadFigures,
     timeout: float,
+    first_id: int,
 ) -> None:
     """Wait for the accepted uploads to end, then compare the table with the rows they sent."""
     deadline = time.monotonic() + timeout
@@ -302,9 +319,9 @@ def _settle(
         stack.wait_idle(timeout=max(5.0, deadline - time.monotonic()))
     assert stack.app_module is not None
     warehouse = stack.app_module.get_warehouse()
-    last = FIRST_ID + figures.clients * ROWS_PER_FILE
+    last = first_id + figures.clients * ROWS_PER_FILE
     found = warehouse.execute(
-        f'SELECT "id", "job" FROM "{TABLE}" WHERE "id" >= ? AND "id" < ?', [FIRST_ID, last]
+        f'SELECT "id", "job" FROM "{TABLE}" WHERE "id" >= ? AND "id" < ?', [first_id, last]
     )
     sent = {i: name for rows in accepted.values() for i, name in rows.items()}
     seen: Counter[int] = Counter(int(row[0]) for row in found)
@@ -329,19 +346,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-url", help="where to send (send)")
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--deadline", type=float, default=90.0)
+    parser.add_argument("--first-id", type=int, default=FIRST_ID, help="(send)")
     args = parser.parse_args(argv)
     uploaders = args.clients if args.uploaders is None else args.uploaders
     if args.mode == "send":
         key = os.environ.get("LOAD_API_KEY", "")
-        seen = send(args.api_url, key, args.clients, uploaders, args.timeout, args.deadline)
+        seen = send(
+            args.api_url,
+            key,
+            args.clients,
+            uploaders,
+            args.timeout,
+            args.deadline,
+            args.first_id,
+        )
         sys.stdout.write(json.dumps(seen) + "\n")
         return 0
+    from chalicelib import logs
     from chalicelib.config import LocalStackSettings
     from devstack.stack import API_BACKLOG, LocalStack
 
     key = "load-test-key"
     backlog = API_BACKLOG if args.backlog is None else args.backlog
     with tempfile.TemporaryDirectory() as data_dir:
+        # The stack's log lines go to a file, so stdout holds only the figures.
+        logs.setup()
+        handler = logging.FileHandler(Path(data_dir) / "stack.log", encoding="utf-8")
+        handler.setFormatter(logs.JsonFormatter())
+        logging.getLogger().handlers = [handler]
         settings = LocalStackSettings(api_port=0, s3_port=0, api_key=key, data_dir=data_dir)
         with LocalStack(settings, api_backlog=backlog) as stack:
             for _ in range(args.runs):
