@@ -117,19 +117,29 @@ _OUTCOMES: dict[str, str] = {}
 _COLLECTED: list[str] = []
 
 
+class _Outcomes:
+    """Each reported test's outcome. A plugin, not conftest hooks: a conftest's test-level hooks
+    only see the tests under its own folder, and the route walk lives in tests/functional."""
+
+    @staticmethod
+    def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+        if not _reported(report.nodeid):
+            return
+        if report.failed:
+            _OUTCOMES[report.nodeid] = "failed"  # in setup, call or teardown
+        elif report.skipped:
+            _OUTCOMES.setdefault(report.nodeid, "skipped")
+        elif report.when == "call":
+            _OUTCOMES.setdefault(report.nodeid, "passed")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("reliability-outcomes"):
+        config.pluginmanager.register(_Outcomes(), "reliability-outcomes")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     _COLLECTED.extend(item.nodeid for item in session.items if _reported(item.nodeid))
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if not _reported(report.nodeid):
-        return
-    if report.failed:
-        _OUTCOMES[report.nodeid] = "failed"  # in setup, call or teardown
-    elif report.skipped:
-        _OUTCOMES.setdefault(report.nodeid, "skipped")
-    elif report.when == "call":
-        _OUTCOMES.setdefault(report.nodeid, "passed")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
