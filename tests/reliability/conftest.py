@@ -158,8 +158,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "not_run": len(set(_COLLECTED) - set(_OUTCOMES)),
     }
     data = LEDGER.to_json()
-    if config.cache is not None:
-        config.cache.set(CACHE_KEY, data)
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is not None:
+        cache.set(CACHE_KEY, data)
     if write_report(data):
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
