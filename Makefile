@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo serve bench lint typecheck package clean
+.PHONY: setup postgres test demo serve bench lint typecheck package clean
 
 setup: $(STAMP)
 
@@ -15,14 +15,24 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.t
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-test: setup
+# PostgreSQL 15 for the local Redshift engine (devstack/redshift_local): installed with apt-get
+# when missing and we are root, otherwise a note says what to install (never fails the make).
+postgres: setup
+	$(PY) -m devstack.redshift_local.install
+
+# WAREHOUSE=redshift runs the stack on the local Redshift engine instead of DuckDB (and only
+# then needs PostgreSQL).
+WAREHOUSE ?= duckdb
+ENGINE := $(if $(filter redshift,$(WAREHOUSE)),postgres)
+
+test: setup postgres
 	$(PY) -m pytest
 
-demo: setup
-	$(PY) -m devstack demo
+demo: setup $(ENGINE)
+	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack demo
 
-serve: setup
-	$(PY) -m devstack serve
+serve: setup $(ENGINE)
+	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack serve
 
 # Not a test: measures the pipeline beside the alternatives and records docs/benchmarks.md.
 ROWS ?= 1000000

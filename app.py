@@ -12,23 +12,22 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from chalice.app import Chalice, Response
 
-from chalicelib import (
-    backup,
-    batch,
-    chunk,
-    forms,
-    load,
-    logs,
-    multipart,
+from chalicelib import logs
+from chalicelib.api import (
+    batch_rows,
+    formdata,
+    health,
+    multipart_uploads,
     openapi,
     redrive,
     reports,
     uploads,
-    validate,
 )
+from chalicelib.api.replies import ErrorReply, Health
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
-from chalicelib.events import request_id_of, run_stage
+from chalicelib.pipeline import backup, backup_catalog, load, restore, split, validate
+from chalicelib.pipeline.events import request_id_of, run_stage
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import Warehouse, make_warehouse
 
@@ -67,23 +66,34 @@ def get_warehouse() -> Warehouse:
 
 
 def error_response(exc: IngestError) -> Response:
-    body = {"error": {"code": exc.code, "message": exc.message}}
-    return Response(body=body, status_code=exc.status_code)
+    return Response(body=asdict(ErrorReply.of(exc)), status_code=exc.status_code)
 
 
 @app.middleware("http")
 def require_api_key(request: Request, get_response: Callable[[Request], Response]) -> Response:
     # API Gateway checks keys in AWS (api_key_required); this also enforces them locally.
-    expected = get_settings().api_key
     context: dict[str, Any] = request.context or {}
-    resource = context.get("resourcePath")
-    if expected and resource not in PUBLIC_PATHS:
-        given = request.headers.get("x-api-key")
-        if not given:
-            return error_response(UnauthorizedError("missing x-api-key header"))
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return error_response(ForbiddenError("wrong API key"))
+    if context.get("resourcePath") not in PUBLIC_PATHS:
+        refused = key_refusal(request, required=False)
+        if refused is not None:
+            return refused
     return get_response(request)
+
+
+def key_refusal(request: Request | None, *, required: bool) -> Response | None:
+    """The 401/403 reply for a request without the app's key; None when it may go on.
+
+    With ``required`` a route is refused even when the app has no key set (it cannot check).
+    """
+    expected = get_settings().api_key
+    if not expected and not required:
+        return None
+    given = (request.headers.get("x-api-key") if request is not None else None) or ""
+    if not given:
+        return error_response(UnauthorizedError("missing x-api-key header"))
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(ForbiddenError("wrong API key"))
+    return None
 
 
 def replies_errors(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -145,8 +155,16 @@ def query(name: str) -> str | None:
 
 
 @app.route("/api/v1/health", methods=["GET"])
-def get_health() -> dict[str, str]:
-    return {"status": "ok"}
+def get_health() -> Response:
+    if query("deep") not in ("true", "1"):
+        return Response(body=asdict(Health()), status_code=200)
+    # The route is public (API Gateway checks no key on it), so the deep check needs the key
+    # the app itself knows.
+    refused = key_refusal(app.current_request, required=True)
+    if refused is not None:
+        return refused
+    result = health.check(get_s3(), get_settings(), get_warehouse)
+    return Response(body=result.to_json(), status_code=200 if result.ok else 503)
 
 
 @app.route("/api/v1/uploads", methods=["POST"], api_key_required=True)
@@ -159,13 +177,13 @@ def create_upload() -> Response:
 @app.route("/api/v1/uploads", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_uploads() -> dict[str, Any]:
-    return {"uploads": uploads.listing(get_s3(), get_settings(), query("table"))}
+    return asdict(uploads.listing(get_s3(), get_settings(), query("table")))
 
 
 @app.route("/api/v1/uploads/{upload_id}", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_upload(upload_id: str) -> dict[str, Any]:
-    return uploads.status(get_s3(), get_settings(), upload_id)
+    return asdict(uploads.status(get_s3(), get_settings(), upload_id))
 
 
 @app.route("/api/v1/uploads/{upload_id}/retry", methods=["POST"], api_key_required=True)
@@ -178,20 +196,20 @@ def retry_upload(upload_id: str) -> Response:
 @app.route("/api/v1/uploads/{upload_id}", methods=["DELETE"], api_key_required=True)
 @replies_errors
 def cancel_upload(upload_id: str) -> dict[str, Any]:
-    return multipart.cancel(get_s3(), get_settings(), upload_id)
+    return asdict(multipart_uploads.cancel(get_s3(), get_settings(), upload_id))
 
 
 @app.route("/api/v1/multipart-uploads", methods=["POST"], api_key_required=True)
 @replies_errors
 def create_multipart_upload() -> Response:
-    started = multipart.create(get_s3(), get_settings(), json_body())
+    started = multipart_uploads.create(get_s3(), get_settings(), json_body())
     return Response(body=asdict(started), status_code=201)
 
 
 @app.route("/api/v1/multipart-uploads/{upload_id}/parts", methods=["POST"], api_key_required=True)
 @replies_errors
 def sign_upload_parts(upload_id: str) -> dict[str, Any]:
-    return {"parts": multipart.sign_parts(get_s3(), get_settings(), upload_id, json_body())}
+    return asdict(multipart_uploads.sign_parts(get_s3(), get_settings(), upload_id, json_body()))
 
 
 @app.route(
@@ -199,23 +217,21 @@ def sign_upload_parts(upload_id: str) -> dict[str, Any]:
 )
 @replies_errors
 def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
-    return multipart.complete(get_s3(), get_settings(), upload_id, json_body())
+    return asdict(multipart_uploads.complete(get_s3(), get_settings(), upload_id, json_body()))
 
 
 @app.route("/api/v1/reports/hires-by-quarter", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_hires_by_quarter() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    rows = reports.hires_by_quarter(get_warehouse(), year)
-    return {"year": year, "rows": [asdict(r) for r in rows]}
+    return asdict(reports.hires_by_quarter_report(get_warehouse(), year))
 
 
 @app.route("/api/v1/reports/departments-above-mean", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_departments_above_mean() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    mean, rows = reports.departments_above_mean(get_warehouse(), year)
-    return {"year": year, "mean": mean, "rows": [asdict(r) for r in rows]}
+    return asdict(reports.departments_above_mean_report(get_warehouse(), year))
 
 
 def form_upload(table: str) -> Response:
@@ -228,7 +244,7 @@ def form_upload(table: str) -> Response:
         table,
         headers.get("content-type"),
         raw_body(),
-        forms.public_base_url(headers, context),
+        formdata.public_base_url(headers, context),
     )
     return Response(body=asdict(accepted), status_code=202)
 
@@ -268,7 +284,9 @@ def upload_hired_employees() -> Response:
 )
 @replies_errors
 def insert_rows(table: str) -> dict[str, Any]:
-    result = batch.insert_rows(get_s3(), get_warehouse(), get_settings(), table, any_json_body())
+    result = batch_rows.insert_rows(
+        get_s3(), get_warehouse(), get_settings(), table, any_json_body()
+    )
     return asdict(result)
 
 
@@ -289,7 +307,8 @@ def backup_reply() -> Response:
 @app.route("/api/v1/backups", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_backups() -> dict[str, Any]:
-    return {"backups": [b.to_json() for b in backup.list_backups(get_s3(), get_settings())]}
+    listed = backup_catalog.list_backups(get_s3(), get_settings())
+    return asdict(backup_catalog.BackupList(listed))
 
 
 @app.route("/api/v1/restores", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True)
@@ -299,7 +318,7 @@ def create_restore() -> dict[str, Any]:
 
 
 def restore_reply() -> dict[str, Any]:
-    return asdict(backup.restore_table(get_s3(), get_warehouse(), get_settings(), params()))
+    return asdict(restore.restore_table(get_s3(), get_warehouse(), get_settings(), params()))
 
 
 # The original service's backup routes, kept for its clients: the same work as the two above.
@@ -323,7 +342,7 @@ def upload_parquet_backup() -> dict[str, Any]:
 
 
 @app.route("/api/v1/openapi.json", methods=["GET"], api_key_required=True)
-def get_openapi() -> dict[str, Any]:
+def get_openapi() -> openapi.OpenApiDocument:
     return openapi.document()
 
 
@@ -336,7 +355,7 @@ def on_raw_created(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: chunk.split_upload(s3, settings, event.key),
+        lambda parsed: split.split_upload(s3, settings, parsed),
     )
 
 
@@ -349,7 +368,7 @@ def on_chunk_created(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: validate.validate_chunk(s3, settings, event.key),
+        lambda parsed: validate.validate_chunk(s3, settings, parsed),
     )
 
 
@@ -362,5 +381,5 @@ def on_load_requested(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda: load.load_upload(s3, get_warehouse, settings, event.key),
+        lambda parsed: load.load_upload(s3, get_warehouse, settings, parsed),
     )

@@ -35,6 +35,8 @@ ENV_REDSHIFT_CLUSTER_ID = "INGEST_REDSHIFT_CLUSTER_ID"
 ENV_REDSHIFT_WORKGROUP = "INGEST_REDSHIFT_WORKGROUP"
 ENV_REDSHIFT_SECRET_ARN = "INGEST_REDSHIFT_SECRET_ARN"  # noqa: S105 - env var name, not a secret
 ENV_REDSHIFT_REGION = "INGEST_REDSHIFT_REGION"
+# "false" only for the local engine (devstack/redshift_local), which speaks no TLS.
+ENV_REDSHIFT_SSL = "INGEST_REDSHIFT_SSL"
 
 # Chosen from `make bench --sweep` at 1M rows (docs/benchmarks.md): 250k rows took the least CPU
 # (16.9 s, against 19.0 s at 100k and 24.8 s at 25k: fewer S3 requests and invocations) at a wall
@@ -72,6 +74,7 @@ class RedshiftSettings:
     workgroup: str | None = None
     secret_arn: str | None = None
     region: str | None = None
+    ssl: bool = True
 
     def __repr__(self) -> str:
         return (
@@ -193,7 +196,17 @@ def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
         workgroup=get(ENV_REDSHIFT_WORKGROUP),
         secret_arn=get(ENV_REDSHIFT_SECRET_ARN),
         region=get(ENV_REDSHIFT_REGION),
+        ssl=_flag(env, ENV_REDSHIFT_SSL, default=True),
     )
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be 'true' or 'false', got {raw!r}")
+    return raw == "true"
 
 
 def event_bucket(env: Mapping[str, str] | None = None) -> str:
@@ -215,10 +228,11 @@ class LocalStackSettings:
     api_key: str = LOCAL_API_KEY
     data_dir: str = ".local"
     workers: int = 4
+    warehouse: WarehouseKind = "duckdb"  # redshift: the local engine in devstack/redshift_local
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalStackSettings:
-        """Read API_PORT, S3_PORT, API_KEY, DATA_DIR and LOCAL_WORKERS.
+        """Read API_PORT, S3_PORT, API_KEY, DATA_DIR, LOCAL_WORKERS and WAREHOUSE.
 
         Raises:
             ConfigError: a port or count does not parse.
@@ -230,4 +244,13 @@ class LocalStackSettings:
             api_key=env.get("API_KEY") or LOCAL_API_KEY,
             data_dir=env.get("DATA_DIR") or ".local",
             workers=_int(env, "LOCAL_WORKERS", 4, minimum=1),
+            warehouse=_local_warehouse(env.get("WAREHOUSE") or "duckdb"),
         )
+
+
+def _local_warehouse(value: str) -> WarehouseKind:
+    if value == "duckdb":
+        return "duckdb"
+    if value == "redshift":
+        return "redshift"
+    raise ConfigError(f"WAREHOUSE must be 'duckdb' or 'redshift', got {value!r}")

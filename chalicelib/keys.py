@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from chalicelib.errors import InvalidRequestError
 from chalicelib.tables import TABLES
@@ -26,6 +27,8 @@ RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
     "manifests/",
     "loads/",
 )
+# Under uploads/ beside the table folders; not a table name, so listings by table never see it.
+_BY_ID = "by-id"
 UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\Z")
 # Chunk numbers have five digits in keys (chunk, clean, rejected and done keys alike).
 CHUNK_DIGITS = 5
@@ -127,7 +130,7 @@ def clean_key(table: str, upload_id: str, n: int) -> str:
     return f"{CLEAN}{table}/{upload_id}/{_digits(n, CHUNK_DIGITS)}.csv"
 
 
-def rejected_chunk_key(table: str, upload_id: str, n: int) -> str:
+def chunk_rejects_key(table: str, upload_id: str, n: int) -> str:
     return f"{REJECTED}{table}/{upload_id}/{_digits(n, CHUNK_DIGITS)}.jsonl"
 
 
@@ -135,12 +138,17 @@ def duplicates_key(table: str, upload_id: str) -> str:
     return f"{REJECTED}{table}/{upload_id}/duplicates.jsonl"
 
 
-def rejected_report_key(table: str, upload_id: str) -> str:
+def rejects_key(table: str, upload_id: str) -> str:
     return f"{REJECTED}{table}/{upload_id}.jsonl"
 
 
 def upload_prefix(table: str) -> str:
     return f"{UPLOADS}{table}/"
+
+
+def upload_index_key(upload_id: str) -> str:
+    """Where an upload id's table is recorded, so an id alone finds its upload in one read."""
+    return f"{UPLOADS}{_BY_ID}/{upload_id}.json"
 
 
 def state_key(table: str, upload_id: str) -> str:
@@ -197,6 +205,44 @@ def parse_load_key(key: str) -> tuple[str, str] | None:
     if not m or m["table"] not in TABLES or not UPLOAD_ID.match(m["uid"]):
         return None
     return m["table"], m["uid"]
+
+
+Stage = Literal["split", "validate", "load"]
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """An object whose creation starts a pipeline stage, its key parsed once.
+
+    ``upload_id`` is None only for a file copied straight into ``raw/<table>/`` (the split
+    derives its id); ``chunk`` is set for ``validate`` and ``filename`` for ``split``.
+    """
+
+    stage: Stage
+    key: str
+    table: str
+    upload_id: str | None
+    chunk: int | None = None
+    filename: str | None = None
+
+    @property
+    def raw(self) -> RawKey:
+        """The raw object this ``split`` event names."""
+        return RawKey(self.key, self.table, self.upload_id, self.filename or "")
+
+
+def parse_stage_key(key: str) -> StageEvent | None:
+    """The stage that the object ``key`` starts, with what its key says; None if it starts none."""
+    chunk = parse_chunk_key(key)
+    if chunk is not None:
+        return StageEvent("validate", key, chunk[0], chunk[1], chunk=chunk[2])
+    load = parse_load_key(key)
+    if load is not None:
+        return StageEvent("load", key, load[0], load[1])
+    raw = parse_raw_key(key)
+    if raw is not None:
+        return StageEvent("split", key, raw.table, raw.upload_id, filename=raw.filename)
+    return None
 
 
 def s3_uri(bucket: str, key: str) -> str:

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -90,6 +90,8 @@ def _load_all() -> dict[str, Table]:
 TABLES: dict[str, Table] = _load_all()
 # Loading order that satisfies report joins: dimensions before facts.
 TABLE_NAMES: tuple[str, ...] = ("departments", "jobs", "hired_employees")
+# A table name in a reply body; its JSON Schema lists the tables (see api/schema_gen.py).
+TableName = Annotated[str, TABLE_NAMES]
 
 
 def get_table(name: str) -> Table:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chalicelib import logs
 from chalicelib.config import LocalStackSettings
+from devstack import redshift_local
 from devstack.demo import Shell, session
 from devstack.sample import write_samples
 from devstack.stack import LocalStack
@@ -35,6 +36,7 @@ def serve(settings: LocalStackSettings) -> int:
     print(f"API      {stack.api_url}/api/v1   (header x-api-key: {settings.api_key})")
     print(f"S3       {stack.s3_url}   (bucket ingest-local; AWS_ENDPOINT_URL={stack.s3_url})")
     print(f"data     {settings.data_dir}   logs: {settings.data_dir}/stack.log")
+    print(f"warehouse {stack.warehouse_description}")
     print("Ctrl-C or SIGTERM stops the stack.", flush=True)
     stopped.wait()
     stack.stop()
@@ -51,6 +53,7 @@ def demo(settings: LocalStackSettings) -> int:
     stack = LocalStack(replace(settings, data_dir=str(data_dir))).start()
     try:
         print(f"Local stack up (API {stack.api_url}, S3 {stack.s3_url}); in {data_dir}:")
+        print(f"Warehouse: {stack.warehouse_description}")
         print(f"$ export INGEST_API_URL={stack.api_url} INGEST_API_KEY={settings.api_key}")
         print(f"$ ls {files.departments.parent.name}")
         print("  ".join(sorted(p.name for p in files.departments.parent.iterdir())))
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["serve", "demo"])
     args = parser.parse_args(argv)
     settings = LocalStackSettings.from_env()
+    if settings.warehouse == "redshift" and not redshift_local.available():
+        sys.stderr.write(f"WAREHOUSE=redshift needs PostgreSQL: {redshift_local.INSTALL_HINT}\n")
+        return 2
     if args.command == "serve":
         return serve(settings)
     # The demo picks free ports unless they are set, so it runs beside a `make serve`.

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from chalicelib.keys import Stage, StageEvent
+
 T = TypeVar("T")
 SEED_CHUNK_ROWS = 1000  # the seed read its files with pandas, 1,000 rows at a time
 
@@ -128,13 +130,15 @@ def _s3_and_settings() -> tuple[Any, Any]:
 
 
 def _as_handler(
-    stage: str, s3: Any, settings: Any, key: str, work: Callable[[Any, Any, str], T]
+    stage: Stage, s3: Any, settings: Any, key: str, work: Callable[[Any, Any, StageEvent], T]
 ) -> T:
     """Run a stage as its S3 handler does (``events.run_stage``: log context, error policy,
     memory handed back after the invocation); a stage that failed stops the benchmark."""
-    from chalicelib.events import run_stage
+    from chalicelib.pipeline.events import run_stage
 
-    result = run_stage(stage, s3, settings.bucket, key, None, lambda: work(s3, settings, key))
+    result = run_stage(
+        stage, s3, settings.bucket, key, None, lambda event: work(s3, settings, event)
+    )
     if result is None:
         raise RuntimeError(f"{stage} failed on {key}")
     return result
@@ -142,11 +146,11 @@ def _as_handler(
 
 def split(args: dict[str, Any]) -> dict[str, Any]:
     """The split stage alone, on a raw object already in the bucket."""
-    from chalicelib import chunk
+    from chalicelib.pipeline import split
 
     s3, settings = _s3_and_settings()
     cpu, started = _cpu(), time.perf_counter()
-    result = _as_handler("split", s3, settings, args["key"], chunk.split_upload)
+    result = _as_handler("split", s3, settings, args["key"], split.split_upload)
     return {
         "seconds": time.perf_counter() - started,
         "cpu_seconds": _cpu() - cpu,
@@ -159,7 +163,7 @@ def split(args: dict[str, Any]) -> dict[str, Any]:
 def validate(args: dict[str, Any]) -> dict[str, Any]:
     """The validate stage alone: every chunk of an upload in turn, as one warm container."""
     from chalicelib import keys
-    from chalicelib import validate as stage
+    from chalicelib.pipeline import validate as stage
 
     s3, settings = _s3_and_settings()
     cpu, started = _cpu(), time.perf_counter()
@@ -180,7 +184,7 @@ def validate(args: dict[str, Any]) -> dict[str, Any]:
 def load(args: dict[str, Any]) -> dict[str, Any]:
     """The load stage alone, into a fresh DuckDB file."""
     from chalicelib import keys
-    from chalicelib import load as stage
+    from chalicelib.pipeline import load as stage
     from chalicelib.tables import TABLES
     from chalicelib.warehouse import make_warehouse
 
@@ -193,7 +197,7 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
         s3,
         settings,
         keys.load_key(args["table"], args["upload"]),
-        lambda s3, settings, key: stage.load_upload(s3, warehouse, settings, key),
+        lambda s3, settings, event: stage.load_upload(s3, warehouse, settings, event),
     )
     seconds = time.perf_counter() - started
     warehouse.close()
@@ -262,7 +266,8 @@ def seed(args: dict[str, Any]) -> dict[str, Any]:
     import jsonschema
     import pandas
 
-    from chalicelib.rows import FORMATS, coerce
+    from chalicelib.csvfile.fields import coerce
+    from chalicelib.csvfile.rowcheck import FORMATS
     from chalicelib.tables import get_table
 
     table = get_table("hired_employees")

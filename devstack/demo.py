@@ -85,7 +85,7 @@ def session(shell: Shell, inputs: Path) -> list[str]:
     expect(shell.run("status", hires) == 0, "status failed")
     expect(
         shell.run("rejected", hires, "--examples", "3", "-o", "rejected.jsonl") == 0,
-        "rejected-rows report failed",
+        "ingest rejected failed",
     )
     for name, extra in (("hires-by-quarter", ("-n", "8")), ("departments-above-mean", ())):
         code = shell.run("report", name, "--year", "2021", *extra, "--plot", f"{name}.png")

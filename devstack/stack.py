@@ -4,7 +4,9 @@ moto runs in server mode as the S3 and SQS endpoint; the bucket sends ObjectCrea
 notifications to a queue, filtered by the same prefixes the app's handlers declare (as S3 would
 invoke the Lambdas); the dispatcher delivers them; the Chalice app serves HTTP. DuckDB lives in
 DATA_DIR and allows one writer per database file, so the load handler (its only user) runs in
-this process; split and validate handlers run in worker processes, in parallel.
+this process; split and validate handlers run in worker processes, in parallel. With
+``WAREHOUSE=redshift`` the warehouse is the local Redshift engine (devstack/redshift_local)
+instead, on this stack's S3, reached through the Redshift adapter and its driver.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class LocalStack:
     app_module: ModuleType | None = None
     api_backlog: int = API_BACKLOG
     _moto: Any = None
+    _redshift: Any = None
     _api: Any = None
     _api_thread: threading.Thread | None = None
 
@@ -90,6 +93,8 @@ class LocalStack:
         self.s3_url = f"http://{HOST}:{s3_port}"
         # The app reads its configuration from the environment, as in Lambda.
         os.environ.update(local_environment(self.settings, s3_port))
+        if self.settings.warehouse == "redshift":
+            os.environ.update(self._start_redshift())
         os.environ.update(self.extra_env)
         import app as app_module
 
@@ -118,6 +123,22 @@ class LocalStack:
         self._start_api(app_module)
         logger.info("stack.started", extra={"api_url": self.api_url, "s3_url": self.s3_url})
         return self
+
+    @property
+    def warehouse_description(self) -> str:
+        if self._redshift is not None:
+            return f"redshift (local engine, 127.0.0.1:{self._redshift.port})"
+        return f"duckdb ({Path(self.settings.data_dir) / 'warehouse.duckdb'})"
+
+    def _start_redshift(self) -> dict[str, str]:
+        """The local Redshift engine (a fresh PostgreSQL cluster in a temporary folder) on this
+        stack's S3; returns the INGEST_REDSHIFT_* settings that point the app at it."""
+        from devstack.redshift_local import LocalRedshift
+
+        self._redshift = LocalRedshift(s3=boto3.client("s3")).start()
+        logger.info("stack.redshift_started", extra={"port": self._redshift.port})
+        env: dict[str, str] = self._redshift.environment()
+        return env
 
     def _wire_notifications(self, app_module: ModuleType) -> str:
         s3, sqs = boto3.client("s3"), boto3.client("sqs")
@@ -212,6 +233,9 @@ class LocalStack:
         if self.app_module is not None:
             self.app_module.get_warehouse().close()
             self.app_module.get_warehouse.cache_clear()
+        if self._redshift is not None:
+            self._redshift.stop()
+            self._redshift = None
         if self._moto is not None:
             self._moto.stop()
         logger.info("stack.stopped")

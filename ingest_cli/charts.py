@@ -45,22 +45,32 @@ def _save(figure: Figure, path: Path) -> None:
     figure.savefig(path, format="png")
 
 
+def bottom_up(totals: dict[str, int]) -> list[str]:
+    """Names in the order ``barh`` must get them for a reader, top down, to see the biggest
+    first and ties by name, as the report tables list them (``barh`` draws the first at the
+    bottom)."""
+    return sorted(totals, key=lambda name: (-totals[name], name))[::-1]
+
+
 def hires_by_quarter(report: dict[str, Any], path: Path) -> None:
     """Hires per department as horizontal bars, stacked by quarter."""
+    _save(draw_hires_by_quarter(report), path)
+
+
+def draw_hires_by_quarter(report: dict[str, Any]) -> Figure:
+    """The hires-by-quarter chart."""
     per_department: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row in report.get("rows", []):
         counts = per_department[str(row["department"])]
         for i, q in enumerate(QUARTERS):
             counts[i] += int(row.get(q) or 0)
-    # Biggest at the top: barh draws the first category at the bottom.
-    names = sorted(per_department, key=lambda d: (sum(per_department[d]), d))
+    names = bottom_up({d: sum(counts) for d, counts in per_department.items()})
     figure = _figure(len(names))
     axes = figure.add_subplot()
     axes.set_title(f"Hires by quarter, {report.get('year')}", loc="left", fontweight="bold")
     if not names:
         _empty(axes, f"No hires in {report.get('year')}")
-        _save(figure, path)
-        return
+        return figure
     left = [0] * len(names)
     for i, q in enumerate(QUARTERS):
         widths = [per_department[d][i] for d in names]
@@ -72,24 +82,28 @@ def hires_by_quarter(report: dict[str, Any], path: Path) -> None:
     axes.set_xlim(0, max(left) * 1.1 or 1)
     axes.legend(ncols=4, loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
-    _save(figure, path)
+    return figure
 
 
 def departments_above_mean(report: dict[str, Any], path: Path) -> None:
     """Departments above the mean as bars, with the mean drawn as a line."""
-    rows = sorted(report.get("rows", []), key=lambda r: (int(r["hired"]), str(r["department"])))
+    _save(draw_departments_above_mean(report), path)
+
+
+def draw_departments_above_mean(report: dict[str, Any]) -> Figure:
+    """The departments-above-mean chart."""
+    hired_by_name = {str(r["department"]): int(r["hired"]) for r in report.get("rows", [])}
     mean = float(report.get("mean") or 0)
-    figure = _figure(len(rows))
+    figure = _figure(len(hired_by_name))
     axes = figure.add_subplot()
     axes.set_title(
         f"Departments above the mean, {report.get('year')}", loc="left", fontweight="bold"
     )
-    if not rows:
+    if not hired_by_name:
         _empty(axes, f"No department above the mean in {report.get('year')}")
-        _save(figure, path)
-        return
-    names = [str(r["department"]) for r in rows]
-    hired = [int(r["hired"]) for r in rows]
+        return figure
+    names = bottom_up(hired_by_name)
+    hired = [hired_by_name[name] for name in names]
     axes.barh(names, hired, color="#4C72B0")
     for y, value in enumerate(hired):
         axes.text(value, y, f" {value:,}", va="center", fontsize=8)
@@ -98,7 +112,7 @@ def departments_above_mean(report: dict[str, Any], path: Path) -> None:
     axes.set_xlim(0, max(*hired, mean) * 1.12)
     axes.legend(loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
-    _save(figure, path)
+    return figure
 
 
 CHARTS = {"hires-by-quarter": hires_by_quarter, "departments-above-mean": departments_above_mean}

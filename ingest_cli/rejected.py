@@ -1,8 +1,8 @@
 """``ingest rejected``: an upload's rejected rows, summarised by reason.
 
-Streams the report from its presigned URL (S3, no credentials needed), counting reasons as it
-goes, so a report of any size takes constant memory; ``-o`` also saves it, under a temporary
-name until it is complete. ``cli.py`` registers the command.
+Streams the rejects file from its presigned URL (S3, no credentials needed), counting reasons as
+it goes, so a file of any size takes constant memory; ``-o`` also saves it, under a temporary name
+until it is complete. ``cli.py`` registers the command.
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ def _download_rejected(
                 if sink:
                     sink.close()
     except requests.RequestException as exc:
-        raise TransferError(
-            f"downloading the rejected-rows report failed: {short_reason(exc)}"
-        ) from None
+        raise TransferError(f"downloading the rejects file failed: {short_reason(exc)}") from None
     except BaseException:
         if part:
             part.unlink(missing_ok=True)
@@ -60,7 +58,7 @@ def _download_rejected(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also save the report (JSON Lines: row, raw, errors) to this file.",
+    help="Also save the rejects file (JSON Lines: row, raw, errors) to this file.",
 )
 @click.option(
     "--examples", type=click.IntRange(0), default=5, show_default=True, help="Rows to show."
@@ -74,7 +72,7 @@ def rejected(
     reply = session.api.status(upload_id)
     if reply.get("state") != "loaded":
         raise CliError(
-            f"upload {upload_id} is {reply.get('state')}; its rejected-rows report is written "
+            f"upload {upload_id} is {reply.get('state')}; its rejects file is written "
             "when it is loaded",
             f"wait for it: ingest status {upload_id} --wait",
         )

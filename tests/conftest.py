@@ -11,9 +11,11 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.config import Settings
-from chalicelib.load import ensure_schema
+from chalicelib.pipeline.load import ensure_schema
 from chalicelib.tables import TABLES
 from chalicelib.warehouse.duckdb import DuckDBWarehouse
+from devstack import redshift_local
+from devstack.redshift_local import LocalRedshift
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,6 +54,16 @@ def s3(aws_env: None) -> Iterator[Any]:
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client
+
+
+@pytest.fixture(scope="session")
+def redshift_engine() -> Iterator[LocalRedshift]:
+    """The local Redshift engine (PostgreSQL behind the translation proxy), one per test run."""
+    if not redshift_local.available():
+        pytest.skip(f"local Redshift engine unavailable: {redshift_local.INSTALL_HINT}")
+    engine = LocalRedshift(s3=None).start()
+    yield engine
+    engine.stop()
 
 
 @pytest.fixture

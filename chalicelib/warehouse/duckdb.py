@@ -23,6 +23,7 @@ from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.keys import parse_s3_uri, s3_uri
 from chalicelib.warehouse import UnloadResult
 from chalicelib.warehouse.sql import Dialect, copy_parquet, ident
+from chalicelib.warehouse.sql import duckdb as duckdb_sql
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -54,11 +55,8 @@ class DuckDBWarehouse:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(path)
-            # A Lambda-sized budget: past it DuckDB spills to temporary files instead of growing.
-            self._con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-            # Row order never matters here (every read orders by key): without it, inserts and
-            # joins need not buffer rows to keep their input's order.
-            self._con.execute("SET preserve_insertion_order = false")
+            for statement in duckdb_sql.settings(MEMORY_LIMIT):
+                self._con.execute(statement)
         except duckdb.Error as exc:
             raise _translate(exc) from exc
         self._s3 = s3
@@ -129,33 +127,26 @@ class DuckDBWarehouse:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def copy_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
-        target, cols = ident(table), ", ".join(ident(c) for c in columns)  # before any I/O
+        for name in (table, *columns):
+            ident(name)  # before any I/O
         entries = self._entries(manifest_uri)
         if not entries:
             return 0
-        types = {name: kind for name, kind, *_ in self.execute(f"DESCRIBE {target}")}
-        spec = "{" + ", ".join(f"'{c}': '{types[c]}'" for c in columns) + "}"
+        types = {name: kind for name, kind, *_ in self.execute(duckdb_sql.describe(table))}
+        statement = duckdb_sql.insert_csv_files(table, columns, types)
         copied = 0
         # One file at a time, each parsed while the next downloads: /tmp holds two files at most,
         # whatever the size of the upload.
         with tempfile.TemporaryDirectory(prefix="copy-") as tmp:
             for path in self._downloads(entries, tmp, ".csv"):
-                copied += self._insert_csv(target, cols, spec, [path])
+                copied += self._insert_csv(statement, [path])
                 Path(path).unlink()
         return copied
 
-    def _insert_csv(self, target: str, cols: str, spec: str, files: list[str]) -> int:
-        """INSERT the rows of headerless cleaned CSV files into ``target``; return the count."""
+    def _insert_csv(self, statement: str, files: list[str]) -> int:
+        """Run ``duckdb_sql.insert_csv_files``' statement on ``files``; return the count."""
         with self._lock:
-            # new_line is fixed: left to sniffing, a CR inside a quoted name made DuckDB split
-            # rows at CR and fail the whole load.
-            rows = self.execute(
-                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM read_csv(?, "
-                f"columns = {spec}, header = false, delim = ',', quote = '\"', escape = '\"', "
-                "new_line = '\\n', auto_detect = false, strict_mode = true, "
-                "timestampformat = '%Y-%m-%dT%H:%M:%SZ')",
-                [files],
-            )
+            rows = self.execute(statement, [files])
         return int(rows[0][0]) if rows else 0
 
     def copy_parquet_from_s3(self, table: str, columns: Sequence[str], manifest_uri: str) -> int:
@@ -173,9 +164,9 @@ class DuckDBWarehouse:
             path = Path(tmp) / "0000_part_00.parquet"
             with self._lock:
                 try:
-                    self._con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet)")
+                    self._con.execute(duckdb_sql.copy_to_parquet_file(query, str(path)))
                     rows = self._con.execute(
-                        "SELECT COUNT(*) FROM read_parquet(?)", [str(path)]
+                        duckdb_sql.count_parquet_file(), [str(path)]
                     ).fetchone()
                 except duckdb.Error as exc:
                     raise _translate(exc) from exc

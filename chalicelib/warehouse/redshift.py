@@ -198,24 +198,35 @@ class RedshiftWarehouse:
             try:
                 self._run(statement)
             except PermanentWarehouseError as exc:
-                reason = self._load_error() or exc.message
+                query_id = exc.fields.get("query_id")
+                reason = self._load_error(query_id if isinstance(query_id, int) else None)
+                reason = reason or exc.message
                 raise PermanentWarehouseError(
                     f"COPY into {table} failed: {reason}", table=table
                 ) from None
             rows = self._run(sql.last_copy_count())
         return int(rows[0][0]) if rows else 0
 
-    def _load_error(self) -> str | None:
-        """The first rows of SYS_LOAD_ERROR_DETAIL (or STL_LOAD_ERRORS) for the failed COPY."""
+    def _load_error(self, query_id: int | None) -> str | None:
+        """The first rows SYS_LOAD_ERROR_DETAIL (or, on a provisioned cluster, STL_LOAD_ERRORS)
+        holds for the failed COPY: by its query id, else the session's latest failed COPY.
+
+        The views are system logs, not part of any transaction: after the rollback they still
+        hold the failed COPY's rows, and any session can read them.
+        """
         if self._in_transaction:
             # An aborted transaction answers nothing until it ends; nothing in it can commit now.
             self._rollback()
-        for query in (sql.load_errors(), sql.load_errors_stl()):
+        if query_id is not None:
+            lookups = [(sql.load_errors(), [query_id]), (sql.load_errors_stl(), [query_id])]
+        else:
+            lookups = [(sql.load_errors("session"), []), (sql.load_errors_stl("session"), [])]
+        for query, params in lookups:
             try:
                 with self._without_transaction():
-                    rows = self._run(query)
+                    rows = self._run(query, params)
             except WarehouseError:
-                continue
+                continue  # Serverless has no STL_LOAD_ERRORS
             if rows:
                 return "; ".join(
                     f"{str(f).strip()} line {line}, column {str(col).strip() or '?'}: "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -59,6 +60,8 @@ _CONNECTION_TEXT = (
     "connection time out",
 )
 DRIVER_ERRORS = (DriverError, OSError, ClientError, BotoCoreError)
+# A load error's DETAIL is a block of "key: value" lines, one of them "query: <id>".
+_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)\s*$", re.MULTILINE)
 
 
 class SecretsClient(Protocol):
@@ -99,8 +102,14 @@ def translate(exc: BaseException) -> WarehouseError:
         return TransientWarehouseError(f"redshift: connection failed ({exc})")
     if state in _TRANSIENT_STATES or state.startswith(_TRANSIENT_CLASSES):
         return TransientWarehouseError(f"redshift: {message} [{state}]", sqlstate=state)
-    # The DETAIL of other errors can quote row values, so only the message is kept.
+    # The DETAIL of other errors can quote row values, so only the message is kept, and from a
+    # failed COPY's DETAIL block only its query id, the key of its rows in the load-error views.
     text = f"{message} [{state}]" if fields else str(exc)
+    query = _DETAIL_QUERY.search(detail)
+    if query:
+        return PermanentWarehouseError(
+            f"redshift: {text}", sqlstate=state, query_id=int(query.group(1))
+        )
     return PermanentWarehouseError(f"redshift: {text}", sqlstate=state)
 
 
@@ -120,6 +129,8 @@ def connect_kwargs(
     }
     if settings.host:
         kwargs["host"] = settings.host
+    if not settings.ssl:
+        kwargs["ssl"] = False
     if settings.auth == "password":
         kwargs.update(user=settings.user, password=settings.password)
     elif settings.auth == "iam":

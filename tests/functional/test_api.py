@@ -165,3 +165,16 @@ def test_bad_lookups_get_json_errors(api: ApiClient, path: str, status: int, cod
     reply = requests.get(f"{api.base_url}{path}", headers={"x-api-key": api.api_key}, timeout=10)
     assert reply.status_code == status
     assert reply.json()["error"]["code"] == code
+
+
+def test_deep_health_needs_the_key_and_reaches_s3_and_the_warehouse(stack: LocalStack) -> None:
+    url = f"{stack.api_url}/api/v1/health"
+    assert requests.get(url, timeout=10).json() == {"status": "ok"}
+    assert requests.get(url, params={"deep": "true"}, timeout=10).status_code == 401
+    wrong = requests.get(url, params={"deep": "true"}, headers={"x-api-key": "x"}, timeout=10)
+    assert wrong.status_code == 403
+    deep = requests.get(url, params={"deep": "true"}, headers={"x-api-key": STACK_KEY}, timeout=10)
+    assert (deep.status_code, deep.json()) == (
+        200,
+        {"status": "ok", "s3": "ok", "warehouse": {"engine": "duckdb", "status": "ok"}},
+    )

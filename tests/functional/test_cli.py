@@ -23,7 +23,7 @@ import pytest
 import requests
 from rich.console import Console
 
-from chalicelib.multipart import CANCELLED
+from chalicelib.api.multipart_uploads import CANCELLED
 from ingest_cli.api import Api
 from ingest_cli.cli import main
 from ingest_cli.errors import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Interrupted
@@ -362,7 +362,7 @@ def test_rejected_before_the_upload_is_loaded_explains_why(
     result = ingest(stack, "rejected", grant["upload_id"])
     assert result.code == EXIT_FAILED
     assert result.lines == [
-        f"error: upload {grant['upload_id']} is waiting; its rejected-rows report is written "
+        f"error: upload {grant['upload_id']} is waiting; its rejects file is written "
         f"when it is loaded; wait for it: ingest status {grant['upload_id']} --wait"
     ]
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from chalicelib.forms import MAX_FORM_BYTES
+from chalicelib.api.formdata import MAX_FORM_BYTES
 from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:

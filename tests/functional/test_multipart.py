@@ -8,7 +8,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.multipart import CANCELLED, MiB
+from chalicelib.api.multipart_uploads import CANCELLED, MiB
 
 if TYPE_CHECKING:
     from devstack.client import ApiClient

@@ -1,9 +1,12 @@
-"""One behavioural suite for every warehouse adapter: DuckDB always, Redshift when configured.
+"""One behavioural suite for every warehouse adapter: DuckDB, Redshift on the local engine, and
+Redshift live when configured.
 
 Each test drives the real pipeline stages (split, validate, load) and the ``Warehouse`` protocol,
 and checks only what a caller can see: rows, counts, errors. DuckDB runs on moto S3 in memory.
-Redshift runs against a live cluster or workgroup and a scratch bucket, inside a schema created
-for the run and dropped after it; see docs/deploy.md, "Running the contract suite".
+The Redshift adapter runs, through the real driver, on the local engine (devstack/redshift_local:
+PostgreSQL 15 behind a Redshift translation proxy, on moto S3), and against a live cluster or
+workgroup and a scratch bucket when INGEST_REDSHIFT_* and INGEST_CONTRACT_BUCKET are set (see
+docs/deploy.md, "Running the contract suite"); each test inside a schema created for it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import chunk, keys, load, reports, state, storage, validate
+from chalicelib import keys, storage
+from chalicelib.api import reports
 from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
+from chalicelib.pipeline import backup, load, restore, split, state, validate
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
+from devstack import redshift_local
+from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,18 +51,18 @@ def _live_missing() -> list[str]:
     return missing
 
 
-REDSHIFT = pytest.param(
-    "redshift",
-    marks=[
-        pytest.mark.integration,
-        pytest.mark.skipif(
-            bool(_live_missing()),
-            reason="live Redshift not configured: set "
-            + ", ".join(_live_missing())
-            + " (and the INGEST_REDSHIFT_AUTH settings it needs; docs/deploy.md)",
-        ),
-    ],
+# The Redshift adapter always runs on the local engine (PostgreSQL behind devstack/redshift_local,
+# through the real driver); against a live cluster too when one is configured.
+REDSHIFT_LOCAL = pytest.param(
+    "redshift-local",
+    marks=pytest.mark.skipif(
+        not redshift_local.available(),
+        reason=f"local Redshift engine unavailable: {redshift_local.INSTALL_HINT}",
+    ),
+    id="redshift-local",
 )
+REDSHIFT_LIVE = pytest.param("redshift-live", marks=pytest.mark.integration, id="redshift-live")
+PARAMS = ["duckdb", REDSHIFT_LOCAL, *([] if _live_missing() else [REDSHIFT_LIVE])]
 
 
 @dataclass
@@ -68,6 +75,7 @@ class Target:
     settings: Settings
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     written: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)  # more objects to delete after a live run
 
     @property
     def bucket(self) -> str:
@@ -77,17 +85,19 @@ class Target:
         """Put a raw CSV, split and validate it as the handlers would; return the upload id."""
         key = f"raw/{table}/contract-{self.token}-{len(self.written)}.csv"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-        split = chunk.split_upload(self.s3, self.settings, key)
-        assert split.upload_id is not None
+        made = split.split_upload(self.s3, self.settings, stage_event(key))
+        assert made.upload_id is not None
         self.written.append(key)
-        for n in range(split.chunks):
+        for n in range(made.chunks):
             validate.validate_chunk(
-                self.s3, self.settings, keys.chunk_key(table, split.upload_id, n)
+                self.s3, self.settings, stage_event(keys.chunk_key(table, made.upload_id, n))
             )
-        return split.upload_id
+        return made.upload_id
 
     def load(self, table: str, uid: str) -> load.LoadResult:
-        return load.load_upload(self.s3, self.warehouse, self.settings, keys.load_key(table, uid))
+        return load.load_upload(
+            self.s3, self.warehouse, self.settings, stage_event(keys.load_key(table, uid))
+        )
 
     def rows(self, table: str) -> list[tuple[Any, ...]]:
         return self.warehouse.execute(sql.select_all(get_table(table)))
@@ -113,43 +123,51 @@ SESSION = boto3.Session(
 )
 
 
-@pytest.fixture(params=["duckdb", REDSHIFT])
+@pytest.fixture(params=PARAMS)
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    if request.param == "duckdb":
-        with mock_aws():
-            s3 = SESSION.client("s3")
-            s3.create_bucket(Bucket="ingest-contract")
-            settings = Settings(bucket="ingest-contract", chunk_rows=2)
-            warehouse = make_warehouse(settings, s3)
-            load.ensure_schema(warehouse, TABLES.values())
-            yield Target("duckdb", warehouse, s3, settings)
-            warehouse.close()
+    if request.param == "redshift-live":
+        env = {**os.environ, "INGEST_BUCKET": os.environ[CONTRACT_BUCKET]}
+        yield from _redshift(env, boto3.client("s3"), "redshift")
         return
-    yield from _live_redshift()
+    with mock_aws():
+        s3 = SESSION.client("s3")
+        s3.create_bucket(Bucket="ingest-contract")
+        if request.param == "redshift-local":
+            engine = request.getfixturevalue("redshift_engine")
+            engine.use_s3(s3)
+            env = {**engine.environment(), "INGEST_BUCKET": "ingest-contract"}
+            yield from _redshift(env, s3, "redshift-local", cleanup=False)
+            return
+        settings = Settings(bucket="ingest-contract", chunk_rows=2)
+        warehouse = make_warehouse(settings, s3)
+        load.ensure_schema(warehouse, TABLES.values())
+        yield Target("duckdb", warehouse, s3, settings)
+        warehouse.close()
 
 
-def _live_redshift() -> Iterator[Target]:
-    env = {**os.environ, "INGEST_WAREHOUSE": "redshift", "INGEST_CHUNK_ROWS": "2"}
-    env["INGEST_BUCKET"] = os.environ[CONTRACT_BUCKET]
-    settings = Settings.from_env(env)
-    s3 = boto3.client("s3")
+def _redshift(
+    env: dict[str, str], s3: S3Client, name: str, *, cleanup: bool = True
+) -> Iterator[Target]:
+    """The Redshift adapter, made from settings as the app makes it, in a scratch schema."""
+    settings = Settings.from_env({**env, "INGEST_WAREHOUSE": "redshift", "INGEST_CHUNK_ROWS": "2"})
     warehouse = make_warehouse(settings, s3)
     schema = sql.ident(f"ingest_contract_{secrets.token_hex(4)}")
     warehouse.execute(f"CREATE SCHEMA {schema}")
     # Session-wide: the suite's tables, ledger included, live in the scratch schema.
     warehouse.execute(f"SET search_path TO {schema}")
     load.ensure_schema(warehouse, TABLES.values())
-    target = Target("redshift", warehouse, s3, settings)
+    target = Target(name, warehouse, s3, settings)
     try:
         yield target
     finally:
         warehouse.execute(f"DROP SCHEMA {schema} CASCADE")
         warehouse.close()
-        _delete_objects(target)
+        if cleanup:
+            _delete_objects(target)
 
 
 def _delete_objects(target: Target) -> None:
-    prefixes = [f"contract/{target.token}/", f"backups/contract-{target.token}/"]
+    prefixes = [f"contract/{target.token}/", f"backups/contract-{target.token}/", *target.prefixes]
     for raw in target.written:
         table = raw.split("/")[1]
         for upload in state.list_uploads(target.s3, target.bucket, table, limit=1000):
@@ -337,3 +355,33 @@ def test_unsafe_names_are_refused_before_any_work(target: Target, name: str) -> 
     with pytest.raises(sql.UnsafeIdentifierError):
         target.warehouse.copy_from_s3(name, ["id"], f"s3://{target.bucket}/x.json")
     assert calls == []
+
+
+def test_copy_failure_names_file_line_and_reason_in_the_upload(target: Target) -> None:
+    uid = target.upload("jobs", b"1,Engineer\n2,Manager\n")
+    # A cleaned file that is not what validation wrote (storage fault, hand edit): the COPY fails.
+    clean = keys.clean_key("jobs", uid, 0)
+    target.s3.put_object(Bucket=target.bucket, Key=clean, Body=b"1,Engineer,1\nx2,Manager,2\n")
+
+    result = target.load("jobs", uid)
+
+    upload = state.read(target.s3, target.bucket, "jobs", uid)
+    assert result.state == "failed" and upload is not None and upload.error is not None
+    if target.name != "duckdb":  # DuckDB's own message names neither file nor line
+        assert f"s3://{target.bucket}/{clean} line 2, column id:" in upload.error
+        assert upload.error.endswith("(code 1207)")  # Redshift's code for an invalid digit
+    assert target.rows("jobs") == []
+
+
+def test_backup_then_restore_swaps_the_table_back(target: Target) -> None:
+    target.load("jobs", target.upload("jobs", b"1,Engineer\n2,Manager\n3,O'Brien\n"))
+    made = backup.backup_table(target.s3, target.warehouse, target.settings, "jobs")
+    target.prefixes.append(f"backups/{made.backup_id}/")
+    target.load("jobs", target.upload("jobs", b"2,Director\n4,Recruiter\n"))
+
+    restored = restore.restore_table(
+        target.s3, target.warehouse, target.settings, {"backup_id": made.backup_id, "table": "jobs"}
+    )
+
+    assert restored.rows_restored == 3
+    assert target.rows("jobs") == [(1, "Engineer"), (2, "Manager"), (3, "O'Brien")]

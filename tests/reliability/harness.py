@@ -24,8 +24,9 @@ from urllib.parse import quote_plus
 from botocore.exceptions import ClientError
 
 import app as app_module
-from chalicelib import keys, state
+from chalicelib import keys
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
+from chalicelib.pipeline import state
 from chalicelib.tables import TABLES
 from devstack.dispatcher import LambdaContext, routes_of
 from tests.conftest import load_event
@@ -318,7 +319,7 @@ class _Shared:
     """The one DuckDB warehouse scenarios share; ``close()`` leaves it open for the next one."""
 
     def __init__(self) -> None:
-        from chalicelib.load import ensure_schema
+        from chalicelib.pipeline.load import ensure_schema
         from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
         self.s3 = _Current()
@@ -379,7 +380,7 @@ def outcome(s3: Any, warehouse: Any, settings: Settings, table: str, raw_key: st
     if len(uploads) == 1:
         import json
 
-        key = keys.rejected_report_key(table, uploads[0].upload_id)
+        key = keys.rejects_key(table, uploads[0].upload_id)
         try:
             body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read().decode()
         except ClientError:

@@ -23,7 +23,8 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import keys, logs, uploads
+from chalicelib import keys, logs
+from chalicelib.api import uploads
 from chalicelib.config import LOCAL_BUCKET, Settings
 from chalicelib.errors import ConfigError, InvalidRequestError, TransientWarehouseError
 from chalicelib.warehouse import make_warehouse

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import keys, state, storage
+from chalicelib import keys, storage
 from chalicelib.errors import StateTransitionError
-from chalicelib.state import ChunkDone, Upload
+from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.state import ChunkDone, Upload
 from tests.reliability.fakes3 import FakeS3
 
 if TYPE_CHECKING:
@@ -34,14 +35,14 @@ def _upload(s3: Any, state_name: state.State = "splitting", total: int | None = 
 
 def _finish_chunk(s3: Any, upload: Upload, n: int) -> bool:
     """What a chunk handler does when its chunk is validated."""
-    state.mark_chunk_done(s3, BUCKET, upload.table, upload.upload_id, ChunkDone(n, 1, 1, 0))
-    return state.request_load_if_complete(s3, BUCKET, upload, chunk=n)
+    completion.mark_chunk_done(s3, BUCKET, upload.table, upload.upload_id, ChunkDone(n, 1, 1, 0))
+    return completion.request_load_if_complete(s3, BUCKET, upload, chunk=n)
 
 
 def _finish_split(s3: Any, upload: Upload, total: int) -> bool:
     """What the split does once every chunk is written."""
     moved = state.advance(s3, BUCKET, upload, "validating", chunks_total=total)
-    return state.request_load_if_complete(s3, BUCKET, moved)
+    return completion.request_load_if_complete(s3, BUCKET, moved)
 
 
 class _S3(FakeS3):
@@ -105,8 +106,8 @@ def test_completion_whatever_the_order_and_when_the_split_ends(
     assert _trigger_writes(s3) == 1
     # A replayed event of every chunk and of the split changes nothing.
     for n in order:
-        assert not state.request_load_if_complete(s3, BUCKET, upload, chunk=n)
-    assert not state.request_load_if_complete(s3, BUCKET, upload)
+        assert not completion.request_load_if_complete(s3, BUCKET, upload, chunk=n)
+    assert not completion.request_load_if_complete(s3, BUCKET, upload)
     assert _trigger_writes(s3) == 1
 
 
@@ -127,7 +128,7 @@ def test_completion_lists_at_most_ten_keys_per_listing() -> None:
     for n in order:
         _finish_chunk(s3, upload, n)
     assert _trigger_writes(s3) == 1
-    assert max(listed) <= state.FANOUT
+    assert max(listed) <= completion.FANOUT
     # One listing per chunk, plus one per node climbed (111 nodes below and at the root), plus
     # the few climbers that found a node already complete.
     assert len(listed) < 1000 + 2 * 111
@@ -138,7 +139,7 @@ def _finish_twice(
 ) -> None:
     barrier.wait()
     results.append(_finish_chunk(s3, upload, n))
-    results.append(state.request_load_if_complete(s3, BUCKET, upload, chunk=n))
+    results.append(completion.request_load_if_complete(s3, BUCKET, upload, chunk=n))
 
 
 @pytest.mark.parametrize("total", [2, 10, 57])
@@ -185,12 +186,12 @@ def test_completion_redrive_settles_nodes_left_by_a_handler_that_died() -> None:
     upload = _upload(s3, "validating", 35)
     for n in range(35):
         if n == 9:
-            state.mark_chunk_done(s3, BUCKET, "jobs", UID, ChunkDone(n, 1, 1, 0))
+            completion.mark_chunk_done(s3, BUCKET, "jobs", UID, ChunkDone(n, 1, 1, 0))
         elif n != 31:
             _finish_chunk(s3, upload, n)
     assert not storage.exists(s3, BUCKET, keys.done_node_key("jobs", UID, 1, 0))
     done = [n for n in range(35) if n != 31]
-    assert state.settle_done_tree(s3, BUCKET, upload, done) == 3  # nodes 0, 1 and 2 of level 1
+    assert completion.settle_done_tree(s3, BUCKET, upload, done) == 3  # nodes 0, 1 and 2 of level 1
     assert _finish_chunk(s3, upload, 31)
 
 

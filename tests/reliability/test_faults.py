@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chalicelib import redrive, state
+from chalicelib.api import redrive
 from chalicelib.config import Settings
+from chalicelib.pipeline import state
 from tests.reliability.corpus import OK_DT
 from tests.reliability.fakes3 import FakeS3
 from tests.reliability.harness import Bus, FaultPlan, check, fresh_warehouse, observe, outcome

@@ -19,10 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import records, runs, validate
-from chalicelib.chunk import CHUNK_MAX_BYTES
 from chalicelib.config import Settings
-from chalicelib.state import ChunkDone
+from chalicelib.csvfile import boundaries, chunkfile
+from chalicelib.pipeline import validate
+from chalicelib.pipeline.split import CHUNK_MAX_BYTES
+from chalicelib.pipeline.state import ChunkDone
 from chalicelib.tables import TABLES
 from chalicelib.warehouse.sql import LEDGER_TABLE, SOURCE_ROW
 from tests.reliability.corpus import DATE_CASES, INT_CASES, corpus
@@ -178,7 +179,9 @@ def test_split_and_validate_match_the_oracle_on_generated_files(
     # Split as the split stage does (small chunks, so records cross chunk edges), judge each.
     judged = [
         validate.judge_chunk(table, piece.data)
-        for piece in runs.iter_chunks(records.buffered(io.BytesIO(data)), 3, CHUNK_MAX_BYTES)
+        for piece in chunkfile.iter_chunks(
+            boundaries.buffered(io.BytesIO(data)), 3, CHUNK_MAX_BYTES
+        )
     ]
     clean = io.StringIO("".join(j.clean.decode() for j in judged))
     rejected = io.StringIO("".join(j.rejected.decode() for j in judged))

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib import keys, redrive, state
+from chalicelib import keys
+from chalicelib.api import redrive
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidRequestError, UploadNotFoundError, UploadStateError
+from chalicelib.pipeline import state
 from tests.reliability.fakes3 import FakeS3
 from tests.reliability.harness import Bus, FaultPlan, check, fresh_warehouse, outcome
 from tests.reliability.oracle import expect

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import fastavro
 import pytest
 
-from chalicelib import backup, batch, keys, storage
+from chalicelib import keys, storage
+from chalicelib.api import batch_rows
 from chalicelib.errors import (
     BackupMismatchError,
     BackupNotFoundError,
     InvalidRequestError,
     PermanentWarehouseError,
 )
+from chalicelib.pipeline import avro_export, backup, backup_catalog, restore
 from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -55,9 +57,9 @@ def load_rows(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, data: dict[str, list[list[Any]]]
 ) -> None:
     for table, rows in data.items():
-        for start in range(0, len(rows), batch.MAX_ROWS):
-            page = rows[start : start + batch.MAX_ROWS]
-            result = batch.insert_rows(s3, warehouse, settings, table, {"rows": page})
+        for start in range(0, len(rows), batch_rows.MAX_ROWS):
+            page = rows[start : start + batch_rows.MAX_ROWS]
+            result = batch_rows.insert_rows(s3, warehouse, settings, table, {"rows": page})
             assert result.rows_rejected == 0
 
 
@@ -81,7 +83,7 @@ def test_backup_wipe_restore_gives_back_every_row(
     for table in TABLE_NAMES:
         warehouse.execute(f'DELETE FROM "{table}"')
     assert all(not rows for rows in contents(warehouse).values())
-    restored = backup.restore_table(
+    restored = restore.restore_table(
         s3, warehouse, settings, {"backup_id": made.backup_id, "table": "all"}
     )
     assert restored.tables == {t: len(r) for t, r in loaded.items()}
@@ -97,9 +99,11 @@ def test_restore_replaces_rows_added_and_changed_since_the_backup(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, loaded: dict[str, list[Any]]
 ) -> None:
     made = backup.backup_table(s3, warehouse, settings, "jobs")
-    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "changed"], [999, "new"]]})
+    batch_rows.insert_rows(
+        s3, warehouse, settings, "jobs", {"rows": [[1, "changed"], [999, "new"]]}
+    )
     location = made.tables["jobs"].location
-    restored = backup.restore_table(s3, warehouse, settings, {"s3_location": location})
+    restored = restore.restore_table(s3, warehouse, settings, {"s3_location": location})
     assert (restored.table, restored.rows_restored) == ("jobs", 30)
     assert contents(warehouse) == loaded
 
@@ -142,7 +146,7 @@ def test_restore_refuses_bad_requests(
             for k, v in request_body.items()
         }
         with pytest.raises(error, match=fragment):
-            backup.restore_table(s3, warehouse, settings, filled)
+            restore.restore_table(s3, warehouse, settings, filled)
     assert contents(warehouse) == loaded
 
 
@@ -202,8 +206,8 @@ def test_a_restore_that_fails_half_way_leaves_every_table_unchanged(
     fail_on: str,
 ) -> None:
     made = backup.backup_table(s3, warehouse, settings, "all")
-    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "since the backup"]]})
-    batch.insert_rows(
+    batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "since the backup"]]})
+    batch_rows.insert_rows(
         s3,
         warehouse,
         settings,
@@ -213,7 +217,7 @@ def test_a_restore_that_fails_half_way_leaves_every_table_unchanged(
     before = contents(warehouse)
     failing = FailingWarehouse(warehouse, fail_on)
     with pytest.raises(PermanentWarehouseError, match="injected failure"):
-        backup.restore_table(s3, failing, settings, {"backup_id": made.backup_id, "table": "all"})
+        restore.restore_table(s3, failing, settings, {"backup_id": made.backup_id, "table": "all"})
     assert any(sql.startswith('DELETE FROM "departments"') for sql in failing.seen)
     assert contents(warehouse) == before
 
@@ -222,7 +226,7 @@ def test_a_backup_whose_files_do_not_match_its_record_is_refused(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, loaded: dict[str, list[Any]]
 ) -> None:
     made = backup.backup_table(s3, warehouse, settings, "jobs")
-    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[100, "a"], [101, "b"]]})
+    batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[100, "a"], [101, "b"]]})
     other = backup.backup_table(s3, warehouse, settings, "jobs")
     before = contents(warehouse)
     # Swap the first backup's files for the second's (32 rows, not 30), manifest and all.
@@ -237,14 +241,14 @@ def test_a_backup_whose_files_do_not_match_its_record_is_refused(
         )
     request = {"backup_id": made.backup_id, "table": "jobs"}
     with pytest.raises(BackupMismatchError, match="manifest says 32 rows, the catalog 30"):
-        backup.restore_table(s3, warehouse, settings, request)
+        restore.restore_table(s3, warehouse, settings, request)
     # Even a manifest that agrees with the catalog does not hide the files' true count.
     manifest_key = keys.backup_manifest_key(made.backup_id, "jobs")
     manifest = storage.get_json(s3, settings.bucket, manifest_key)
     manifest["meta"]["record_count"] = 30
     storage.put_json(s3, settings.bucket, manifest_key, manifest)
     with pytest.raises(BackupMismatchError, match="holds 32 rows, its record says 30"):
-        backup.restore_table(s3, warehouse, settings, request)
+        restore.restore_table(s3, warehouse, settings, request)
     assert contents(warehouse) == before
 
 
@@ -255,7 +259,7 @@ def test_avro_export_holds_every_row_and_cannot_be_restored(
     loaded: dict[str, list[Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(backup, "AVRO_PAGE_ROWS", 37)  # many pages, the last one partial
+    monkeypatch.setattr(avro_export, "AVRO_PAGE_ROWS", 37)  # many pages, the last one partial
     made = backup.backup_table(s3, warehouse, settings, "hired_employees", "avro")
     exported = made.tables["hired_employees"]
     assert (made.format, exported.rows) == ("avro", 150)
@@ -273,7 +277,7 @@ def test_avro_export_holds_every_row_and_cannot_be_restored(
     ]
     assert as_rows == loaded["hired_employees"]
     with pytest.raises(InvalidRequestError, match="AVRO export"):
-        backup.restore_table(
+        restore.restore_table(
             s3, warehouse, settings, {"backup_id": made.backup_id, "table": "hired_employees"}
         )
 
@@ -289,7 +293,7 @@ def test_backup_refuses_bad_requests(
     ]:
         with pytest.raises(InvalidRequestError, match=fragment):
             backup.backup_table(s3, warehouse, settings, table, fmt)
-    assert backup.list_backups(s3, settings) == []
+    assert backup_catalog.list_backups(s3, settings) == []
 
 
 def test_the_catalog_lists_complete_backups_newest_first(
@@ -302,7 +306,7 @@ def test_the_catalog_lists_complete_backups_newest_first(
         Key="backups/29990101T000000Z-0123456789ab/jobs/manifest",
         Body=b"{}",
     )
-    listed = backup.list_backups(s3, settings)
+    listed = backup_catalog.list_backups(s3, settings)
     assert [b.backup_id for b in listed] == [m.backup_id for m in reversed(made)]
     assert listed[0] == made[-1]
     record = storage.get_json(s3, settings.bucket, keys.backup_record_key(made[0].backup_id))

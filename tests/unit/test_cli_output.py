@@ -154,3 +154,35 @@ def test_file_count_shows_how_many_files_a_backup_has(files: object, shown: str)
     from ingest_cli.render import file_count
 
     assert file_count(files) == shown
+
+
+def _top_down(figure: Any) -> list[str]:
+    """A horizontal bar chart's category labels as a reader sees them, top first."""
+    (axes,) = figure.axes
+    return [label.get_text() for label in axes.get_yticklabels()][::-1]
+
+
+def test_charts_order_ties_as_the_report_tables_do() -> None:
+    from ingest_cli import charts
+
+    # Ordered as the API sends it (and the table prints it): most hires first, ties by name.
+    above = {
+        "year": 2021,
+        "mean": 100.0,
+        "rows": [
+            {"id": 5, "department": "Support", "hired": 410},
+            {"id": 2, "department": "Accounting", "hired": 410},
+            {"id": 9, "department": "Training", "hired": 512},
+        ],
+    }
+    expected = ["Training", "Accounting", "Support"]
+    assert _top_down(charts.draw_departments_above_mean(above)) == expected
+    quarters = {
+        "year": 2021,
+        "rows": [
+            {"department": name, "job": "x", "q1": row["hired"], "q2": 0, "q3": 0, "q4": 0}
+            for row in above["rows"]  # type: ignore[attr-defined]
+            for name in [row["department"]]
+        ],
+    }
+    assert _top_down(charts.draw_hires_by_quarter(quarters)) == expected

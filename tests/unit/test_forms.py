@@ -7,7 +7,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import forms
+from chalicelib.api import formdata
 from chalicelib.errors import InvalidRequestError, PayloadTooLargeError
 
 
@@ -30,7 +30,7 @@ def test_read_file_field_returns_exactly_the_bytes_sent(data: bytes, name: str) 
     if not data:
         data = b"x"
     content_type, body = encode({"file": (name, data)}, {"note": "other fields are ignored"})
-    sent = forms.read_file_field(content_type, body)
+    sent = formdata.read_file_field(content_type, body)
     assert sent.data == data
     assert sent.filename == name
 
@@ -50,7 +50,7 @@ def test_read_file_field_refuses_what_is_not_a_form(
     content_type: str | None, body: bytes, fragment: str
 ) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        forms.read_file_field(content_type, body)
+        formdata.read_file_field(content_type, body)
     assert fragment in caught.value.message
 
 
@@ -65,7 +65,7 @@ def test_read_file_field_refuses_a_missing_or_empty_file(
     files: dict[str, tuple[str, bytes]], fragment: str
 ) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        forms.read_file_field(*encode(files))
+        formdata.read_file_field(*encode(files))
     assert fragment in caught.value.message
 
 
@@ -74,14 +74,14 @@ def test_read_file_field_refuses_two_files_in_the_field() -> None:
         "POST", "http://127.0.0.1/", files=[("file", ("a", b"1")), ("file", ("b", b"2"))]
     ).prepare()
     with pytest.raises(InvalidRequestError, match="2 fields 'file'"):
-        forms.read_file_field(prepared.headers["Content-Type"], prepared.body)  # type: ignore[arg-type]
+        formdata.read_file_field(prepared.headers["Content-Type"], prepared.body)  # type: ignore[arg-type]
 
 
 def test_read_file_field_refuses_a_form_over_the_limit_and_points_to_presigned_uploads() -> None:
-    content_type, body = encode({"file": ("big.csv", b"x" * forms.MAX_FORM_BYTES)})
-    assert len(body) > forms.MAX_FORM_BYTES
+    content_type, body = encode({"file": ("big.csv", b"x" * formdata.MAX_FORM_BYTES)})
+    assert len(body) > formdata.MAX_FORM_BYTES
     with pytest.raises(PayloadTooLargeError) as caught:
-        forms.read_file_field(content_type, body)
+        formdata.read_file_field(content_type, body)
     assert "POST /api/v1/uploads" in caught.value.message
     assert caught.value.status_code == 413
 
@@ -102,7 +102,7 @@ def test_read_file_field_refuses_a_form_over_the_limit_and_points_to_presigned_u
     ],
 )
 def test_safe_filename(name: str | None, expected: str) -> None:
-    assert forms.safe_filename(name, "jobs.csv") == expected
+    assert formdata.safe_filename(name, "jobs.csv") == expected
 
 
 @pytest.mark.parametrize(
@@ -124,4 +124,4 @@ def test_safe_filename(name: str | None, expected: str) -> None:
 def test_public_base_url_keeps_the_api_gateway_stage(
     headers: dict[str, str], context: dict[str, str], expected: str
 ) -> None:
-    assert forms.public_base_url(headers, context) == expected
+    assert formdata.public_base_url(headers, context) == expected

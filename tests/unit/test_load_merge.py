@@ -1,7 +1,7 @@
 """The load's fast paths held to plain references: the report merge and the one-pass de-duplication.
 
-``load.merge_reports`` copies chunk reports as bytes and places the duplicates by binary search;
-it must write what a line-by-line merge by row number writes. ``merge.merge_manifest`` finds the
+``rejects.merge_rejects`` copies chunk reports as bytes and places the duplicates by binary search;
+it must write what a line-by-line merge by row number writes. ``upsert.merge_manifest`` finds the
 superseded rows with one aggregate and deletes them from staging; the table, the pairs and the
 counts must be those of "the last row with an id wins", over any previous contents.
 """
@@ -16,9 +16,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import keys, load, merge, storage
+from chalicelib import keys, storage
+from chalicelib.pipeline import rejects
 from chalicelib.tables import get_table
-from chalicelib.warehouse import sql
+from chalicelib.warehouse import sql, upsert
 from chalicelib.warehouse.duckdb import DuckDBWarehouse
 from tests.reliability.fakes3 import FakeS3
 
@@ -71,7 +72,7 @@ def test_merge_reports_equals_a_merge_by_row(case: tuple[list[list[bytes]], list
     out = io.BytesIO()
 
     bodies = (b"".join(line + b"\n" for line in lines) for lines in chunks)
-    count = load.merge_reports(bodies, iter(extra), out)
+    count = rejects.merge_rejects(bodies, iter(extra), out)
 
     assert out.getvalue() == _reference(chunks, extra)
     assert count == sum(map(len, chunks)) + len(extra)
@@ -129,8 +130,8 @@ def test_merge_manifest_keeps_the_last_row_of_each_id(
             seen.append(superseded)
 
         uri = _stage_files(s3, "L1", files)
-        merged = merge.merge_manifest(warehouse, JOBS, uri, "L1", before_commit=before_commit)
-        replay = merge.merge_manifest(warehouse, JOBS, uri, "L1", before_commit=before_commit)
+        merged = upsert.merge_manifest(warehouse, JOBS, uri, "L1", before_commit=before_commit)
+        replay = upsert.merge_manifest(warehouse, JOBS, uri, "L1", before_commit=before_commit)
 
         assert warehouse.execute('SELECT "id", "job" FROM "jobs" ORDER BY "id"') == sorted(
             expected.items()

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.errors import InvalidRequestError
-from chalicelib.multipart import (
+from chalicelib.api.multipart_uploads import (
     DEFAULT_PART_BYTES,
     MAX_OBJECT_BYTES,
     MAX_PART_BYTES,
@@ -18,6 +17,7 @@ from chalicelib.multipart import (
     MiB,
     plan_parts,
 )
+from chalicelib.errors import InvalidRequestError
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.records import MAX_RECORD_BYTES, Record, iter_records
-from chalicelib.rows import parse_fields
+from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record, iter_records
+from chalicelib.csvfile.fields import parse_fields
 
 field = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\té€1')), max_size=12)
 rows = st.lists(st.lists(field, min_size=1, max_size=5), min_size=0, max_size=30)

@@ -22,19 +22,22 @@ from moto import mock_aws
 from redshift_connector.error import IntegrityError, InterfaceError, OperationalError
 from redshift_connector.error import ProgrammingError as DriverProgrammingError
 
-from chalicelib import chunk, keys, load, state, validate
+from chalicelib import keys
 from chalicelib.config import RedshiftSettings, Settings
 from chalicelib.errors import (
     PermanentWarehouseError,
     SerializationConflictError,
     TransientWarehouseError,
 )
-from chalicelib.load import LoadResult
+from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline.events import run_stage
+from chalicelib.pipeline.load import LoadResult
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import make_warehouse, sql
 from chalicelib.warehouse.redshift import RedshiftWarehouse
 from chalicelib.warehouse.redshift_connect import connector, translate
 from chalicelib.warehouse.sql import UnsafeIdentifierError
+from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -189,11 +192,11 @@ def warehouse(con: FakeConnection, s3: S3Client, sleeps: list[float]) -> Redshif
 def validated_upload(s3: S3Client, settings: Settings, table: str, body: bytes) -> str:
     """Split and validate a raw upload, as the S3 handlers would; return its upload id."""
     s3.put_object(Bucket=BUCKET, Key=f"raw/{table}/{table}.csv", Body=body)
-    split = chunk.split_upload(s3, settings, f"raw/{table}/{table}.csv")
-    assert split.upload_id is not None
-    for n in range(split.chunks):
-        validate.validate_chunk(s3, settings, keys.chunk_key(table, split.upload_id, n))
-    return split.upload_id
+    made = split.split_upload(s3, settings, stage_event(f"raw/{table}/{table}.csv"))
+    assert made.upload_id is not None
+    for n in range(made.chunks):
+        validate.validate_chunk(s3, settings, stage_event(keys.chunk_key(table, made.upload_id, n)))
+    return made.upload_id
 
 
 def expected_load(uid: str) -> list[str]:
@@ -235,7 +238,7 @@ def load_jobs(
     s3: S3Client, settings: Settings, warehouse: RedshiftWarehouse
 ) -> tuple[str, LoadResult | None]:
     uid = validated_upload(s3, settings, "jobs", JOBS_CSV)
-    return uid, load.load_upload(s3, warehouse, settings, keys.load_key("jobs", uid))
+    return uid, load.load_upload(s3, warehouse, settings, stage_event(keys.load_key("jobs", uid)))
 
 
 def test_load_upload_sends_one_transaction(
@@ -270,7 +273,7 @@ def test_load_upload_without_repeated_ids_deletes_nothing_from_staging(
     con.on(r"^SELECT pg_last_copy_count", [(2,)])
     uid = validated_upload(s3, settings, "jobs", b"1,Engineer\n2,Manager\n")
 
-    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", uid))
+    result = load.load_upload(s3, warehouse, settings, stage_event(keys.load_key("jobs", uid)))
 
     assert result == LoadResult(uid, "loaded", rows_loaded=2, rows_superseded=0)
     assert con.statements == [s for s in expected_load(uid) if not s.startswith("DELETE")]
@@ -287,7 +290,7 @@ def test_load_upload_already_in_ledger_changes_nothing(
     uid = validated_upload(s3, settings, "jobs", JOBS_CSV)
     s3.put_object(Bucket=BUCKET, Key=keys.duplicates_key("jobs", uid), Body=b"")
 
-    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", uid))
+    result = load.load_upload(s3, warehouse, settings, stage_event(keys.load_key("jobs", uid)))
 
     assert result == LoadResult(uid, "loaded", rows_loaded=2, rows_superseded=1)
     assert con.statements == expected_load(uid)[:3] + ["COMMIT"]
@@ -348,7 +351,8 @@ def test_load_upload_reports_copy_errors_from_sys_load_error_detail(
     assert result is not None and result.state == "failed"
     copy_at = 6
     assert con.statements[: copy_at + 1] == expected_load(uid)[: copy_at + 1]
-    assert con.statements[copy_at + 1 :] == ["ROLLBACK", sql.load_errors()]
+    # No DETAIL with the COPY's query id: the session's latest failed COPY.
+    assert con.statements[copy_at + 1 :] == ["ROLLBACK", sql.load_errors("session")]
     upload = state.read(s3, BUCKET, "jobs", uid)
     assert upload is not None and upload.error == (
         f"COPY into jobs_staging failed: s3://{BUCKET}/clean/jobs/x/00001.csv line 1, "
@@ -366,7 +370,24 @@ def test_copy_error_falls_back_to_stl_load_errors(
     with pytest.raises(PermanentWarehouseError, match="f.csv line 7, column id: Invalid digit"):
         warehouse.copy_from_s3("t", ["id"], f"s3://{BUCKET}/m.json")
     # Outside a transaction there is nothing to roll back.
-    assert con.statements[1:] == [sql.load_errors(), sql.load_errors_stl()]
+    assert con.statements[1:] == [sql.load_errors("session"), sql.load_errors_stl("session")]
+
+
+def test_copy_error_is_looked_up_by_the_query_id_redshift_names(
+    con: FakeConnection, warehouse: RedshiftWarehouse
+) -> None:
+    detail = (
+        "\n  -----------------------------------------------\n  error:  Invalid digit\n"
+        "  code:      1207\n  context:   id\n  query:     4242\n  location:  f.csv:7\n"
+        "  -----------------------------------------------\n"
+    )
+    con.on(r"^COPY", DriverProgrammingError({"C": "XX000", "M": "Load failed.", "D": detail}))
+    con.on(r"sys_load_error_detail", [("s3://b/f.csv", 7, "id", 1207, "Invalid digit")])
+
+    with pytest.raises(PermanentWarehouseError, match="f.csv line 7, column id: Invalid digit"):
+        warehouse.copy_from_s3("t", ["id"], f"s3://{BUCKET}/m.json")
+    assert con.statements[1:] == [sql.load_errors()]
+    assert con.sent[-1].params == (4242,)
 
 
 def test_load_upload_reruns_a_conflicting_transaction(
@@ -637,7 +658,8 @@ def test_load_trigger_for_an_unknown_table_sends_nothing(
     s3: S3Client, settings: Settings, con: FakeConnection, warehouse: RedshiftWarehouse
 ) -> None:
     key = 'loads/jobs"; DROP TABLE jobs; --/20260101T000000Z-0123456789ab.json'
-    assert load.load_upload(s3, warehouse, settings, key).skipped == "not a load trigger key"
+    assert keys.parse_stage_key(key) is None
+    assert run_stage("load", s3, settings.bucket, key, None, lambda event: 1 / 0) is None
     assert con.sent == []
 
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.records import MAX_RECORD_BYTES, Record
-from chalicelib.rows import RowChecker, coerce
+from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record
+from chalicelib.csvfile.fields import coerce
+from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.tables import TABLES
 
 HIRES = RowChecker(TABLES["hired_employees"])

@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.records import MAX_RECORD_BYTES, Record, iter_records
-from chalicelib.runs import Chunk, Run, iter_chunks, iter_sections, record_texts, records_at
+from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record, iter_records
+from chalicelib.csvfile.chunkfile import (
+    Chunk,
+    Run,
+    iter_chunks,
+    iter_sections,
+    record_texts,
+    records_at,
+)
 
 # Byte soup that drives the quoting state machine through every state: quotes at and inside
 # fields, doubled quotes, bare CR, CRLF, a BOM, bytes that are not UTF-8.

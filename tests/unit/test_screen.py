@@ -17,12 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from chalicelib.records import Record, iter_records
-from chalicelib.rows import FORMATS, FieldSyntaxError, RowChecker, clean_row, parse_fields
-from chalicelib.runs import iter_chunks
-from chalicelib.screen import UTC_PATTERN, compile_screen, screen_pattern
+from chalicelib.csvfile.boundaries import Record, iter_records
+from chalicelib.csvfile.chunkfile import iter_chunks
+from chalicelib.csvfile.cleaned import clean_row
+from chalicelib.csvfile.fastpath import UTC_PATTERN, compile_screen, screen_pattern
+from chalicelib.csvfile.fields import FieldSyntaxError, parse_fields
+from chalicelib.csvfile.rowcheck import FORMATS, RowChecker
+from chalicelib.pipeline.validate import judge_chunk
 from chalicelib.tables import TABLES, Table, _column
-from chalicelib.validate import judge_chunk
 
 CHECKERS = {name: RowChecker(table) for name, table in TABLES.items()}
 SCREENS = {name: compile_screen(table) for name, table in TABLES.items()}
@@ -104,14 +106,16 @@ def test_not_blank_agrees_with_re_on_every_code_point() -> None:
 
 def _left_to_the_schema(table: Table, text: str) -> bool:
     """Valid rows already in their cleaned form that the fast path still leaves to the schema:
-    integers of 19 digits (near the maximum), and text holding a quote or a CR."""
+    integers of 19 digits (near the maximum), and text holding a quote or a line break (CR or
+    LF: the pattern judges one line at a time, and a record with a quoted line break spans two)."""
     try:
         fields = parse_fields(text)
     except FieldSyntaxError:
         return False
     cells = zip(table.columns, fields, strict=False)
     return any(
-        (c.kind == "integer" and len(f) >= 19) or (c.kind == "text" and ('"' in f or "\r" in f))
+        (c.kind == "integer" and len(f) >= 19)
+        or (c.kind == "text" and any(ch in f for ch in '"\r\n'))
         for c, f in cells
     )
 

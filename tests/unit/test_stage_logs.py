@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chalicelib import chunk, keys, load, logs, validate
-from chalicelib.events import run_stage
+from chalicelib import keys, logs
+from chalicelib.pipeline import load, split, validate
+from chalicelib.pipeline.events import run_stage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -53,22 +54,22 @@ def captured() -> Iterator[ListHandler]:
 
 def _deliver(s3: Any, warehouse: DuckDBWarehouse, settings: Settings, raw_key: str) -> str:
     """Run every stage for ``raw_key`` the way the S3 handlers do; return the upload id."""
-    split = run_stage(
+    made = run_stage(
         "split", s3, settings.bucket, raw_key, "req-split",
-        lambda: chunk.split_upload(s3, settings, raw_key),
+        lambda event: split.split_upload(s3, settings, event),
     )  # fmt: skip
-    assert split is not None and split.upload_id and split.table
-    table, uid = split.table, split.upload_id
-    for n in range(split.chunks):
+    assert made is not None and made.upload_id and made.table
+    table, uid = made.table, made.upload_id
+    for n in range(made.chunks):
         key = keys.chunk_key(table, uid, n)
         run_stage(
             "validate", s3, settings.bucket, key, f"req-v{n}",
-            lambda key=key: validate.validate_chunk(s3, settings, key),  # type: ignore[misc]
+            lambda event: validate.validate_chunk(s3, settings, event),
         )  # fmt: skip
     key = keys.load_key(table, uid)
     run_stage(
         "load", s3, settings.bucket, key, "req-load",
-        lambda: load.load_upload(s3, warehouse, settings, key),
+        lambda event: load.load_upload(s3, warehouse, settings, event),
     )  # fmt: skip
     return uid
 

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chalicelib import chunk, keys, load, state, storage, validate
+from chalicelib import keys, storage
+from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline.events import run_stage
+from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
@@ -35,18 +38,22 @@ def run_pipeline(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, raw_key: str
 ) -> state.Upload:
     """Deliver every event the stages cause, in order, as S3 notifications would."""
-    split = chunk.split_upload(s3, settings, raw_key)
-    assert split.upload_id and split.table
-    for n in range(split.chunks):
-        validate.validate_chunk(s3, settings, keys.chunk_key(split.table, split.upload_id, n))
-    load.load_upload(s3, warehouse, settings, keys.load_key(split.table, split.upload_id))
-    upload = state.read(s3, settings.bucket, split.table, split.upload_id)
+    made = split.split_upload(s3, settings, stage_event(raw_key))
+    assert made.upload_id and made.table
+    for n in range(made.chunks):
+        validate.validate_chunk(
+            s3, settings, stage_event(keys.chunk_key(made.table, made.upload_id, n))
+        )
+    load.load_upload(
+        s3, warehouse, settings, stage_event(keys.load_key(made.table, made.upload_id))
+    )
+    upload = state.read(s3, settings.bucket, made.table, made.upload_id)
     assert upload is not None
     return upload
 
 
 def rejected(s3: Any, settings: Settings, upload: state.Upload) -> list[dict[str, Any]]:
-    key = keys.rejected_report_key(upload.table, upload.upload_id)
+    key = keys.rejects_key(upload.table, upload.upload_id)
     body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read().decode()
     return [json.loads(line) for line in body.splitlines()]
 
@@ -124,7 +131,9 @@ def test_a_load_replayed_after_commit_finds_the_ledger(
         keys.state_key("jobs", upload.upload_id),
         {**upload.__dict__, "state": "loading"},
     )
-    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", upload.upload_id))
+    result = load.load_upload(
+        s3, warehouse, settings, stage_event(keys.load_key("jobs", upload.upload_id))
+    )
     assert (result.state, result.rows_loaded, result.rows_superseded) == ("loaded", 1, 1)
     assert table_rows(warehouse, "jobs") == [(1, "Dev2")]
     again = state.read(s3, settings.bucket, "jobs", upload.upload_id)
@@ -134,15 +143,21 @@ def test_a_load_replayed_after_commit_finds_the_ledger(
 def test_load_waits_until_every_chunk_is_done(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings
 ) -> None:
-    split = chunk.split_upload(s3, settings, upload_file(s3, settings, "jobs", b"1,a\n" * 9))
-    assert split.chunks == 3 and split.upload_id
-    validate.validate_chunk(s3, settings, keys.chunk_key("jobs", split.upload_id, 0))
-    assert not storage.exists(s3, settings.bucket, keys.load_key("jobs", split.upload_id))
-    result = load.load_upload(s3, warehouse, settings, keys.load_key("jobs", split.upload_id))
+    made = split.split_upload(
+        s3, settings, stage_event(upload_file(s3, settings, "jobs", b"1,a\n" * 9))
+    )
+    assert made.chunks == 3 and made.upload_id
+    validate.validate_chunk(s3, settings, stage_event(keys.chunk_key("jobs", made.upload_id, 0)))
+    assert not storage.exists(s3, settings.bucket, keys.load_key("jobs", made.upload_id))
+    result = load.load_upload(
+        s3, warehouse, settings, stage_event(keys.load_key("jobs", made.upload_id))
+    )
     assert result.skipped == "chunks still being validated"
     for n in (2, 1):
-        validate.validate_chunk(s3, settings, keys.chunk_key("jobs", split.upload_id, n))
-    assert storage.exists(s3, settings.bucket, keys.load_key("jobs", split.upload_id))
+        validate.validate_chunk(
+            s3, settings, stage_event(keys.chunk_key("jobs", made.upload_id, n))
+        )
+    assert storage.exists(s3, settings.bucket, keys.load_key("jobs", made.upload_id))
 
 
 def test_an_empty_file_loads_nothing_and_says_so(
@@ -172,17 +187,57 @@ def test_a_carriage_return_inside_a_name_loads_as_data(
     assert table_rows(warehouse, "jobs") == [(1, "De\rv"), (2, "Op\rs"), (3, "QA")]
 
 
-def test_keys_outside_the_layout_are_ignored(s3: Any, settings: Settings) -> None:
-    assert chunk.split_upload(s3, settings, "raw/nope/x.csv").skipped
-    assert validate.validate_chunk(s3, settings, "chunks/jobs/../x.rec").skipped
+@pytest.mark.parametrize(
+    ("stage", "key"),
+    [
+        ("split", "raw/nope/x.csv"),
+        ("split", "raw/jobs/"),
+        ("validate", "chunks/jobs/../x.rec"),
+        ("validate", "raw/jobs/x.csv"),
+        ("load", 'loads/jobs"; DROP TABLE jobs; --/20260101T000000Z-0123456789ab.json'),
+    ],
+)
+def test_keys_outside_the_layout_are_ignored(
+    s3: Any, settings: Settings, stage: keys.Stage, key: str
+) -> None:
+    calls: list[keys.StageEvent] = []
+    assert run_stage(stage, s3, settings.bucket, key, None, calls.append) is None
+    assert calls == []
+    assert list(storage.list_keys(s3, settings.bucket, "")) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("raw/jobs/a.csv", ("split", "jobs", None, None, "a.csv")),
+        (
+            "raw/jobs/20260101T000000Z-0123456789ab/a.csv",
+            ("split", "jobs", "20260101T000000Z-0123456789ab", None, "a.csv"),
+        ),
+        (
+            "chunks/jobs/20260101T000000Z-0123456789ab/00007.rec",
+            ("validate", "jobs", "20260101T000000Z-0123456789ab", 7, None),
+        ),
+        (
+            "loads/jobs/20260101T000000Z-0123456789ab.json",
+            ("load", "jobs", "20260101T000000Z-0123456789ab", None, None),
+        ),
+    ],
+)
+def test_stage_keys_parse_once_into_events(
+    key: str, expected: tuple[str, str, str | None, int | None, str | None]
+) -> None:
+    event = keys.parse_stage_key(key)
+    assert event is not None and event.key == key
+    assert (event.stage, event.table, event.upload_id, event.chunk, event.filename) == expected
 
 
 @pytest.mark.parametrize("rows", [1, 3, 4, 5])
 def test_chunks_hold_every_record_once(s3: Any, settings: Settings, rows: int) -> None:
     body = "".join(f"{i},job {i}\n" for i in range(1, rows + 1)).encode()
-    split = chunk.split_upload(s3, settings, upload_file(s3, settings, "jobs", body))
+    made = split.split_upload(s3, settings, stage_event(upload_file(s3, settings, "jobs", body)))
     manifest = storage.get_json(
-        s3, settings.bucket, keys.split_manifest_key("jobs", split.upload_id or "")
+        s3, settings.bucket, keys.split_manifest_key("jobs", made.upload_id or "")
     )
     assert [c["records"] for c in manifest["chunks"]] == [
         min(4, rows - start) for start in range(0, rows, 4)

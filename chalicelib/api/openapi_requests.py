@@ -1,0 +1,128 @@
+"""The request bodies of the OpenAPI document, written as JSON Schema data.
+
+Requests are checked by hand-written code that also accepts what older clients send, so their
+schemas are data here rather than types; every limit and name in them is read from the code
+that enforces it (table names from the schema files, sizes and counts from the constants). It
+does not describe replies (``schema_gen`` generates those from their classes).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import keys
+from chalicelib.api.batch_rows import MAX_ROWS
+from chalicelib.api.multipart_uploads import (
+    MAX_OBJECT_BYTES,
+    MAX_PART_BYTES,
+    MAX_PARTS,
+    MAX_URLS_PER_REQUEST,
+    MIN_PART_BYTES,
+)
+from chalicelib.config import S3_MAX_SINGLE_UPLOAD
+from chalicelib.pipeline.backup_catalog import ALL, FORMATS
+from chalicelib.tables import TABLE_NAMES
+
+if TYPE_CHECKING:
+    import re
+
+    from chalicelib.api.schema_gen import Schema
+
+
+def pattern(regex: re.Pattern[str]) -> str:
+    """A Python regex anchored with ``\\Z`` as the ECMA-262 pattern JSON Schema uses."""
+    return regex.pattern.removesuffix(r"\Z") + "$"
+
+
+TABLE: Schema = {"type": "string", "enum": list(TABLE_NAMES)}
+TABLE_OR_ALL: Schema = {"type": "string", "enum": [*TABLE_NAMES, ALL]}
+_FILENAME = {"type": "string", "pattern": pattern(keys.FILENAME)}
+_ID = {"type": "string", "pattern": pattern(keys.UPLOAD_ID)}
+
+
+def _object(required: list[str], **properties: Schema) -> Schema:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+SCHEMAS: dict[str, Schema] = {
+    "UploadRequest": _object(
+        ["table", "filename", "size"],
+        table=TABLE,
+        filename=_FILENAME,
+        size={
+            "type": "integer",
+            "minimum": 1,
+            "maximum": S3_MAX_SINGLE_UPLOAD,
+            "description": "Bytes; a deployment may set a lower limit (INGEST_MAX_UPLOAD_BYTES)",
+        },
+    ),
+    "MultipartRequest": _object(
+        ["table", "filename", "size"],
+        table=TABLE,
+        filename=_FILENAME,
+        size={"type": "integer", "minimum": 1, "maximum": MAX_OBJECT_BYTES},
+        part_size={
+            "type": "integer",
+            "minimum": MIN_PART_BYTES,
+            "maximum": MAX_PART_BYTES,
+            "description": f"Bytes; raised if needed so that no file has more than {MAX_PARTS} "
+            "parts",
+        },
+    ),
+    "PartsRequest": _object(
+        ["part_numbers"],
+        part_numbers={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_URLS_PER_REQUEST,
+            "items": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+        },
+    ),
+    "CompleteRequest": _object(
+        ["parts"],
+        parts={
+            "type": "array",
+            "description": "Every part from 1 to part_count, once",
+            "items": _object(
+                ["part_number", "etag"],
+                part_number={"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+                etag={"type": "string", "minLength": 1},
+            ),
+        },
+    ),
+    "RowsRequest": _object(
+        ["rows"],
+        rows={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_ROWS,
+            "description": "Each row is an array of the table's columns in CSV order: "
+            "strings, integers or null, judged exactly like a CSV line",
+            "items": {"type": "array"},
+        },
+    ),
+    "BackupRequest": _object(
+        ["table"], table=TABLE_OR_ALL, format={"type": "string", "enum": list(FORMATS)}
+    ),
+    "RestoreRequest": _object(
+        [],
+        table=TABLE_OR_ALL,
+        backup_id=_ID,
+        s3_location={
+            "type": "string",
+            "description": "s3://<bucket>/backups/<backup_id>/<table>/ of this deployment; "
+            "instead of backup_id",
+        },
+    ),
+    "Form": _object(
+        ["file"], file={"type": "string", "contentMediaType": "text/csv", "description": "CSV"}
+    ),
+}
+_MEDIA_TYPES = {"Form": "multipart/form-data"}
+
+
+def body(name: str) -> dict[str, Any]:
+    """The ``requestBody`` of an operation whose body has the schema ``name``."""
+    media = _MEDIA_TYPES.get(name, "application/json")
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    return {"required": True, "content": {media: {"schema": ref}}}

@@ -1,0 +1,228 @@
+"""The upload API's work: presigned uploads, upload status, listings.
+
+Owns what the HTTP routes promise about uploads; ``app.py`` only parses requests and shapes
+replies. Presigned POSTs are limited to one exact key under ``raw/<table>/``, the declared size
+and a short expiry. Small files posted as forms (the seed-compatible routes) are registered the
+same way and written to that key by the API itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from chalicelib import keys, storage
+from chalicelib.api import formdata
+from chalicelib.errors import InvalidRequestError
+from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.state import PublicState, Upload, now_iso
+from chalicelib.tables import TableName, get_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    """Where and how to POST one file."""
+
+    upload_id: str
+    key: str
+    url: str
+    fields: Annotated[dict[str, str], "Form fields to send, as they are, before the file"]
+    expires_in: Annotated[int, "Seconds the presigned POST stays valid"]
+
+
+def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUpload:
+    """Register an upload and presign a POST for it.
+
+    Raises:
+        InvalidRequestError: the body is not {"table", "filename", "size"} with sane values.
+    """
+    if not isinstance(body, dict):
+        raise InvalidRequestError("body must be a JSON object with table, filename and size")
+    table = get_table(body.get("table"))  # type: ignore[arg-type]
+    filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
+    size = body.get("size")
+    if type(size) is not int or not 1 <= size <= settings.max_upload_bytes:
+        raise InvalidRequestError(
+            f"size must be an integer number of bytes from 1 to {settings.max_upload_bytes}, "
+            f"got {size!r}",
+            parameter="size",
+        )
+    upload_id, key = _register(s3, settings, table.name, filename)
+    post = s3.generate_presigned_post(
+        Bucket=settings.bucket,
+        Key=key,
+        Fields={"Content-Type": "text/csv"},
+        Conditions=[
+            {"bucket": settings.bucket},
+            ["eq", "$key", key],
+            {"Content-Type": "text/csv"},
+            ["content-length-range", size, size],
+        ],
+        ExpiresIn=settings.presign_expires,
+    )
+    return PresignedUpload(upload_id, key, post["url"], post["fields"], settings.presign_expires)
+
+
+def _register(s3: S3Client, settings: Settings, table: str, filename: str) -> tuple[str, str]:
+    """Record a new upload as waiting for its file; return (upload_id, the raw key to write)."""
+    upload_id = keys.new_upload_id()
+    key = keys.raw_key(table, upload_id, filename)
+    created = now_iso()
+    state.create(
+        s3,
+        settings.bucket,
+        Upload(upload_id, table, "waiting", created, created, source_key=key, filename=filename),
+    )
+    return upload_id, key
+
+
+@dataclass(frozen=True)
+class AcceptedUpload:
+    """A file the API took in itself: where to follow its progress."""
+
+    upload_id: str
+    status_url: str
+
+
+def accept_form_file(
+    s3: S3Client,
+    settings: Settings,
+    table_name: str,
+    content_type: str | None,
+    body: bytes,
+    base_url: str,
+) -> AcceptedUpload:
+    """Register an upload and write the form's ``file`` field to its raw key.
+
+    The raw object's S3 event starts the pipeline, exactly as for a presigned upload.
+
+    Raises:
+        PayloadTooLargeError: the form is larger than ``formdata.MAX_FORM_BYTES``.
+        InvalidRequestError: not a form with a non-empty ``file`` field.
+    """
+    table = get_table(table_name)
+    sent = formdata.read_file_field(content_type, body)
+    filename = keys.check_filename(formdata.safe_filename(sent.filename, f"{table.name}.csv"))
+    upload_id, key = _register(s3, settings, table.name, filename)
+    s3.put_object(Bucket=settings.bucket, Key=key, Body=sent.data, ContentType="text/csv")
+    logger.info(
+        "upload.received",
+        extra={"upload_id": upload_id, "table": table.name, "bytes": len(sent.data)},
+    )
+    return AcceptedUpload(upload_id, f"{base_url}/api/v1/uploads/{upload_id}")
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """One upload's state and counts; counts are null until the stage that knows them ran."""
+
+    upload_id: str
+    table: TableName
+    state: PublicState
+    filename: str | None
+    created_at: str
+    updated_at: str
+    rows_total: int | None
+    rows_valid: int | None
+    rows_rejected: int | None
+    chunks_total: int | None
+    chunks_done: int
+    rejected_url: Annotated[
+        str | None, "A presigned GET of the rejected rows, once loaded with any rejected"
+    ]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class UploadSummary:
+    """One upload in a listing: its state and row counts."""
+
+    upload_id: str
+    table: TableName
+    state: PublicState
+    filename: str | None
+    created_at: str
+    rows_total: int | None
+    rows_valid: int | None
+    rows_rejected: int | None
+
+
+@dataclass(frozen=True)
+class UploadList:
+    """Uploads, newest first."""
+
+    uploads: list[UploadSummary]
+
+
+def status(s3: S3Client, settings: Settings, upload_id: str) -> UploadStatus:
+    """The public view of one upload.
+
+    Raises:
+        InvalidRequestError: malformed id.
+        UploadNotFoundError: no such upload.
+    """
+    upload = state.find(s3, settings.bucket, upload_id)
+    return describe(s3, settings, upload)
+
+
+def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
+    bucket = settings.bucket
+    chunks_done = len(completion.done_chunks(s3, bucket, upload.table, upload.upload_id))
+    if upload.state == "loaded":
+        chunks_done = upload.chunks_total or 0
+    rejected_url = None
+    rejects = keys.rejects_key(upload.table, upload.upload_id)
+    if upload.state == "loaded" and storage.exists(s3, bucket, rejects):
+        rejected_url = s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket, "Key": rejects},
+            ExpiresIn=settings.presign_expires,
+        )
+    return UploadStatus(
+        upload_id=upload.upload_id,
+        table=upload.table,
+        state=upload.public_state,
+        filename=upload.filename,
+        created_at=upload.created_at,
+        updated_at=upload.updated_at,
+        rows_total=upload.rows_total,
+        rows_valid=upload.rows_valid,
+        rows_rejected=upload.rows_rejected,
+        chunks_total=upload.chunks_total,
+        chunks_done=chunks_done,
+        rejected_url=rejected_url,
+        error=upload.error,
+    )
+
+
+def listing(s3: S3Client, settings: Settings, table: str | None) -> UploadList:
+    """Uploads (of one table, if given), newest first.
+
+    Raises:
+        InvalidRequestError: unknown table.
+    """
+    if table is not None:
+        get_table(table)
+    return UploadList(
+        [
+            UploadSummary(
+                upload_id=u.upload_id,
+                table=u.table,
+                state=u.public_state,
+                filename=u.filename,
+                created_at=u.created_at,
+                rows_total=u.rows_total,
+                rows_valid=u.rows_valid,
+                rows_rejected=u.rows_rejected,
+            )
+            for u in state.list_uploads(s3, settings.bucket, table)
+        ]
+    )

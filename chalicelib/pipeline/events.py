@@ -1,0 +1,109 @@
+"""Running a pipeline stage for one S3 event, with the project's error policy.
+
+Binds the log context (stage, upload id, table), runs the stage, and decides what a failure means:
+a transient error is re-raised so Lambda (or the local dispatcher) delivers the event again;
+any other error marks the upload ``failed`` with a readable message and is not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from chalicelib import keys, memory
+from chalicelib.errors import IngestError, TransientWarehouseError
+from chalicelib.logs import bind
+from chalicelib.pipeline import state
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# ConditionalRequestConflict: S3's answer to a conditional write racing another (retry it).
+_TRANSIENT_S3 = {
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "Throttling",
+    "ConditionalRequestConflict",
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientWarehouseError | BotoConnectionError):
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in _TRANSIENT_S3
+    return False
+
+
+def run_stage(
+    stage: keys.Stage,
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    request_id: str | None,
+    work: Callable[[keys.StageEvent], T],
+) -> T | None:
+    """Parse ``key`` once, then run ``work`` on it; apply the retry-or-fail policy to its errors.
+
+    A key that does not start ``stage`` (the handlers' filters are by prefix and suffix only) is
+    logged and ignored. Memory the invocation freed is handed back to the system afterwards
+    (``memory.py``), so a warm container does not grow with the invocations it has served.
+    """
+    event = keys.parse_stage_key(key)
+    with (
+        memory.per_invocation(),
+        bind(
+            stage=stage,
+            upload_id=event.upload_id if event else None,
+            table=event.table if event else None,
+            request_id=request_id,
+            key=key,
+        ),
+    ):
+        if event is None or event.stage != stage:
+            logger.warning(f"{stage}.ignored", extra={"reason": f"not a key {stage} handles"})
+            return None
+        try:
+            return work(event)
+        except Exception as exc:
+            if is_transient(exc):
+                logger.warning(f"{stage}.retrying", extra={"error": str(exc)})
+                raise
+            message = (
+                exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
+            )
+            logger.exception(f"{stage}.failed", extra={"error": message})
+            _mark_failed(s3, bucket, event, f"{stage}: {message}")
+            return None
+
+
+def _mark_failed(s3: S3Client, bucket: str, event: keys.StageEvent, message: str) -> None:
+    if event.upload_id is not None:
+        upload = state.read(s3, bucket, event.table, event.upload_id)
+    else:
+        upload = _owner_of_raw(s3, bucket, event)
+    if upload is not None and upload.state not in ("loaded", "failed"):
+        state.advance(s3, bucket, upload, "failed", error=message)
+
+
+def _owner_of_raw(s3: S3Client, bucket: str, event: keys.StageEvent) -> state.Upload | None:
+    """The upload of a file copied straight into raw/ (its id is not in the key), if any."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=event.key)
+    except ClientError:
+        return None  # the object is gone: there is nothing to mark
+    return state.owner_of_raw(s3, bucket, event.raw, head)
+
+
+def request_id_of(context: Any) -> str | None:
+    return getattr(context, "aws_request_id", None)

@@ -1,0 +1,211 @@
+"""Stage 2: validate one chunk against its table's schema.
+
+Owns turning ``chunks/<table>/<id>/<n>.rec`` into a cleaned CSV chunk (valid rows, typed, with the
+line each came from) and a JSON Lines rejects file, then the chunk's done marker. Rows go through
+the compiled fast path (``csvfile/fastpath.py``) first and through JSON Schema
+(``csvfile/rowcheck.py``) when it cannot vouch for them. Running it twice on the same chunk writes
+the same objects.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chalicelib import keys, storage
+from chalicelib.csvfile import boundaries, chunkfile
+from chalicelib.csvfile.boundaries import Record
+from chalicelib.csvfile.cleaned import clean_row
+from chalicelib.csvfile.fastpath import Screen, compile_screen, lines_screen
+from chalicelib.csvfile.rowcheck import RowChecker
+from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.state import ChunkDone
+from chalicelib.tables import get_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import Settings
+
+logger = logging.getLogger(__name__)
+
+_CHECKERS: dict[str, tuple[RowChecker, Screen | None, Screen | None]] = {}
+
+
+def checker_for(table: str) -> tuple[RowChecker, Screen | None, Screen | None]:
+    """One compiled checker and fast path (for one line, and for many) per table per
+    container."""
+    if table not in _CHECKERS:
+        definition = get_table(table)
+        screen = compile_screen(definition)
+        lines = None if screen is None else lines_screen(screen)
+        _CHECKERS[table] = (RowChecker(definition), screen, lines)
+    return _CHECKERS[table]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What validating one chunk produced."""
+
+    key: str
+    upload_id: str | None
+    rows_in: int = 0
+    rows_valid: int = 0
+    rows_rejected: int = 0
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A chunk's cleaned rows (CSV) and rejected rows (JSON Lines), with their counts."""
+
+    clean: bytes
+    rejected: bytes
+    rows_in: int
+    rows_valid: int
+    rows_rejected: int
+
+
+def judge_chunk(table: str, body: bytes) -> Judged:
+    """Judge every record of a chunk body; valid rows become CSV, rejects JSON Lines.
+
+    The fast path takes the lines it can vouch for, whole runs at a time; every other record
+    goes to the JSON Schema checker, which gives the verdict and the reasons. Cleaned rows keep
+    the order of the file.
+
+    Raises:
+        ValueError: ``body`` is not a chunk body.
+    """
+    judge = _Judge(*checker_for(table))
+    clean: list[str] = []
+    for section in chunkfile.iter_sections(body):
+        if isinstance(section, Record):
+            clean.append(judge.by_schema(section))
+            continue
+        try:
+            if section.lines:
+                clean.append(judge.lines(section.first_line, chunkfile.lines_text(section)))
+            else:
+                texts = chunkfile.record_texts(section)
+                clean.extend(judge.text(line, text) for line, text in texts)
+        except UnicodeDecodeError:  # some record is not UTF-8: take them one by one, as bytes
+            found = boundaries.iter_records(io.BytesIO(section.data), section.first_line)
+            clean.extend(map(judge.by_schema, found))
+    rows_in, valid = judge.rows_in, judge.rows_valid
+    return Judged(
+        "".join(clean).encode(), "".join(judge.rejected).encode(), rows_in, valid, rows_in - valid
+    )
+
+
+class _Judge:
+    """Judges the records of one chunk and counts them; keeps the rejects lines."""
+
+    def __init__(self, checker: RowChecker, screen: Screen | None, lines: Screen | None) -> None:
+        self.checker, self.screen = checker, screen
+        self.emptied = None if lines is None else lines.sub
+        self.columns = checker.table.columns
+        self.rejected: list[str] = []
+        self.rows_in = self.rows_valid = 0
+
+    def by_schema(self, record: Record) -> str:
+        """The cleaned row for ``record`` ('' if it is rejected or blank), by JSON Schema."""
+        verdict = self.checker.check_record(record, strip_bom=record.line == 1)
+        if verdict is None:
+            return ""
+        self.rows_in += 1
+        if verdict.values is None:
+            entry = {"row": verdict.line, "raw": verdict.raw, "errors": list(verdict.errors)}
+            self.rejected.append(json.dumps(entry, ensure_ascii=False) + "\n")
+            return ""
+        self.rows_valid += 1
+        return clean_row(self.columns, verdict.values, verdict.line)
+
+    def text(self, line: int, text: str) -> str:
+        """The cleaned row for one record's text, through the fast path if it can."""
+        # Line 1 may start with a BOM, which only the schema path strips.
+        if self.screen is not None and line != 1 and self.screen.fullmatch(text):
+            self.rows_in += 1
+            self.rows_valid += 1
+            return f"{text},{line}\n"
+        data = text.encode()
+        return self.by_schema(Record(line, data, len(data)))
+
+    def lines(self, first: int, text: str) -> str:
+        """The cleaned rows of a run of whole-record lines (each ending in LF), the first on line
+        ``first``.
+
+        One pass of the fast path over the whole text empties the lines it vouches for; each of
+        those is its own cleaned row, followed by its line number. Only the lines left (and
+        blank ones, which are not rows) are judged one by one.
+        """
+        lines = text.split("\n")
+        lines.pop()  # '' after the last line break
+        if self.emptied is None:
+            return "".join(map(self.text, range(first, first + len(lines)), lines))
+        left = self.emptied("", text).split("\n")
+        others = [i for i, rest in enumerate(left) if rest]
+        if "" in lines:  # blank lines: emptied by nothing, and not rows
+            others = sorted({*others, *(i for i, line in enumerate(lines) if not line)})
+        if first == 1 and lines and others[:1] != [0]:
+            others.insert(0, 0)  # a BOM is for the schema path to strip
+        out = [f"{line_text},{line}\n" for line, line_text in enumerate(lines, first)]
+        for i in others:
+            data = lines[i].encode()
+            out[i] = self.by_schema(Record(first + i, data, len(data)))
+        taken = len(lines) - len(others)
+        self.rows_in += taken
+        self.rows_valid += taken
+        return "".join(out)
+
+
+def validate_chunk(s3: S3Client, settings: Settings, event: keys.StageEvent) -> ChunkResult:
+    """Validate the chunk ``event`` names and record that it is done."""
+    key, table, upload_id, n = event.key, event.table, event.upload_id or "", event.chunk or 0
+    bucket = settings.bucket
+    upload = state.read(s3, bucket, table, upload_id)
+    if upload is None or upload.state not in ("splitting", "validating"):
+        reason = "unknown upload" if upload is None else f"upload is {upload.state}"
+        return ChunkResult(key, upload_id, skipped=reason)
+    done = storage.get_json(s3, bucket, keys.done_key(table, upload_id, n))
+    if done is not None:
+        completion.request_load_if_complete(s3, bucket, upload, chunk=n)
+        return ChunkResult(
+            key,
+            upload_id,
+            done["rows_in"],
+            done["rows_valid"],
+            done["rows_rejected"],
+            skipped="already done",
+        )
+    started = time.monotonic()
+    judged = judge_chunk(table, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    s3.put_object(
+        Bucket=bucket,
+        Key=keys.clean_key(table, upload_id, n),
+        Body=judged.clean,
+        ContentType="text/csv",
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=keys.chunk_rejects_key(table, upload_id, n),
+        Body=judged.rejected,
+        ContentType="application/x-ndjson",
+    )
+    result = ChunkDone(n, judged.rows_in, judged.rows_valid, judged.rows_rejected)
+    completion.mark_chunk_done(s3, bucket, table, upload_id, result)
+    logger.info(
+        "validate.completed",
+        extra={
+            "chunk": n,
+            "rows_in": result.rows_in,
+            "rows_valid": result.rows_valid,
+            "rows_rejected": result.rows_rejected,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+    completion.request_load_if_complete(s3, bucket, upload, chunk=n)
+    return ChunkResult(key, upload_id, result.rows_in, result.rows_valid, result.rows_rejected)

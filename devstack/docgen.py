@@ -1,0 +1,126 @@
+"""``python -m devstack.docgen``: the parts of the docs that restate the code, written from it.
+
+The S3 key layout in docs/architecture.md is built by calling ``chalicelib.keys`` with
+placeholder values, and the map of the code from each module's own docstring, so
+neither can drift from the code: ``tests/unit/test_docs.py`` fails when a generated block differs
+from what this would write. Each block sits between ``<!-- generated:NAME -->`` and
+``<!-- /generated:NAME -->`` markers; the prose around it is hand-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+from pathlib import Path
+
+from chalicelib import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+# Placeholder values that keys' checks accept, and what the docs show in their place.
+_TABLE = "departments"
+_UID, _BACKUP = "20000101T000000Z-000000000000", "20000102T000000Z-0000000000ff"
+_SHOWN = {_UID: "<id>", _BACKUP: "<backup_id>", _TABLE: "<table>"}
+_CHUNK = 12345
+_LEVEL_INDEX = 123  # node 123 of level 2: chunks 12300-12399
+
+# (key, written by, holds), in the order an upload's objects appear.
+_LAYOUT: tuple[tuple[str, str, str], ...] = (
+    (keys.raw_key(_TABLE, _UID, "<file>"), "the user (presigned POST or multipart)",
+     "the uploaded CSV, as sent"),
+    (keys.raw_prefix(_TABLE) + "<any path>/<file>", "the user (`aws s3 cp`)",
+     "a CSV copied in directly"),
+    (keys.upload_index_key(_UID), "the API or split, when an upload is recorded",
+     "the upload's table, so its id alone finds it"),
+    (keys.state_key(_TABLE, _UID), "every stage, the API (create, cancel)",
+     "the upload's state, counts, error"),
+    (keys.chunk_key(_TABLE, _UID, _CHUNK), "split",
+     "framed raw records, each with its line number"),
+    (keys.split_manifest_key(_TABLE, _UID), "split",
+     "chunk list with first/last line and record counts"),
+    (keys.clean_key(_TABLE, _UID, _CHUNK), "validate",
+     "valid rows in canonical CSV (integers in digits, timestamps as their ISO text, text quoted "
+     "only when CSV needs it), plus the line each came from"),
+    (keys.chunk_rejects_key(_TABLE, _UID, _CHUNK), "validate",
+     'rejected rows of one chunk: `{"row", "raw", "errors"}`'),
+    (keys.done_key(_TABLE, _UID, _CHUNK), "validate", "one chunk's counts (its done marker)"),
+    (keys.done_node_key(_TABLE, _UID, 2, _LEVEL_INDEX), "validate, split, re-drive",
+     "completion tree: every chunk whose number starts with these digits is done"),
+    (keys.load_key(_TABLE, _UID), "split or validate, whichever finishes last",
+     "the load trigger"),
+    (keys.copy_manifest_key(_TABLE, _UID), "load",
+     "the Redshift COPY manifest of the non-empty clean chunks"),
+    (keys.duplicates_key(_TABLE, _UID), "load", "rows a later row with the same id replaced"),
+    (keys.rejects_key(_TABLE, _UID), "load",
+     "the upload's rejects file, ordered by row (what `ingest rejected` downloads)"),
+    (keys.backup_prefix(_BACKUP, _TABLE) + "<files>", "backup (UNLOAD, or the AVRO export)",
+     "one table's data files"),
+    (keys.backup_manifest_key(_BACKUP, _TABLE), "backup", "those files and the row count"),
+    (keys.backup_record_key(_BACKUP), "backup, last", "the catalog entry: every table it holds"),
+)  # fmt: skip
+
+
+def _shown(key: str) -> str:
+    for value, placeholder in _SHOWN.items():
+        key = key.replace(value, placeholder)
+    key = key.replace(f"{_CHUNK:0{keys.CHUNK_DIGITS}d}", "<n>")
+    return key.replace("/2/123.json", "/<level>/<digits>.json")
+
+
+def key_layout() -> str:
+    """The S3 key table, from ``chalicelib.keys`` itself."""
+    lines = ["| key | written by | holds |", "|---|---|---|"]
+    lines += [f"| `{_shown(key)}` | {who} | {what} |" for key, who, what in _LAYOUT]
+    return "\n".join(lines)
+
+
+def _summary(path: Path) -> str:
+    """The first sentence of a module's docstring."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first.split(". ")[0].rstrip(".")
+
+
+def code_map() -> str:
+    """Every module of the Lambda bundle, its size and its job, package by package."""
+    lines = ["| module | what it is |", "|---|---|"]
+    paths = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    for path in paths:
+        name = path.relative_to(ROOT).as_posix()
+        summary = _summary(path).replace("``", "`").replace("|", "/")
+        lines.append(f"| `{name}` | {summary} |")
+    return "\n".join(lines)
+
+
+BLOCKS = {"key-layout": key_layout, "code-map": code_map}
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block written anew."""
+    for name, build in BLOCKS.items():
+        pattern = re.compile(
+            rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.DOTALL
+        )
+        if not pattern.search(text):
+            raise ValueError(f"no generated:{name} block")
+        text = pattern.sub(lambda m, b=build: f"{m.group(1)}{b()}\n{m.group(2)}", text)  # type: ignore[misc]
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a block is stale")
+    args = parser.parse_args(argv)
+    current = ARCHITECTURE.read_text(encoding="utf-8")
+    fresh = render(current)
+    if args.check:
+        return 0 if fresh == current else 1
+    if fresh != current:
+        ARCHITECTURE.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The README's shell examples, run as a user would paste them, against the local stack.
+
+Every ```sh block that talks to the API (``$API``, ``ingest``) is cut into commands and run with
+bash in a folder holding generated sample files, with the local stack's URL and key in place of
+the documented defaults and real ids in place of ``<upload_id>`` and ``<backup_id>``. curl is
+wrapped so every HTTP status it receives is recorded; a command that fails, or a reply that is
+not what the README says it is, fails the test. So the examples cannot drift from the API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from devstack.sample import write_samples
+from tests.functional.conftest import STACK_KEY
+
+if TYPE_CHECKING:
+    from devstack.client import ApiClient
+    from devstack.stack import LocalStack
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+_BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
+# The one documented reply that is not a success: re-driving an upload that is already loaded.
+_EXPECTED_REFUSALS = {"/retry": {202, 409}}
+
+
+def _commands(block: str) -> list[str]:
+    """The block's commands, as bash would read them: continuation lines and quoted line breaks
+    joined, comments and blank lines left out."""
+    commands, pending = [], ""
+    for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+        text = line
+        if not pending:
+            text = "" if line.lstrip().startswith("#") else line.split("  # ")[0]
+        pending = f"{pending}\n{text}" if pending else text
+        try:
+            shlex.split(pending)
+        except ValueError:  # a quote is still open: the command goes on
+            continue
+        if pending.strip():
+            commands.append(pending.strip())
+        pending = ""
+    return commands
+
+
+def _api_blocks() -> list[list[str]]:
+    blocks = [_commands(b) for b in _BLOCK.findall(README.read_text(encoding="utf-8"))]
+    return [b for b in blocks if any("$API" in c or "ingest " in c for c in b)]
+
+
+def test_readme_has_api_examples() -> None:
+    # If the README's examples were reworded away, the test below would check nothing.
+    blocks = _api_blocks()
+    assert len(blocks) >= 3
+    assert sum(len(b) for b in blocks) >= 15
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    samples = write_samples(tmp_path / "data", hires=300)
+    for path in (samples.departments, samples.jobs, samples.hired_employees):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    return tmp_path
+
+
+def _localise(command: str, stack: LocalStack) -> str:
+    return command.replace("http://127.0.0.1:8000", stack.api_url).replace(
+        "local-only-api-key", STACK_KEY
+    )
+
+
+def _fill_ids(command: str, api: ApiClient) -> str:
+    if "<upload_id>" in command:
+        uploads = api._call("GET", "/api/v1/uploads")["uploads"]
+        hires = [u for u in uploads if u["table"] == "hired_employees"] or uploads
+        command = command.replace("<upload_id>", hires[0]["upload_id"] if hires else "none")
+    if "<backup_id>" in command:
+        backups = api._call("GET", "/api/v1/backups")["backups"]
+        parquet = [b for b in backups if b["format"] == "parquet"]
+        command = command.replace("<backup_id>", parquet[0]["backup_id"] if parquet else "none")
+    return command
+
+
+def _run_block(
+    commands: list[str], stack: LocalStack, api: ApiClient, cwd: Path, assignments: list[str]
+) -> list[str]:
+    """Run ``commands`` in turn (``assignments`` so far carried over); return what went wrong."""
+    problems: list[str] = []
+    codes = cwd / "codes.txt"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "INGEST_API_URL": stack.api_url,
+        "INGEST_API_KEY": STACK_KEY,
+        "CODES": str(codes),
+    }
+    # curl as written, plus each reply's status on stderr, which goes to $CODES.
+    wrapper = 'curl() { command curl -w \'%{stderr}%{http_code}\\n\' "$@" 2>>"$CODES"; }'
+    for raw in commands:
+        command = _fill_ids(_localise(raw, stack), api)
+        words = shlex.split(command.replace(";", " "))
+        if all(w == "export" or re.match(r"[A-Za-z_]+=", w) for w in words):
+            assignments.append(command)
+            continue
+        codes.write_text("")
+        script = "\n".join(["set -e", *assignments, wrapper, command])
+        done = subprocess.run(
+            ["bash", "-c", script],
+            check=False,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            problems.append(f"{raw!r} exited {done.returncode}: {done.stderr[-400:]}")
+            continue
+        for code in codes.read_text().split():
+            allowed = next((ok for part, ok in _EXPECTED_REFUSALS.items() if part in command), None)
+            if not (200 <= int(code) < 300 or (allowed is not None and int(code) in allowed)):
+                problems.append(f"{raw!r} got HTTP {code}")
+    return problems
+
+
+def test_readme_examples_run_against_the_local_stack(
+    stack: LocalStack, api: ApiClient, workdir: Path
+) -> None:
+    problems: list[str] = []
+    assignments: list[str] = []  # a block may use the variables an earlier one set, as in a shell
+    ran = 0
+    for block in _api_blocks():
+        problems += _run_block(block, stack, api, workdir, assignments)
+        ran += len(block)
+    assert problems == []
+    assert ran >= 15
+    # What the examples did is visible through the API: uploads loaded, a backup restorable.
+    uploads = api._call("GET", "/api/v1/uploads")["uploads"]
+    assert {u["table"] for u in uploads if u["state"] == "loaded"} == {
+        "departments",
+        "jobs",
+        "hired_employees",
+    }
+    assert any(b["format"] == "avro" for b in api._call("GET", "/api/v1/backups")["backups"])
