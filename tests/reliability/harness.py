@@ -397,7 +397,7 @@ def observe(expected: Expected, out: Outcome) -> dict[str, Any]:
     """Count what the pipeline left against what the oracle expects; asserts nothing.
 
     ``rows``/``valid``/``rejected``: the upload's own counts; ``lost``: valid rows missing from
-    the table or different there, and bad rows missing from the rejected report;
+    the table or different there, and bad rows missing from the rejects file;
     ``duplicates``: rows or report lines present twice, or that should not be there at all, and
     extra ledger entries; ``state``: the upload's final state (or how many uploads the raw
     object made, when not one).

@@ -28,7 +28,7 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "(split → validate → load, on an in-memory S3 that a contract test holds to moto, and "
         "DuckDB); the upload's counts and the table are compared with an independent oracle "
         "(Python's csv module and the README rules): every valid row in the table once (last "
-        "wins per id), every bad row in the rejected report exactly once with its line and a "
+        "wins per id), every bad row in the rejects file exactly once with its line and a "
         "reason naming the field at fault. `rows`, `loaded` and `rejected` are the upload's own "
         "counts.",
         [
