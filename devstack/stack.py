@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 PROCESS_ROUTES = frozenset({"on_raw_created", "on_chunk_created"})
 REGION = "us-east-1"
+# Connections the API's listening socket queues before it accepts them. socketserver's default
+# is 5: a burst of clients (a browser opens six connections at once; 20 scripted clients) then
+# finds the queue full and is refused or reset. Linux caps it at net.core.somaxconn (4096).
+API_BACKLOG = 1024
 
 
 def local_environment(settings: LocalStackSettings, s3_port: int) -> dict[str, str]:
@@ -64,6 +68,17 @@ def _arn(sqs: Any, url: str) -> str:
     return str(attrs["QueueArn"])
 
 
+def _api_server(backlog: int) -> Any:
+    """Chalice's threaded local server class, listening with a queue of ``backlog``."""
+    from chalice.local import ThreadedHTTPServer
+
+    class ApiServer(ThreadedHTTPServer):
+        request_queue_size = backlog
+        daemon_threads = True  # a client that never finishes its request does not block stop()
+
+    return ApiServer
+
+
 def _log_access(handler: Any, fmt: str, *args: Any) -> None:
     # Access lines go to the structured log instead of stderr.
     logger.info("api.request", extra={"line": fmt % args})
@@ -80,6 +95,7 @@ class LocalStack:
     queues: dict[str, Queue] = field(default_factory=dict)
     dispatcher: Dispatcher | None = None
     app_module: ModuleType | None = None
+    api_backlog: int = API_BACKLOG
     _moto: Any = None
     _redshift: Any = None
     _api: Any = None
@@ -187,17 +203,25 @@ class LocalStack:
         from chalice.local import (
             ChaliceRequestHandler,
             CustomLocalChalice,
+            LocalChalice,
             LocalDevServer,
-            create_local_server,
         )
 
         config = Config.create(chalice_app=app_module.app, app_name="csv-ingest")
-        if isinstance(app_module.app, CustomLocalChalice):
-            # create_local_server rebases the app's class; a second stack in the same process
-            # (tests) reuses the rebased app as it is.
-            self._api = LocalDevServer(app_module.app, config, HOST, self.settings.api_port)
-        else:
-            self._api = create_local_server(app_module.app, config, HOST, self.settings.api_port)
+        app = app_module.app
+        if not isinstance(app, CustomLocalChalice):
+            # As chalice's create_local_server does: the rebased class keeps current_request
+            # per thread, so concurrent requests do not see each other's. A second stack in
+            # the same process (tests) reuses the rebased app as it is.
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
+        self._api = LocalDevServer(
+            app,
+            config,
+            HOST,
+            self.settings.api_port,
+            server_cls=_api_server(self.api_backlog),
+        )
         port = self._api.server.server_address[1]
         self.api_url = f"http://{HOST}:{port}"
         ChaliceRequestHandler.log_message = _log_access

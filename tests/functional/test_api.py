@@ -48,31 +48,33 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key(stack: LocalStack
     assert stack.app_module is not None
     routes = all_routes(stack)
     assert len(routes) >= 6
-    attempts = 0
+    replies: list[tuple[str, str, dict[str, str], int, requests.Response]] = []
+    health: list[requests.Response] = []
     for method, path in routes:
         if path == "/api/v1/health":
-            missing = requests.request(method, _url(stack, path), timeout=10)
-            assert (missing.status_code, missing.json()) == (200, {"status": "ok"})
+            health.append(requests.request(method, _url(stack, path), timeout=10))
             continue
-        # In AWS, API Gateway checks the key before the app runs; only flagged routes get that.
-        assert stack.app_module.app.routes[path][method].api_key_required, (method, path)
         for headers, params, status in BAD_CREDENTIALS:
             reply = requests.request(
                 method, _url(stack, path), headers=headers, params=params, timeout=10
             )
-            assert reply.status_code == status, (method, path, headers, params)
-            code = "unauthorized" if status == 401 else "forbidden"
-            assert reply.json()["error"]["code"] == code
-            assert STACK_KEY not in reply.text and "nope" not in reply.text
-            attempts += 1
+            replies.append((method, path, headers, status, reply))
+    statuses = [reply.status_code for *_, reply in replies]
     LEDGER.add(
         "access",
         "every route but health: no key, wrong keys, key in the wrong place",
-        requests=attempts,
-        refused=attempts,
-        server_errors=0,
-        outside=0,
+        requests=len(statuses),
+        refused=sum(1 for status in statuses if 400 <= status < 500),
+        server_errors=sum(1 for status in statuses if status >= 500),
     )
+    assert [(r.status_code, r.json()) for r in health] == [(200, {"status": "ok"})]
+    for method, path, headers, status, reply in replies:
+        # In AWS, API Gateway checks the key before the app runs; only flagged routes get that.
+        assert stack.app_module.app.routes[path][method].api_key_required, (method, path)
+        assert reply.status_code == status, (method, path, headers)
+        code = "unauthorized" if status == 401 else "forbidden"
+        assert reply.json()["error"]["code"] == code
+        assert STACK_KEY not in reply.text and "nope" not in reply.text
 
 
 @pytest.mark.parametrize(
@@ -109,25 +111,37 @@ def test_create_upload_refuses_a_body_that_is_not_json(api: ApiClient) -> None:
 
 
 def test_presigned_post_is_limited_to_one_key_size_and_expiry(api: ApiClient) -> None:
-    grant = api._call(
-        "POST", "/api/v1/uploads", json={"table": "jobs", "filename": "jobs.csv", "size": 123}
+    reply = requests.post(
+        f"{api.base_url}/api/v1/uploads",
+        json={"table": "jobs", "filename": "jobs.csv", "size": 123},
+        headers={"x-api-key": api.api_key},
+        timeout=10,
     )
+    grant = reply.json()
+    fields = grant.get("fields") or {}
+    conditions = json.loads(base64.b64decode(fields.get("policy", "e30="))).get("conditions", [])
+    # A starts-with condition on $key would let the holder choose another key.
+    open_keys = [c for c in conditions if isinstance(c, list) and c[0] == "starts-with"]
+    LEDGER.add(
+        "access",
+        "presigned POST policy decoded",
+        requests=1,
+        refused=int(400 <= reply.status_code < 500),
+        server_errors=int(reply.status_code >= 500),
+        outside=len(open_keys),
+    )
+    assert reply.status_code == 201, reply.text
     assert grant["key"] == f"raw/jobs/{grant['upload_id']}/jobs.csv"
     assert grant["expires_in"] == 900
     assert grant["fields"]["key"] == grant["key"]
     policy = json.loads(base64.b64decode(grant["fields"]["policy"]))
-    conditions = policy["conditions"]
     assert ["eq", "$key", grant["key"]] in conditions
     assert ["content-length-range", 123, 123] in conditions
     assert {"bucket": "ingest-local"} in conditions
     assert {"Content-Type": "text/csv"} in conditions
-    # A starts-with condition on $key would let the holder choose another key.
-    assert not [c for c in conditions if isinstance(c, list) and c[0] == "starts-with"]
+    assert open_keys == []
     expiry = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert 840 <= (expiry - datetime.now(UTC)).total_seconds() <= 901
-    LEDGER.add(
-        "access", "presigned POST policy decoded", requests=1, refused=0, server_errors=0, outside=0
-    )
     status = api.status(grant["upload_id"])
     assert (status["state"], status["rows_total"]) == ("waiting", None)
 

@@ -1,9 +1,10 @@
 """Fixtures for the adversarial tests, and the hook that writes docs/reliability.md.
 
-``cloud`` is one moto S3 bucket per module, for the test that holds the in-memory S3 fake to
-moto; ``stack``/``api`` are the running local stack. ``reliability`` is the ledger tests record
-figures in; after a full, passing run they are saved in pytest's cache and rendered to
-docs/reliability.md.
+``cloud`` is one moto S3 bucket per module (moto in-process); ``moto_server`` is moto in server
+mode, as the local stack runs it, for the contract test and the replays over HTTP;
+``stack``/``api`` are the running local stack. ``reliability`` is the ledger tests record what
+they observed in. After any run that collected every report source, passing or not, the figures
+and the tests' outcomes are saved in pytest's cache and rendered to docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -50,6 +51,43 @@ def cloud() -> Iterator[Cloud]:
             yield Cloud(client, Settings(bucket=BUCKET, chunk_rows=4, api_key="test-key"))
 
 
+@dataclass
+class MotoServer:
+    """moto in server mode on 127.0.0.1 (as the local stack runs it), reached over HTTP."""
+
+    s3: Any
+    url: str
+    buckets: int = 0
+
+    def new_bucket(self) -> str:
+        """A new empty bucket, so each scenario starts clean."""
+        self.buckets += 1
+        name = f"reliability-{self.buckets}"
+        self.s3.create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # moto accepts anything; not a real credential
+    )
+    try:
+        yield MotoServer(client, url)
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def reliability() -> Ledger:
     return LEDGER
@@ -70,15 +108,59 @@ def _covers(args: list[str], target: Path) -> bool:
     return False
 
 
+def _reported(nodeid: str) -> bool:
+    path = (ROOT / nodeid.split("::", maxsplit=1)[0]).resolve()
+    return any(path == source or source in path.parents for source in REPORT_SOURCES)
+
+
+_OUTCOMES: dict[str, str] = {}
+_COLLECTED: list[str] = []
+
+
+class _Outcomes:
+    """Each reported test's outcome. A plugin, not conftest hooks: a conftest's test-level hooks
+    only see the tests under its own folder, and the route walk lives in tests/functional."""
+
+    @staticmethod
+    def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+        if not _reported(report.nodeid):
+            return
+        if report.failed:
+            _OUTCOMES[report.nodeid] = "failed"  # in setup, call or teardown
+        elif report.skipped:
+            _OUTCOMES.setdefault(report.nodeid, "skipped")
+        elif report.when == "call":
+            _OUTCOMES.setdefault(report.nodeid, "passed")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("reliability-outcomes"):
+        config.pluginmanager.register(_Outcomes(), "reliability-outcomes")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _COLLECTED.extend(item.nodeid for item in session.items if _reported(item.nodeid))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     args = list(config.args) or [str(ROOT / p) for p in config.getini("testpaths")]
     full = all(_covers(args, source) for source in REPORT_SOURCES)
-    if exitstatus != 0 or not full or _DESELECTED or not LEDGER.complete():
+    # Written whatever the tests found; not for a partial selection, nor an interrupted run.
+    if not full or _DESELECTED or exitstatus == pytest.ExitCode.INTERRUPTED or not _COLLECTED:
         return
+    outcomes = list(_OUTCOMES.values())
+    LEDGER.run = {
+        "collected": len(_COLLECTED),
+        "passed": outcomes.count("passed"),
+        "skipped": outcomes.count("skipped"),
+        "failed": sorted(n for n, o in _OUTCOMES.items() if o == "failed"),
+        "not_run": len(set(_COLLECTED) - set(_OUTCOMES)),
+    }
     data = LEDGER.to_json()
-    if config.cache is not None:
-        config.cache.set(CACHE_KEY, data)
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is not None:
+        cache.set(CACHE_KEY, data)
     if write_report(data):
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:

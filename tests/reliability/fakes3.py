@@ -3,23 +3,28 @@
 Replay and fault tests run the whole pipeline hundreds of times; on moto each run costs a second.
 This fake keeps the parts of S3's behaviour the code relies on (botocore's own ``StreamingBody``
 and ``ClientError`` with S3's error codes, ETags as MD5, ``IfMatch`` on reads and writes,
-``IfNoneMatch`` on writes, listing by prefix and delimiter, copying an object onto itself) and
-nothing else. ``test_fake_s3_agrees_with_moto`` runs the same files through both and compares
-the outcomes.
+``IfNoneMatch`` on writes, listing by prefix and delimiter in UTF-8 key order, in pages with
+continuation tokens and start-after, copying an object onto itself) and nothing else.
+``test_s3_contract.py`` runs the same checks of that behaviour against this fake and moto, and
+``test_fake_s3_agrees_with_moto`` runs the same files through both and compares the outcomes.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @dataclass
@@ -41,6 +46,10 @@ def _error(code: str, status: int, operation: str, message: str = "") -> ClientE
     )
 
 
+def _utf8(item: tuple[str, Any]) -> bytes:
+    return item[0].encode()
+
+
 def _bytes(body: Any) -> bytes:
     if isinstance(body, bytes):
         return body
@@ -53,8 +62,31 @@ class _Paginator:
     def __init__(self, s3: FakeS3) -> None:
         self._s3 = s3
 
-    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-        return [self._s3.list_objects_v2(**kwargs)]
+    def paginate(
+        self,
+        PaginationConfig: dict[str, Any] | None = None,  # noqa: N803
+        **kwargs: Any,
+    ) -> Iterator[dict[str, Any]]:
+        size = (PaginationConfig or {}).get("PageSize")
+        if size:
+            kwargs["MaxKeys"] = size
+        while True:
+            page = self._s3.list_objects_v2(**kwargs)
+            yield page
+            if not page["IsTruncated"]:
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def _token(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def _untoken(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except ValueError:
+        raise _error("InvalidArgument", 400, "ListObjectsV2", "bad continuation token") from None
 
 
 class FakeS3:
@@ -212,24 +244,50 @@ class FakeS3:
         Bucket: str,  # noqa: N803
         Prefix: str = "",  # noqa: N803
         Delimiter: str | None = None,  # noqa: N803
+        MaxKeys: int = 1000,  # noqa: N803
+        StartAfter: str = "",  # noqa: N803
+        ContinuationToken: str | None = None,  # noqa: N803
     ) -> dict[str, Any]:
         with self._lock:
             self.calls.append(("ListObjectsV2", Bucket, Prefix))
-            items = sorted(self._bucket(Bucket, "ListObjectsV2").items())
-        contents, folders = [], []
+            # S3 lists in the order of the keys' UTF-8 bytes.
+            items = sorted(self._bucket(Bucket, "ListObjectsV2").items(), key=_utf8)
+        # A page resumes after the last entry of the one before (a key, or a folder whose keys
+        # were all rolled into it), or after StartAfter.
+        after = _untoken(ContinuationToken) if ContinuationToken else StartAfter
+        skip_folder = bool(Delimiter) and after.endswith(Delimiter or "\0")
+        entries: list[tuple[str, _Object | None]] = []
         for key, obj in items:
-            if not key.startswith(Prefix):
+            if not key.startswith(Prefix) or (after and key.encode() <= after.encode()):
+                continue
+            if skip_folder and key.startswith(after):
                 continue
             rest = key[len(Prefix) :]
             if Delimiter and Delimiter in rest:
                 folder = Prefix + rest.split(Delimiter, 1)[0] + Delimiter
-                if folder not in folders:
-                    folders.append(folder)
-                continue
-            contents.append(
-                {"Key": key, "LastModified": obj.modified, "Size": len(obj.body), "ETag": obj.etag}
-            )
-        page: dict[str, Any] = {"KeyCount": len(contents) + len(folders)}
+                if entries and entries[-1][0] == folder:
+                    continue  # keys of one folder are adjacent in key order
+                entries.append((folder, None))
+            else:
+                entries.append((key, obj))
+            if len(entries) > MaxKeys:
+                break
+        page_entries = entries[:MaxKeys]
+        contents = [
+            {"Key": key, "LastModified": obj.modified, "Size": len(obj.body), "ETag": obj.etag}
+            for key, obj in page_entries
+            if obj is not None
+        ]
+        folders = [key for key, obj in page_entries if obj is None]
+        page: dict[str, Any] = {
+            "Name": Bucket,
+            "Prefix": Prefix,
+            "MaxKeys": MaxKeys,
+            "KeyCount": len(page_entries),
+            "IsTruncated": len(entries) > MaxKeys,
+        }
+        if page["IsTruncated"]:
+            page["NextContinuationToken"] = _token(page_entries[-1][0])
         if contents:
             page["Contents"] = contents
         if folders:

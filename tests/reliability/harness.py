@@ -1,30 +1,36 @@
 """Drives the pipeline's stages the way S3 notifications would, with knobs for an adversary.
 
 ``Bus`` turns every object a stage writes into pending events for the handlers whose prefix and
-suffix match (read from the Chalice app, as the local stack wires them) and delivers them through
-``events.run_stage``, the handlers' own retry-or-fail policy. Knobs: copies of every event, a
-seeded shuffle, interleaving (other events delivered in the middle of a handler, right after one
-of its writes), a ``FaultPlan`` that breaks the Nth write, and a warehouse that can be down.
+suffix match (read from the Chalice app, as the local stack wires them) and delivers each as
+Lambda would: an S3 notification payload (key URL-encoded) passed to the app's own handler
+(``app.on_raw_created`` and the others), whose S3 client, settings and warehouse are the bus's
+while it delivers. Knobs: copies of every event, a seeded shuffle, interleaving (other events
+delivered in the middle of a handler, right after one of its writes), a ``FaultPlan`` that breaks
+the Nth write, and a warehouse that can be down.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 import re
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote_plus
 
 from botocore.exceptions import ClientError
 
 import app as app_module
 from chalicelib import keys
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
-from chalicelib.pipeline import load, split, state, validate
-from chalicelib.pipeline.events import run_stage
+from chalicelib.pipeline import state
 from chalicelib.tables import TABLES
-from devstack.dispatcher import routes_of
+from devstack.dispatcher import LambdaContext, routes_of
+from tests.conftest import load_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -32,19 +38,27 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
     from tests.reliability.oracle import Expected
 
-_STAGES: dict[str, tuple[str, Callable[[Bus, str], Any]]] = {
-    "on_raw_created": ("split", lambda bus, event: split.split_upload(bus.s3, bus.settings, event)),
-    "on_chunk_created": (
-        "validate",
-        lambda bus, event: validate.validate_chunk(bus.s3, bus.settings, event),
-    ),
-    "on_load_requested": (
-        "load",
-        lambda bus, event: load.load_upload(bus.s3, bus.connect, bus.settings, event),
-    ),
-}
-ROUTES = [r for r in routes_of(app_module.app) if r.name in _STAGES]
-assert {r.name for r in ROUTES} == set(_STAGES), "the app's S3 handlers changed"
+# The app's S3 event handlers, and the name of the stage each runs (for fault-point labels).
+STAGE_OF = {"on_raw_created": "split", "on_chunk_created": "validate", "on_load_requested": "load"}
+ROUTES = [r for r in routes_of(app_module.app) if r.name in STAGE_OF]
+assert {r.name for r in ROUTES} == set(STAGE_OF), "the app's S3 handlers changed"
+# What the handlers call for their clients; the bus puts its own in while it delivers.
+_GETTERS = ("get_s3", "get_settings", "get_warehouse")
+_WIRING = threading.Lock()
+_REQUEST_IDS = itertools.count(1)
+
+
+def s3_event(bucket: str, key: str) -> dict[str, Any]:
+    """The ObjectCreated notification S3 sends for ``key`` (which it URL-encodes)."""
+    return load_event("s3_object_created", bucket=bucket, key=quote_plus(key, safe="/"))
+
+
+def queued_event(bucket: str, key: str, message_id: str) -> dict[str, Any]:
+    """What the stage's SQS queue hands its handler: one message whose body is S3's
+    notification for ``key``."""
+    body = json.dumps(s3_event(bucket, key))
+    return {"Records": [{"messageId": message_id, "body": body, "eventSource": "aws:sqs"}]}
+
 
 _WRITES = {"put_object", "upload_fileobj", "upload_file", "copy_object", "delete_object"}
 _ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
@@ -206,6 +220,27 @@ class Bus:
         self.dropped: list[Delivery] = []
         self.stats: Counter[str] = Counter()
         self._stages: list[str] = []
+        self._wired = 0
+        self._saved: dict[str, Any] = {}
+
+    @contextmanager
+    def wired(self) -> Iterator[None]:
+        """The app's handlers use this bus's S3 client, settings and warehouse (re-entrant)."""
+        with _WIRING:
+            if self._wired == 0:
+                self._saved = {name: getattr(app_module, name) for name in _GETTERS}
+                setattr(app_module, "get_s3", lambda: self.s3)  # noqa: B010
+                setattr(app_module, "get_settings", lambda: self.settings)  # noqa: B010
+                setattr(app_module, "get_warehouse", self.connect)  # noqa: B010
+            self._wired += 1
+        try:
+            yield
+        finally:
+            with _WIRING:
+                self._wired -= 1
+                if self._wired == 0:
+                    for name, getter in self._saved.items():
+                        setattr(app_module, name, getter)
 
     def connect(self) -> WarehouseProxy:
         """What the load handler calls to reach the warehouse (fails while it is down)."""
@@ -236,19 +271,18 @@ class Bus:
         self.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body)
 
     def deliver(self, delivery: Delivery) -> None:
-        stage, work = _STAGES[delivery.route]
+        """Invoke the app's handler for ``delivery`` as Lambda would; a raise means a retry."""
+        stage = STAGE_OF[delivery.route]
+        handler = app_module.app.handler_map[delivery.route]
+        request_id = f"delivery-{next(_REQUEST_IDS)}"
+        event = queued_event(self.settings.bucket, delivery.key, request_id)
+        context = LambdaContext(request_id, delivery.route)
         self.stats["deliveries"] += 1
         self._stages.append(stage)
         self.plan.stage = stage
         try:
-            run_stage(
-                stage,
-                self.s3,
-                self.settings.bucket,
-                delivery.key,
-                None,
-                lambda event: work(self, event),
-            )
+            with self.wired():
+                handler(event, context)
         except Crash:
             self.stats["crashes"] += 1
             if self.redeliver_crashes:
@@ -256,7 +290,7 @@ class Bus:
             else:
                 self.dropped.append(delivery)
         except Exception:
-            # run_stage re-raised a transient error: Lambda delivers the event again.
+            # The handler re-raised a transient error: Lambda delivers the event again.
             self.stats["retries"] += 1
             self._again(delivery)
         finally:
@@ -368,10 +402,15 @@ def outcome(s3: Any, warehouse: Any, settings: Settings, table: str, raw_key: st
     return Outcome(uploads, report, [tuple(_plain(v) for v in r) for r in rows], ledger)
 
 
-def check(expected: Expected, out: Outcome) -> dict[str, int]:
-    """Assert ``out`` is what the oracle expects; return the report figures (lost, duplicates)."""
-    upload = out.upload
-    columns = TABLES[expected.table].column_names
+def observe(expected: Expected, out: Outcome) -> dict[str, Any]:
+    """Count what the pipeline left against what the oracle expects; asserts nothing.
+
+    ``rows``/``valid``/``rejected``: the upload's own counts; ``lost``: valid rows missing from
+    the table or different there, and bad rows missing from the rejects file;
+    ``duplicates``: rows or report lines present twice, or that should not be there at all, and
+    extra ledger entries; ``state``: the upload's final state (or how many uploads the raw
+    object made, when not one).
+    """
     want = dict(expected.final)
     have: dict[int, tuple[Any, ...]] = {}
     duplicates = 0
@@ -386,7 +425,22 @@ def check(expected: Expected, out: Outcome) -> dict[str, int]:
     duplicates += len(set(lines) - expected.bad_lines)
     lost += len(expected.bad_lines - set(lines))
     duplicates += max(0, len(out.ledger) - 1)
+    one = out.uploads[0] if len(out.uploads) == 1 else None
+    return {
+        "rows": (one.rows_total or 0) if one else 0,
+        "valid": (one.rows_valid or 0) if one else 0,
+        "rejected": (one.rows_rejected or 0) if one else 0,
+        "lost": lost,
+        "duplicates": duplicates,
+        "state": one.state if one else f"{len(out.uploads)} uploads",
+    }
 
+
+def check(expected: Expected, out: Outcome) -> dict[str, Any]:
+    """Assert ``out`` is what the oracle expects; return ``observe``'s figures."""
+    figures = observe(expected, out)
+    upload = out.upload
+    columns = TABLES[expected.table].column_names
     assert upload.state == "loaded", (upload.state, upload.error)
     assert (upload.rows_total, upload.rows_valid, upload.rows_rejected) == (
         expected.rows_total,
@@ -394,7 +448,7 @@ def check(expected: Expected, out: Outcome) -> dict[str, int]:
         expected.rows_rejected,
     )
     assert upload.rows_total == (upload.rows_valid or 0) + (upload.rows_rejected or 0)
-    assert (lost, duplicates) == (0, 0), (lost, duplicates, sorted(lines), have, want)
+    assert (figures["lost"], figures["duplicates"]) == (0, 0), (figures, out.report, out.table)
     assert len(out.ledger) == 1
     by_line = {r.line: r for r in expected.rows}
     names = {"record", *columns}
@@ -417,10 +471,4 @@ def check(expected: Expected, out: Outcome) -> dict[str, int]:
                 assert prefixes == faults, (entry, faults)
         shown = by_line[line].raw.removeprefix("\ufeff")[:1000]
         assert entry["raw"].removeprefix("\ufeff")[: len(shown)] == shown, (entry, shown)
-    return {
-        "rows": expected.rows_total,
-        "valid": expected.rows_valid,
-        "rejected": expected.rows_rejected,
-        "lost": lost,
-        "duplicates": duplicates,
-    }
+    return figures

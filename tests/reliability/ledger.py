@@ -1,9 +1,11 @@
 """Figures for docs/reliability.md, collected while the tests run.
 
-Tests call ``LEDGER.add(section, item, **figures)`` (through the ``reliability`` fixture); numeric
-figures with the same name add up, text figures keep the last value. At the end of a full passing
-run, ``conftest.py`` saves them as JSON in pytest's cache and renders the Markdown report;
-``python -m tests.reliability.ledger`` renders the report again from that JSON.
+Tests call ``LEDGER.add(section, item, **figures)`` (through the ``reliability`` fixture) with
+what they observed, before they assert anything; integer figures with the same name add up,
+others keep the last value. At the end of a run that collected every report source (pass or
+fail), ``conftest.py`` adds the tests' outcomes, saves it all as JSON in pytest's cache and
+renders the Markdown report; ``python -m tests.reliability.ledger`` renders it again from that
+JSON.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ CACHE_FILE = ROOT / ".pytest_cache" / "v" / "reliability" / "outcomes"
 SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "input": (
         "Bad input",
-        "Each file runs through split → validate → load (an in-memory S3 that a contract test "
-        "holds to moto, and DuckDB) and the result is "
-        "compared with an independent oracle (Python's csv module and the README rules): "
-        "`rows_total == rows_valid + rows_rejected`, every bad row in the rejected report "
-        "exactly once with its line and a reason naming the field at fault, the table holding "
-        "exactly the valid rows (last wins per id).",
+        "Each file is uploaded into raw/ and its S3 events delivered to the app's own handlers "
+        "(split → validate → load, on an in-memory S3 that a contract test holds to moto, and "
+        "DuckDB); the upload's counts and the table are compared with an independent oracle "
+        "(Python's csv module and the README rules): every valid row in the table once (last "
+        "wins per id), every bad row in the rejects file exactly once with its line and a "
+        "reason naming the field at fault. `rows`, `loaded` and `rejected` are the upload's own "
+        "counts.",
         [
             ("files", "files"),
             ("rows", "rows"),
@@ -35,18 +38,23 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
             ("rejected", "rejected"),
             ("lost", "rows lost"),
             ("duplicates", "duplicates"),
+            ("not_loaded", "uploads not ended loaded"),
         ],
     ),
     "events": (
         "Events replayed",
         "S3 notifications delivered more than once, shuffled, or interleaved with other "
-        "handlers; the final table, counts and rejected report must equal a single in-order "
-        "delivery.",
+        "handlers, to the app's own handlers; each run's final table, counts and rejected "
+        "report are compared with a single in-order delivery's (`same final state` counts the "
+        "runs that matched) and with the oracle. Runs marked *moto server* use the local "
+        "stack's S3 (moto in server mode, over HTTP) instead of the in-memory one.",
         [
+            ("runs", "runs"),
             ("uploads", "uploads"),
             ("events", "events created"),
             ("deliveries", "deliveries"),
             ("same", "same final state"),
+            ("not_loaded", "uploads not ended loaded"),
             ("lost", "rows lost"),
             ("duplicates", "duplicates"),
         ],
@@ -54,11 +62,12 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "faults": (
         "Faults injected",
         "A fault after each write of each stage (S3 puts and copies, every warehouse statement, "
-        "the commit), then recovery as named; the upload must end `loaded` with the oracle's "
-        "rows.",
+        "the commit), then recovery as named; each upload should end `loaded` with the "
+        "oracle's rows.",
         [
             ("scenarios", "scenarios"),
             ("loaded", "ended loaded"),
+            ("not_loaded", "ended otherwise"),
             ("lost", "rows lost"),
             ("duplicates", "duplicates"),
         ],
@@ -76,6 +85,30 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
             ("leaks", "secrets leaked"),
         ],
     ),
+    "load": (
+        "Load",
+        "Concurrent clients against the running local stack on 127.0.0.1 (devstack/loadtest.py), "
+        "all starting at once, each request on a new connection: a health check, then an upload "
+        "(presigned POST to the stack's S3, or a form POST to the API) and its status, or reads "
+        "(uploads listing, a report, the OpenAPI document). Bounded: a fixed number of requests, "
+        "30 s per request, 90 s in all. Latencies are of API requests; `errors` are failed "
+        "requests (connection reset or refused, timeout, HTTP 4xx/5xx); rows are checked "
+        "in the warehouse once the pipeline settles. Timings vary from run to run.",
+        [
+            ("clients", "clients"),
+            ("requests", "requests"),
+            ("errors", "failed requests"),
+            ("error_kinds", "by kind"),
+            ("unsent", "not sent (deadline)"),
+            ("p50", "p50 ms"),
+            ("p99", "p99 ms"),
+            ("uploads", "uploads"),
+            ("loaded", "ended loaded"),
+            ("rows", "rows sent"),
+            ("lost", "rows lost"),
+            ("duplicates", "duplicates"),
+        ],
+    ),
 }
 
 
@@ -84,6 +117,7 @@ class Ledger:
 
     def __init__(self) -> None:
         self.sections: dict[str, dict[str, dict[str, Any]]] = {}
+        self.run: dict[str, Any] = {}
 
     def add(self, section: str, item: str, **figures: Any) -> None:
         if section not in SECTIONS:
@@ -96,13 +130,14 @@ class Ledger:
                 row[name] = row.get(name, 0) + value
 
     def to_json(self) -> dict[str, Any]:
-        return {"sections": self.sections}
+        return {"run": self.run, "sections": self.sections}
 
     def __repr__(self) -> str:
         return f"Ledger({sum(len(items) for items in self.sections.values())} items)"
 
-    def complete(self) -> bool:
-        return all(self.sections.get(name) for name in SECTIONS)
+    def missing(self) -> list[str]:
+        """Sections no test recorded anything in."""
+        return [name for name in SECTIONS if not self.sections.get(name)]
 
 
 LEDGER = Ledger()
@@ -116,17 +151,38 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _run_lines(run: dict[str, Any], missing: list[str]) -> list[str]:
+    failed = run.get("failed", [])
+    lines = [
+        "## Run",
+        "",
+        f"{run.get('collected', 0)} tests collected, {run.get('passed', 0)} passed, "
+        f"{len(failed)} failed, {run.get('skipped', 0)} skipped"
+        + (f", {run['not_run']} not run (the run stopped early)." if run.get("not_run") else "."),
+        "",
+    ]
+    if failed:
+        lines += ["Failed (their figures below are what they observed before failing):", ""]
+        lines += [f"- `{name}`" for name in failed] + [""]
+    if missing:
+        lines += ["No figures for: " + ", ".join(SECTIONS[n][0] for n in missing) + ".", ""]
+    return lines
+
+
 def render(data: dict[str, Any]) -> str:
     """The Markdown report for the figures in ``data`` (as ``Ledger.to_json`` gives them)."""
     out = [
         "# Reliability report",
         "",
-        "Generated from the test run by `make test` (tests/reliability, and the route walk in",
-        "tests/functional/test_api.py); do not edit by hand. The figures are deterministic",
-        "(seeded shuffles, derandomized Hypothesis), so the file only changes when the tests do.",
+        "Written by the test run (`make test`: tests/reliability and the route walk in",
+        "tests/functional/test_api.py) from what the tests observed, before they assert, whether",
+        "the figures are zero or not; do not edit by hand. A nonzero `rows lost`, `duplicates`,",
+        "`5xx`, `failed requests` or a failed test below is a finding. Figures are deterministic",
+        "(seeded shuffles, derandomized Hypothesis) except those of the load section.",
         "",
     ]
     sections = data["sections"]
+    out += _run_lines(data.get("run", {}), [n for n in SECTIONS if not sections.get(n)])
     for name, (title, what, columns) in SECTIONS.items():
         items = sections.get(name, {})
         out += [f"## {title}", "", what, ""]

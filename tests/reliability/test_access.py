@@ -161,7 +161,7 @@ def test_every_route_refuses_or_contains_hostile_parameters(
 ) -> None:
     before_keys, before_rows = _bucket_keys(), _table_counts(stack)
     headers = {"x-api-key": STACK_KEY}
-    statuses: list[tuple[str, str, int]] = []
+    replies: list[tuple[str, str, str, requests.Response]] = []
     for method, path in _routes(stack):
         for value in NASTY:
             for safe in ("", "/%"):
@@ -176,34 +176,31 @@ def test_every_route_refuses_or_contains_hostile_parameters(
                     headers=headers,
                     timeout=10,
                 )
-                statuses.append((method, path, reply.status_code))
-                assert reply.status_code < 500, (method, url, reply.text)
-                if "{" in path:
-                    assert 400 <= reply.status_code < 500, (method, url, reply.text)
-                if reply.status_code >= 400 and reply.content:
-                    assert (
-                        "error" in reply.json()
-                        or "message" in reply.json()
-                        or "Code" in reply.json()
-                    )
+                replies.append((method, path, url, reply))
     new_keys = _bucket_keys() - before_keys
     outside = spy.outside() + [
         ("new object", {"Key": k}) for k in new_keys if not k.startswith(PREFIXES)
     ]
+    statuses = [reply.status_code for *_, reply in replies]
+    reliability.add(
+        "access",
+        "hostile path parameters, query strings and JSON bodies on every route",
+        requests=len(statuses),
+        refused=sum(1 for status in statuses if 400 <= status < 500),
+        server_errors=sum(1 for status in statuses if status >= 500),
+        outside=len(outside),
+    )
+    for method, path, url, reply in replies:
+        assert reply.status_code < 500, (method, url, reply.text)
+        if "{" in path:
+            assert 400 <= reply.status_code < 500, (method, url, reply.text)
+        if reply.status_code >= 400 and reply.content:
+            assert "error" in reply.json() or "message" in reply.json() or "Code" in reply.json()
     assert outside == []
     assert _table_counts(stack) == before_rows  # injection changed no table
     for statement in spy.sql:
         assert set(re.findall(r'"([^"]*)"', statement)) <= ALLOWED_IDENTIFIERS, statement
         assert not any(v in statement for v in NASTY if len(v) > 3), statement
-    refused = sum(1 for *_, status in statuses if 400 <= status < 500)
-    reliability.add(
-        "access",
-        "hostile path parameters, query strings and JSON bodies on every route",
-        requests=len(statuses),
-        refused=refused,
-        server_errors=sum(1 for *_, status in statuses if status >= 500),
-        outside=len(outside),
-    )
 
 
 @pytest.mark.parametrize(
@@ -224,18 +221,19 @@ def test_create_upload_refuses_keys_outside_raw_table(
     reply = requests.post(
         f"{api.base_url}/api/v1/uploads", json=body, headers={"x-api-key": api.api_key}, timeout=10
     )
-    assert reply.status_code == 400, reply.text
-    assert reply.json()["error"]["code"] == "invalid_request"
-    assert _bucket_keys() == before
-    assert spy.outside() == []
+    new_keys = _bucket_keys() - before
     reliability.add(
         "access",
         "presigned upload requests with bad table, filename or size",
         requests=1,
-        refused=1,
-        server_errors=0,
-        outside=0,
+        refused=int(400 <= reply.status_code < 500),
+        server_errors=int(reply.status_code >= 500),
+        outside=len(spy.outside()) + sum(1 for k in new_keys if not k.startswith(PREFIXES)),
     )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["code"] == "invalid_request"
+    assert new_keys == set()
+    assert spy.outside() == []
 
 
 def _policy(grant: dict[str, Any]) -> dict[str, Any]:
@@ -308,27 +306,32 @@ def test_no_upload_request_yields_a_key_outside_raw_table(
     )
     acceptable = table in ("jobs", "departments", "hired_employees") and plain_name
     acceptable = acceptable and 1 <= size <= config.max_upload_bytes
+    grant, error = None, None
     try:
         grant = uploads.create_upload(s3, config, body)  # type: ignore[arg-type]
-    except InvalidRequestError:
-        assert not acceptable, body
-        assert s3.keys(config.bucket) == set()
-        refused = 1
-    else:
-        view = {"upload_id": grant.upload_id, "key": grant.key, "fields": grant.fields}
-        _assert_exact_policy(view, table, size, 300)
-        assert acceptable, body
-        assert grant.key.endswith("/" + filename)
-        assert {k.split("/")[0] + "/" for k in s3.keys(config.bucket)} <= set(PREFIXES)
-        refused = 0
+    except Exception as exc:  # recorded below: refused (InvalidRequestError) or a failure
+        error = exc
+    written = s3.keys(config.bucket)
+    refused = isinstance(error, InvalidRequestError)
     reliability.add(
         "access",
         "generated upload requests (Hypothesis): key always raw/<table>/<id>/<file>",
         requests=1,
-        refused=refused,
-        server_errors=0,
-        outside=0,
+        refused=int(refused),
+        server_errors=int(error is not None and not refused),
+        outside=sum(1 for k in written if not k.startswith(PREFIXES)),
     )
+    if error is not None:
+        assert refused, error
+        assert not acceptable, body
+        assert written == set()
+    else:
+        assert grant is not None
+        view = {"upload_id": grant.upload_id, "key": grant.key, "fields": grant.fields}
+        _assert_exact_policy(view, table, size, 300)
+        assert acceptable, body
+        assert grant.key.endswith("/" + filename)
+        assert {k.split("/")[0] + "/" for k in written} <= set(PREFIXES)
 
 
 def _rendered(records: list[logging.LogRecord]) -> str:
@@ -346,11 +349,12 @@ def test_secrets_never_reach_logs_replies_or_status(
     caplog.set_level(logging.INFO)
     replies: list[str] = []
     near_misses = [STACK_KEY + "x", STACK_KEY.upper(), STACK_KEY[:-1], f"Bearer {STACK_KEY}"]
+    statuses = []
     for wrong in near_misses:
         reply = requests.get(
             f"{api.base_url}/api/v1/uploads", headers={"x-api-key": wrong}, timeout=10
         )
-        assert reply.status_code == 403
+        statuses.append(reply.status_code)
         replies.append(reply.text)
     path = tmp_path / "jobs.csv"
     path.write_bytes(b"1,Dev\n2,\x00bad\nx,y\n")
@@ -388,16 +392,16 @@ def test_secrets_never_reach_logs_replies_or_status(
     # Presigned URLs belong in replies (rejected_url), never in logs.
     leaks += [s for s in ("X-Amz-Signature", "Signature=", "AWSAccessKeyId") if s in logged]
     leaks += [w for w in near_misses if w in logged]
-    assert leaks == []
     reliability.add(
         "access",
         "wrong keys, an upload, a report, settings with a DB password: logs and replies searched",
-        requests=len(near_misses) + 4,
-        refused=len(near_misses),
-        server_errors=0,
-        outside=0,
+        requests=len(statuses) + 4,
+        refused=sum(1 for status in statuses if 400 <= status < 500),
+        server_errors=sum(1 for status in statuses if status >= 500),
         leaks=len(leaks),
     )
+    assert statuses == [403] * len(near_misses)
+    assert leaks == []
 
 
 def test_retry_route_recovers_an_upload_failed_by_a_warehouse_outage(
@@ -417,34 +421,30 @@ def test_retry_route_recovers_an_upload_failed_by_a_warehouse_outage(
     path.write_bytes(b"901,Outage A\n902,Outage B\n901,Outage A2\nx,bad\n")
     upload_id = api.upload("departments", path)
     failed = api.wait(upload_id)
-    assert failed["state"] == "failed"
-    assert failed["error"].startswith("load: warehouse unavailable after 3 attempts")
-    assert f"/api/v1/uploads/{upload_id}/retry" in failed["error"]
     monkeypatch.undo()
-    reply = requests.post(
-        f"{api.base_url}/api/v1/uploads/{upload_id}/retry",
-        headers={"x-api-key": api.api_key},
-        timeout=10,
-    )
-    assert reply.status_code == 202, reply.text
-    assert reply.json()["stage"] == "load"
+    url = f"{api.base_url}/api/v1/uploads/{upload_id}/retry"
+    reply = requests.post(url, headers={"x-api-key": api.api_key}, timeout=10)
     loaded = api.wait(upload_id)
-    assert (loaded["state"], loaded["rows_valid"], loaded["rows_rejected"]) == ("loaded", 2, 2)
-    assert loaded["error"] is None
     warehouse = stack.app_module.get_warehouse()
     rows = warehouse.execute('SELECT "id", "department" FROM "departments" WHERE "id" > 900')
-    assert sorted(rows) == [(901, "Outage A2"), (902, "Outage B")]
-    again = requests.post(
-        f"{api.base_url}/api/v1/uploads/{upload_id}/retry",
-        headers={"x-api-key": api.api_key},
-        timeout=10,
-    )
-    assert again.status_code == 409
+    again = requests.post(url, headers={"x-api-key": api.api_key}, timeout=10)
+    want = {901: "Outage A2", 902: "Outage B"}
+    have = dict(rows)
     reliability.add(
         "faults",
         "local stack: warehouse down (dispatcher retries), failed, POST retry over HTTP",
         scenarios=1,
-        loaded=1,
-        lost=0,
-        duplicates=len(rows) - len({r[0] for r in rows}),
+        loaded=int(loaded["state"] == "loaded"),
+        not_loaded=int(loaded["state"] != "loaded"),
+        lost=sum(1 for i, name in want.items() if have.get(i) != name),
+        duplicates=len(rows) - len(have) + len(set(have) - set(want)),
     )
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith("load: warehouse unavailable after 3 attempts")
+    assert f"/api/v1/uploads/{upload_id}/retry" in failed["error"]
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["stage"] == "load"
+    assert (loaded["state"], loaded["rows_valid"], loaded["rows_rejected"]) == ("loaded", 2, 2)
+    assert loaded["error"] is None
+    assert sorted(rows) == [(901, "Outage A2"), (902, "Outage B")]
+    assert again.status_code == 409

@@ -6,6 +6,7 @@ after the commit but before the status update. At each point the handler crashes
 error, and the upload is recovered the way production would: Lambda delivering the event again,
 or, once retries are exhausted or the upload failed, ``POST /api/v1/uploads/{id}/retry``
 (``redrive.retry_upload``). The final state must be the oracle's, with no row lost or doubled.
+Each scenario's outcome is recorded before anything is asserted.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from chalicelib.config import Settings
 from chalicelib.pipeline import state
 from tests.reliability.corpus import OK_DT
 from tests.reliability.fakes3 import FakeS3
-from tests.reliability.harness import Bus, FaultPlan, check, fresh_warehouse, outcome
+from tests.reliability.harness import Bus, FaultPlan, check, fresh_warehouse, observe, outcome
 from tests.reliability.oracle import expect
 
 if TYPE_CHECKING:
+    from tests.reliability.harness import Outcome
     from tests.reliability.ledger import Ledger
 
 SETTINGS = Settings(bucket="reliability-bucket", chunk_rows=4)
@@ -73,8 +75,12 @@ MODES = {
 }
 
 
+def _uploads(s3: Any) -> list[state.Upload]:
+    return [u for u in state.list_uploads(s3, SETTINGS.bucket, TABLE) if u.source_key == KEY]
+
+
 def _upload(s3: Any) -> state.Upload:
-    found = [u for u in state.list_uploads(s3, SETTINGS.bucket, TABLE) if u.source_key == KEY]
+    found = _uploads(s3)
     assert len(found) == 1
     return found[0]
 
@@ -88,37 +94,48 @@ def test_fault_points_cover_every_stage_and_the_commit() -> None:
     assert any(s.startswith("load: sql MERGE") for s in steps)
 
 
+def _record(reliability: Ledger, item: str, out: Outcome) -> dict[str, Any]:
+    figures = observe(expect(TABLE, DATA), out)
+    reliability.add(
+        "faults",
+        item,
+        scenarios=1,
+        loaded=int(figures["state"] == "loaded"),
+        not_loaded=int(figures["state"] != "loaded"),
+        lost=figures["lost"],
+        duplicates=figures["duplicates"],
+    )
+    return figures
+
+
 @pytest.mark.parametrize("mode", list(MODES))
 def test_a_fault_at_any_write_is_recovered_without_loss_or_duplicates(
     reliability: Ledger, mode: str
 ) -> None:
     kind, knobs, redrive_after = MODES[mode]
     expected = expect(TABLE, DATA)
-    loaded = 0
+    seen: list[tuple[str, str | None, list[state.Upload], Outcome]] = []
     for index, step in POINTS:
         plan = FaultPlan(at=index, kind=kind)
         bus, warehouse, s3 = _run(plan, **knobs)
-        assert plan.fired == step, (plan.fired, step)
-        upload = _upload(s3)
-        if redrive_after and upload.state != "loaded":
-            if kind == "error":
-                assert upload.state == "failed" and upload.error, (step, upload)
-                assert "injected" in upload.error
+        uploads = _uploads(s3)
+        if redrive_after and [u.state for u in uploads] not in ([], ["loaded"]):
+            upload = uploads[0]
             redrive.retry_upload(bus.s3, SETTINGS, upload.upload_id, now=LATER)
             bus.run()
-        figures = check(expected, outcome(s3, warehouse, SETTINGS, TABLE, KEY))
+        out = outcome(s3, warehouse, SETTINGS, TABLE, KEY)
         warehouse.close()
-        loaded += 1
-        stage = step.split(":")[0]
-        reliability.add(
-            "faults",
-            f"{mode}: {stage}",
-            scenarios=1,
-            loaded=1,
-            lost=figures["lost"],
-            duplicates=figures["duplicates"],
-        )
-    assert loaded == len(POINTS)
+        _record(reliability, f"{mode}: {step.split(':')[0]}", out)
+        seen.append((step, plan.fired, uploads, out))
+    for step, fired, uploads, out in seen:
+        assert fired == step, (fired, step)
+        assert len(uploads) == 1, (step, uploads)
+        upload = uploads[0]
+        if redrive_after and kind == "error" and upload.state != "loaded":
+            # the fault failed the upload readably before the retry
+            assert upload.state == "failed" and upload.error, (step, upload)
+            assert "injected" in upload.error
+        check(expected, out)
 
 
 def _failed_by_outage(copies: int = 1, seed: int | None = None) -> tuple[Bus, Any, FakeS3]:
@@ -137,30 +154,28 @@ def test_a_warehouse_outage_fails_the_upload_readably_and_a_retry_loads_it(
 ) -> None:
     bus, warehouse, s3 = _failed_by_outage(copies, seed)
     upload = _upload(s3)
+    rows_while_down = warehouse.execute(f'SELECT COUNT(*) FROM "{TABLE}"')
+    bus.warehouse.down = False
+    retried = redrive.retry_upload(bus.s3, SETTINGS, upload.upload_id)
+    bus.run()
+    out = outcome(s3, warehouse, SETTINGS, TABLE, KEY)
+    _record(
+        reliability,
+        "warehouse down for every load attempt, upload failed, back up, POST retry",
+        out,
+    )
     assert upload.state == "failed" and upload.public_state == "failed"
     assert upload.error is not None
     assert upload.error.startswith("load: warehouse unavailable after 3 attempts")
     assert f"POST /api/v1/uploads/{upload.upload_id}/retry" in upload.error
-    assert warehouse.execute(f'SELECT COUNT(*) FROM "{TABLE}"') == [(0,)]
-    bus.warehouse.down = False
-    retried = redrive.retry_upload(bus.s3, SETTINGS, upload.upload_id)
+    assert rows_while_down == [(0,)]
     assert (retried.stage, retried.state) == ("load", "processing")
-    bus.run()
-    out = outcome(s3, warehouse, SETTINGS, TABLE, KEY)
-    figures = check(expect(TABLE, DATA), out)
+    check(expect(TABLE, DATA), out)
     assert out.upload.error is None
     again = redrive.retry_upload  # a second retry of a loaded upload is refused, not re-run
     with pytest.raises(Exception, match="already loaded"):
         again(bus.s3, SETTINGS, upload.upload_id)
     warehouse.close()
-    reliability.add(
-        "faults",
-        "warehouse down for every load attempt, upload failed, back up, POST retry",
-        scenarios=1,
-        loaded=1,
-        lost=figures["lost"],
-        duplicates=figures["duplicates"],
-    )
 
 
 def test_a_short_outage_is_ridden_out_by_the_event_retries(reliability: Ledger) -> None:
@@ -174,14 +189,7 @@ def test_a_short_outage_is_ridden_out_by_the_event_retries(reliability: Ledger) 
     bus.warehouse.down = False
     bus.run()
     out = outcome(s3, warehouse, SETTINGS, TABLE, KEY)
-    figures = check(expect(TABLE, DATA), out)
-    assert out.upload.extra["load_attempts"] == 3
     warehouse.close()
-    reliability.add(
-        "faults",
-        "warehouse down for two load attempts, back for the third",
-        scenarios=1,
-        loaded=1,
-        lost=figures["lost"],
-        duplicates=figures["duplicates"],
-    )
+    _record(reliability, "warehouse down for two load attempts, back for the third", out)
+    check(expect(TABLE, DATA), out)
+    assert out.upload.extra["load_attempts"] == 3

@@ -28,7 +28,7 @@ from chalicelib.tables import TABLES
 from chalicelib.warehouse.sql import LEDGER_TABLE, SOURCE_ROW
 from tests.reliability.corpus import DATE_CASES, INT_CASES, corpus
 from tests.reliability.fakes3 import FakeS3
-from tests.reliability.harness import Bus, check, fresh_warehouse, outcome
+from tests.reliability.harness import Bus, check, fresh_warehouse, observe, outcome
 from tests.reliability.oracle import KINDS, expect
 
 if TYPE_CHECKING:
@@ -75,10 +75,16 @@ def test_pipeline_matches_the_oracle_on_nasty_files(
 ) -> None:
     expected = expect(table, data)
     out, bus = run_file(table, data)
-    figures = check(expected, out)
+    _record(reliability, f"corpus: {name}", expected, out)
+    check(expected, out)
     assert_allow_listed(bus.warehouse.statements)
     assert not bus.dropped and bus.stats["retries"] == 0
-    reliability.add("input", f"corpus: {name}", files=1, **figures)
+
+
+def _record(reliability: Ledger, item: str, expected: Any, out: Any) -> None:
+    figures = observe(expected, out)
+    state = figures.pop("state")
+    reliability.add("input", item, files=1, not_loaded=int(state != "loaded"), **figures)
 
 
 # Generated files: rows built from field values near every rule's edge, quoted or not, with
@@ -151,9 +157,10 @@ def test_pipeline_matches_the_oracle_on_generated_files(
 ) -> None:
     table, data = file
     out, bus = run_file(table, data)
-    figures = check(expect(table, data), out)
+    expected = expect(table, data)
+    _record(reliability, "generated files, whole pipeline (Hypothesis)", expected, out)
+    check(expected, out)
     assert_allow_listed(bus.warehouse.statements)
-    reliability.add("input", "generated files, whole pipeline (Hypothesis)", files=1, **figures)
 
 
 def _clean_value(kind: str, text: str) -> Any:
@@ -193,8 +200,19 @@ def test_split_and_validate_match_the_oracle_on_generated_files(
     want_valid = {r.line: r.values for r in expected.rows if r.values is not None}
     want_rejected = [r.line for r in expected.rows if r.values is None]
     lost = len(set(want_valid) - set(valid)) + len(set(want_rejected) - set(rejected_lines))
+    lost += sum(1 for line, values in want_valid.items() if valid.get(line, values) != values)
     duplicates = (
         len(rejected_lines) - len(set(rejected_lines)) + len(set(valid) & set(rejected_lines))
+    )
+    reliability.add(
+        "input",
+        "generated files, split + validate only (Hypothesis)",
+        files=1,
+        rows=counts.rows_in,
+        valid=counts.rows_valid,
+        rejected=counts.rows_rejected,
+        lost=lost,
+        duplicates=duplicates,
     )
     assert (counts.rows_in, counts.rows_valid, counts.rows_rejected) == (
         expected.rows_total,
@@ -204,14 +222,6 @@ def test_split_and_validate_match_the_oracle_on_generated_files(
     assert valid == want_valid
     assert rejected_lines == want_rejected
     assert (lost, duplicates) == (0, 0)
-    reliability.add(
-        "input",
-        "generated files, split + validate only (Hypothesis)",
-        files=1,
-        rows=expected.rows_total,
-        lost=lost,
-        duplicates=duplicates,
-    )
 
 
 MOTO_SAMPLE = [
