@@ -22,6 +22,7 @@ from chalicelib.api import (
     reports,
     uploads,
 )
+from chalicelib.api.fields import check_fields
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
 from chalicelib.pipeline import backup, backup_catalog, load, restore, split, validate
@@ -279,6 +280,7 @@ def create_backup() -> Response:
 
 def backup_reply() -> Response:
     given = params()
+    check_fields(given, ("table", "format"), "the request")
     made = backup.backup_table(
         get_s3(), get_warehouse(), get_settings(), given.get("table"), given.get("format")
     )
@@ -298,7 +300,9 @@ def create_restore() -> dict[str, Any]:
 
 
 def restore_reply() -> dict[str, Any]:
-    return asdict(restore.restore_table(get_s3(), get_warehouse(), get_settings(), params()))
+    given = params()
+    check_fields(given, ("backup_id", "table", "s3_location"), "the request")
+    return asdict(restore.restore_table(get_s3(), get_warehouse(), get_settings(), given))
 
 
 # The original service's backup routes, kept for its clients: the same work as the two above.

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
 from chalicelib.api import formdata
+from chalicelib.api.fields import check_fields
+from chalicelib.csvfile.options import OPTION_NAMES, FileOptions, parse_options
 from chalicelib.errors import InvalidRequestError
 from chalicelib.pipeline import completion, state
 from chalicelib.pipeline.state import Upload, now_iso
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
 
 logger = logging.getLogger(__name__)
+UPLOAD_FIELDS = ("table", "filename", "size", *OPTION_NAMES)
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,12 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
     """Register an upload and presign a POST for it.
 
     Raises:
-        InvalidRequestError: the body is not {"table", "filename", "size"} with sane values.
+        InvalidRequestError: the body is not {"table", "filename", "size"} (and the file
+            options ``header``, ``encoding``, ``delimiter``) with sane values.
     """
     if not isinstance(body, dict):
         raise InvalidRequestError("body must be a JSON object with table, filename and size")
+    check_fields(body, UPLOAD_FIELDS)
     table = get_table(body.get("table"))  # type: ignore[arg-type]
     filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
     size = body.get("size")
@@ -55,7 +60,8 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
             f"got {size!r}",
             parameter="size",
         )
-    upload_id, key = _register(s3, settings, table.name, filename)
+    read_as = parse_options(body)
+    upload_id, key = _register(s3, settings, table.name, filename, read_as)
     post = s3.generate_presigned_post(
         Bucket=settings.bucket,
         Key=key,
@@ -71,7 +77,9 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
     return PresignedUpload(upload_id, key, post["url"], post["fields"], settings.presign_expires)
 
 
-def _register(s3: S3Client, settings: Settings, table: str, filename: str) -> tuple[str, str]:
+def _register(
+    s3: S3Client, settings: Settings, table: str, filename: str, read_as: FileOptions
+) -> tuple[str, str]:
     """Record a new upload as waiting for its file; return (upload_id, the raw key to write)."""
     upload_id = keys.new_upload_id()
     key = keys.raw_key(table, upload_id, filename)
@@ -79,7 +87,16 @@ def _register(s3: S3Client, settings: Settings, table: str, filename: str) -> tu
     state.create(
         s3,
         settings.bucket,
-        Upload(upload_id, table, "waiting", created, created, source_key=key, filename=filename),
+        Upload(
+            upload_id,
+            table,
+            "waiting",
+            created,
+            created,
+            source_key=key,
+            filename=filename,
+            options=read_as.to_json(),
+        ),
     )
     return upload_id, key
 
@@ -109,9 +126,10 @@ def accept_form_file(
         InvalidRequestError: not a form with a non-empty ``file`` field.
     """
     table = get_table(table_name)
-    sent = formdata.read_file_field(content_type, body)
+    sent = formdata.read_file_field(content_type, body, options=OPTION_NAMES)
     filename = keys.check_filename(formdata.safe_filename(sent.filename, f"{table.name}.csv"))
-    upload_id, key = _register(s3, settings, table.name, filename)
+    read_as = parse_options(sent.fields)
+    upload_id, key = _register(s3, settings, table.name, filename, read_as)
     s3.put_object(Bucket=settings.bucket, Key=key, Body=sent.data, ContentType="text/csv")
     logger.info(
         "upload.received",
@@ -158,6 +176,17 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]
         "chunks_done": chunks_done,
         "rejected_url": rejected_url,
         "error": upload.error,
+        "options": upload.options or FileOptions().to_json(),
+        **_detected(upload),
+    }
+
+
+def _detected(upload: Upload) -> dict[str, Any]:
+    """How the file was read, once the split has read it: compression, encoding, header."""
+    found = upload.detected or {}
+    return {
+        "compression": found.get("compression"),
+        "header_skipped": found.get("header_skipped"),
     }
 
 
