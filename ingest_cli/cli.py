@@ -356,7 +356,7 @@ def report(
         click.echo(to_json(data))
     elif as_csv:
         rows = data.get("rows", [])[:limit]
-        write_csv(sys.stdout, REPORT_COLUMNS[name], rows, escape=sys.stdout.isatty())
+        write_csv(sys.stdout, REPORT_COLUMNS[name], rows)
     else:
         session.out.print(REPORT_TABLES[name](data, limit))
     if plot:

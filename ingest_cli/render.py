@@ -38,15 +38,14 @@ def to_json(value: Any) -> str:
     return json_text(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def write_csv(
-    out: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]], *, escape: bool = False
-) -> None:
-    """CSV of ``rows``; ``escape`` (for a terminal) shows control characters as escapes."""
+def write_csv(out: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """CSV of ``rows``, control characters in text shown as escapes (it may meet a terminal;
+    ``--json`` keeps exact values)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         values = ["" if row.get(c) is None else row.get(c) for c in columns]
-        writer.writerow([shown(v) if escape and isinstance(v, str) else v for v in values])
+        writer.writerow([shown(v) if isinstance(v, str) else v for v in values])
 
 
 def number(value: Any) -> str:
@@ -136,8 +135,9 @@ def read_as(status: dict[str, Any]) -> str:
     """How the pipeline read the file: options given, then what it found."""
     options = status.get("options") or {}
     delimiter = options.get("delimiter", ",")
+    read = status.get("header_skipped") is not None  # set once the split has read the file
     parts = [
-        str(status.get("compression") or "not compressed"),
+        str(status.get("compression") or "not compressed") if read else "not read",
         str(options.get("encoding", "utf-8")),
         "tab" if delimiter == "\t" else f"{delimiter!r} separated",
         f"header {options.get('header', 'auto')}",
