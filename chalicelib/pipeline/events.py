@@ -85,7 +85,10 @@ def run_stage(
             message = (
                 exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
             )
-            logger.exception(f"{stage}.failed", extra={"error": message})
+            # A file the user must fix needs no traceback; anything else may.
+            user_error = isinstance(exc, IngestError) and 400 <= exc.status_code < 500
+            log = logger.error if user_error else logger.exception
+            log(f"{stage}.failed", extra={"error": message})
             _mark_failed(s3, bucket, event, f"{stage}: {message}")
             return None
 
