@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.api.batch_rows import MAX_ROWS
 from chalicelib.api.formdata import MAX_FORM_BYTES
+from chalicelib.csvfile.options import DELIMITERS, ENCODINGS, HEADERS
 from chalicelib.tables import TABLE_NAMES
 
 _ERRORS = {
@@ -77,13 +78,19 @@ def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]
 
 _TABLE = {"type": "string", "enum": list(TABLE_NAMES)}
 _TABLE_OR_ALL = {"type": "string", "enum": [*TABLE_NAMES, "all"]}
+# How to read an uploaded file (csvfile/options.py); "\\t" and "tab" are also taken for a tab.
+_FILE_OPTIONS: dict[str, Any] = {
+    "header": {"type": "string", "enum": list(HEADERS)},
+    "encoding": {"type": "string", "enum": list(ENCODINGS)},
+    "delimiter": {"type": "string", "enum": list(DELIMITERS)},
+}
 _YEAR = _query("year", "Calendar year (UTC)", {"type": "integer"}, required=True)
 _FORM = {
     "multipart/form-data": {
         "schema": {
             "type": "object",
             "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary"}},
+            "properties": {"file": {"type": "string", "format": "binary"}, **_FILE_OPTIONS},
         }
     }
 }
@@ -127,7 +134,9 @@ _SCHEMAS: dict[str, Any] = {
             "table": _TABLE,
             "filename": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
             "size": {"type": "integer", "minimum": 1},
+            **_FILE_OPTIONS,
         },
+        "additionalProperties": False,
     },
     "PresignedUpload": {
         "type": "object",
@@ -143,7 +152,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "upload_id": {"type": "string"},
-            "table": _TABLE,
+            # A file copied to raw/<not a table>/ is listed (failed) with the name it used.
+            "table": {"type": "string"},
             "state": {"type": "string", "enum": ["waiting", "processing", "loaded", "failed"]},
             "filename": {"type": "string", "nullable": True},
             "created_at": {"type": "string"},
@@ -155,6 +165,9 @@ _SCHEMAS: dict[str, Any] = {
             "chunks_done": {"type": "integer"},
             "rejected_url": {"type": "string", "nullable": True},
             "error": {"type": "string", "nullable": True},
+            "options": {"type": "object", "properties": _FILE_OPTIONS},
+            "compression": {"type": "string", "enum": ["gzip", "bzip2", "zstd"], "nullable": True},
+            "header_skipped": {"type": "boolean", "nullable": True},
         },
     },
     "UploadList": {
@@ -169,7 +182,9 @@ _SCHEMAS: dict[str, Any] = {
             "filename": {"type": "string"},
             "size": {"type": "integer", "minimum": 1},
             "part_size": {"type": "integer"},
+            **_FILE_OPTIONS,
         },
+        "additionalProperties": False,
     },
     "MultipartUpload": {
         "type": "object",
