@@ -74,36 +74,6 @@ class Filter:
         return data
 
 
-class Prepended:
-    """A source that first gives back bytes already read from it, then the rest."""
-
-    def __init__(self, head: bytes, source: Source) -> None:
-        self._head = head
-        self._source = source
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        if self._head:
-            if size is None or size < 0:
-                data, self._head = self._head + self._source.read(), b""
-                return data
-            data, self._head = self._head[:size], self._head[size:]
-            return data
-        return self._source.read(size)
-
-
-def read_head(source: Source, size: int) -> bytes:
-    """Up to ``size`` bytes from the start of ``source`` (fewer only at its end)."""
-    parts: list[bytes] = []
-    got = 0
-    while got < size:
-        piece = source.read(size - got)
-        if not piece:
-            break
-        parts.append(piece)
-        got += len(piece)
-    return b"".join(parts)
-
-
 class _Gzip(Filter):
     """gzip, every member of a multi-member file (``cat a.gz b.gz`` is one valid gzip file)."""
 

@@ -52,15 +52,16 @@ def open_raw(body: Source, table: str, options: FileOptions) -> OpenedFile:
         UnreadableFileError: the bytes are not a file the pipeline reads, or ``options`` do not
             fit them (``utf-16`` without a byte order mark).
     """
-    head = decoding.read_head(body, sniff.SNIFF_BYTES)
-    source: Source = decoding.Prepended(head, body)
+    # The first bytes are looked at in the read buffer, not taken from the stream: a plain file
+    # is then read exactly as if nothing had looked.
+    stream = boundaries.buffered(body)
+    head = stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES]
     found = sniff.sniff(head)
     if found.refusal:
         raise UnreadableFileError(found.refusal)
     if found.compression:
-        source = decoding.decompressed(source, found.compression)
-        head = decoding.read_head(source, sniff.SNIFF_BYTES)
-        source = decoding.Prepended(head, source)
+        stream = boundaries.buffered(decoding.decompressed(stream, found.compression))
+        head = stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES]
         inner = sniff.sniff(head)  # a workbook in a .gz is still a workbook
         if inner.refusal:
             raise UnreadableFileError(f"{found.compression} data that {inner.refusal}")
@@ -77,11 +78,13 @@ def open_raw(body: Source, table: str, options: FileOptions) -> OpenedFile:
             "encoding utf-16 needs a byte order mark (FF FE or FE FF) at the start of the file, "
             "and this file has none; save it as UTF-16 with a BOM, or as UTF-8"
         )
-    if encoding != "utf-8":
-        source = decoding.Transcoded(source, encoding)
-    if options.delimiter != ",":
-        source = Delimited(source, options.delimiter)
-    stream = boundaries.buffered(source)
+    if encoding != "utf-8" or options.delimiter != ",":
+        source: Source = stream
+        if encoding != "utf-8":
+            source = decoding.Transcoded(source, encoding)
+        if options.delimiter != ",":
+            source = Delimited(source, options.delimiter)
+        stream = boundaries.buffered(source)
     first_line, skipped = _skip_header(stream, table, options)
     return OpenedFile(stream, first_line, skipped, found.compression, encoding)
 

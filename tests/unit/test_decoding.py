@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from chalicelib.api.fields import check_fields
-from chalicelib.csvfile import chunkfile, decoding, options, sniff
+from chalicelib.csvfile import chunkfile, options, sniff
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.options import FileOptions
 from chalicelib.errors import InvalidRequestError, UnreadableFileError
@@ -200,11 +200,3 @@ def test_unknown_fields_are_refused_by_name() -> None:
     assert raised.value.message == (
         "unknown field 'encodng' in the body; known fields: table, encoding"
     )
-
-
-def test_read_head_and_prepended_give_every_byte_back() -> None:
-    source = io.BytesIO(b"abcdefgh")
-    head = decoding.read_head(source, 3)
-    assert head == b"abc"
-    joined = decoding.Prepended(head, source)
-    assert joined.read(2) + joined.read(-1) == b"abcdefgh"
