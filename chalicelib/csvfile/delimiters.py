@@ -38,8 +38,15 @@ class Delimited(Filter):
         self._to_comma = bytes.maketrans(d, b",")
         self._swap = bytes.maketrans(d + b",", b"," + d)
         e = re.escape(d)
-        # Lines without quotes, commas or lone CRs: only their delimiters change.
-        self._simple = re.compile(rb'(?:[^",\r\n]*+\r?\n)*+')
+        # Lines without quotes or lone CRs are rewritten a stretch at a time, in C: a field
+        # holding a comma gets a quote after the separator before it and (the same, on the
+        # reversed bytes) after its end; then the delimiters change.
+        self._simple = re.compile(rb'(?:[^"\r\n]*+\r?\n)*+')
+        ahead = rb"(?=[^%s\r\n,]*+,)" % e
+        self._quote_after = [
+            (re.compile(re.escape(sep) + ahead), sep.replace(b"\\", b"\\\\") + b'"')
+            for sep in (d, b"\r", b"\n")
+        ]
         field = rb'(?:"(?:[^"]|"")*+"|(?!")[^%s\n]*+)' % e
         self._record = re.compile(rb"%s(?:%s%s)*+\r?(?=\n)" % (field, e, field))
         self._field = re.compile(rb'"((?:[^"]|"")*+)"|([^%s\n]*+)' % e)
@@ -72,9 +79,9 @@ class Delimited(Filter):
                 out.append(data[pos:stop].translate(self._swap))
                 pos = stop
                 continue
-            stop = self._simple.match(data, pos).end()  # type: ignore[union-attr]
+            stop = self._quote_free(data, pos)
             if stop > pos:
-                out.append(data[pos:stop].translate(self._to_comma))
+                out.append(self._quick(data[pos:stop]))
                 pos = stop
                 continue
             record = self._record.match(data, pos)
@@ -93,6 +100,26 @@ class Delimited(Filter):
                 self._rest = data[pos:]
                 break
         return b"".join(out)
+
+    def _quote_free(self, data: bytes, pos: int) -> int:
+        """The end of the whole lines from ``pos`` that hold no quote and no lone CR."""
+        quote = data.find(b'"', pos)
+        stop = data.rfind(b"\n", pos, len(data) if quote < 0 else quote) + 1
+        if stop > pos and data.count(b"\r", pos, stop) != data.count(b"\r\n", pos, stop):
+            stop = self._simple.match(data, pos).end()  # type: ignore[union-attr]
+        return stop
+
+    def _quick(self, stretch: bytes) -> bytes:
+        """Quote-free whole lines in the comma form."""
+        if b"," in stretch:
+            marked = stretch[::-1]  # a field's end, reversed, follows its separator
+            for pattern, replacement in self._quote_after:
+                marked = pattern.sub(replacement, marked)
+            marked = b"\n" + marked[::-1]  # the first field follows a line break too
+            for pattern, replacement in self._quote_after:
+                marked = pattern.sub(replacement, marked)
+            stretch = marked[1:]
+        return stretch.translate(self._to_comma)
 
     def _rewrite(self, record: bytes) -> bytes:
         """A well-formed record (no line break after it) in the comma form."""
