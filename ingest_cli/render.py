@@ -138,7 +138,7 @@ def read_as(status: dict[str, Any]) -> str:
     read = status.get("header_skipped") is not None  # set once the split has read the file
     parts = [
         str(status.get("compression") or "not compressed") if read else "not read",
-        str(options.get("encoding", "utf-8")),
+        str(status.get("encoding_read") or options.get("encoding", "utf-8")),
         "tab" if delimiter == "\t" else f"{delimiter!r} separated",
         f"header {options.get('header', 'auto')}",
     ]

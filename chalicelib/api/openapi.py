@@ -167,6 +167,7 @@ _SCHEMAS: dict[str, Any] = {
             "error": {"type": "string", "nullable": True},
             "options": {"type": "object", "properties": _FILE_OPTIONS},
             "compression": {"type": "string", "enum": ["gzip", "bzip2", "zstd"], "nullable": True},
+            "encoding_read": {"type": "string", "enum": list(ENCODINGS), "nullable": True},
             "header_skipped": {"type": "boolean", "nullable": True},
         },
     },

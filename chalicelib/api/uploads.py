@@ -182,10 +182,13 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> dict[str, Any]
 
 
 def _detected(upload: Upload) -> dict[str, Any]:
-    """How the file was read, once the split has read it: compression, encoding, header."""
+    """How the file was read, once the split has read it: its compression, the encoding it was
+    read in (utf-16 if it has that BOM, whatever ``options`` say), whether a header was
+    skipped."""
     found = upload.detected or {}
     return {
         "compression": found.get("compression"),
+        "encoding_read": found.get("encoding"),
         "header_skipped": found.get("header_skipped"),
     }
 

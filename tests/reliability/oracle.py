@@ -156,6 +156,8 @@ def _names_columns(table: str, line: bytes) -> bool:
 
 def expect(table: str, data: bytes) -> Expected:
     """The rows, rejections and final table content the rules give for ``data``."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # README: a UTF-16 BOM is always honoured
+        data = data.decode("utf-16").encode("utf-8")
     has_bom = data.startswith(BOM.encode())
     text = data.decode("utf-8", "surrogateescape")
     if has_bom:
