@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # Input read from the wrapped source per step, and output made per step at most.
 IN_BYTES = 256 * 1024
 OUT_BYTES = 1024 * 1024
+_ZSTD_PIECE = 512
 # Python's codec names for the encodings an upload may name.
 CODECS = {"utf-8": "utf-8", "utf-16": "utf-16", "cp1252": "cp1252", "latin-1": "latin-1"}
 _ESCAPE = "ingest-undecodable"
@@ -133,24 +134,45 @@ class _Bzip2(Filter):
 
 
 class _Zstd(Filter):
-    """Zstandard, every frame of the file."""
+    """Zstandard, every frame of the file.
+
+    zstandard's decompressor takes no output limit, and one zstd block of a few bytes can stand
+    for 128 KiB, so input goes in small pieces: a piece makes at most ``_ZSTD_PIECE`` / 4 such
+    blocks (16 MiB), and a truncated last frame is noticed (its ``eof`` never comes).
+    """
 
     def __init__(self, source: Source) -> None:
         super().__init__(source)
         import zstandard  # only a zstd file needs it
 
-        self._error: type[Exception] = zstandard.ZstdError
-        readable: Any = source  # only read() is used
-        self._reader: Any = zstandard.ZstdDecompressor().stream_reader(
-            readable, read_size=IN_BYTES, read_across_frames=True
-        )
+        self._zstd: Any = zstandard
+        self._decompressor: Any = zstandard.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self._in_frame = False
 
     def _more(self) -> bytes | None:
-        try:
-            out: bytes = self._reader.read(OUT_BYTES)
-        except self._error as exc:
-            raise UnreadableFileError(f"the zstd data is corrupt ({exc})") from None
-        return out or None
+        parts: list[bytes] = []
+        made = 0
+        while made < OUT_BYTES // 4:  # a few hundred pieces per call, not one
+            if not self._pending:
+                self._pending = self._source.read(IN_BYTES)
+                if not self._pending:
+                    if self._in_frame:
+                        raise UnreadableFileError("the zstd data ends early: the file is truncated")
+                    return b"".join(parts) if parts else None
+            piece, self._pending = self._pending[:_ZSTD_PIECE], self._pending[_ZSTD_PIECE:]
+            try:
+                out: bytes = self._decompressor.decompress(piece)
+            except self._zstd.ZstdError as exc:
+                raise UnreadableFileError(f"the zstd data is corrupt ({exc})") from None
+            self._in_frame = True
+            if self._decompressor.eof:
+                self._pending = self._decompressor.unused_data + self._pending
+                self._decompressor = self._zstd.ZstdDecompressor().decompressobj()
+                self._in_frame = False
+            parts.append(out)
+            made += len(out)
+        return b"".join(parts)
 
 
 _DECOMPRESSORS: dict[Compression, type[Filter]] = {

@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from chalicelib.api.fields import check_fields
-from chalicelib.csvfile import chunkfile, options, sniff
+from chalicelib.csvfile import chunkfile, decoding, options, sniff
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.options import FileOptions
 from chalicelib.errors import InvalidRequestError, UnreadableFileError
@@ -74,6 +74,7 @@ def _open(blob: bytes, table: str = "departments", **given: Any) -> rawfile.Open
         (b"1,Sales\n", {"encoding": "utf-16"}, "needs a byte order mark"),
         (gzip.compress(b"1,Sales\n" * 1000)[:-20], {}, "gzip data ends early"),
         (bz2.compress(b"1,Sales\n" * 1000)[:-20], {}, "bzip2 data ends early"),
+        (zstandard.ZstdCompressor().compress(b"1,Sales\n" * 1000)[:-5], {}, "zstd data ends early"),
         (b"\x1f\x8b\x08\x00garbage" * 10, {}, "gzip data is corrupt"),
     ],
 )
@@ -200,3 +201,18 @@ def test_unknown_fields_are_refused_by_name() -> None:
     assert raised.value.message == (
         "unknown field 'encodng' in the body; known fields: table, encoding"
     )
+
+
+def test_a_zstd_bomb_is_read_in_bounded_memory() -> None:
+    # 200 MiB of zeros in a few kilobytes: a zstd block of a few bytes stands for 128 KiB.
+    bomb = zstandard.ZstdCompressor().compress(bytes(200 * 1024 * 1024))
+    assert len(bomb) < 100_000
+    tracemalloc.start()
+    try:
+        source = decoding.decompressed(io.BytesIO(bomb), "zstd")
+        total = sum(len(block) for block in iter(lambda: source.read(1 << 20), b""))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 200 * 1024 * 1024
+    assert peak < 40 * 1024 * 1024, peak
