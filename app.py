@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from chalice.app import Chalice, Response
 
-from chalicelib import logs
+from chalicelib import keys, logs
 from chalicelib.api import (
     batch_rows,
     formdata,
@@ -25,15 +25,24 @@ from chalicelib.api import (
 )
 from chalicelib.config import Settings, event_bucket
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
-from chalicelib.pipeline import backup, backup_catalog, load, restore, split, validate
+from chalicelib.pipeline import (
+    backup,
+    backup_catalog,
+    load,
+    load_data_api,
+    restore,
+    split,
+    validate,
+)
 from chalicelib.pipeline.events import request_id_of, run_stage
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import Warehouse, make_warehouse
+from chalicelib.warehouse.data_api import DataApi, DataApiWarehouse, Target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from chalice.app import Request, S3Event
+    from chalice.app import CloudWatchEvent, Request, S3Event
     from mypy_boto3_s3 import S3Client
 
 app = Chalice(app_name="csv-ingest")
@@ -60,6 +69,28 @@ def get_s3() -> S3Client:
 @functools.cache
 def get_warehouse() -> Warehouse:
     warehouse = make_warehouse(get_settings(), get_s3())
+    load.ensure_schema(warehouse, TABLES.values())
+    return warehouse
+
+
+def uses_data_api() -> bool:
+    redshift = get_settings().redshift
+    return redshift is not None and redshift.api == "data"
+
+
+@functools.cache
+def get_data_api() -> DataApi:
+    redshift = get_settings().redshift
+    assert redshift is not None  # uses_data_api() was checked
+    return DataApi(boto3.client("redshift-data"), Target.of(redshift))
+
+
+@functools.cache
+def get_statements() -> Warehouse:
+    """Where single statements run (reports, health): the Data API when chosen."""
+    if not uses_data_api():
+        return get_warehouse()
+    warehouse = DataApiWarehouse(get_data_api())
     load.ensure_schema(warehouse, TABLES.values())
     return warehouse
 
@@ -163,7 +194,7 @@ def get_health() -> Response:
     refused = key_refusal(app.current_request, required=True)
     if refused is not None:
         return refused
-    result = health.check(get_s3(), get_settings(), get_warehouse)
+    result = health.check(get_s3(), get_settings(), get_statements)
     return Response(body=result.to_json(), status_code=200 if result.ok else 503)
 
 
@@ -224,7 +255,7 @@ def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
 @replies_errors
 def get_hires_by_quarter() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    rows = reports.hires_by_quarter(get_warehouse(), year)
+    rows = reports.hires_by_quarter(get_statements(), year)
     return {"year": year, "rows": [asdict(r) for r in rows]}
 
 
@@ -232,7 +263,7 @@ def get_hires_by_quarter() -> dict[str, Any]:
 @replies_errors
 def get_departments_above_mean() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    mean, rows = reports.departments_above_mean(get_warehouse(), year)
+    mean, rows = reports.departments_above_mean(get_statements(), year)
     return {"year": year, "mean": mean, "rows": [asdict(r) for r in rows]}
 
 
@@ -382,5 +413,39 @@ def on_load_requested(event: S3Event) -> None:
         event.bucket,
         event.key,
         request_id_of(event.context),
-        lambda parsed: load.load_upload(s3, get_warehouse, settings, parsed),
+        lambda parsed: load_stage(s3, settings, parsed),
+    )
+
+
+def load_stage(s3: S3Client, settings: Settings, parsed: keys.StageEvent) -> load.LoadResult:
+    if uses_data_api():
+        get_statements()  # the tables exist before the first load
+        return load_data_api.load_upload(s3, get_data_api(), settings, parsed)
+    return load.load_upload(s3, get_warehouse, settings, parsed)
+
+
+# A Data API load finishes when its batch ends (docs/data-api.md); the rule matches only the
+# statements this service names.
+@app.on_cw_event(
+    {
+        "source": ["aws.redshift-data"],
+        "detail-type": ["Redshift Data Statement Status Change"],
+        "detail": {"statementName": [{"prefix": load_data_api.STATEMENT_PREFIX}]},
+    }
+)
+def on_load_statement_changed(event: CloudWatchEvent) -> None:
+    found = load_data_api.statement_of(event.detail)
+    if found is None:
+        return
+    table, upload_id, statement_id = found
+    s3, settings = get_s3(), get_settings()
+    run_stage(
+        "load",
+        s3,
+        settings.bucket,
+        keys.load_key(table, upload_id),
+        request_id_of(event.context),
+        lambda parsed: load_data_api.on_statement_event(
+            s3, get_data_api(), settings, parsed, statement_id
+        ),
     )

@@ -1,5 +1,8 @@
 """The deep health check: reach the bucket and run a query on the warehouse, report each.
 
+On Redshift it also says which way statements travel (``api``: ``connector`` or ``data``), and
+the query goes that way.
+
 Owns what ``GET /api/v1/health?deep=true`` answers. The shallow check (no parameter) stays a
 constant reply in ``app.py``. It changes nothing: one HeadBucket, one ``SELECT 1``.
 """
@@ -34,6 +37,7 @@ class Health:
     s3: str
     engine: str
     warehouse: str
+    api: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -43,7 +47,11 @@ class Health:
         return {
             "status": OK if self.ok else "degraded",
             "s3": self.s3,
-            "warehouse": {"engine": self.engine, "status": self.warehouse},
+            "warehouse": {
+                "engine": self.engine,
+                **({"api": self.api} if self.api else {}),
+                "status": self.warehouse,
+            },
         }
 
 
@@ -61,7 +69,8 @@ def check(s3: S3Client, settings: Settings, warehouse: Callable[[], Warehouse]) 
         warehouse_status = OK if rows and rows[0][0] == 1 else f"SELECT 1 answered {rows!r}"
     except IngestError as exc:
         warehouse_status = exc.message
-    health = Health(s3_status, settings.warehouse, warehouse_status)
+    api = settings.redshift.api if settings.redshift is not None else None
+    health = Health(s3_status, settings.warehouse, warehouse_status, api)
     if not health.ok:
         logger.warning("health.degraded", extra=health.to_json())
     return health
