@@ -183,8 +183,12 @@ def _settle(
         try:
             return _finish(s3, api, settings, table, upload)
         except PermanentWarehouseError as exc:
+            current = state.read(s3, bucket, table.name, upload.upload_id)
+            if current is not None and current.state == "loaded":
+                # Another finisher (the event and the trigger both came) got there first.
+                return load.LoadResult(upload.upload_id, "loaded", skipped="finished elsewhere")
             return _fail(s3, bucket, upload, exc.message)
-    # The batch rolled back: forget it, so a retry submits a new one.
+    # The batch rolled back: forget it, so the next delivery submits a new one.
     upload = state.advance(
         s3, bucket, upload, "loading", extra={**upload.extra, STATEMENT_KEY: None}
     )
@@ -192,14 +196,21 @@ def _settle(
     if isinstance(error, PermanentWarehouseError):
         return _fail(s3, bucket, upload, _failure_message(api, table, upload, status, error))
     attempt = int(upload.extra.get("load_attempts", 1))
-    return _gave_up_or_raise(s3, settings, upload, error, attempt)
+    if attempt >= settings.load_attempts:
+        return _gave_up_or_raise(s3, settings, upload, error, attempt)
+    # Not a re-raise: a redelivered completion event would find no statement to finish. A new
+    # trigger submits again (a serialization conflict, an aborted batch).
+    logger.warning("load.resubmitting", extra={"error": error.message, "attempt": attempt})
+    completion.request_load(s3, bucket, upload)
+    return load.LoadResult(upload.upload_id, "loading", skipped="load statement rolled back")
 
 
 def _failure_message(
     api: DataApi, table: Table, upload: Upload, status: Status, error: WarehouseError
 ) -> str:
     """The upload's error: for a failed COPY, where and why, from the load-error system view."""
-    if not (status.failed_sql or "").lstrip().upper().startswith("COPY"):
+    is_copy = (status.failed_sql or "").lstrip().upper().startswith("COPY")
+    if not is_copy and "load into table" not in (status.error or "").lower():
         return error.message
     staging, _ = sql.load_tables(table, upload.upload_id)
     lookups: list[tuple[str, list[object]]] = []
