@@ -12,6 +12,7 @@ from chalicelib import keys
 from chalicelib.config import RedshiftSettings, Settings
 from chalicelib.pipeline import load_data_api, split, state, validate
 from chalicelib.warehouse.data_api import DataApi, Target
+from tests.conftest import load_event
 from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
@@ -175,3 +176,27 @@ def test_a_batch_rolled_back_on_the_last_attempt_fails_the_upload(
     assert result.state == "failed" and upload.state == "failed"
     assert upload.error is not None and "after 1 attempts" in upload.error
     assert f"/api/v1/uploads/{uid}/retry" in upload.error
+
+
+def test_the_apps_rule_matches_the_completion_event_of_a_load() -> None:
+    from chalice.app import CloudWatchEventConfig
+
+    import app
+
+    (rule,) = [s for s in app.app.event_sources if isinstance(s, CloudWatchEventConfig)]
+    event = load_event(
+        "redshift_data_statement_status_change",
+        statement_name=load_data_api.statement_name("jobs", "20211126T031500Z-0123456789ab"),
+        statement_id="dd2e1ec9-2ee3-49a0-819f-905fa7d75a4a",
+        state="FINISHED",
+    )
+    pattern = rule.event_pattern
+    assert event["source"] in pattern["source"]
+    assert event["detail-type"] in pattern["detail-type"]
+    (prefix,) = pattern["detail"]["statementName"]
+    assert event["detail"]["statementName"].startswith(prefix["prefix"])
+    assert load_data_api.statement_of(event["detail"]) == (
+        "jobs",
+        "20211126T031500Z-0123456789ab",
+        "dd2e1ec9-2ee3-49a0-819f-905fa7d75a4a",
+    )
