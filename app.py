@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from chalice.app import Chalice, Rate, Response
 
-from chalicelib import logs
+from chalicelib import keys, logs
 from chalicelib.api import (
     batch_rows,
     deadletters,
@@ -32,15 +32,17 @@ from chalicelib.pipeline import (
     backup,
     backup_catalog,
     load,
+    load_data_api,
     restore,
     split,
     stuck,
     triggers,
     validate,
 )
-from chalicelib.pipeline.events import request_id_of
+from chalicelib.pipeline.events import request_id_of, run_stage
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import Warehouse, make_warehouse
+from chalicelib.warehouse.data_api import DataApi, DataApiWarehouse, Target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -73,6 +75,28 @@ def get_s3() -> S3Client:
 @functools.cache
 def get_warehouse() -> Warehouse:
     warehouse = make_warehouse(get_settings(), get_s3())
+    load.ensure_schema(warehouse, TABLES.values())
+    return warehouse
+
+
+def uses_data_api() -> bool:
+    redshift = get_settings().redshift
+    return redshift is not None and redshift.api == "data"
+
+
+@functools.cache
+def get_data_api() -> DataApi:
+    redshift = get_settings().redshift
+    assert redshift is not None  # uses_data_api() was checked
+    return DataApi(boto3.client("redshift-data"), Target.of(redshift))
+
+
+@functools.cache
+def get_statements() -> Warehouse:
+    """Where single statements run (reports, health): the Data API when chosen."""
+    if not uses_data_api():
+        return get_warehouse()
+    warehouse = DataApiWarehouse(get_data_api())
     load.ensure_schema(warehouse, TABLES.values())
     return warehouse
 
@@ -175,7 +199,7 @@ def get_health() -> Response:
     refused = key_refusal(app.current_request, required=True)
     if refused is not None:
         return refused
-    result = health.check(get_s3(), get_settings(), get_warehouse)
+    result = health.check(get_s3(), get_settings(), get_statements)
     return Response(body=result.to_json(), status_code=200 if result.ok else 503)
 
 
@@ -236,14 +260,14 @@ def complete_multipart_upload(upload_id: str) -> dict[str, Any]:
 @replies_errors
 def get_hires_by_quarter() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    return asdict(reports.hires_by_quarter_report(get_warehouse(), year))
+    return asdict(reports.hires_by_quarter_report(get_statements(), year))
 
 
 @app.route("/api/v1/reports/departments-above-mean", methods=["GET"], api_key_required=True)
 @replies_errors
 def get_departments_above_mean() -> dict[str, Any]:
     year = reports.parse_year(query("year"))
-    return asdict(reports.departments_above_mean_report(get_warehouse(), year))
+    return asdict(reports.departments_above_mean_report(get_statements(), year))
 
 
 def form_upload(table: str) -> Response:
@@ -418,5 +442,39 @@ def on_load_requested(event: SQSEvent) -> None:
         "load",
         s3,
         request_id_of(event.context),
-        lambda parsed: load.load_upload(s3, get_warehouse, settings, parsed),
+        lambda parsed: load_stage(s3, settings, parsed),
+    )
+
+
+def load_stage(s3: S3Client, settings: Settings, parsed: keys.StageEvent) -> load.LoadResult:
+    if uses_data_api():
+        get_statements()  # the tables exist before the first load
+        return load_data_api.load_upload(s3, get_data_api(), settings, parsed)
+    return load.load_upload(s3, get_warehouse, settings, parsed)
+
+
+# A Data API load finishes when its batch ends (docs/data-api.md); the rule matches only the
+# statements this service names.
+@app.on_cw_event(
+    {
+        "source": ["aws.redshift-data"],
+        "detail-type": ["Redshift Data Statement Status Change"],
+        "detail": {"statementName": [{"prefix": load_data_api.STATEMENT_PREFIX}]},
+    }
+)
+def on_load_statement_changed(event: CloudWatchEvent) -> None:
+    found = load_data_api.statement_of(event.detail)
+    if found is None:
+        return
+    table, upload_id, statement_id = found
+    s3, settings = get_s3(), get_settings()
+    run_stage(
+        "load",
+        s3,
+        settings.bucket,
+        keys.load_key(table, upload_id),
+        request_id_of(event.context),
+        lambda parsed: load_data_api.on_statement_event(
+            s3, get_data_api(), settings, parsed, statement_id
+        ),
     )

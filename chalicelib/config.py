@@ -38,6 +38,13 @@ ENV_REDSHIFT_SECRET_ARN = "INGEST_REDSHIFT_SECRET_ARN"  # noqa: S105 - env var n
 ENV_REDSHIFT_REGION = "INGEST_REDSHIFT_REGION"
 # "false" only for the local engine (devstack/redshift_local), which speaks no TLS.
 ENV_REDSHIFT_SSL = "INGEST_REDSHIFT_SSL"
+# connector: redshift_connector over TCP (the Lambda in the cluster's VPC); data: the Redshift Data
+# API (HTTPS, a load may outlast the Lambda; docs/data-api.md).
+ENV_REDSHIFT_API = "INGEST_REDSHIFT_API"
+# true: the load finishes on the Data API's EventBridge event; false: by re-queueing itself.
+ENV_REDSHIFT_DATA_EVENTS = "INGEST_REDSHIFT_DATA_EVENTS"
+# How long a load invocation waits on its Data API statement before handing over.
+ENV_REDSHIFT_DATA_WAIT = "INGEST_REDSHIFT_DATA_WAIT_SECONDS"
 
 # Chosen from `make bench --sweep` at 1M rows (docs/benchmarks.md): 250k rows took the least CPU
 # (16.9 s, against 19.0 s at 100k and 24.8 s at 25k: fewer S3 requests and invocations) at a wall
@@ -57,6 +64,8 @@ WarehouseKind = Literal["duckdb", "redshift"]
 # GetClusterCredentials / redshift-serverless GetCredentials; secret: a Secrets Manager secret.
 RedshiftAuth = Literal["password", "iam", "secret"]
 REDSHIFT_AUTHS: tuple[RedshiftAuth, ...] = ("password", "iam", "secret")
+RedshiftApi = Literal["connector", "data"]
+DEFAULT_DATA_WAIT_S = 20
 # The role Redshift assumes for COPY/UNLOAD; it is written into SQL text, so its shape is checked.
 IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 
@@ -77,10 +86,13 @@ class RedshiftSettings:
     secret_arn: str | None = None
     region: str | None = None
     ssl: bool = True
+    api: RedshiftApi = "connector"
+    data_events: bool = True
+    data_wait_s: int = DEFAULT_DATA_WAIT_S
 
     def __repr__(self) -> str:
         return (
-            f"RedshiftSettings(auth={self.auth!r}, host={self.host!r}, "
+            f"RedshiftSettings(api={self.api!r}, auth={self.auth!r}, host={self.host!r}, "
             f"database={self.database!r}, user={self.user!r})"
         )
 
@@ -186,6 +198,13 @@ def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
     ignored = [name for name in unused if get(name)]
     if ignored:
         raise ConfigError(f"{', '.join(ignored)} cannot be used with {ENV_REDSHIFT_AUTH}={auth}")
+    api = get(ENV_REDSHIFT_API) or "connector"
+    if api not in ("connector", "data"):
+        raise ConfigError(f"{ENV_REDSHIFT_API} must be 'connector' or 'data', got {api!r}")
+    if api == "data" and not (get(ENV_REDSHIFT_CLUSTER_ID) or get(ENV_REDSHIFT_WORKGROUP)):
+        raise ConfigError(
+            f"{ENV_REDSHIFT_API}=data needs {ENV_REDSHIFT_CLUSTER_ID} or {ENV_REDSHIFT_WORKGROUP}"
+        )
     iam_role = env[ENV_REDSHIFT_IAM_ROLE].strip()
     if not IAM_ROLE_ARN.fullmatch(iam_role):
         raise ConfigError(f"{ENV_REDSHIFT_IAM_ROLE} must be an IAM role ARN, got {iam_role!r}")
@@ -202,6 +221,9 @@ def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
         secret_arn=get(ENV_REDSHIFT_SECRET_ARN),
         region=get(ENV_REDSHIFT_REGION),
         ssl=_flag(env, ENV_REDSHIFT_SSL, default=True),
+        api=api,  # type: ignore[arg-type]  # checked above
+        data_events=_flag(env, ENV_REDSHIFT_DATA_EVENTS, default=True),
+        data_wait_s=_int(env, ENV_REDSHIFT_DATA_WAIT, DEFAULT_DATA_WAIT_S, minimum=0),
     )
 
 
@@ -235,12 +257,14 @@ class LocalStackSettings:
     data_dir: str = ".local"
     workers: int = 4
     warehouse: WarehouseKind = "duckdb"  # redshift: the local engine in devstack/redshift_local
+    redshift_api: RedshiftApi = "connector"  # data: through the local Data API stand-in
     # Deliveries before a stage's queue dead-letters a message (the deployed default, too).
     max_receives: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalStackSettings:
-        """Read API_PORT, S3_PORT, API_KEY, DATA_DIR, LOCAL_WORKERS and WAREHOUSE.
+        """Read API_PORT, S3_PORT, API_KEY, DATA_DIR, LOCAL_WORKERS, WAREHOUSE and
+        INGEST_REDSHIFT_API.
 
         Raises:
             ConfigError: a port or count does not parse.
@@ -253,7 +277,16 @@ class LocalStackSettings:
             data_dir=env.get("DATA_DIR") or ".local",
             workers=_int(env, "LOCAL_WORKERS", 4, minimum=1),
             warehouse=_local_warehouse(env.get("WAREHOUSE") or "duckdb"),
+            redshift_api=_local_api(env.get(ENV_REDSHIFT_API) or "connector"),
         )
+
+
+def _local_api(value: str) -> RedshiftApi:
+    if value == "connector":
+        return "connector"
+    if value == "data":
+        return "data"
+    raise ConfigError(f"{ENV_REDSHIFT_API} must be 'connector' or 'data', got {value!r}")
 
 
 def _local_warehouse(value: str) -> WarehouseKind:

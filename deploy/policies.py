@@ -19,7 +19,7 @@ from typing import Any
 
 from chalicelib import keys
 from chalicelib.pipeline.triggers import STAGES, TRIGGERS
-from deploy.stage import API_FUNCTION, SWEEP_FUNCTION, Stage, read_stage
+from deploy.stage import API_FUNCTION, STATEMENT_FUNCTION, SWEEP_FUNCTION, Stage, read_stage
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
 EVERY_PREFIX = (
@@ -43,16 +43,22 @@ S3_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (keys.CHUNKS, keys.UPLOADS),
         (keys.CLEAN, keys.REJECTED, keys.UPLOADS, keys.LOADS),
     ),
-    # The load reads the chunks back for the source lines of the rows it reports as superseded.
+    # The load reads the chunks back for the source lines of the rows it reports as superseded;
+    # on the Data API it re-queues itself by rewriting its trigger (loads/).
     "on_load_requested": (
         (keys.UPLOADS, keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
-        (keys.MANIFESTS, keys.REJECTED, keys.UPLOADS),
+        (keys.MANIFESTS, keys.REJECTED, keys.UPLOADS, keys.LOADS),
+    ),
+    # Finishes a Data API load: the same files as the load.
+    STATEMENT_FUNCTION: (
+        (keys.UPLOADS, keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
+        (keys.MANIFESTS, keys.REJECTED, keys.UPLOADS, keys.LOADS),
     ),
     # Reads upload states; the rest of its look at progress is listing.
     SWEEP_FUNCTION: ((keys.UPLOADS,), ()),
 }
-# The functions that connect to the warehouse.
-WAREHOUSE_USERS = (API_FUNCTION, "on_load_requested")
+# The functions that connect to the warehouse (or run statements through the Data API).
+WAREHOUSE_USERS = (API_FUNCTION, "on_load_requested", STATEMENT_FUNCTION)
 ENI_ACTIONS = [
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
@@ -174,6 +180,35 @@ def _warehouse(stage: Stage, env: dict[str, str]) -> list[dict[str, Any]]:
     ]
 
 
+def _data_api(stage: Stage, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Run statements on the stage's cluster or workgroup, and read back only one's own."""
+    region = _region(env)
+    cluster = env.get("INGEST_REDSHIFT_CLUSTER_ID")
+    target = (
+        f"arn:aws:redshift:{region}:{stage.account}:cluster:{cluster}"
+        if cluster
+        else f"arn:aws:redshift-serverless:{region}:{stage.account}:workgroup/*"
+    )
+    return [
+        {
+            "Sid": "RunDataApiStatements",
+            "Effect": "Allow",
+            "Action": ["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"],
+            "Resource": target,
+        },
+        {
+            # These two take no resource ARN; the condition limits them to this role's statements.
+            "Sid": "ReadOwnDataApiStatements",
+            "Effect": "Allow",
+            "Action": ["redshift-data:DescribeStatement", "redshift-data:GetStatementResult"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+            },
+        },
+    ]
+
+
 def document(
     stage: Stage, handler: str, env: dict[str, str], in_vpc: bool = False
 ) -> dict[str, Any]:
@@ -192,6 +227,8 @@ def document(
     ]
     if handler in WAREHOUSE_USERS:
         statements += _warehouse(stage, env)
+        if env.get("INGEST_REDSHIFT_API") == "data":
+            statements += _data_api(stage, env)
     if stage.settings.kms_key_arn:
         statements.append(
             {

@@ -17,6 +17,8 @@ from chalicelib.pipeline.triggers import TRIGGERS, dead_letter_queue_name, queue
 API_FUNCTION = "api_handler"
 # The scheduled sweep that logs uploads stuck in processing (chalicelib/stuck.py).
 SWEEP_FUNCTION = "check_stuck_uploads"
+# Finishes a Redshift Data API load when its batch ends (an EventBridge rule, docs/data-api.md).
+STATEMENT_FUNCTION = "on_load_statement_changed"
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 # SQS: a visibility timeout of at most 12 hours; Lambda's SQS scaling cap is 2-1000.
@@ -121,7 +123,7 @@ class Stage:
 
     @property
     def handlers(self) -> list[str]:
-        return [API_FUNCTION, *(t.handler for t in TRIGGERS), SWEEP_FUNCTION]
+        return [API_FUNCTION, *(t.handler for t in TRIGGERS), SWEEP_FUNCTION, STATEMENT_FUNCTION]
 
     def queue(self, stage: str) -> str:
         return queue_name(self.queue_prefix, stage)
@@ -154,7 +156,12 @@ def read_stage(config: dict[str, Any], name: str) -> Stage:
     functions = stage.get("lambda_functions", {})
     timeouts = {
         handler: int(functions.get(handler, {}).get("lambda_timeout", default_timeout))
-        for handler in (API_FUNCTION, *(t.handler for t in TRIGGERS), SWEEP_FUNCTION)
+        for handler in (
+            API_FUNCTION,
+            *(t.handler for t in TRIGGERS),
+            SWEEP_FUNCTION,
+            STATEMENT_FUNCTION,
+        )
     }
     return Stage(
         app=config["app_name"],

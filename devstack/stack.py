@@ -121,6 +121,8 @@ class LocalStack:
             app_module.get_s3,
             app_module.get_sqs,
             app_module.get_warehouse,
+            app_module.get_data_api,
+            app_module.get_statements,
         ):
             getter.cache_clear()
         # Made now, while the environment points at this stack, and reused by every handler.
@@ -149,7 +151,8 @@ class LocalStack:
     @property
     def warehouse_description(self) -> str:
         if self._redshift is not None:
-            return f"redshift (local engine, 127.0.0.1:{self._redshift.port})"
+            via = " via the Data API stand-in" if self._redshift.data_api is not None else ""
+            return f"redshift (local engine, 127.0.0.1:{self._redshift.port}{via})"
         return f"duckdb ({Path(self.settings.data_dir) / 'warehouse.duckdb'})"
 
     def _start_redshift(self) -> dict[str, str]:
@@ -159,6 +162,12 @@ class LocalStack:
 
         self._redshift = LocalRedshift(s3=boto3.client("s3")).start()
         logger.info("stack.redshift_started", extra={"port": self._redshift.port})
+        if self.settings.redshift_api == "data":
+            data: dict[str, str] = self._redshift.data_api_environment()
+            logger.info(
+                "stack.data_api_started", extra={"url": data["AWS_ENDPOINT_URL_REDSHIFT_DATA"]}
+            )
+            return data
         env: dict[str, str] = self._redshift.environment()
         return env
 
@@ -267,6 +276,8 @@ class LocalStack:
         if self.app_module is not None:
             self.app_module.get_warehouse().close()
             self.app_module.get_warehouse.cache_clear()
+            self.app_module.get_statements.cache_clear()
+            self.app_module.get_data_api.cache_clear()
         if self._redshift is not None:
             self._redshift.stop()
             self._redshift = None

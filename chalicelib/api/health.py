@@ -1,5 +1,8 @@
 """The deep health check: reach the bucket and run a query on the warehouse, report each.
 
+On Redshift it also says which way statements travel (``api``: ``connector`` or ``data``), and
+the query goes that way.
+
 Owns what ``GET /api/v1/health?deep=true`` answers. The shallow check (no parameter) stays a
 constant reply in ``app.py``. It changes nothing: one HeadBucket, one ``SELECT 1``.
 """
@@ -29,9 +32,11 @@ OK = "ok"
 
 @dataclass(frozen=True)
 class WarehouseHealth:
-    """The warehouse engine that was asked, and its answer: ``ok`` or a one-line reason."""
+    """The warehouse engine that was asked, how (Redshift: the Data API or a connection;
+    null for DuckDB), and its answer: ``ok`` or a one-line reason."""
 
     engine: str
+    api: Literal["data", "connector"] | None
     status: str
 
 
@@ -67,8 +72,11 @@ def check(s3: S3Client, settings: Settings, warehouse: Callable[[], Warehouse]) 
     except IngestError as exc:
         warehouse_status = exc.message
     ok = s3_status == OK and warehouse_status == OK
+    api = settings.redshift.api if settings.redshift is not None else None
     health = DeepHealth(
-        "ok" if ok else "degraded", s3_status, WarehouseHealth(settings.warehouse, warehouse_status)
+        "ok" if ok else "degraded",
+        s3_status,
+        WarehouseHealth(settings.warehouse, api, warehouse_status),
     )
     if not health.ok:
         logger.warning("health.degraded", extra=health.to_json())

@@ -104,6 +104,20 @@ def load_upload(
         logger.error("load.gave_up", extra={"error": exc.message, "attempts": attempt})
         state.advance(s3, bucket, upload, "failed", error=message)
         return LoadResult(upload_id, "failed")
+    return finish_loaded(s3, bucket, upload, done, loaded, superseded, started)
+
+
+def finish_loaded(
+    s3: S3Client,
+    bucket: str,
+    upload: Upload,
+    done: list[state.ChunkDone],
+    loaded: int,
+    superseded: int,
+    started: float,
+) -> LoadResult:
+    """After the commit: write the rejects file and mark the upload loaded, with its counts."""
+    table_name, upload_id = upload.table, upload.upload_id
     rejects_rows = rejects.write_rejects(s3, bucket, table_name, upload_id, done)
     rows_in = sum(d.rows_in for d in done)
     rows_valid = sum(d.rows_valid for d in done) - superseded
@@ -143,7 +157,7 @@ def _load(
 ) -> tuple[int, int]:
     """Run the load transaction (or find it already recorded); return (loaded, superseded)."""
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
-    storage.put_json(s3, bucket, manifest_key, _copy_manifest(s3, bucket, table, upload, done))
+    storage.put_json(s3, bucket, manifest_key, copy_manifest(s3, bucket, table, upload, done))
 
     # The reader is shut down (waiting for its work) before the files it writes are closed.
     with (
@@ -179,7 +193,7 @@ def _load(
     return merged.rows_loaded, merged.rows_superseded
 
 
-def _copy_manifest(
+def copy_manifest(
     s3: S3Client, bucket: str, table: Table, upload: Upload, done: list[state.ChunkDone]
 ) -> dict[str, Any]:
     """A Redshift COPY manifest of the non-empty cleaned chunks."""

@@ -19,14 +19,17 @@ from typing import Any
 
 from devstack.redshift_local.catalog import bootstrap
 from devstack.redshift_local.cluster import INSTALL_HINT, Cluster, ClusterError, find_binaries
+from devstack.redshift_local.data_api import DataApiServer
 from devstack.redshift_local.proxy import EngineContext, Proxy
 
-__all__ = ["INSTALL_HINT", "ClusterError", "LocalRedshift", "available"]
+__all__ = ["INSTALL_HINT", "ClusterError", "DataApiServer", "LocalRedshift", "available"]
 
 DATABASE = "dev"
 USER = "ingest"
 # COPY and UNLOAD must name a role; the engine checks its shape only.
 IAM_ROLE = "arn:aws:iam::123456789012:role/redshift-local"
+# What the Data API stand-in is asked for; any identifier is accepted.
+CLUSTER_ID = "redshift-local"
 
 
 def available() -> bool:
@@ -46,6 +49,7 @@ class LocalRedshift:
     root: Path | None = None
     cluster: Cluster | None = None
     proxy: Proxy | None = None
+    data_api: DataApiServer | None = None
     password: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     _temporary: bool = False
 
@@ -95,7 +99,39 @@ class LocalRedshift:
             "INGEST_REDSHIFT_SSL": "false",
         }
 
+    def start_data_api(self) -> DataApiServer:
+        """The local stand-in of the Redshift Data API, running statements on this engine."""
+        if self.data_api is None:
+            self.data_api = DataApiServer(
+                {
+                    "host": "127.0.0.1",
+                    "port": self.port,
+                    "database": DATABASE,
+                    "user": USER,
+                    "password": self.password,
+                    "ssl": False,
+                    "timeout": 30,
+                }
+            ).start()
+        return self.data_api
+
+    def data_api_environment(self) -> dict[str, str]:
+        """``environment()`` plus the settings that send statements through the Data API
+        stand-in (started here if needed); loads finish by polling, not by events."""
+        server = self.start_data_api()
+        return {
+            **self.environment(),
+            "INGEST_REDSHIFT_API": "data",
+            "INGEST_REDSHIFT_CLUSTER_ID": CLUSTER_ID,
+            "INGEST_REDSHIFT_DATA_EVENTS": "false",
+            "INGEST_REDSHIFT_DATA_WAIT_SECONDS": "2",
+            "AWS_ENDPOINT_URL_REDSHIFT_DATA": server.url,
+        }
+
     def stop(self) -> None:
+        if self.data_api is not None:
+            self.data_api.stop()
+            self.data_api = None
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None

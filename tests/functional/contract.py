@@ -220,6 +220,8 @@ def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
         app_module.get_s3,
         app_module.get_sqs,
         app_module.get_warehouse,
+        app_module.get_data_api,
+        app_module.get_statements,
     )
     with pytest.MonkeyPatch.context() as env:
         for name in [n for n in os.environ if n.startswith(("INGEST_", "AWS_"))]:

@@ -1,7 +1,9 @@
 """The whole local stack on the local Redshift engine (WAREHOUSE=redshift) against DuckDB's.
 
-The same generated files go through both stacks over HTTP; every report, count and restore must
-come out equal. Also the deep health check, which really reaches the bucket and the warehouse.
+The same generated files go through the stacks over HTTP (on Redshift twice: through
+redshift_connector, and with INGEST_REDSHIFT_API=data through the local Data API stand-in);
+every report, count and restore must come out equal. Also the deep health check, which really
+reaches the bucket and the warehouse.
 """
 
 from __future__ import annotations
@@ -25,12 +27,20 @@ KEY = "redshift-stack-key"
 YEARS = (2020, 2021, 2022)
 
 
-def _run(warehouse: str, folder: Path, data_dir: Path) -> dict[str, Any]:
-    """Load the sample files through a stack on ``warehouse``; return what the API shows."""
+def _run(name: str, folder: Path, data_dir: Path) -> dict[str, Any]:
+    """Load the sample files through the stack ``name`` (``duckdb``, ``redshift`` or
+    ``redshift-data``); return what the API shows."""
     saved = dict(os.environ)
+    warehouse, _, api = name.partition("-")
     settings = LocalStackSettings(
-        api_port=0, s3_port=0, api_key=KEY, data_dir=str(data_dir), workers=4, warehouse=warehouse
-    )  # type: ignore[arg-type]
+        api_port=0,
+        s3_port=0,
+        api_key=KEY,
+        data_dir=str(data_dir),
+        workers=4,
+        warehouse=warehouse,  # type: ignore[arg-type]
+        redshift_api="data" if api else "connector",
+    )
     stack = LocalStack(settings, extra_env={"INGEST_CHUNK_ROWS": "300"}).start()
     try:
         api = ApiClient(stack.api_url, KEY)
@@ -39,8 +49,8 @@ def _run(warehouse: str, folder: Path, data_dir: Path) -> dict[str, Any]:
             status = api.wait(api.upload(table, folder / f"{table}.csv"))
             seen[table] = {k: status[k] for k in ("state", "rows_valid", "rows_rejected", "error")}
         for year in YEARS:
-            for name in ("hires-by-quarter", "departments-above-mean"):
-                seen[f"{name} {year}"] = api.report(name, year)
+            for report in ("hires-by-quarter", "departments-above-mean"):
+                seen[f"{report} {year}"] = api.report(report, year)
         backup = api._call("POST", "/api/v1/backups", json={"table": "all"})
         seen["backup"] = {t: v["rows"] for t, v in backup["tables"].items()}
         restored = api._call(
@@ -69,20 +79,34 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("samples")
     write_samples(folder, hires=900)
     return {
-        name: _run(name, folder, tmp_path_factory.mktemp(name)) for name in ("duckdb", "redshift")
+        name: _run(name, folder, tmp_path_factory.mktemp(name))
+        for name in ("duckdb", "redshift", "redshift-data")
     }
 
 
 def test_redshift_stack_loads_and_reports_exactly_as_duckdb(
     runs: dict[str, dict[str, Any]],
 ) -> None:
-    duck, red = dict(runs["duckdb"]), dict(runs["redshift"])
-    health = {name: seen.pop("health") for name, seen in (("duckdb", duck), ("redshift", red))}
+    duck, red, data = dict(runs["duckdb"]), dict(runs["redshift"]), dict(runs["redshift-data"])
+    health = {
+        name: seen.pop("health")
+        for name, seen in (("duckdb", duck), ("redshift", red), ("redshift-data", data))
+    }
     assert red == duck
+    assert data == duck
     assert red["hired_employees"]["state"] == "loaded" and red["hired_employees"]["rows_valid"]
     assert any(row for row in red["hires-by-quarter 2021"]["rows"])
     assert health["redshift"] == (
         200,
-        {"status": "ok", "s3": "ok", "warehouse": {"engine": "redshift", "status": "ok"}},
+        {
+            "status": "ok",
+            "s3": "ok",
+            "warehouse": {"engine": "redshift", "api": "connector", "status": "ok"},
+        },
     )
-    assert health["duckdb"][1]["warehouse"] == {"engine": "duckdb", "status": "ok"}
+    assert health["redshift-data"][1]["warehouse"] == {
+        "engine": "redshift",
+        "api": "data",
+        "status": "ok",
+    }
+    assert health["duckdb"][1]["warehouse"] == {"engine": "duckdb", "api": None, "status": "ok"}

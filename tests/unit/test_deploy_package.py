@@ -24,6 +24,7 @@ from deploy import policies, terraform
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
 STAGES = sorted(CONFIG["stages"])
+DATA_API_READS = {"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"}
 ENI = {
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
@@ -119,7 +120,12 @@ def test_each_role_reaches_only_its_prefixes_and_actions(stage: str, handler: st
         assert statement["Effect"] == "Allow"
         assert not any(a.endswith("*") for a in actions), statement
         if "*" in _list(statement["Resource"]):
-            assert set(actions) <= ENI, statement  # ENI actions take no resource ARN
+            if set(actions) <= DATA_API_READS:
+                # They take no resource ARN; the condition limits them to the role's statements.
+                owner = statement["Condition"]["StringEquals"]
+                assert owner == {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+            else:
+                assert set(actions) <= ENI, statement  # ENI actions take no resource ARN
 
 
 @pytest.mark.parametrize(("stage", "handler"), FUNCTIONS)
@@ -191,10 +197,11 @@ def test_extra_terraform_has_what_chalice_leaves_out(
     versions = packages[stage]["versions"]
     assert f'required_version = "{terraform.TERRAFORM_VERSION}"' in versions
     assert f'version = "{terraform.AWS_PROVIDER_VERSION}"' in versions
-    # Nothing invokes a stage function but its queue: the API and the sweep's schedule only.
+    # Nothing invokes a stage function but its queue: the API, the sweep's schedule and the
+    # Data API's completion rule only.
     assert sorted(
         p["principal"] for p in patched["resource"]["aws_lambda_permission"].values()
-    ) == ["apigateway.amazonaws.com", "events.amazonaws.com"]
+    ) == ["apigateway.amazonaws.com", "events.amazonaws.com", "events.amazonaws.com"]
     api = patched["resource"]["aws_api_gateway_rest_api"]["rest_api"]
     assert api["lifecycle"] == {"create_before_destroy": True}
 

@@ -20,7 +20,7 @@ def test_health_is_ok_when_the_bucket_and_a_query_answer(
     assert result.to_json() == {
         "status": "ok",
         "s3": "ok",
-        "warehouse": {"engine": "duckdb", "status": "ok"},
+        "warehouse": {"engine": "duckdb", "api": None, "status": "ok"},
     }
 
 
@@ -36,6 +36,7 @@ def test_health_is_degraded_and_says_why(s3: Any, warehouse: DuckDBWarehouse) ->
         "s3": "bucket no-such-bucket: 404",
         "warehouse": {
             "engine": "duckdb",
+            "api": None,
             "status": "redshift: connection failed (communication error)",
         },
     }

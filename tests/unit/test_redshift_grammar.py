@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -33,7 +34,9 @@ NOT_STATEMENTS = {
     "redshift_layout",
     "staging_name",
     "staging_columns",
+    "load_tables",
 }
+UPLOAD_ID = "20211126T031500Z-0123456789ab"
 
 
 def _per_table(build: Callable[..., str | list[str]]) -> Callable[[], list[str]]:
@@ -89,6 +92,15 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
     "hires_per_department": lambda: [sql.hires_per_department()],
     "departments_above_mean": lambda: [sql.departments_above_mean()],
     "mean_hires_per_department": lambda: [sql.mean_hires_per_department()],
+    "load_errors_by_file": lambda: [sql.load_errors_by_file()],
+    "skip_if_loaded": lambda: [sql.skip_if_loaded("jobs_load_x", UPLOAD_ID)],
+    "ledger_insert_counted": _per_table(
+        lambda t: sql.ledger_insert_counted(t, "stg", "sup", UPLOAD_ID, datetime(2021, 1, 2))
+    ),
+    "load_batch": _per_table(
+        lambda t: sql.load_batch(t, UPLOAD_ID, "s3://bkt/manifests/x.json", ROLE, datetime.now())
+    ),
+    "drop_load_tables": _per_table(lambda t: sql.drop_load_tables(t, UPLOAD_ID)),
 }
 STATEMENTS = [
     pytest.param(text, id=f"{name}-{n}")

@@ -2,12 +2,19 @@
 
 ``quoting`` (identifiers, and the literals COPY/UNLOAD need), ``ddl`` (tables, the ledger,
 staging), ``upsert`` (superseded rows and the MERGE), ``s3io`` (COPY, UNLOAD, load errors),
-``reports`` (the analytics) and ``duckdb`` (what only the embedded warehouse runs). Every name but
+``batchload`` (the load as one Data API batch), ``reports`` (the analytics) and ``duckdb`` (what only the embedded warehouse runs). Every name but
 DuckDB's is re-exported here, so callers write ``sql.create_table(...)`` whichever module holds
 it.
 """
 
 from chalicelib.errors import UnsafeIdentifierError
+from chalicelib.warehouse.sql.batchload import (
+    drop_load_tables,
+    ledger_insert_counted,
+    load_batch,
+    load_tables,
+    skip_if_loaded,
+)
 from chalicelib.warehouse.sql.ddl import (
     LEDGER_TABLE,
     SOURCE_ROW,
@@ -50,6 +57,7 @@ from chalicelib.warehouse.sql.s3io import (
     copy_parquet,
     last_copy_count,
     load_errors,
+    load_errors_by_file,
     load_errors_stl,
     unload_parquet,
 )
@@ -81,6 +89,7 @@ __all__ = [
     "delete_all",
     "delete_superseded",
     "departments_above_mean",
+    "drop_load_tables",
     "drop_table",
     "hires_by_quarter",
     "hires_per_department",
@@ -88,9 +97,13 @@ __all__ = [
     "insert_from",
     "last_copy_count",
     "ledger_insert",
+    "ledger_insert_counted",
     "ledger_lookup",
+    "load_batch",
     "load_errors",
+    "load_errors_by_file",
     "load_errors_stl",
+    "load_tables",
     "lock",
     "mean_hires_per_department",
     "merge",
@@ -100,6 +113,7 @@ __all__ = [
     "s3_literal",
     "select_all",
     "select_page",
+    "skip_if_loaded",
     "staging_columns",
     "staging_name",
     "string_literal",

@@ -124,10 +124,12 @@ def drop_table(name: str) -> str:
     return f"DROP TABLE IF EXISTS {ident(name)}"
 
 
-def create_staging(table: Table, name: str, dialect: Dialect) -> str:
-    """A temp table with the target's columns plus the row number each row came from."""
+def create_staging(table: Table, name: str, dialect: Dialect, *, temporary: bool = True) -> str:
+    """A temp table with the target's columns plus the row number each row came from (an
+    ordinary table with ``temporary=False``: the Data API load reads it after its commit)."""
+    kind = "TEMP TABLE" if temporary else "TABLE"
     return (
-        f"CREATE TEMP TABLE {ident(name)} ({_column_defs(table, dialect)}, "
+        f"CREATE {kind} {ident(name)} ({_column_defs(table, dialect)}, "
         f"{ident(SOURCE_ROW)} BIGINT NOT NULL)"
     )
 

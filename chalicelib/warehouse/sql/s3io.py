@@ -106,6 +106,21 @@ def load_errors(by: Literal["query", "session"] = "query") -> str:
     )
 
 
+def load_errors_by_file() -> str:
+    """The newest failed COPY's rows in SYS_LOAD_ERROR_DETAIL among those that read files whose
+    name is LIKE the one ``?`` (an upload's folder): for a COPY whose query id is not known, as
+    in a Data API batch.
+
+    >>> print(load_errors_by_file())
+    SELECT TRIM(file_name), line_number, TRIM(column_name), error_code, TRIM(error_message) FROM sys_load_error_detail WHERE query_id = (SELECT MAX(query_id) FROM sys_load_error_detail WHERE TRIM(file_name) LIKE ?) ORDER BY line_number LIMIT 5
+    """  # noqa: E501
+    return (
+        "SELECT TRIM(file_name), line_number, TRIM(column_name), error_code, "
+        "TRIM(error_message) FROM sys_load_error_detail WHERE query_id = (SELECT MAX(query_id) "
+        "FROM sys_load_error_detail WHERE TRIM(file_name) LIKE ?) ORDER BY line_number LIMIT 5"
+    )
+
+
 def load_errors_stl(by: Literal["query", "session"] = "query") -> str:
     """The same from STL_LOAD_ERRORS (provisioned clusters only; Serverless has no STL)."""
     match = (

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from chalicelib.tables import Table
 
 
-def create_superseded(table: Table, staging: str, name: str) -> str:
+def create_superseded(table: Table, staging: str, name: str, *, temporary: bool = True) -> str:
     """A temp table of the staged rows that a later row with the same id replaces (the last row
     wins): (source row, the row that wins).
 
@@ -27,8 +27,9 @@ def create_superseded(table: Table, staging: str, name: str) -> str:
     CREATE TEMP TABLE "jobs_superseded" AS SELECT s."source_row", d.winner FROM "jobs_staging" AS s JOIN (SELECT "id", MAX("source_row") AS winner FROM "jobs_staging" GROUP BY "id" HAVING COUNT(*) > 1) AS d ON s."id" = d."id" WHERE s."source_row" < d.winner
     """  # noqa: E501
     pk, row, source = ident(table.primary_key), ident(SOURCE_ROW), ident(staging)
+    kind = "TEMP TABLE" if temporary else "TABLE"
     return (
-        f"CREATE TEMP TABLE {ident(name)} AS SELECT s.{row}, d.winner FROM {source} AS s "
+        f"CREATE {kind} {ident(name)} AS SELECT s.{row}, d.winner FROM {source} AS s "
         f"JOIN (SELECT {pk}, MAX({row}) AS winner FROM {source} GROUP BY {pk} "
         f"HAVING COUNT(*) > 1) AS d ON s.{pk} = d.{pk} WHERE s.{row} < d.winner"
     )

@@ -1,0 +1,169 @@
+"""The Data API load path on the local engine, through the local stand-in of the Data API.
+
+boto3's own ``redshift-data`` client reaches the stand-in by ``endpoint_url``; the stand-in runs
+each statement on the engine through ``redshift_connector``. Uploads are split and validated by
+the real stages; the load is ``pipeline/load_data_api.py`` as the app runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib import keys
+from chalicelib.api import health, reports
+from chalicelib.config import Settings
+from chalicelib.pipeline import load, load_data_api, split, state, validate
+from chalicelib.tables import TABLES
+from chalicelib.warehouse import sql
+from chalicelib.warehouse.data_api import DataApi, DataApiWarehouse, Target
+from tests.stage_events import stage_event
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from devstack.redshift_local import LocalRedshift
+
+BUCKET = "ingest-data-api"
+
+
+@pytest.fixture
+def s3(redshift_engine: LocalRedshift) -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        ).client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        redshift_engine.use_s3(client)
+        yield client
+
+
+@pytest.fixture
+def settings(redshift_engine: LocalRedshift) -> Settings:
+    env = {**redshift_engine.data_api_environment(), "INGEST_BUCKET": BUCKET}
+    env["INGEST_CHUNK_ROWS"] = "2"
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def api(redshift_engine: LocalRedshift, settings: Settings, s3: Any) -> DataApi:
+    server = redshift_engine.start_data_api()
+    client = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("redshift-data", endpoint_url=server.url)
+    assert settings.redshift is not None
+    made = DataApi(client, Target.of(settings.redshift))
+    load.ensure_schema(DataApiWarehouse(made), TABLES.values())
+    return made
+
+
+def _upload(s3: Any, settings: Settings, table: str, body: bytes) -> str:
+    key = f"raw/{table}/{body.hex()[:16]}-{len(body)}.csv"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    made = split.split_upload(s3, settings, stage_event(key))
+    assert made.upload_id is not None
+    for n in range(made.chunks):
+        validate.validate_chunk(s3, settings, stage_event(keys.chunk_key(table, made.upload_id, n)))
+    return made.upload_id
+
+
+def _load(s3: Any, api: DataApi, settings: Settings, table: str, uid: str) -> load.LoadResult:
+    event = stage_event(keys.load_key(table, uid))
+    for _ in range(30):  # as the re-queued trigger would deliver it again
+        result = load_data_api.load_upload(s3, api, settings, event)
+        if result.skipped != "load statement running":
+            return result
+    raise AssertionError("the load statement never ended")
+
+
+def _batches(redshift_engine: LocalRedshift, table: str, uid: str) -> int:
+    server = redshift_engine.start_data_api()
+    name = load_data_api.statement_name(table, uid)
+    return sum(1 for s in server.statements.values() if s.request.get("StatementName") == name)
+
+
+def test_data_api_load_merges_reports_duplicates_and_drops_its_tables(
+    redshift_engine: LocalRedshift, s3: Any, api: DataApi, settings: Settings
+) -> None:
+    uid = _upload(s3, settings, "departments", b"901,Sales\n902,Legal\nbad,Row\n901,Sales 2\n")
+
+    result = _load(s3, api, settings, "departments", uid)
+
+    assert (result.state, result.rows_loaded, result.rows_superseded) == ("loaded", 2, 1)
+    upload = state.read(s3, BUCKET, "departments", uid)
+    assert upload is not None
+    assert (upload.rows_total, upload.rows_valid, upload.rows_rejected) == (4, 2, 2)
+    rows = api.query('SELECT "id", "department" FROM "departments" WHERE "id" IN (901, 902)')
+    assert sorted(rows) == [(901, "Sales 2"), (902, "Legal")]
+    body = s3.get_object(Bucket=BUCKET, Key=keys.rejects_key("departments", uid))["Body"].read()
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert [line["row"] for line in lines] == [1, 3]
+    assert "superseded by row 4" in json.dumps(lines[0])
+    staging, superseded = sql.load_tables(TABLES["departments"], uid)
+    left = api.query(
+        "SELECT COUNT(*) FROM pg_tables WHERE tablename IN (?, ?)", [staging, superseded]
+    )
+    assert left == [(0,)]
+    assert api.query(sql.ledger_lookup(), [uid]) == [(2, 1)]
+
+
+def test_redelivered_trigger_submits_the_batch_once(
+    redshift_engine: LocalRedshift, s3: Any, api: DataApi, settings: Settings
+) -> None:
+    uid = _upload(s3, settings, "jobs", b"911,Welder\n912,Baker\n")
+    assert settings.redshift is not None
+    quick = Settings.from_env(
+        {**redshift_engine.data_api_environment(), "INGEST_BUCKET": BUCKET}
+        | {"INGEST_REDSHIFT_DATA_WAIT_SECONDS": "0"}
+    )
+    event = stage_event(keys.load_key("jobs", uid))
+
+    first = load_data_api.load_upload(s3, api, quick, event)
+    again = _load(s3, api, settings, "jobs", uid)
+    after = load_data_api.load_upload(s3, api, settings, event)
+
+    assert first.state in ("loading", "loaded")
+    assert again.state == "loaded" and after.skipped == "upload is loaded"
+    assert _batches(redshift_engine, "jobs", uid) == 1
+    assert api.query(sql.ledger_lookup(), [uid]) == [(2, 0)]
+
+
+def test_a_failed_copy_reaches_the_uploads_error(
+    redshift_engine: LocalRedshift, s3: Any, api: DataApi, settings: Settings
+) -> None:
+    uid = _upload(s3, settings, "jobs", b"921,Engineer\n922,Manager\n")
+    clean = keys.clean_key("jobs", uid, 0)
+    s3.put_object(Bucket=BUCKET, Key=clean, Body=b"921,Engineer,1\nx922,Manager,2\n")
+
+    result = _load(s3, api, settings, "jobs", uid)
+
+    upload = state.read(s3, BUCKET, "jobs", uid)
+    assert result.state == "failed" and upload is not None and upload.error is not None
+    assert f"s3://{BUCKET}/{clean} line 2, column id:" in upload.error
+    assert upload.error.endswith("(code 1207)")
+    assert upload.extra.get(load_data_api.STATEMENT_KEY) is None  # a retry submits afresh
+    assert api.query('SELECT COUNT(*) FROM "jobs" WHERE "id" IN (921, 922)') == [(0,)]
+    assert api.query(sql.ledger_lookup(), [uid]) == []
+
+
+def test_reports_and_health_go_through_the_data_api(
+    redshift_engine: LocalRedshift, s3: Any, api: DataApi, settings: Settings
+) -> None:
+    dept = _upload(s3, settings, "departments", b"931,Research\n")
+    job = _upload(s3, settings, "jobs", b"931,Chemist\n")
+    hires = _upload(s3, settings, "hired_employees", b"931,Ada,2019-05-02T10:00:00Z,931,931\n")
+    for table, uid in (("departments", dept), ("jobs", job), ("hired_employees", hires)):
+        assert _load(s3, api, settings, table, uid).state == "loaded"
+    warehouse = DataApiWarehouse(api)
+
+    rows = reports.hires_by_quarter(warehouse, 2019)
+    checked = health.check(s3, settings, lambda: warehouse)
+
+    assert [(r.department, r.job, r.q2) for r in rows if r.department == "Research"] == [
+        ("Research", "Chemist", 1)
+    ]
+    assert checked.to_json()["warehouse"] == {"engine": "redshift", "api": "data", "status": "ok"}
