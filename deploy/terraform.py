@@ -1,8 +1,9 @@
 """Terraform for what ``chalice package`` leaves out, and two fixes to what it writes.
 
 Owns ``ingest.tf.json`` next to Chalice's ``chalice.tf.json``: the stage's bucket (private,
-encrypted), the API key and usage plan that ``api_key_required`` routes need, and the role
-Redshift assumes for COPY/UNLOAD, limited to the prefixes it reads and writes. It also edits
+encrypted, with CORS rules for the web console's origin only), the API key and usage plan that
+``api_key_required`` routes need, and the role Redshift assumes for COPY/UNLOAD, limited to the
+prefixes it reads and writes. It also edits
 ``chalice.tf.json`` in place: lifts Chalice's ``terraform < 1.4.0`` pin, and makes S3
 notifications wait for the bucket and the Lambda permissions (Terraform refuses ``depends_on``
 in override files, so an override cannot do it). Values come from ``.chalice/config.json``;
@@ -19,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from chalicelib import console
 
 CONFIG = Path(__file__).resolve().parent.parent / ".chalice" / "config.json"
 # Chalice 1.34 writes required_version ">= 0.12.26, < 1.4.0", which Terraform 1.4+ refuses. The
@@ -115,6 +118,32 @@ def _redshift_role(stage: Stage) -> dict[str, Any]:
     }
 
 
+def console_origin() -> str:
+    """The origin the stage's API, and so its console page, is served at (a regional endpoint)."""
+    return (
+        "https://${aws_api_gateway_rest_api.rest_api.id}.execute-api."
+        "${data.aws_region.console.name}.amazonaws.com"
+    )
+
+
+def _cors(bucket_id: str) -> dict[str, Any]:
+    # Browsers on the console's page send files straight to the bucket (presigned POST, part
+    # PUTs whose ETag they read) and download rejected-rows reports; no other origin may.
+    (rule,) = console.cors_rules([console_origin()])
+    return {
+        "bucket": bucket_id,
+        "cors_rule": [
+            {
+                "allowed_origins": rule["AllowedOrigins"],
+                "allowed_methods": rule["AllowedMethods"],
+                "allowed_headers": rule["AllowedHeaders"],
+                "expose_headers": rule["ExposeHeaders"],
+                "max_age_seconds": rule["MaxAgeSeconds"],
+            }
+        ],
+    }
+
+
 def extras(stage: Stage) -> dict[str, Any]:
     """``ingest.tf.json``: the resources a deployed stage needs that Chalice does not create."""
     bucket_id = "${aws_s3_bucket.ingest.id}"
@@ -137,6 +166,7 @@ def extras(stage: Stage) -> dict[str, Any]:
                 ],
             }
         },
+        "aws_s3_bucket_cors_configuration": {"ingest": _cors(bucket_id)},
         "aws_api_gateway_api_key": {"ingest": {"name": stage.prefix, "enabled": True}},
         "aws_api_gateway_usage_plan": {
             "ingest": {
@@ -164,8 +194,11 @@ def extras(stage: Stage) -> dict[str, Any]:
         "ApiKeyId": {"value": "${aws_api_gateway_api_key.ingest.id}"},
         "ApiKey": {"value": "${aws_api_gateway_api_key.ingest.value}", "sensitive": True},
         "RedshiftRoleArn": {"value": "${aws_iam_role.redshift.arn}"},
+        "ConsoleUrl": {
+            "value": f"{console_origin()}/${{aws_api_gateway_deployment.rest_api.stage_name}}/"
+        },
     }
-    return {"resource": resources, "output": outputs}
+    return {"data": {"aws_region": {"console": {}}}, "resource": resources, "output": outputs}
 
 
 def patch_chalice(chalice_tf: dict[str, Any]) -> dict[str, Any]:

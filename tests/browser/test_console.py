@@ -326,8 +326,12 @@ def test_multipart_upload_in_parallel_parts(page: Page, api: ApiClient, tmp_path
 
 def test_cancel_withdraws_the_upload(page: Page, stack: LocalStack, api: ApiClient) -> None:
     held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)  # S3 never answers: the file is still being sent
+
     pattern = f"{stack.s3_url}/**"
-    page.route(pattern, held.append)  # S3 never answers: the file is still being sent
+    page.route(pattern, hold)
     try:
         page.goto(page.url.split("#")[0] + "#upload")
         page.set_input_files(

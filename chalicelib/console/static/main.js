@@ -15,7 +15,11 @@ export function notify(message, level = "error") {
   alertText.textContent = String(message);
   alertBox.dataset.level = level;
   alertBox.hidden = false;
-  if (/refused the key/.test(message)) askForKey();
+  if (/refused the key/.test(message)) {
+    setKey(""); // a refused key is of no use: ask for the right one
+    showKeyState();
+    askForKey();
+  }
 }
 
 function clearAlert() {

@@ -30,6 +30,17 @@ export class ReportsView {
     for (const th of root.querySelectorAll("#hires th[data-key]")) {
       th.querySelector("button").addEventListener("click", () => this.sortBy(th.dataset.key));
     }
+    let resizing = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(() => this.redraw(), 150);
+    });
+  }
+
+  redraw() {
+    if (this.root.hidden || !this.above) return;
+    this.draw();
+    this.drawAbove(this.above);
   }
 
   async show() {
@@ -48,6 +59,7 @@ export class ReportsView {
     }
     this.root.querySelector("#hires-title").textContent = `Hires by quarter, ${hires.year}`;
     this.rows = hires.rows.map((r, index) => ({ ...r, total: QUARTERS.reduce((s, q) => s + r[q], 0), index }));
+    this.above = above;
     this.draw();
     this.drawAbove(above);
   }

@@ -168,7 +168,7 @@ export class UploadsView {
     this.blobUrl = URL.createObjectURL(blob);
     this.download.href = this.blobUrl;
     this.download.download = `${status.upload_id}-rejected.jsonl`;
-    this.download.hidden = false;
+    this.download.hidden = !summary.rows;
     this.root.querySelector("#rejected-title").textContent = summary.rows
       ? `${formatNumber(summary.rows)} rejected rows of ${status.filename} (${status.table}), by reason`
       : `No rejected rows in ${status.filename} (${status.table}).`;
