@@ -269,6 +269,26 @@ def test_markup_in_files_shows_as_text_and_runs_nothing(
     assert dialogs == []
 
 
+def test_controls_are_labelled_and_reachable_by_keyboard(page: Page) -> None:
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button, progress, a[href]')]
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                         && !e.textContent.trim())
+            .map(e => e.outerHTML.slice(0, 80))"""
+    )
+    assert unlabelled == []
+    page.goto(page.url.split("#")[0] + "#upload")
+    page.focus("nav a[data-view=upload]")
+    reached = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    assert "file-input" in reached  # the file picker, by keyboard alone
+    page.focus("nav a[data-view=reports]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#view-reports:not([hidden])")
+
+
 def test_file_too_large_shows_one_clear_message(page: Page) -> None:
     page.goto(page.url.split("#")[0] + "#upload")
     big = b"1,Engineer\n" * (MAX_UPLOAD_BYTES // 11 + 10)
