@@ -108,7 +108,11 @@ export class UploadView {
   }
 
   async sendAll() {
-    if (this.sending) return;
+    if (this.sending) {
+      this.again = true; // files added meanwhile go when the current ones are sent
+      this.notify("Sending; the files added since go next.", "info");
+      return;
+    }
     const queued = this.items.filter((i) => i.phase === "queued");
     const untabled = queued.filter((i) => !TABLES.includes(i.table));
     if (untabled.length) {
@@ -131,6 +135,10 @@ export class UploadView {
       }
     } finally {
       this.sending = false;
+    }
+    if (this.again) {
+      this.again = false;
+      await this.sendAll();
     }
   }
 
