@@ -79,8 +79,22 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def loaded(page: Page, samples: dict[str, Path], api: ApiClient) -> dict[str, dict[str, Any]]:
     """The sample files dropped on the page, in reverse order, and followed until loaded."""
     page.goto(page.url.split("#")[0] + "#upload")
-    page.set_input_files("#file-input", [str(samples[t]) for t in reversed(TABLE_ORDER)])
+    # Dropped as a person drags them from a file manager: a drop event carrying the files.
+    dropped = page.evaluate_handle(
+        """files => {
+            const data = new DataTransfer();
+            for (const [name, text] of files) data.items.add(new File([text], name));
+            return data;
+        }""",
+        [[samples[t].name, samples[t].read_bytes().decode()] for t in reversed(TABLE_ORDER)],
+    )
+    page.dispatch_event("#drop-zone", "dragover", {"dataTransfer": dropped})
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": dropped})
     names = [samples[t].name for t in TABLE_ORDER]
+    sizes = page.eval_on_selector_all(
+        "#queue tbody tr", "rows => rows.map(r => r.cells[2].textContent)"
+    )
+    assert len(sizes) == 3
     guessed = page.eval_on_selector_all(
         "#queue tbody tr",
         "rows => rows.map(r => [r.dataset.name, r.querySelector('select').value])",
@@ -202,6 +216,16 @@ def test_report_table_and_charts_equal_the_api(
     assert bars == list(dict.fromkeys(ordered))
     page.click("#hires th[data-key=department] button")  # back to department order
 
+    # Filtered: the table and the chart keep the same departments.
+    page.fill("#hires-filter", "Sales")
+    kept = list(dict.fromkeys(r[0] for r in table_rows(page, "#hires")))
+    assert kept and all("sales" in (r[0] + r[1]).lower() for r in table_rows(page, "#hires"))
+    bars = page.eval_on_selector_all(
+        "#hires-chart g.bar", "gs => gs.map(g => g.dataset.department)"
+    )
+    assert bars == kept
+    page.fill("#hires-filter", "")
+
     above = api.report("departments-above-mean", YEAR)
     rows = table_rows(page, "#above")
     assert [[r[0], r[1], r[2].replace(",", "")] for r in rows] == [
@@ -219,6 +243,13 @@ def test_rejected_summary_matches_the_cli(
     page: Page, stack: LocalStack, loaded: dict[str, dict[str, Any]]
 ) -> None:
     upload_id = loaded["hired_employees"]["upload_id"]
+    page.goto(page.url.split("#")[0] + "#uploads")
+    page.select_option("#uploads-table", "jobs")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#uploads tbody tr')]"
+        ".every(r => r.cells[2].textContent === 'jobs')"
+    )
+    page.select_option("#uploads-table", "")
     page.goto(page.url.split("#")[0] + f"#uploads/{upload_id}")
     page.wait_for_selector("#rejected-summary:not([hidden])")
     cli = subprocess.run(

@@ -30,19 +30,18 @@ export class UploadView {
       this.add([...input.files]);
       input.value = "";
     });
+    // Files may be dropped anywhere on the view; a drop on the zone bubbles up to it once.
     const zone = root.querySelector("#drop-zone");
-    for (const target of [zone, root]) {
-      target.addEventListener("dragover", (event) => {
-        event.preventDefault();
-        zone.classList.add("over");
-      });
-      target.addEventListener("dragleave", () => zone.classList.remove("over"));
-      target.addEventListener("drop", (event) => {
-        event.preventDefault();
-        zone.classList.remove("over");
-        this.add([...(event.dataTransfer?.files || [])]);
-      });
-    }
+    root.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+    root.addEventListener("dragleave", () => zone.classList.remove("over"));
+    root.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("over");
+      this.add([...(event.dataTransfer?.files || [])]);
+    });
     root.querySelector("#send-all").addEventListener("click", () => this.sendAll());
     root.querySelector("#clear-done").addEventListener("click", () => this.clearFinished());
     window.addEventListener("beforeunload", (event) => {
