@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from playwright.sync_api import BrowserContext
+    from playwright.sync_api import BrowserContext, Page
 
 CHROMIUM_PATHS = (Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser"))
 FLAGS = (
@@ -76,3 +76,19 @@ def browser_context(width: int = 1280, height: int = 800) -> Iterator[BrowserCon
                 context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def throttle_uploads(page: Page, bytes_per_second: int | None) -> None:
+    """Limit what the page sends to ``bytes_per_second`` (None lifts it), as a slow line would,
+    through the DevTools protocol's network emulation."""
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+    session.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": bytes_per_second or -1,
+        },
+    )

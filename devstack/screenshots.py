@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chalicelib.config import LocalStackSettings
-from devstack.browser import browser_context
+from devstack.browser import browser_context, throttle_uploads
 from devstack.sample import write_samples
 from devstack.stack import LocalStack
 
@@ -67,10 +67,22 @@ def take(out: Path, data_dir: Path) -> list[Path]:
             page.set_input_files(
                 "#file-input", [str(files.hired_employees), str(files.jobs), str(files.departments)]
             )
+            # A slow line, so that the picture catches the biggest file on its way.
+            throttle_uploads(page, 60_000)
             page.click("#send-all")
+            page.wait_for_function(
+                """() => {
+                    const row = "#queue tr[data-name='hired_employees.csv'][data-phase=sending]";
+                    const bar = document.querySelector(`${row} progress`);
+                    return bar && bar.value > bar.max * 0.4;
+                }"""
+            )
+            shots.append(out / "console-upload.png")
+            page.screenshot(path=shots[-1])
+            throttle_uploads(page, None)
             if any(p != "loaded" for p in _wait_loaded(page)):
                 raise RuntimeError("a sample file did not load")
-            shots.append(out / "console-upload.png")
+            shots.append(out / "console-upload-done.png")
             page.screenshot(path=shots[-1])
             hires = page.locator("#queue tr[data-name='hired_employees.csv'] a.details-link")
             page.goto(hires.evaluate("a => a.href"))

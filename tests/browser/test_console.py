@@ -21,7 +21,8 @@ import requests
 
 from chalicelib.config import LOCAL_BUCKET
 from chalicelib.multipart import CANCELLED
-from devstack.sample import write_samples
+from devstack.browser import throttle_uploads
+from devstack.sample import write_hired_employees, write_samples
 from tests.browser.conftest import MAX_UPLOAD_BYTES, STACK_KEY, table_rows
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 EVIL = "<img src=x onerror=alert(1)>"
 YEAR = 2021
 TABLE_ORDER = ("departments", "jobs", "hired_employees")
+TRANSFER = re.compile(r"([0-9.]+) KiB of ([0-9.]+) KiB · ([0-9.]+) KiB/s · ([0-9]+) s left")
 
 
 def wait_for_phases(page: Page, names: list[str], timeout: float = 40.0) -> dict[str, str]:
@@ -375,29 +377,39 @@ def test_multipart_upload_in_parallel_parts(page: Page, api: ApiClient, tmp_path
     assert "95 rows: 5 valid, 90 rejected" in row.inner_text()
 
 
-def test_cancel_withdraws_the_upload(page: Page, stack: LocalStack, api: ApiClient) -> None:
-    held: list[Any] = []
-
-    def hold(route: Any) -> None:
-        held.append(route)  # S3 never answers: the file is still being sent
-
-    pattern = f"{stack.s3_url}/**"
-    page.route(pattern, hold)
+def test_progress_shows_bytes_rate_time_left_and_cancel_works(
+    page: Page, api: ApiClient, tmp_path: Path
+) -> None:
+    path = write_hired_employees(tmp_path / "hired_employees.csv", 20_000)  # about 900 KB
+    limit = 150_000  # bytes per second: the transfer takes about six seconds
+    page.goto(page.url.split("#")[0] + "#upload")
+    throttle_uploads(page, limit)
     try:
-        page.goto(page.url.split("#")[0] + "#upload")
-        page.set_input_files(
-            "#file-input", files=[{"name": "jobs.csv", "mimeType": "text/csv", "buffer": b"1,A\n"}]
-        )
+        page.set_input_files("#file-input", str(path))
         page.click("#send-all")
         row = page.locator("#queue tbody tr[data-phase=sending]")
-        row.get_by_role("button", name="Cancel jobs.csv").click()
+        page.wait_for_function(
+            "() => (document.querySelector('#queue tr[data-phase=sending] progress') || {})"
+            ".value > 200000"
+        )
+        text = row.locator("td.transfer").inner_text()
+        shown = TRANSFER.search(text)
+        assert shown, text
+        sent_kib, total_kib, rate_kib, left_s = (float(g) for g in shown.groups())
+        assert total_kib == pytest.approx(path.stat().st_size / 1024, abs=0.1)
+        assert 0 < sent_kib < total_kib
+        assert 0.5 * limit / 1024 < rate_kib < 1.5 * limit / 1024  # the line's speed, measured
+        assert left_s >= 1
+        row.get_by_role("button", name="Cancel hired_employees.csv").click()
         page.wait_for_selector("#queue tbody tr[data-phase=cancelled]")
     finally:
-        page.unroute(pattern)
+        throttle_uploads(page, None)
     link = page.locator("#queue tr[data-phase=cancelled] a.details-link").get_attribute("href")
     status = api.status((link or "").rsplit("/", 1)[-1])
     assert status["state"] == "failed"
     assert status["error"] == CANCELLED
+    raw = f"raw/hired_employees/{status['upload_id']}/"
+    assert boto3.client("s3").list_objects_v2(Bucket=LOCAL_BUCKET, Prefix=raw)["KeyCount"] == 0
 
 
 def test_failed_upload_detail_and_redrive_message(page: Page, api: ApiClient) -> None:
