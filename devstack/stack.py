@@ -168,7 +168,7 @@ class LocalStack:
         # The console's page sends files straight to the bucket: only its origin may, as in AWS.
         boto3.client("s3").put_bucket_cors(
             Bucket=LOCAL_BUCKET,
-            CORSConfiguration={"CORSRules": console.cors_rules(self.console_origins())},  # type: ignore[typeddict-item]
+            CORSConfiguration={"CORSRules": console.cors_rules(self.console_origins())},
         )
 
     def wait_idle(self, timeout: float = 30.0) -> None:

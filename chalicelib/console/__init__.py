@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CORSRuleTypeDef
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE = "index.html"
@@ -71,7 +72,7 @@ def base_href(context: Mapping[str, Any]) -> str:
     return f"{prefix.rstrip('/')}/"
 
 
-def cors_rules(origins: list[str]) -> list[dict[str, Any]]:
+def cors_rules(origins: list[str]) -> list[CORSRuleTypeDef]:
     """The bucket's CORS rules (boto3's shape) for a console served at ``origins``: POST (one
     file), PUT (multipart parts, whose ETag the page must read) and GET (rejected rows)."""
     return [
