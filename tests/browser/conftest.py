@@ -72,10 +72,22 @@ def dialogs() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def page(context: BrowserContext, stack: LocalStack, dialogs: list[str]) -> Page:
+def sent() -> list[tuple[str, dict[str, str]]]:
+    """Every request the console's tab made: URL and headers."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(
+    context: BrowserContext,
+    stack: LocalStack,
+    dialogs: list[str],
+    sent: list[tuple[str, dict[str, str]]],
+) -> Page:
     """The console with the right key entered once."""
     tab = context.new_page()
     tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    tab.on("request", lambda r: sent.append((r.url, r.headers)))
     tab.goto(stack.console_url)
     tab.fill("#key-input", STACK_KEY)
     tab.click("#key-form button[type=submit]")

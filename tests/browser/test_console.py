@@ -449,3 +449,17 @@ def test_backup_then_restore_after_naming_table_and_rows(
     page.click("#restore-confirm")
     page.wait_for_selector(f"#backup-result:has-text('Restored hired_employees: {rows:,} rows')")
     assert api.report("hires-by-quarter", YEAR) == before
+
+
+def test_the_key_travels_only_in_its_header(
+    page: Page, context: BrowserContext, stack: LocalStack, sent: list[tuple[str, dict[str, str]]]
+) -> None:
+    api_calls = [(url, headers) for url, headers in sent if "/api/v1/" in url]
+    assert len(api_calls) > 20
+    assert all(headers.get("x-api-key") == STACK_KEY for _, headers in api_calls)
+    assert not any(STACK_KEY in url for url, _ in sent)  # never in an address
+    to_s3 = [headers for url, headers in sent if url.startswith(stack.s3_url)]
+    assert to_s3 and not any("x-api-key" in headers for headers in to_s3)  # S3 never sees it
+    assert context.cookies() == []
+    assert page.evaluate("document.cookie") == ""
+    assert page.evaluate("Object.keys(localStorage).length") == 0
