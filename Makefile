@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup postgres test demo serve bench lint typecheck package checkov clean
+.PHONY: setup postgres browser test demo serve bench lint typecheck package checkov screenshots clean
 
 setup: $(STAMP)
 
@@ -25,11 +25,27 @@ postgres: setup
 WAREHOUSE ?= duckdb
 ENGINE := $(if $(filter redshift,$(WAREHOUSE)),postgres)
 
-test: setup postgres
+test: setup postgres browser
 	$(PY) -m pytest
 
 demo: setup $(ENGINE)
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack demo
+
+# Headless Chromium for the console's browser tests: Debian's package, installed when missing and
+# apt-get can be used (as root); otherwise those tests are skipped and say why.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" -eq 0 ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			|| echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "no $(CHROMIUM) and no apt-get as root: the browser tests will be skipped"; fi
+
+# The console's screenshots in docs/img/console-*.png, taken in headless Chromium.
+screenshots: setup browser
+	$(PY) -m devstack.screenshots
+
 
 serve: setup $(ENGINE)
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack serve

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from chalice.app import Chalice, Rate, Response
 
-from chalicelib import keys, logs
+from chalicelib import console, keys, logs
 from chalicelib.api import (
     batch_rows,
     deadletters,
@@ -56,7 +56,7 @@ app = Chalice(app_name="csv-ingest")
 app.api.binary_types.append("multipart/form-data")
 logs.setup()
 QUEUE_PREFIX = event_queue_prefix()
-PUBLIC_PATHS = {"/api/v1/health"}
+PUBLIC_PATHS = {"/api/v1/health", *console.PUBLIC_PATHS}
 # These routes read the body whatever its content type, so a wrong one gets our JSON 400 rather
 # than Chalice's 415 in another shape.
 ANY_CONTENT = ["*/*"]
@@ -201,6 +201,29 @@ def get_health() -> Response:
         return refused
     result = health.check(get_s3(), get_settings(), get_statements)
     return Response(body=result.to_json(), status_code=200 if result.ok else 503)
+
+
+# The web console: a public static page; the API calls it makes carry the key a person types.
+def console_page() -> Response:
+    request = app.current_request
+    context: dict[str, Any] = (request.context if request else None) or {}
+    origins = console.s3_origins(get_s3(), get_settings().bucket)
+    return Response(**console.page(origins, console.base_href(context)))
+
+
+@app.route("/", methods=["GET"])
+def get_console_root() -> Response:
+    return console_page()
+
+
+@app.route("/console", methods=["GET"])
+def get_console() -> Response:
+    return console_page()
+
+
+@app.route("/console/{name}", methods=["GET"])
+def get_console_file(name: str) -> Response:
+    return Response(**console.asset(name))
 
 
 @app.route("/api/v1/uploads", methods=["POST"], api_key_required=True)

@@ -1,14 +1,15 @@
 """Terraform for what ``chalice package`` leaves out, and the fixes to what it writes.
 
-Owns ``ingest.tf.json`` next to Chalice's ``chalice.tf.json``: the stage's bucket (``bucket.py``),
-its queues and dead-letter queues (``queues.py``), log groups, alarms and their topic
-(``alarms.py``), the API key and usage plan that ``api_key_required`` routes need, and the role
-Redshift assumes for COPY/UNLOAD, limited to the prefixes it reads and writes. It also edits
-``chalice.tf.json`` in place (Terraform refuses ``depends_on`` in override files): ties each
-event source mapping to its queue and caps the validate function's concurrency, makes each
-function wait for its log group, and moves the ``terraform`` block, with a newer version pin,
-to ``versions.tf``. Values come from ``.chalice/config.json`` (``stage.py``); nothing here talks
-to AWS. ``make package`` runs it: ``python -m deploy.terraform --stage dev --out build/dev``.
+Owns ``ingest.tf.json`` next to Chalice's ``chalice.tf.json``: the stage's bucket (``bucket.py``;
+its CORS rules admit the web console's origin only), its queues and dead-letter queues
+(``queues.py``), log groups, alarms and their topic (``alarms.py``), the API key and usage plan that
+``api_key_required`` routes need, and the role Redshift assumes for COPY/UNLOAD, limited to the
+prefixes it reads and writes. It also edits ``chalice.tf.json`` in place (Terraform refuses
+``depends_on`` in override files): ties each event source mapping to its queue and caps the validate
+function's concurrency, makes each function wait for its log group, and moves the ``terraform``
+block, with a newer version pin, to ``versions.tf``. Values come from ``.chalice/config.json``
+(``stage.py``); nothing here talks to AWS. ``make package`` runs it: ``python -m deploy.terraform
+--stage dev --out build/dev``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from deploy import alarms, bucket, queues
 from deploy.stage import Stage, read_stage
 
 __all__ = ["Stage", "extras", "main", "patch_chalice", "read_stage", "versions_tf", "write"]
+from chalicelib import console
 
 CONFIG = Path(__file__).resolve().parent.parent / ".chalice" / "config.json"
 # Chalice 1.34 writes required_version ">= 0.12.26, < 1.4.0", which Terraform 1.4+ refuses, and
@@ -102,12 +104,39 @@ def _redshift_role(stage: Stage) -> dict[str, Any]:
     }
 
 
+def console_origin() -> str:
+    """The origin the stage's API, and so its console page, is served at (a regional endpoint)."""
+    return (
+        "https://${aws_api_gateway_rest_api.rest_api.id}.execute-api."
+        "${data.aws_region.console.name}.amazonaws.com"
+    )
+
+
+def _cors(bucket_id: str) -> dict[str, Any]:
+    # Browsers on the console's page send files straight to the bucket (presigned POST, part
+    # PUTs whose ETag they read) and download rejected-rows reports; no other origin may.
+    (rule,) = console.cors_rules([console_origin()])
+    return {
+        "bucket": bucket_id,
+        "cors_rule": [
+            {
+                "allowed_origins": rule["AllowedOrigins"],
+                "allowed_methods": rule["AllowedMethods"],
+                "allowed_headers": rule["AllowedHeaders"],
+                "expose_headers": rule["ExposeHeaders"],
+                "max_age_seconds": rule["MaxAgeSeconds"],
+            }
+        ],
+    }
+
+
 def extras(stage: Stage) -> dict[str, Any]:
     """``ingest.tf.json``: the resources a deployed stage needs that Chalice does not create."""
     resources: dict[str, Any] = {
         **bucket.resources(stage),
         **queues.resources(stage),
         **alarms.resources(stage),
+        "aws_s3_bucket_cors_configuration": {"ingest": _cors(bucket.BUCKET_ID)},
         "aws_api_gateway_api_key": {"ingest": {"name": stage.prefix, "enabled": True}},
         "aws_api_gateway_usage_plan": {
             "ingest": {
@@ -142,8 +171,11 @@ def extras(stage: Stage) -> dict[str, Any]:
             }
             for t in TRIGGERS
         },
+        "ConsoleUrl": {
+            "value": f"{console_origin()}/${{aws_api_gateway_deployment.rest_api.stage_name}}/"
+        },
     }
-    return {"resource": resources, "output": outputs}
+    return {"data": {"aws_region": {"console": {}}}, "resource": resources, "output": outputs}
 
 
 def patch_chalice(

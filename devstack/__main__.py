@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shutil
 import signal
@@ -33,6 +34,7 @@ def serve(settings: LocalStackSettings) -> int:
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
+    print(f"console  {stack.console_url}   (web page; type the key once: {settings.api_key})")
     print(f"API      {stack.api_url}/api/v1   (header x-api-key: {settings.api_key})")
     print(f"S3       {stack.s3_url}   (bucket ingest-local; AWS_ENDPOINT_URL={stack.s3_url})")
     print(f"data     {settings.data_dir}   logs: {settings.data_dir}/stack.log")
@@ -54,6 +56,7 @@ def demo(settings: LocalStackSettings) -> int:
     try:
         print(f"Local stack up (API {stack.api_url}, S3 {stack.s3_url}); in {data_dir}:")
         print(f"Warehouse: {stack.warehouse_description}")
+        print(f"Console: {stack.console_url}  (API key: {settings.api_key})")
         print(f"$ export INGEST_API_URL={stack.api_url} INGEST_API_KEY={settings.api_key}")
         print(f"$ ls {files.departments.parent.name}")
         print("  ".join(sorted(p.name for p in files.departments.parent.iterdir())))
@@ -62,11 +65,24 @@ def demo(settings: LocalStackSettings) -> int:
             problems = session(shell, files.departments.parent)
         except RuntimeError as exc:
             problems = [str(exc)]
+        print(f"\nCharts in {data_dir}; handler logs (JSON lines) in {data_dir / 'stack.log'}")
+        print("Demo finished." if not problems else f"Demo FAILED: {'; '.join(problems)}")
+        print(f"\nConsole: {stack.console_url}  (API key: {settings.api_key})", flush=True)
+        _hold_for_console()
     finally:
         stack.stop()
-    print(f"\nCharts in {data_dir}; handler logs (JSON lines) in {data_dir / 'stack.log'}")
-    print("Demo finished." if not problems else f"Demo FAILED: {'; '.join(problems)}")
     return 0 if not problems else 1
+
+
+def _hold_for_console() -> None:
+    """On a terminal, keep the stack up for the console until Enter or Ctrl-C; elsewhere
+    (scripts, CI) go on at once."""
+    if not sys.stdin.isatty():
+        print("(not a terminal: the stack stops now; `make serve` keeps one running)")
+        return
+    print("Open it in a browser to see the demo's data; Enter or Ctrl-C stops the stack.")
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.stdin.readline()
 
 
 def main(argv: list[str] | None = None) -> int:

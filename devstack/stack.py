@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from chalicelib import console
 from chalicelib.config import LOCAL_BUCKET, LOCAL_QUEUE_PREFIX, LocalStackSettings
 from chalicelib.pipeline.triggers import TRIGGERS, dead_letter_queue_name, queue_name
 from devstack.dispatcher import Dispatcher, Queue
@@ -145,6 +146,7 @@ class LocalStack:
         )
         self.dispatcher.start()
         self._start_api(app_module)
+        self._allow_console()
         logger.info("stack.started", extra={"api_url": self.api_url, "s3_url": self.s3_url})
         return self
 
@@ -238,6 +240,22 @@ class LocalStack:
             target=self._api.server.serve_forever, name="api", daemon=True
         )
         self._api_thread.start()
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.api_url}/"
+
+    def console_origins(self) -> list[str]:
+        """The origins a browser shows the console at: the API's, by address and by name."""
+        port = self.api_url.rsplit(":", 1)[1]
+        return [self.api_url, f"http://localhost:{port}"]
+
+    def _allow_console(self) -> None:
+        # The console's page sends files straight to the bucket: only its origin may, as in AWS.
+        boto3.client("s3").put_bucket_cors(
+            Bucket=LOCAL_BUCKET,
+            CORSConfiguration={"CORSRules": console.cors_rules(self.console_origins())},
+        )
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until no S3 event is queued or being handled (dead letters wait for a re-drive).

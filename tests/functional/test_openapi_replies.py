@@ -247,8 +247,12 @@ def _keyed(path: str, key: str | None) -> Callable[[Api], Sent]:
     return lambda api: _send(_concrete(path), key=key)
 
 
+# The JSON API; the console's page and static files (/, /console...) are not part of it.
 REGISTERED = sorted(
-    (path, method.lower()) for path, entries in app_module.app.routes.items() for method in entries
+    (path, method.lower())
+    for path, entries in app_module.app.routes.items()
+    if path.startswith("/api/")
+    for method in entries
 )
 # Every route but health refuses a request without the key (401) or with a wrong one (403).
 AUTH_CASES = [

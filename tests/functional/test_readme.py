@@ -69,12 +69,50 @@ def workdir(tmp_path: Path) -> Path:
     for path in (samples.departments, samples.jobs, samples.hired_employees):
         (tmp_path / path.name).write_bytes(path.read_bytes())
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    # The README's European spreadsheet export: Windows-1252, separated by semicolons.
+    (tmp_path / "export.csv").write_bytes(
+        "1;Jos\u00e9's team\r\n2;Caf\u00e9, bar\r\n".encode("cp1252")
+    )
+    _aws_cli_stand_in(tmp_path / "bin")
     return tmp_path
 
 
+# The AWS CLI is not a dependency of the project: a stand-in, named as one, runs the one command
+# the README shows (``aws s3 cp FILE s3://BUCKET/PREFIX/ [--metadata k=v,...]``) with boto3
+# against AWS_ENDPOINT_URL, and refuses anything else, so a README example it cannot run fails.
+_AWS_STAND_IN = """#!{python}
+import sys, os, boto3
+args = sys.argv[1:]
+meta = {{}}
+if "--metadata" in args:
+    i = args.index("--metadata")
+    meta = dict(pair.split("=", 1) for pair in args[i + 1].split(","))
+    del args[i : i + 2]
+if args[:2] != ["s3", "cp"] or len(args) != 4 or not args[3].startswith("s3://"):
+    sys.exit(f"aws stand-in: only 's3 cp FILE s3://bucket/prefix/' is supported, got {{args}}")
+source, target = args[2], args[3][len("s3://"):]
+bucket, _, key = target.partition("/")
+if key.endswith("/") or not key:
+    key += os.path.basename(source)
+client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+with open(source, "rb") as body:
+    client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=meta)
+print(f"upload: {{source}} to s3://{{bucket}}/{{key}}")
+"""
+
+
+def _aws_cli_stand_in(folder: Path) -> None:
+    folder.mkdir()
+    script = folder / "aws"
+    script.write_text(_AWS_STAND_IN.format(python=sys.executable))
+    script.chmod(0o755)
+
+
 def _localise(command: str, stack: LocalStack) -> str:
-    return command.replace("http://127.0.0.1:8000", stack.api_url).replace(
-        "local-only-api-key", STACK_KEY
+    return (
+        command.replace("http://127.0.0.1:8000", stack.api_url)
+        .replace("http://127.0.0.1:5000", stack.s3_url)
+        .replace("local-only-api-key", STACK_KEY)
     )
 
 
@@ -98,7 +136,7 @@ def _run_block(
     codes = cwd / "codes.txt"
     env = {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "PATH": f"{cwd / 'bin'}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "INGEST_API_URL": stack.api_url,
         "INGEST_API_KEY": STACK_KEY,
         "CODES": str(codes),

@@ -23,7 +23,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import keys, logs
+from chalicelib import console, keys, logs
 from chalicelib.api import uploads
 from chalicelib.config import LOCAL_BUCKET, Settings
 from chalicelib.errors import ConfigError, InvalidRequestError, TransientWarehouseError
@@ -156,6 +156,19 @@ def _fill(path: str, value: str, safe: str) -> str:
     return re.sub(r"\{[a-z_]+\}", lambda _: quote(value, safe=safe), path)
 
 
+def test_console_route_serves_only_its_files(stack: LocalStack) -> None:
+    # A client may resolve ".." before sending (then the page itself answers); whatever arrives,
+    # the reply is one of the console's own files or a 404, never anything else on disk.
+    page = requests.get(stack.console_url, timeout=10).text
+    own = {page, *(p.read_text(encoding="utf-8") for p in console.STATIC.iterdir())}
+    for value in NASTY:
+        for safe in ("", "/%"):
+            reply = requests.get(stack.api_url + _fill(console.ASSET_PATH, value, safe), timeout=10)
+            assert reply.status_code in (200, 403, 404), (value, reply.status_code)
+            if reply.status_code == 200:
+                assert reply.text in own, value
+
+
 def test_every_route_refuses_or_contains_hostile_parameters(
     stack: LocalStack, spy: Spy, reliability: Ledger
 ) -> None:
@@ -163,6 +176,8 @@ def test_every_route_refuses_or_contains_hostile_parameters(
     headers = {"x-api-key": STACK_KEY}
     replies: list[tuple[str, str, str, requests.Response]] = []
     for method, path in _routes(stack):
+        if path in console.PUBLIC_PATHS:
+            continue  # the console's public files: test_console_route_serves_only_its_files
         for value in NASTY:
             for safe in ("", "/%"):
                 url = stack.api_url + _fill(path, value, safe)

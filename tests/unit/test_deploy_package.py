@@ -191,6 +191,15 @@ def test_extra_terraform_has_what_chalice_leaves_out(
         f"{bucket}/manifests/*",
     ]
     assert extra["output"]["ApiKey"]["sensitive"] is True
+    (cors,) = resources["aws_s3_bucket_cors_configuration"]["ingest"]["cors_rule"]
+    assert cors["allowed_origins"] == [
+        "https://${aws_api_gateway_rest_api.rest_api.id}.execute-api."
+        "${data.aws_region.console.name}.amazonaws.com"
+    ]
+    assert sorted(cors["allowed_methods"]) == ["GET", "POST", "PUT"]
+    assert cors["expose_headers"] == ["ETag"]  # the console reads each part's ETag
+    assert "console" in extra["data"]["aws_region"]
+    assert extra["output"]["ConsoleUrl"]["value"].startswith(cors["allowed_origins"][0] + "/")
 
     # The terraform block moved to versions.tf, with the newer pins.
     assert "terraform" not in patched

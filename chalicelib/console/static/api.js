@@ -1,0 +1,170 @@
+// Calls to the API: the key from sessionStorage in the x-api-key header, errors turned into one
+// sentence a person can act on. The API lives beside the page (same origin, same stage).
+
+const KEY_ITEM = "ingest.apiKey";
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = "", kind = "api" } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.kind = kind; // "key", "unreachable", "api", "s3", "cancelled"
+  }
+}
+
+export function apiRoot() {
+  return new URL("api/v1/", document.baseURI);
+}
+
+export function getKey() {
+  return sessionStorage.getItem(KEY_ITEM) || "";
+}
+
+export function setKey(key) {
+  if (key) sessionStorage.setItem(KEY_ITEM, key);
+  else sessionStorage.removeItem(KEY_ITEM);
+}
+
+function unreachable(detail) {
+  return new ApiError(
+    `The API at ${apiRoot().href} cannot be reached (${detail}). ` +
+      "Check that the stack or stage is running and this machine is online, then try again.",
+    { kind: "unreachable" },
+  );
+}
+
+async function errorFrom(reply) {
+  let code = "";
+  let message = "";
+  try {
+    const body = await reply.json();
+    code = String(body?.error?.code ?? body?.Code ?? "");
+    message = String(body?.error?.message ?? body?.message ?? body?.Message ?? "");
+  } catch {
+    message = reply.statusText;
+  }
+  if (reply.status === 401 || reply.status === 403) {
+    return new ApiError(
+      `The API refused the key (HTTP ${reply.status}${message ? `: ${message}` : ""}). ` +
+        "Enter the right key with “Change key”.",
+      { status: reply.status, code, kind: "key" },
+    );
+  }
+  return new ApiError(message || `HTTP ${reply.status}`, { status: reply.status, code });
+}
+
+// fetch() the API; resolves to the parsed JSON body, rejects with an ApiError.
+export async function call(method, path, body) {
+  const key = getKey();
+  if (!key) throw new ApiError("Enter the API key first.", { kind: "key" });
+  const headers = { "x-api-key": key };
+  const init = { method, headers, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" };
+  if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let reply;
+  try {
+    reply = await fetch(new URL(path, apiRoot()), init);
+  } catch (exc) {
+    throw unreachable(exc?.message || "network error");
+  }
+  if (!reply.ok) throw await errorFrom(reply);
+  if (reply.status === 204) return null;
+  try {
+    return await reply.json();
+  } catch {
+    throw new ApiError(`The API sent a reply that is not JSON (HTTP ${reply.status}).`, { status: reply.status });
+  }
+}
+
+export const api = {
+  uploads: (table) => call("GET", table ? `uploads?table=${encodeURIComponent(table)}` : "uploads"),
+  upload: (id) => call("GET", `uploads/${encodeURIComponent(id)}`),
+  createUpload: (table, filename, size) => call("POST", "uploads", { table, filename, size }),
+  cancelUpload: (id) => call("DELETE", `uploads/${encodeURIComponent(id)}`),
+  retry: (id) => call("POST", `uploads/${encodeURIComponent(id)}/retry`),
+  createMultipart: (table, filename, size, part_size) =>
+    call("POST", "multipart-uploads", { table, filename, size, part_size }),
+  signParts: (id, numbers) =>
+    call("POST", `multipart-uploads/${encodeURIComponent(id)}/parts`, { part_numbers: numbers }),
+  completeMultipart: (id, parts) =>
+    call("POST", `multipart-uploads/${encodeURIComponent(id)}/complete`, { parts }),
+  hiresByQuarter: (year) => call("GET", `reports/hires-by-quarter?year=${encodeURIComponent(year)}`),
+  departmentsAboveMean: (year) =>
+    call("GET", `reports/departments-above-mean?year=${encodeURIComponent(year)}`),
+  backups: () => call("GET", "backups"),
+  createBackup: (table, format) =>
+    call("POST", `backups?format=${encodeURIComponent(format)}`, { table }),
+  restore: (backup_id, table) => call("POST", "restores", { backup_id, table }),
+};
+
+// S3 answers errors in XML: its Code and Message, as text, never as markup.
+export function s3Error(status, text, what) {
+  let detail = "";
+  try {
+    const xml = new DOMParser().parseFromString(text || "", "application/xml");
+    const code = xml.querySelector("Code")?.textContent || "";
+    const message = xml.querySelector("Message")?.textContent || "";
+    detail = [code, message].filter(Boolean).join(": ");
+  } catch {
+    detail = "";
+  }
+  return new ApiError(`S3 refused ${what}: ${detail || "no details"} (HTTP ${status})`, {
+    status,
+    kind: "s3",
+  });
+}
+
+// Shared formatting.
+export function formatBytes(n) {
+  if (!Number.isFinite(n)) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatNumber(value) {
+  if (value === null || value === undefined) return "-";
+  return typeof value === "number" ? value.toLocaleString("en-US") : String(value);
+}
+
+export function formatSeconds(s) {
+  if (!Number.isFinite(s) || s < 0) return "-";
+  if (s < 60) return `${Math.ceil(s)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.ceil(s - m * 60)} s`;
+}
+
+// A new element with text content only (never markup) and attributes.
+export function el(tag, text, attrs = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  return node;
+}
+
+export function row(cells) {
+  const tr = document.createElement("tr");
+  for (const cell of cells) {
+    if (cell instanceof Node) {
+      const td = document.createElement("td");
+      td.append(cell);
+      tr.append(td);
+    } else if (cell && typeof cell === "object") {
+      tr.append(el("td", cell.text, cell.attrs || {}));
+    } else {
+      tr.append(el("td", cell));
+    }
+  }
+  return tr;
+}
+
+export function badge(state) {
+  return el("span", state, { class: `badge state-${String(state).replace(/[^a-z]/g, "")}` });
+}
