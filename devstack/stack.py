@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from chalicelib.pipeline.triggers import TRIGGERS, dead_letter_queue_name, queue
 from devstack.dispatcher import Dispatcher, Queue
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import ModuleType
 
 logger = logging.getLogger(__name__)
@@ -308,3 +310,19 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def isolated_stack(
+    settings: LocalStackSettings, extra_env: dict[str, str] | None = None
+) -> Iterator[LocalStack]:
+    """A started stack that leaves the process environment as it found it when it stops (the
+    app reads its settings from the environment, and a test run starts several stacks)."""
+    saved = dict(os.environ)
+    local = LocalStack(settings, extra_env=extra_env or {}).start()
+    try:
+        yield local
+    finally:
+        local.stop()
+        os.environ.clear()
+        os.environ.update(saved)

@@ -52,6 +52,37 @@ def ensure_schema(warehouse: Warehouse, tables: Iterable[Table]) -> None:
     warehouse.execute(sql.create_ledger(warehouse.dialect))
 
 
+def pending_load(
+    s3: S3Client, bucket: str, event: keys.StageEvent
+) -> tuple[Upload, list[state.ChunkDone]] | LoadResult:
+    """The upload a load trigger names and its chunks' results; or, as a skipped result, why
+    there is nothing to load (yet): an unknown upload, one already loaded or failed, or chunks
+    still being validated."""
+    table_name, upload_id = event.table, event.upload_id or ""
+    upload = state.read(s3, bucket, table_name, upload_id)
+    if upload is None or upload.state not in ("validating", "loading"):
+        reason = "unknown upload" if upload is None else f"upload is {upload.state}"
+        return LoadResult(upload_id, upload.state if upload else None, skipped=reason)
+    done = completion.read_done(s3, bucket, table_name, upload_id)
+    if upload.chunks_total is None or len(done) < upload.chunks_total:
+        return LoadResult(upload_id, upload.state, skipped="chunks still being validated")
+    return upload, done
+
+
+def begin_attempt(s3: S3Client, bucket: str, upload: Upload) -> tuple[Upload, int]:
+    """Move the upload to ``loading``, counting this delivery as one more load attempt."""
+    attempt = int(upload.extra.get("load_attempts", 0)) + 1
+    moved = state.advance(
+        s3,
+        bucket,
+        upload,
+        "loading",
+        stage="load",
+        extra={**upload.extra, "load_attempts": attempt},
+    )
+    return moved, attempt
+
+
 def load_upload(
     s3: S3Client,
     warehouse: Warehouse | Callable[[], Warehouse],
@@ -69,22 +100,11 @@ def load_upload(
     """
     table_name, upload_id = event.table, event.upload_id or ""
     bucket = settings.bucket
-    upload = state.read(s3, bucket, table_name, upload_id)
-    if upload is None or upload.state not in ("validating", "loading"):
-        reason = "unknown upload" if upload is None else f"upload is {upload.state}"
-        return LoadResult(upload_id, upload.state if upload else None, skipped=reason)
-    done = completion.read_done(s3, bucket, table_name, upload_id)
-    if upload.chunks_total is None or len(done) < upload.chunks_total:
-        return LoadResult(upload_id, upload.state, skipped="chunks still being validated")
-    attempt = int(upload.extra.get("load_attempts", 0)) + 1
-    upload = state.advance(
-        s3,
-        bucket,
-        upload,
-        "loading",
-        stage="load",
-        extra={**upload.extra, "load_attempts": attempt},
-    )
+    pending = pending_load(s3, bucket, event)
+    if isinstance(pending, LoadResult):
+        return pending
+    upload, done = pending
+    upload, attempt = begin_attempt(s3, bucket, upload)
     table = get_table(table_name)
     started = time.monotonic()
     try:

@@ -79,26 +79,15 @@ def load_upload(
     redshift = _redshift(settings)
     table_name, upload_id = event.table, event.upload_id or ""
     bucket = settings.bucket
-    upload = state.read(s3, bucket, table_name, upload_id)
-    if upload is None or upload.state not in ("validating", "loading"):
-        reason = "unknown upload" if upload is None else f"upload is {upload.state}"
-        return load.LoadResult(upload_id, upload.state if upload else None, skipped=reason)
-    done = completion.read_done(s3, bucket, table_name, upload_id)
-    if upload.chunks_total is None or len(done) < upload.chunks_total:
-        return load.LoadResult(upload_id, upload.state, skipped="chunks still being validated")
+    pending = load.pending_load(s3, bucket, event)
+    if isinstance(pending, load.LoadResult):
+        return pending
+    upload, done = pending
     table = get_table(table_name)
     statement = upload.extra.get(STATEMENT_KEY)
     if statement:
         return _settle(s3, api, settings, table, upload, api.wait(statement, redshift.data_wait_s))
-    attempt = int(upload.extra.get("load_attempts", 0)) + 1
-    upload = state.advance(
-        s3,
-        bucket,
-        upload,
-        "loading",
-        stage="load",
-        extra={**upload.extra, "load_attempts": attempt},
-    )
+    upload, attempt = load.begin_attempt(s3, bucket, upload)
     try:
         if api.query(sql.ledger_lookup(), [upload_id]):
             # Committed before, its state not updated (a crash): finish, do not load again.

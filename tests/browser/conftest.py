@@ -5,7 +5,6 @@ it first)."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ from chalicelib.config import LocalStackSettings
 from devstack import browser
 from devstack.client import ApiClient
 from devstack.sample import write_samples
-from devstack.stack import LocalStack
+from devstack.stack import LocalStack, isolated_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,7 +40,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     why = browser.missing()
     if why:
         pytest.skip(f"no browser can be had here: {why}")
-    saved = dict(os.environ)
     settings = LocalStackSettings(
         api_port=0,
         s3_port=0,
@@ -50,13 +48,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         workers=2,
     )
     extra = {"INGEST_CHUNK_ROWS": "5000", "INGEST_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
-    local = LocalStack(settings, extra_env=extra).start()
-    try:
+    with isolated_stack(settings, extra_env=extra) as local:
         yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="package")

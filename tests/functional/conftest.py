@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
 
 from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient
-from devstack.stack import LocalStack
+from devstack.stack import LocalStack, isolated_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -20,18 +19,12 @@ STACK_KEY = "functional-test-key"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    saved = dict(os.environ)
     data_dir = tmp_path_factory.mktemp("stack")
     settings = LocalStackSettings(
         api_port=0, s3_port=0, api_key=STACK_KEY, data_dir=str(data_dir), workers=4
     )
-    local = LocalStack(settings, extra_env={"INGEST_CHUNK_ROWS": "4"}).start()
-    try:
+    with isolated_stack(settings, extra_env={"INGEST_CHUNK_ROWS": "4"}) as local:
         yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import time
 from contextlib import redirect_stdout
@@ -16,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient, ApiError
-from devstack.stack import LocalStack
+from devstack.stack import LocalStack, isolated_stack
 from ingest_cli.cli import main
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ MAX_RECEIVES = 2
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    saved = dict(os.environ)
     settings = LocalStackSettings(
         api_port=0,
         s3_port=0,
@@ -38,13 +36,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         workers=2,
         max_receives=MAX_RECEIVES,
     )
-    local = LocalStack(settings, extra_env={"INGEST_CHUNK_ROWS": "2"}).start()
-    try:
+    with isolated_stack(settings, extra_env={"INGEST_CHUNK_ROWS": "2"}) as local:
         yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

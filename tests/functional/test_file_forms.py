@@ -27,7 +27,7 @@ import zstandard
 from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient, ApiError
 from devstack.sample import write_samples
-from devstack.stack import LocalStack
+from devstack.stack import LocalStack, isolated_stack
 from tests.functional.conftest import STACK_KEY
 from tests.functional.test_cli import ingest
 
@@ -41,9 +41,7 @@ HEADER = "id,name,datetime,department_id,job_id"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    import os
 
-    saved = dict(os.environ)
     settings = LocalStackSettings(
         api_port=0,
         s3_port=0,
@@ -51,13 +49,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         data_dir=str(tmp_path_factory.mktemp("stack")),
         workers=4,
     )
-    local = LocalStack(settings, extra_env={"INGEST_CHUNK_ROWS": "60"}).start()
-    try:
+    with isolated_stack(settings, extra_env={"INGEST_CHUNK_ROWS": "60"}) as local:
         yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ figures are recorded before they are asserted.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
 
 from chalicelib.config import LocalStackSettings
 from devstack.loadtest import plan, run_load
-from devstack.stack import LocalStack
+from devstack.stack import LocalStack, isolated_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,17 +28,11 @@ UPLOADERS = 10
 
 @pytest.fixture(scope="module")
 def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    saved = dict(os.environ)
     settings = LocalStackSettings(
         api_port=0, s3_port=0, api_key=KEY, data_dir=str(tmp_path_factory.mktemp("load"))
     )
-    local = LocalStack(settings).start()
-    try:
+    with isolated_stack(settings) as local:
         yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_load_fifty_clients_at_once_are_all_served_and_no_row_is_lost(
