@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib import keys
 from chalicelib.api import health, reports
@@ -21,25 +20,11 @@ from chalicelib.pipeline import load, load_data_api, split, state, validate
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import sql
 from chalicelib.warehouse.data_api import DataApi, DataApiWarehouse, Target
+from tests.integration.conftest import ENGINE_BUCKET as BUCKET
 from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from devstack.redshift_local import LocalRedshift
-
-BUCKET = "ingest-data-api"
-
-
-@pytest.fixture
-def s3(redshift_engine: LocalRedshift) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        ).client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        redshift_engine.use_s3(client)
-        yield client
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib import keys
 from chalicelib.config import Settings
@@ -21,25 +19,13 @@ from chalicelib.errors import PermanentWarehouseError
 from chalicelib.pipeline import load, split, validate
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
+from tests.integration.conftest import ENGINE_BUCKET as BUCKET
 from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from devstack.redshift_local import LocalRedshift
-
-BUCKET = "ingest-redshift-local"
-
-
-@pytest.fixture
-def s3(redshift_engine: LocalRedshift) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        ).client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        redshift_engine.use_s3(client)
-        yield client
 
 
 @pytest.fixture
