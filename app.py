@@ -1,5 +1,6 @@
-"""HTTP routes and S3 event handlers. Each parses its input, calls one chalicelib function and
-shapes the reply; the work lives in chalicelib."""
+"""HTTP routes and the pipeline's event handlers (stage queues, a schedule, a Data API event).
+Each parses its input, calls one chalicelib function and shapes the reply; the work lives in
+chalicelib."""
 
 from __future__ import annotations
 
