@@ -2,10 +2,9 @@
 
 ``quoting`` (identifiers, and the literals COPY/UNLOAD need), ``ddl`` (tables, the ledger,
 staging), ``upsert`` (superseded rows and the MERGE), ``s3io`` (COPY, UNLOAD, load errors),
-``batchload`` (the load as one Data API batch), ``reports`` (the analytics), ``batchload`` (the Data API's one-batch load) and ``duckdb`` (what
-only the embedded warehouse runs). Every name but
-DuckDB's is re-exported here, so callers write ``sql.create_table(...)`` whichever module holds
-it.
+``batchload`` (the load as one Data API batch), ``reports`` (the analytics) and ``duckdb`` (what
+only the embedded warehouse runs). Every name but DuckDB's is re-exported here, so callers write
+``sql.create_table(...)`` whichever module holds it.
 """
 
 from chalicelib.errors import UnsafeIdentifierError
