@@ -58,9 +58,17 @@ def _no_wildcards(policy: dict[str, Any]) -> bool:
             continue
         if any(a == "*" or a.endswith(":*") for a in actions):
             return False
-        if "*" in _list(s["Resource"]) and not actions <= ENI:
+        if "*" in _list(s["Resource"]) and not (actions <= ENI or _own_statements_only(s)):
             return False
     return True
+
+
+def _own_statements_only(statement: dict[str, Any]) -> bool:
+    """Data API reads take no resource ARN; the condition limits them to the role's statements."""
+    reads = {"redshift-data:DescribeStatement", "redshift-data:GetStatementResult"}
+    owner = statement.get("Condition", {}).get("StringEquals", {})
+    mine = owner.get("redshift-data:statement-owner-iam-userid") == "${aws:userid}"
+    return set(_list(statement["Action"])) <= reads and mine
 
 
 def _has_alarm(resources: Resources, metric: str, value: str) -> bool:
