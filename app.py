@@ -10,11 +10,12 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from chalice.app import Chalice, Response
+from chalice.app import Chalice, Rate, Response
 
 from chalicelib import logs
 from chalicelib.api import (
     batch_rows,
+    deadletters,
     formdata,
     health,
     multipart_uploads,
@@ -24,24 +25,34 @@ from chalicelib.api import (
     uploads,
 )
 from chalicelib.api.replies import ErrorReply, Health
-from chalicelib.config import Settings, event_bucket
+from chalicelib.config import Settings, event_queue_prefix
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
-from chalicelib.pipeline import backup, backup_catalog, load, restore, split, validate
-from chalicelib.pipeline.events import request_id_of, run_stage
+from chalicelib.pipeline import (
+    backup,
+    backup_catalog,
+    load,
+    restore,
+    split,
+    stuck,
+    triggers,
+    validate,
+)
+from chalicelib.pipeline.events import request_id_of
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import Warehouse, make_warehouse
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from chalice.app import Request, S3Event
+    from chalice.app import CloudWatchEvent, Request, SQSEvent
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 app = Chalice(app_name="csv-ingest")
 # API Gateway then hands form bodies to Lambda as base64 bytes, not as text that loses bytes.
 app.api.binary_types.append("multipart/form-data")
 logs.setup()
-BUCKET = event_bucket()
+QUEUE_PREFIX = event_queue_prefix()
 PUBLIC_PATHS = {"/api/v1/health"}
 # These routes read the body whatever its content type, so a wrong one gets our JSON 400 rather
 # than Chalice's 415 in another shape.
@@ -346,40 +357,62 @@ def get_openapi() -> openapi.OpenApiDocument:
     return openapi.document()
 
 
-@app.on_s3_event(bucket=BUCKET, events=["s3:ObjectCreated:*"], prefix="raw/")
-def on_raw_created(event: S3Event) -> None:
+@functools.cache
+def get_sqs() -> SQSClient:
+    return boto3.client("sqs")
+
+
+@app.route("/api/v1/dead-letters", methods=["GET"], api_key_required=True)
+@replies_errors
+def list_dead_letters() -> dict[str, Any]:
+    return asdict(deadletters.listing(get_sqs(), get_settings()))
+
+
+@app.route("/api/v1/dead-letters/redrive", methods=["POST"], api_key_required=True)
+@replies_errors
+def redrive_dead_letters() -> dict[str, Any]:
+    return asdict(deadletters.redrive(get_sqs(), get_settings(), any_json_body()))
+
+
+# Logs uploads stuck in processing (the deployed alarm counts them); changes nothing.
+@app.schedule(Rate(30, unit=Rate.MINUTES))
+def check_stuck_uploads(event: CloudWatchEvent) -> None:
+    stuck.find_stuck(get_s3(), get_settings())
+
+
+# S3 notifies one queue per stage (triggers.TRIGGERS); each queue invokes its handler with one
+# message at a time, redelivers it after a transient error and dead-letters it after the last.
+@app.on_sqs_message(queue=triggers.queue_name(QUEUE_PREFIX, "split"), batch_size=1)
+def on_raw_created(event: SQSEvent) -> None:
     s3, settings = get_s3(), get_settings()
-    run_stage(
+    triggers.deliver(
+        event.to_dict(),
         "split",
         s3,
-        event.bucket,
-        event.key,
         request_id_of(event.context),
         lambda parsed: split.split_upload(s3, settings, parsed),
     )
 
 
-@app.on_s3_event(bucket=BUCKET, events=["s3:ObjectCreated:*"], prefix="chunks/", suffix=".rec")
-def on_chunk_created(event: S3Event) -> None:
+@app.on_sqs_message(queue=triggers.queue_name(QUEUE_PREFIX, "validate"), batch_size=1)
+def on_chunk_created(event: SQSEvent) -> None:
     s3, settings = get_s3(), get_settings()
-    run_stage(
+    triggers.deliver(
+        event.to_dict(),
         "validate",
         s3,
-        event.bucket,
-        event.key,
         request_id_of(event.context),
         lambda parsed: validate.validate_chunk(s3, settings, parsed),
     )
 
 
-@app.on_s3_event(bucket=BUCKET, events=["s3:ObjectCreated:*"], prefix="loads/", suffix=".json")
-def on_load_requested(event: S3Event) -> None:
+@app.on_sqs_message(queue=triggers.queue_name(QUEUE_PREFIX, "load"), batch_size=1)
+def on_load_requested(event: SQSEvent) -> None:
     s3, settings = get_s3(), get_settings()
-    run_stage(
+    triggers.deliver(
+        event.to_dict(),
         "load",
         s3,
-        event.bucket,
-        event.key,
         request_id_of(event.context),
         lambda parsed: load.load_upload(s3, get_warehouse, settings, parsed),
     )

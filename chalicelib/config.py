@@ -24,6 +24,7 @@ ENV_API_KEY = "INGEST_API_KEY"
 ENV_PRESIGN_EXPIRES = "INGEST_PRESIGN_EXPIRES"
 ENV_MAX_UPLOAD_BYTES = "INGEST_MAX_UPLOAD_BYTES"
 ENV_LOAD_ATTEMPTS = "INGEST_LOAD_ATTEMPTS"
+ENV_QUEUE_PREFIX = "INGEST_QUEUE_PREFIX"
 ENV_REDSHIFT_HOST = "INGEST_REDSHIFT_HOST"
 ENV_REDSHIFT_PORT = "INGEST_REDSHIFT_PORT"
 ENV_REDSHIFT_DATABASE = "INGEST_REDSHIFT_DATABASE"
@@ -46,8 +47,9 @@ ENV_REDSHIFT_SSL = "INGEST_REDSHIFT_SSL"
 DEFAULT_CHUNK_ROWS = 250_000
 # A presigned POST can carry at most 5 GB (S3's single-PUT limit).
 S3_MAX_SINGLE_UPLOAD = 5 * 1024**3
-# S3 invokes a Lambda asynchronously: one delivery plus two retries by default. The load gives up
-# (state `failed`) on its last delivery instead of leaving the upload `loading` for ever.
+# A stage's queue delivers a message up to its maxReceiveCount (5 by default, docs/deploy.md)
+# before dead-lettering it. The load gives up sooner, on its third delivery that finds the
+# warehouse unavailable: the upload is then `failed` with a retry hint rather than stuck `loading`.
 DEFAULT_LOAD_ATTEMPTS = 3
 
 WarehouseKind = Literal["duckdb", "redshift"]
@@ -96,6 +98,8 @@ class Settings:
     max_upload_bytes: int = S3_MAX_SINGLE_UPLOAD
     redshift: RedshiftSettings | None = None
     load_attempts: int = DEFAULT_LOAD_ATTEMPTS
+    # Each stage's queue is <queue_prefix>-<stage>, its dead-letter queue <...>-dlq (triggers.py).
+    queue_prefix: str = "ingest-local"
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -135,6 +139,7 @@ class Settings:
             max_upload_bytes=max_upload,
             redshift=redshift,
             load_attempts=load_attempts,
+            queue_prefix=event_queue_prefix(env),
         )
 
 
@@ -209,12 +214,13 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     return raw == "true"
 
 
-def event_bucket(env: Mapping[str, str] | None = None) -> str:
-    """The bucket S3 event handlers are registered on (needed at import, before Settings)."""
+def event_queue_prefix(env: Mapping[str, str] | None = None) -> str:
+    """The prefix of the queues the stage handlers read (needed at import, before Settings)."""
     env = os.environ if env is None else env
-    return env.get(ENV_BUCKET) or "ingest-local"
+    return env.get(ENV_QUEUE_PREFIX) or LOCAL_QUEUE_PREFIX
 
 
+LOCAL_QUEUE_PREFIX = "ingest-local"
 LOCAL_API_KEY = "local-only-api-key"  # documented default for the offline stack; never deployed
 LOCAL_BUCKET = "ingest-local"
 
@@ -229,6 +235,8 @@ class LocalStackSettings:
     data_dir: str = ".local"
     workers: int = 4
     warehouse: WarehouseKind = "duckdb"  # redshift: the local engine in devstack/redshift_local
+    # Deliveries before a stage's queue dead-letters a message (the deployed default, too).
+    max_receives: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalStackSettings:

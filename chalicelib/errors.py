@@ -31,6 +31,12 @@ class InvalidSchemaError(IngestError):
     code = "invalid_schema"
 
 
+class EventFormatError(IngestError):
+    """A queue message is not the S3 notification its handler expects."""
+
+    code = "event_format"
+
+
 class InvalidRequestError(IngestError):
     """The request is malformed: bad JSON, unknown table, bad parameter."""
 

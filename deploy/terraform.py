@@ -1,13 +1,14 @@
-"""Terraform for what ``chalice package`` leaves out, and two fixes to what it writes.
+"""Terraform for what ``chalice package`` leaves out, and the fixes to what it writes.
 
-Owns ``ingest.tf.json`` next to Chalice's ``chalice.tf.json``: the stage's bucket (private,
-encrypted), the API key and usage plan that ``api_key_required`` routes need, and the role
+Owns ``ingest.tf.json`` next to Chalice's ``chalice.tf.json``: the stage's bucket (``bucket.py``),
+its queues and dead-letter queues (``queues.py``), log groups, alarms and their topic
+(``alarms.py``), the API key and usage plan that ``api_key_required`` routes need, and the role
 Redshift assumes for COPY/UNLOAD, limited to the prefixes it reads and writes. It also edits
-``chalice.tf.json`` in place: lifts Chalice's ``terraform < 1.4.0`` pin, and makes S3
-notifications wait for the bucket and the Lambda permissions (Terraform refuses ``depends_on``
-in override files, so an override cannot do it). Values come from ``.chalice/config.json``;
-nothing here talks to AWS. ``make package`` runs it: ``python -m deploy.terraform --stage dev
---out build/dev``.
+``chalice.tf.json`` in place (Terraform refuses ``depends_on`` in override files): ties each
+event source mapping to its queue and caps the validate function's concurrency, makes each
+function wait for its log group, and moves the ``terraform`` block, with a newer version pin,
+to ``versions.tf``. Values come from ``.chalice/config.json`` (``stage.py``); nothing here talks
+to AWS. ``make package`` runs it: ``python -m deploy.terraform --stage dev --out build/dev``.
 """
 
 from __future__ import annotations
@@ -16,47 +17,24 @@ import argparse
 import copy
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.pipeline.triggers import TRIGGERS
+from deploy import alarms, bucket, queues
+from deploy.stage import Stage, read_stage
+
+__all__ = ["Stage", "extras", "main", "patch_chalice", "read_stage", "versions_tf", "write"]
+
 CONFIG = Path(__file__).resolve().parent.parent / ".chalice" / "config.json"
-# Chalice 1.34 writes required_version ">= 0.12.26, < 1.4.0", which Terraform 1.4+ refuses. The
-# providers stay as Chalice pins them (aws >= 3.61, < 5; null < 4): Terraform 1.x runs those.
+# Chalice 1.34 writes required_version ">= 0.12.26, < 1.4.0", which Terraform 1.4+ refuses, and
+# aws ">= 3.61.0, < 5"; the SQS event source's scaling_config needs aws 4.51 or later.
 TERRAFORM_VERSION = ">= 1.0, < 2.0"
+AWS_PROVIDER_VERSION = ">= 4.51, < 5"
+CAPPED_HANDLER = "on_chunk_created"
 # COPY reads the load manifests and cleaned chunks; UNLOAD writes backups, restore reads them.
 REDSHIFT_READS = ("manifests/", "clean/", "backups/")
 REDSHIFT_WRITES = ("backups/",)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """What the extra resources need to know about one Chalice stage."""
-
-    app: str
-    name: str
-    bucket: str
-    redshift_role: str
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.app}-{self.name}"
-
-
-def read_stage(config: dict[str, Any], name: str) -> Stage:
-    """The stage's bucket and Redshift role name, from its environment variables.
-
-    Raises:
-        SystemExit: the stage or one of its settings is missing.
-    """
-    stage = config.get("stages", {}).get(name)
-    if stage is None:
-        raise SystemExit(f"no stage {name!r} in .chalice/config.json")
-    env = {**config.get("environment_variables", {}), **stage.get("environment_variables", {})}
-    bucket, role_arn = env.get("INGEST_BUCKET"), env.get("INGEST_REDSHIFT_IAM_ROLE", "")
-    if not bucket or ":role/" not in role_arn:
-        raise SystemExit(f"stage {name!r} needs INGEST_BUCKET and INGEST_REDSHIFT_IAM_ROLE")
-    return Stage(config["app_name"], name, bucket, role_arn.rsplit("/", 1)[-1])
 
 
 def _policy(statements: list[dict[str, Any]]) -> str:
@@ -101,6 +79,15 @@ def _redshift_role(stage: Stage) -> dict[str, Any]:
             "Resource": bucket_arn,
         },
     ]
+    if stage.settings.kms_key_arn:
+        access.append(
+            {
+                "Sid": "UseBucketKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": stage.settings.kms_key_arn,
+            }
+        )
     return {
         "aws_iam_role": {
             "redshift": {"name": stage.redshift_role, "assume_role_policy": _policy(trust)}
@@ -117,26 +104,10 @@ def _redshift_role(stage: Stage) -> dict[str, Any]:
 
 def extras(stage: Stage) -> dict[str, Any]:
     """``ingest.tf.json``: the resources a deployed stage needs that Chalice does not create."""
-    bucket_id = "${aws_s3_bucket.ingest.id}"
     resources: dict[str, Any] = {
-        "aws_s3_bucket": {"ingest": {"bucket": stage.bucket}},
-        "aws_s3_bucket_public_access_block": {
-            "ingest": {
-                "bucket": bucket_id,
-                "block_public_acls": True,
-                "block_public_policy": True,
-                "ignore_public_acls": True,
-                "restrict_public_buckets": True,
-            }
-        },
-        "aws_s3_bucket_server_side_encryption_configuration": {
-            "ingest": {
-                "bucket": bucket_id,
-                "rule": [
-                    {"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}
-                ],
-            }
-        },
+        **bucket.resources(stage),
+        **queues.resources(stage),
+        **alarms.resources(stage),
         "aws_api_gateway_api_key": {"ingest": {"name": stage.prefix, "enabled": True}},
         "aws_api_gateway_usage_plan": {
             "ingest": {
@@ -160,41 +131,100 @@ def extras(stage: Stage) -> dict[str, Any]:
         **_redshift_role(stage),
     }
     outputs = {
-        "Bucket": {"value": bucket_id},
+        "Bucket": {"value": bucket.BUCKET_ID},
         "ApiKeyId": {"value": "${aws_api_gateway_api_key.ingest.id}"},
         "ApiKey": {"value": "${aws_api_gateway_api_key.ingest.value}", "sensitive": True},
         "RedshiftRoleArn": {"value": "${aws_iam_role.redshift.arn}"},
+        "AlarmTopicArn": {"value": alarms.TOPIC_ARN},
+        **{
+            f"{t.stage.capitalize()}DeadLetterQueueUrl": {
+                "value": f"${{aws_sqs_queue.{t.stage}_dlq.id}}"
+            }
+            for t in TRIGGERS
+        },
     }
     return {"resource": resources, "output": outputs}
 
 
-def patch_chalice(chalice_tf: dict[str, Any]) -> dict[str, Any]:
-    """``chalice.tf.json`` with the version pin lifted and S3 notifications ordered after the
-    bucket and the permissions they need (S3 checks it may invoke each function when the
-    notification is set)."""
+def patch_chalice(
+    chalice_tf: dict[str, Any], stage: Stage
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``chalice.tf.json`` tied to the extra resources, and the ``terraform`` block moved out.
+
+    Chalice names each queue in its event source mapping's ARN as a string, so Terraform would
+    not know to create the queue first; each function waits for its log group, or Lambda could
+    create the group first, without retention. The ``terraform`` block goes to ``versions.tf``
+    (returned second) because checkov cannot parse it in JSON form.
+    """
     patched: dict[str, Any] = copy.deepcopy(chalice_tf)
-    patched.setdefault("terraform", {})["required_version"] = TERRAFORM_VERSION
+    settings = patched.pop("terraform", {})
+    settings["required_version"] = TERRAFORM_VERSION
+    providers = settings.setdefault("required_providers", {})
+    providers.setdefault("aws", {})["version"] = AWS_PROVIDER_VERSION
+    for provider in providers:
+        providers[provider].setdefault("source", f"hashicorp/{provider}")
     resources = patched.get("resource", {})
-    permissions = [
-        f"aws_lambda_permission.{name}"
-        for name, spec in sorted(resources.get("aws_lambda_permission", {}).items())
-        if spec.get("principal") == "s3.amazonaws.com"
-    ]
-    for notification in resources.get("aws_s3_bucket_notification", {}).values():
-        notification["depends_on"] = ["aws_s3_bucket.ingest", *permissions]
-    return patched
+    for name, function in resources.get("aws_lambda_function", {}).items():
+        function["depends_on"] = [f"aws_cloudwatch_log_group.{name}"]
+        if stage.settings.kms_key_arn:
+            function["kms_key_arn"] = stage.settings.kms_key_arn  # its environment variables
+    for api in resources.get("aws_api_gateway_rest_api", {}).values():
+        # A replaced API is up before the old one goes, so the stage URL never answers 404s.
+        api["lifecycle"] = {"create_before_destroy": True}
+    mappings = resources.get("aws_lambda_event_source_mapping", {})
+    policies = [f"aws_iam_role_policy.{name}" for name in resources.get("aws_iam_role_policy", {})]
+    for trigger in TRIGGERS:
+        for name, mapping in mappings.items():
+            if mapping.get("function_name") == f"${{aws_lambda_function.{trigger.handler}.arn}}":
+                # Lambda checks the role may read the queue when the mapping is created.
+                mapping["depends_on"] = [
+                    f"aws_sqs_queue.{trigger.stage}",
+                    *(
+                        p
+                        for p in policies
+                        if p.startswith(f"aws_iam_role_policy.{trigger.handler}")
+                    ),
+                ]
+                if trigger.handler == CAPPED_HANDLER:
+                    cap = stage.settings.validate_max_concurrency
+                    mapping["scaling_config"] = {"maximum_concurrency": cap}
+                    mappings[name] = mapping
+    return patched, settings
+
+
+def versions_tf(settings: dict[str, Any]) -> str:
+    """The ``terraform`` block in HCL, laid out as ``terraform fmt`` lays it out."""
+    lines = ["terraform {", f"  required_version = {json.dumps(settings['required_version'])}"]
+    providers = settings.get("required_providers", {})
+    if providers:
+        lines += ["", "  required_providers {"]
+        for name in sorted(providers):
+            attrs = providers[name]
+            width = max(len(k) for k in attrs)
+            lines.append(f"    {name} = {{")
+            lines += [f"      {k.ljust(width)} = {json.dumps(attrs[k])}" for k in sorted(attrs)]
+            lines.append("    }")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def write(stage: Stage, out: Path) -> list[Path]:
-    """Write ``ingest.tf.json`` and patch ``chalice.tf.json`` in ``out``; return both paths."""
+    """Write ``ingest.tf.json`` and ``versions.tf``, patch ``chalice.tf.json``; return the paths."""
     chalice_path, extras_path = out / "chalice.tf.json", out / "ingest.tf.json"
+    versions_path = out / "versions.tf"
     chalice_tf = json.loads(chalice_path.read_text(encoding="utf-8"))
-    for path, content in (
-        (chalice_path, patch_chalice(chalice_tf)),
-        (extras_path, extras(stage)),
-    ):
+    patched, settings = patch_chalice(chalice_tf, stage)
+    for path, content in ((chalice_path, patched), (extras_path, extras(stage))):
         path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    return [chalice_path, extras_path]
+    if "terraform" in chalice_tf:  # not when run twice over a patched file: keep the first
+        versions_path.write_text(versions_tf(settings), encoding="utf-8")
+    return [chalice_path, extras_path, versions_path]  # already patched: nothing to redo
+    patched, settings = patch_chalice(chalice_tf, stage)
+    for path, content in ((chalice_path, patched), (extras_path, extras(stage))):
+        path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    versions_path.write_text(versions_tf(settings), encoding="utf-8")
+    return [chalice_path, extras_path, versions_path]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,3 +77,13 @@ class ApiClient:
 
     def report(self, name: str, year: int) -> dict[str, Any]:
         return dict(self._call("GET", f"/api/v1/reports/{name}", params={"year": year}))
+
+    def dead_letters(self) -> dict[str, int]:
+        """Messages in each stage's dead-letter queue."""
+        queues = self._call("GET", "/api/v1/dead-letters")["queues"]
+        return {q["stage"]: int(q["messages"]) for q in queues}
+
+    def redrive_dead_letters(self, stage: str = "all") -> dict[str, int]:
+        """Send a stage's (or every stage's) dead letters back to its queue; moved per stage."""
+        reply = self._call("POST", "/api/v1/dead-letters/redrive", json={"stage": stage})
+        return dict(reply["moved"])

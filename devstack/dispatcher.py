@@ -1,9 +1,10 @@
-"""Delivers S3 notifications from an SQS queue to the app's S3 event handlers, as Lambda would.
+"""Delivers each stage's SQS queue to the app's stage handlers, as Lambda's SQS event source would.
 
-moto sends real S3 event payloads to the queue; this polls it and calls the handler whose
-prefix/suffix matches each record (direct calls skip Chalice's filters, so they are applied here).
-A handler that raises leaves its message on the queue to be delivered again, like a Lambda retry;
-after ``max_receives`` deliveries the message is dropped and logged, like a dead-letter queue.
+moto sends real S3 notifications to one queue per stage, filtered by the trigger's prefix and
+suffix (``chalicelib/triggers.py``), as in AWS; this polls every queue and calls its handler with
+a Lambda SQS event holding one message. A handler that raises leaves its message on the queue to
+be delivered again after a short delay; the queue's redrive policy moves it to the stage's
+dead-letter queue once it has been received maxReceiveCount times, as SQS does in AWS.
 Handlers run concurrently, as Lambda invocations would: those named in ``process_routes`` in a
 pool of worker processes (CPU-bound work then really runs in parallel, which threads sharing the
 GIL cannot), the others (the load, which owns the DuckDB file) on threads of this process.
@@ -11,8 +12,8 @@ GIL cannot), the others (the load, which owns the DuckDB file) on threads of thi
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-import json
 import logging
 import multiprocessing
 import threading
@@ -21,13 +22,13 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
-from chalice.app import Chalice, S3EventConfig
+from chalicelib.pipeline.triggers import TRIGGERS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
+    from chalice.app import Chalice
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
@@ -76,36 +77,69 @@ def run_in_worker(module: str, name: str, event: dict[str, Any], request_id: str
 
 
 def routes_of(app: Chalice) -> list[Route]:
+    """The app's stage handlers with the objects that trigger them."""
     return [
-        Route(cfg.name, cfg.prefix or "", cfg.suffix or "", app.handler_map[cfg.name])
-        for cfg in app.event_sources
-        if isinstance(cfg, S3EventConfig)
+        Route(t.handler, t.prefix, t.suffix, app.handler_map[t.handler])
+        for t in TRIGGERS
+        if t.handler in app.handler_map
     ]
 
 
+def sqs_event(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source passes a handler for one received message."""
+    body = str(message["Body"])
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": body,
+                "attributes": dict(message.get("Attributes", {})),
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3] if queue_arn.count(":") >= 5 else "",
+            }
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A stage queue the dispatcher polls, and the handler it feeds."""
+
+    handler: str
+    url: str
+    arn: str
+
+
 class Dispatcher:
-    """Polls ``queue_url`` and runs matching handlers until ``stop()``."""
+    """Polls each queue and runs its handler until ``stop()``."""
 
     def __init__(
         self,
         sqs: SQSClient,
-        queue_url: str,
+        queues: list[Queue],
         app: Chalice,
         *,
         workers: int = 4,
-        max_receives: int = 5,
         retry_delay: int = 1,
         app_module: str = "app",
         process_routes: frozenset[str] = frozenset(),
     ) -> None:
         self._sqs = sqs
-        self._queue_url = queue_url
-        self._routes = routes_of(app)
+        self._queues = queues
+        self._handlers = dict(app.handler_map)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
         self._slots = threading.Semaphore(workers)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="dispatcher", daemon=True)
-        self._max_receives = max_receives
+        self._threads = [
+            threading.Thread(
+                target=self._poll, args=(q,), name=f"dispatcher-{q.handler}", daemon=True
+            )
+            for q in queues
+        ]
         self._retry_delay = retry_delay
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -121,12 +155,14 @@ class Dispatcher:
         if self._processes is not None:
             for _ in range(self._workers):
                 self._processes.submit(_warm, self._app_module)
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=False)
         if self._processes is not None:
             self._processes.shutdown(wait=True, cancel_futures=True)
@@ -164,12 +200,12 @@ class Dispatcher:
         with self._lock:
             return self._in_flight > 0
 
-    def _poll(self) -> None:
+    def _poll(self, queue: Queue) -> None:
         while not self._stop.is_set():
             try:
                 reply = self._sqs.receive_message(
-                    QueueUrl=self._queue_url,
-                    MaxNumberOfMessages=10,
+                    QueueUrl=queue.url,
+                    MaxNumberOfMessages=1,  # the event source's batch size: one message
                     WaitTimeSeconds=1,
                     AttributeNames=["ApproximateReceiveCount"],
                 )
@@ -183,48 +219,41 @@ class Dispatcher:
                 self._slots.acquire()
                 with self._lock:
                     self._in_flight += 1
-                self._pool.submit(self._deliver, message)
+                self._pool.submit(self._deliver, queue, message)
 
-    def _deliver(self, message: Any) -> None:
+    def _deliver(self, queue: Queue, message: Any) -> None:
         try:
-            self._handle(message)
+            self._handle(queue, message)
         finally:
             with self._lock:
                 self._in_flight -= 1
             self._slots.release()
 
-    def _handle(self, message: dict[str, Any]) -> None:
+    def _handle(self, queue: Queue, message: dict[str, Any]) -> None:
         receipt = message["ReceiptHandle"]
         try:
-            self.dispatch(json.loads(message["Body"]), message["MessageId"])
+            self.invoke(queue.handler, sqs_event(message, queue.arn), message["MessageId"])
         except Exception as exc:
             count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            if count >= self._max_receives:
-                self.failed += 1
-                logger.error("dispatch.dropped", extra={"receives": count, "error": str(exc)})
-                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)
-            else:
-                logger.warning("dispatch.retrying", extra={"receives": count, "error": str(exc)})
-                self._sqs.change_message_visibility(
-                    QueueUrl=self._queue_url,
-                    ReceiptHandle=receipt,
-                    VisibilityTimeout=self._retry_delay * count,
-                )
+            self.failed += 1
+            logger.warning(
+                "dispatch.retrying",
+                extra={"handler": queue.handler, "receives": count, "error": str(exc)},
+            )
+            # Visible again after a short delay (in AWS: the queue's visibility timeout). On the
+            # receive after the last allowed one the queue dead-letters it.
+            self._sqs.change_message_visibility(
+                QueueUrl=queue.url,
+                ReceiptHandle=receipt,
+                VisibilityTimeout=self._retry_delay * count,
+            )
             return
-        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)
+        self.delivered += 1
+        self._sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=receipt)
 
-    def dispatch(self, event: dict[str, Any], request_id: str) -> int:
-        """Call the handler of each S3 record in ``event``; return how many were handled."""
-        handled = 0
-        for record in event.get("Records", []):  # s3:TestEvent has no Records
-            key = unquote_plus(record["s3"]["object"]["key"])
-            for route in self._routes:
-                if route.matches(key):
-                    event = {"Records": [record]}
-                    if self._processes is not None and route.name in self._process_routes:
-                        self._run_in_process(route.name, event, request_id)
-                    else:
-                        route.handler(event, LambdaContext(request_id, route.name))
-                    handled += 1
-                    self.delivered += 1
-        return handled
+    def invoke(self, name: str, event: dict[str, Any], request_id: str) -> None:
+        """Call handler ``name`` with ``event``, in a worker process if it is a process route."""
+        if self._processes is not None and name in self._process_routes:
+            self._run_in_process(name, event, request_id)
+        else:
+            self._handlers[name](event, LambdaContext(request_id, name))

@@ -1,8 +1,9 @@
 """Starts and stops the offline stack in one process, bound to 127.0.0.1 only.
 
 moto runs in server mode as the S3 and SQS endpoint; the bucket sends ObjectCreated
-notifications to a queue, filtered by the same prefixes the app's handlers declare (as S3 would
-invoke the Lambdas); the dispatcher delivers them; the Chalice app serves HTTP. DuckDB lives in
+notifications to one queue per stage, filtered by the stage's prefix and suffix, and each queue
+dead-letters a message after ``max_receives`` failed deliveries, as the deployed stage's queues
+do (deploy/); the dispatcher delivers them; the Chalice app serves HTTP. DuckDB lives in
 DATA_DIR and allows one writer per database file, so the load handler (its only user) runs in
 this process; split and validate handlers run in worker processes, in parallel. With
 ``WAREHOUSE=redshift`` the warehouse is the local Redshift engine (devstack/redshift_local)
@@ -11,6 +12,8 @@ instead, on this stack's S3, reached through the Redshift adapter and its driver
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import threading
@@ -20,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib.config import LOCAL_BUCKET, LocalStackSettings
-from devstack.dispatcher import Dispatcher, routes_of
+from chalicelib.config import LOCAL_BUCKET, LOCAL_QUEUE_PREFIX, LocalStackSettings
+from chalicelib.pipeline.triggers import TRIGGERS, dead_letter_queue_name, queue_name
+from devstack.dispatcher import Dispatcher, Queue
 
 if TYPE_CHECKING:
     from types import ModuleType
 
 logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
-QUEUE = "ingest-s3-events"
 PROCESS_ROUTES = frozenset({"on_raw_created", "on_chunk_created"})
 REGION = "us-east-1"
 # Connections the API's listening socket queues before it accepts them. socketserver's default
@@ -48,6 +51,7 @@ def local_environment(settings: LocalStackSettings, s3_port: int) -> dict[str, s
         "INGEST_WAREHOUSE": "duckdb",
         "INGEST_DUCKDB_PATH": str(Path(settings.data_dir) / "warehouse.duckdb"),
         "INGEST_API_KEY": settings.api_key,
+        "INGEST_QUEUE_PREFIX": LOCAL_QUEUE_PREFIX,
     }
 
 
@@ -60,6 +64,19 @@ def _api_server(backlog: int) -> Any:
         daemon_threads = True  # a client that never finishes its request does not block stop()
 
     return ApiServer
+
+
+def _delete_queues(sqs: Any, names: tuple[str, ...]) -> None:
+    """Start from empty queues: a second stack in one process (tests) finds the first's, as
+    moto keeps them in memory for the process."""
+    for name in names:
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def _arn(sqs: Any, url: str) -> str:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    return str(attrs["QueueArn"])
 
 
 def _log_access(handler: Any, fmt: str, *args: Any) -> None:
@@ -75,7 +92,7 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     api_url: str = ""
     s3_url: str = ""
-    queue_url: str = ""
+    queues: dict[str, Queue] = field(default_factory=dict)
     dispatcher: Dispatcher | None = None
     app_module: ModuleType | None = None
     api_backlog: int = API_BACKLOG
@@ -99,7 +116,12 @@ class LocalStack:
         import app as app_module
 
         self.app_module = app_module
-        for getter in (app_module.get_settings, app_module.get_s3, app_module.get_warehouse):
+        for getter in (
+            app_module.get_settings,
+            app_module.get_s3,
+            app_module.get_sqs,
+            app_module.get_warehouse,
+        ):
             getter.cache_clear()
         # Made now, while the environment points at this stack, and reused by every handler.
         # The warehouse too: functools.cache does not stop two handler threads that start at
@@ -107,13 +129,13 @@ class LocalStack:
         # upload concurrently collide on its primary keys (Lambda runs one event at a time).
         app_module.get_s3()
         app_module.get_warehouse()
-        queue_url = self.queue_url = self._wire_notifications(app_module)
+        self.queues = self._wire_notifications()
         sqs = boto3.client("sqs")
         # Split and validate run in worker processes, as parallel Lambdas; the load stays here,
         # with the one DuckDB connection.
         self.dispatcher = Dispatcher(
             sqs,
-            queue_url,
+            list(self.queues.values()),
             app_module.app,
             workers=self.settings.workers,
             app_module=app_module.__name__,
@@ -140,23 +162,33 @@ class LocalStack:
         env: dict[str, str] = self._redshift.environment()
         return env
 
-    def _wire_notifications(self, app_module: ModuleType) -> str:
+    def _wire_notifications(self) -> dict[str, Queue]:
+        """Each stage's queue and dead-letter queue, and the bucket notifying the queues."""
         s3, sqs = boto3.client("s3"), boto3.client("sqs")
         s3.create_bucket(Bucket=LOCAL_BUCKET)
-        queue_url = sqs.create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "120"})[
-            "QueueUrl"
-        ]
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-        queue_arn = arn["Attributes"]["QueueArn"]
+        queues: dict[str, Queue] = {}
         configs: list[Any] = []
-        for route in routes_of(app_module.app):
-            rules = [{"Name": "prefix", "Value": route.prefix}]
-            if route.suffix:
-                rules.append({"Name": "suffix", "Value": route.suffix})
+        for trigger in TRIGGERS:
+            names = (
+                dead_letter_queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
+                queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
+            )
+            _delete_queues(sqs, names)
+            dlq_url = sqs.create_queue(QueueName=names[0])["QueueUrl"]
+            redrive = {"deadLetterTargetArn": _arn(sqs, dlq_url)}
+            redrive["maxReceiveCount"] = str(self.settings.max_receives)
+            url = sqs.create_queue(
+                QueueName=names[1],
+                Attributes={"VisibilityTimeout": "120", "RedrivePolicy": json.dumps(redrive)},
+            )["QueueUrl"]
+            queues[trigger.stage] = Queue(trigger.handler, url, _arn(sqs, url))
+            rules = [{"Name": "prefix", "Value": trigger.prefix}]
+            if trigger.suffix:
+                rules.append({"Name": "suffix", "Value": trigger.suffix})
             configs.append(
                 {
-                    "Id": route.name,
-                    "QueueArn": queue_arn,
+                    "Id": trigger.handler,
+                    "QueueArn": queues[trigger.stage].arn,
                     "Events": ["s3:ObjectCreated:*"],
                     "Filter": {"Key": {"FilterRules": rules}},
                 }
@@ -164,7 +196,7 @@ class LocalStack:
         s3.put_bucket_notification_configuration(
             Bucket=LOCAL_BUCKET, NotificationConfiguration={"QueueConfigurations": configs}
         )
-        return queue_url
+        return queues
 
     def _start_api(self, app_module: ModuleType) -> None:
         from chalice.config import Config
@@ -199,7 +231,7 @@ class LocalStack:
         self._api_thread.start()
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Block until no S3 event is queued or being handled.
+        """Block until no S3 event is queued or being handled (dead letters wait for a re-drive).
 
         Raises:
             TimeoutError: still busy after ``timeout`` seconds.
@@ -210,14 +242,16 @@ class LocalStack:
         deadline = time.monotonic() + timeout
         quiet = 0
         while quiet < 3:  # three quiet looks in a row: nothing in flight between polls
-            attrs = sqs.get_queue_attributes(
-                QueueUrl=self.queue_url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )["Attributes"]
-            pending = sum(int(v) for v in attrs.values())
+            pending = 0
+            for queue in self.queues.values():
+                attrs = sqs.get_queue_attributes(
+                    QueueUrl=queue.url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )["Attributes"]
+                pending += sum(int(v) for v in attrs.values())
             busy = self.dispatcher is not None and self.dispatcher.busy
             quiet = quiet + 1 if pending == 0 and not busy else 0
             if time.monotonic() > deadline:

@@ -194,3 +194,10 @@ class Api:
     def restore(self, backup_id: str, table: str) -> dict[str, Any]:
         body = {"backup_id": backup_id, "table": table}
         return dict(self.call("POST", "/restores", body=body))
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "/dead-letters")["queues"])
+
+    def redrive_dead_letters(self, stage: str, limit: int) -> dict[str, int]:
+        reply = self.call("POST", "/dead-letters/redrive", body={"stage": stage, "limit": limit})
+        return {str(k): int(v) for k, v in reply["moved"].items()}

@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from ingest_cli import __version__, backups, charts, rejected
+from ingest_cli import __version__, backups, charts, deadletters, rejected
 from ingest_cli.api import DEFAULT_URL, Api
 from ingest_cli.errors import (
     EXIT_FAILED,
@@ -97,6 +97,8 @@ cli.add_command(rejected.rejected)
 cli.add_command(backups.backup)
 cli.add_command(backups.backups)
 cli.add_command(backups.restore)
+cli.add_command(deadletters.dead_letters)
+cli.add_command(deadletters.redrive_dead_letters)
 
 
 @cli.command()

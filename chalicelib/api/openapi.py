@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 from chalicelib import keys
 from chalicelib.api import (
     batch_rows,
+    deadletters,
     health,
     multipart_uploads,
     openapi_requests,
@@ -225,6 +226,20 @@ class _Paths:
                     (202, redrive.Retried, "The stage restarted and the objects rewritten"),
                     (400, 404, (409, "Loaded, no file yet, or still making progress")),
                     parameters=(_UPLOAD_ID,),
+                )
+            },
+            "/api/v1/dead-letters": {
+                "get": self.op(
+                    "Messages in each stage's dead-letter queue",
+                    (200, deadletters.DeadLetterList, "One entry per stage"),
+                    (),
+                )
+            },
+            "/api/v1/dead-letters/redrive": {
+                "post": self.op(
+                    "Send dead letters back to their stage's queue, to be handled again",
+                    (200, deadletters.Redriven, "Messages moved, per stage"),
+                    body="RedriveRequest",
                 )
             },
             "/api/v1/reports/hires-by-quarter": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys
+from chalicelib.api import deadletters
 from chalicelib.api.batch_rows import MAX_ROWS
 from chalicelib.api.multipart_uploads import (
     MAX_OBJECT_BYTES,
@@ -21,6 +22,7 @@ from chalicelib.api.multipart_uploads import (
 )
 from chalicelib.config import S3_MAX_SINGLE_UPLOAD
 from chalicelib.pipeline.backup_catalog import ALL, FORMATS
+from chalicelib.pipeline.triggers import STAGES
 from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -112,6 +114,16 @@ SCHEMAS: dict[str, Schema] = {
             "type": "string",
             "description": "s3://<bucket>/backups/<backup_id>/<table>/ of this deployment; "
             "instead of backup_id",
+        },
+    ),
+    "RedriveRequest": _object(
+        [],
+        stage={"type": "string", "enum": [*STAGES, "all"], "default": "all"},
+        limit={
+            "type": "integer",
+            "minimum": 1,
+            "maximum": deadletters.MAX_LIMIT,
+            "default": deadletters.DEFAULT_LIMIT,
         },
     ),
     "Form": _object(

@@ -91,7 +91,7 @@ def _stage_needed(s3: S3Client, bucket: str, upload: Upload) -> Stage:
 
 
 def _refuse_if_running(s3: S3Client, bucket: str, upload: Upload, now: datetime) -> None:
-    last = _last_progress(s3, bucket, upload)
+    last = last_progress(s3, bucket, upload)
     if now - last < STUCK_AFTER:
         minutes = int(STUCK_AFTER.total_seconds() // 60)
         raise UploadStateError(
@@ -101,7 +101,7 @@ def _refuse_if_running(s3: S3Client, bucket: str, upload: Upload, now: datetime)
         )
 
 
-def _last_progress(s3: S3Client, bucket: str, upload: Upload) -> datetime:
+def last_progress(s3: S3Client, bucket: str, upload: Upload) -> datetime:
     """The newest sign of work on the upload: its state, its file, its chunks, its done markers."""
     times = [datetime.strptime(upload.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)]
     prefixes = [

@@ -19,6 +19,8 @@ from moto import mock_aws
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from chalicelib.config import LOCAL_QUEUE_PREFIX
+from chalicelib.pipeline.triggers import STAGES, dead_letter_queue_name, queue_name
 from devstack.dispatcher import routes_of
 from tests.conftest import BUCKET
 
@@ -149,7 +151,10 @@ class Api:
                 self._seen.add(key)
                 for route in handlers:
                     if key.startswith(route.prefix) and key.endswith(route.suffix):
-                        event = self.client.events.generate_s3_event(BUCKET, key)
+                        # S3's notification, as the stage's queue hands it to the handler.
+                        record = {"s3": {"bucket": {"name": BUCKET}, "object": {"key": key}}}
+                        body = json.dumps({"Records": [record]})
+                        event = {"Records": [{"messageId": key, "body": body}]}
                         self.client.lambda_.invoke(route.name, event)
 
     def form_upload(self, table: str, text: str) -> str:
@@ -195,6 +200,14 @@ class Api:
         return str(started["upload_id"])
 
 
+def _stage_queues(sqs: Any) -> None:
+    """Each stage's queue and dead-letter queue, named as the app's settings name them."""
+    for stage in STAGES:
+        for name in (queue_name(LOCAL_QUEUE_PREFIX, stage),
+                     dead_letter_queue_name(LOCAL_QUEUE_PREFIX, stage)):  # fmt: skip
+            sqs.create_queue(QueueName=name)
+
+
 @contextmanager
 def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
     """The app on a fresh moto S3 bucket and in-memory DuckDB, with the API key ``KEY``.
@@ -202,7 +215,12 @@ def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
     ``project_dir`` has no ``.chalice/config.json``, so no deployment stage's environment (a
     Redshift warehouse, a real bucket) is applied to the handlers.
     """
-    getters = (app_module.get_settings, app_module.get_s3, app_module.get_warehouse)
+    getters = (
+        app_module.get_settings,
+        app_module.get_s3,
+        app_module.get_sqs,
+        app_module.get_warehouse,
+    )
     with pytest.MonkeyPatch.context() as env:
         for name in [n for n in os.environ if n.startswith(("INGEST_", "AWS_"))]:
             env.delenv(name)
@@ -217,6 +235,7 @@ def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
             with mock_aws():
                 s3 = boto3.client("s3", region_name="us-east-1")
                 s3.create_bucket(Bucket=BUCKET)
+                _stage_queues(boto3.client("sqs", region_name="us-east-1"))
                 with Client(app_module.app, project_dir=str(project_dir)) as client:
                     yield Api(client, s3, app_module)
         finally:

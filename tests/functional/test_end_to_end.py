@@ -11,6 +11,8 @@ import boto3
 import pytest
 import requests
 
+from chalicelib.pipeline.triggers import TRIGGERS
+
 if TYPE_CHECKING:
     from devstack.client import ApiClient
     from devstack.stack import LocalStack
@@ -116,8 +118,9 @@ def test_replayed_s3_events_change_nothing(
     template = (Path(__file__).parents[1] / "events" / "s3_object_created.json").read_text()
     for key in replayed:
         event = template.replace("{bucket}", bucket).replace("{key}", key)
-        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=event)
-        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=event)
+        (queue,) = [stack.queues[t.stage] for t in TRIGGERS if t.matches(key)]
+        sqs.send_message(QueueUrl=queue.url, MessageBody=event)
+        sqs.send_message(QueueUrl=queue.url, MessageBody=event)
     stack.wait_idle()
     after = (api.report("hires-by-quarter", 2021), _without_url(api.status(uid)))
     assert after == before

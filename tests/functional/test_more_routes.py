@@ -375,4 +375,4 @@ def test_openapi_describes_exactly_the_registered_routes(api: ApiClient, stack: 
         (path, method) for path, operations in document["paths"].items() for method in operations
     }
     assert described == registered
-    assert len(registered) == 21
+    assert len(registered) == 23

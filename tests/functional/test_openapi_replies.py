@@ -145,6 +145,9 @@ CASES: list[Case] = [
     Case("GET", "/api/v1/health", 401, lambda api: _send(DEEP, key=None)),
     Case("GET", "/api/v1/health", 403, lambda api: _send(DEEP, key="wrong-key")),
     Case("GET", "/api/v1/health", 503, _bucket_gone),
+    Case("GET", "/api/v1/dead-letters", 200),
+    Case("POST", "/api/v1/dead-letters/redrive", 200, lambda api: _send(payload={"limit": 5})),
+    Case("POST", "/api/v1/dead-letters/redrive", 400, lambda api: _send(payload={"stage": "x"})),
     Case("GET", "/api/v1/openapi.json", 200),
     Case(
         "POST",

@@ -1,17 +1,18 @@
 """Drives the pipeline's stages the way S3 notifications would, with knobs for an adversary.
 
 ``Bus`` turns every object a stage writes into pending events for the handlers whose prefix and
-suffix match (read from the Chalice app, as the local stack wires them) and delivers each as
-Lambda would: an S3 notification payload (key URL-encoded) passed to the app's own handler
-(``app.on_raw_created`` and the others), whose S3 client, settings and warehouse are the bus's
-while it delivers. Knobs: copies of every event, a seeded shuffle, interleaving (other events
-delivered in the middle of a handler, right after one of its writes), a ``FaultPlan`` that breaks
-the Nth write, and a warehouse that can be down.
+suffix match (the app's triggers, as the local stack wires them) and delivers each as Lambda
+would: the S3 notification (key URL-encoded) in an SQS message, as the stage's queue passes it,
+to the app's own handler (``app.on_raw_created`` and the others), whose S3 client, settings and
+warehouse are the bus's while it delivers. Knobs: copies of every event, a seeded shuffle,
+interleaving (other events delivered in the middle of a handler, right after one of its
+writes), a ``FaultPlan`` that breaks the Nth write, and a warehouse that can be down.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
 import threading
@@ -25,7 +26,8 @@ from botocore.exceptions import ClientError
 
 import app as app_module
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
-from devstack.dispatcher import LambdaContext, routes_of
+from chalicelib.pipeline.triggers import queue_name
+from devstack.dispatcher import LambdaContext, routes_of, sqs_event
 from tests.conftest import load_event
 
 if TYPE_CHECKING:
@@ -36,16 +38,30 @@ if TYPE_CHECKING:
 # The app's S3 event handlers, and the name of the stage each runs (for fault-point labels).
 STAGE_OF = {"on_raw_created": "split", "on_chunk_created": "validate", "on_load_requested": "load"}
 ROUTES = [r for r in routes_of(app_module.app) if r.name in STAGE_OF]
-assert {r.name for r in ROUTES} == set(STAGE_OF), "the app's S3 handlers changed"
+assert {r.name for r in ROUTES} == set(STAGE_OF), "the app's stage handlers changed"
 # What the handlers call for their clients; the bus puts its own in while it delivers.
 _GETTERS = ("get_s3", "get_settings", "get_warehouse")
 _WIRING = threading.Lock()
 _REQUEST_IDS = itertools.count(1)
+_MESSAGE_IDS = itertools.count(1)
 
 
 def s3_event(bucket: str, key: str) -> dict[str, Any]:
     """The ObjectCreated notification S3 sends for ``key`` (which it URL-encodes)."""
     return load_event("s3_object_created", bucket=bucket, key=quote_plus(key, safe="/"))
+
+
+def stage_event(route: str, bucket: str, key: str, attempt: int) -> dict[str, Any]:
+    """What Lambda hands the stage's handler: the S3 notification, as its queue delivered it."""
+    n = next(_MESSAGE_IDS)
+    message = {
+        "Body": json.dumps(s3_event(bucket, key)),
+        "MessageId": f"message-{n}",
+        "ReceiptHandle": f"receipt-{n}",
+        "Attributes": {"ApproximateReceiveCount": str(attempt)},
+    }
+    queue = queue_name("reliability", STAGE_OF[route])
+    return sqs_event(message, f"arn:aws:sqs:us-east-1:000000000000:{queue}")
 
 
 _WRITES = {"put_object", "upload_fileobj", "upload_file", "copy_object", "delete_object"}
@@ -262,7 +278,7 @@ class Bus:
         """Invoke the app's handler for ``delivery`` as Lambda would; a raise means a retry."""
         stage = STAGE_OF[delivery.route]
         handler = app_module.app.handler_map[delivery.route]
-        event = s3_event(self.settings.bucket, delivery.key)
+        event = stage_event(delivery.route, self.settings.bucket, delivery.key, delivery.attempt)
         context = LambdaContext(f"delivery-{next(_REQUEST_IDS)}", delivery.route)
         self.stats["deliveries"] += 1
         self._stages.append(stage)

@@ -8,33 +8,40 @@ from typing import TYPE_CHECKING
 
 from chalice import Chalice
 
+from chalicelib.pipeline.triggers import s3_objects
+
 if TYPE_CHECKING:
-    from chalice.app import S3Event
+    from chalice.app import SQSEvent
 
 app = Chalice(app_name="process-test")
 OUT_DIR = "DISPATCH_TEST_DIR"
 
 
-def _record(name: str, event: S3Event) -> None:
+def _keys(event: SQSEvent) -> list[str]:
+    return [obj.key for record in event for obj in s3_objects(record.body)]
+
+
+def _record(name: str, event: SQSEvent) -> None:
     folder = Path(os.environ[OUT_DIR])
-    (folder / f"{name}-{event.key.rsplit('/', 1)[-1]}").write_text(str(os.getpid()))
+    for key in _keys(event):
+        (folder / f"{name}-{key.rsplit('/', 1)[-1]}").write_text(str(os.getpid()))
 
 
-@app.on_s3_event(bucket="b", prefix="raw/")
-def on_raw(event: S3Event) -> None:
+@app.on_sqs_message(queue="raw")
+def on_raw(event: SQSEvent) -> None:
     _record("raw", event)
 
 
-@app.on_s3_event(bucket="b", prefix="loads/")
-def on_load(event: S3Event) -> None:
+@app.on_sqs_message(queue="loads")
+def on_load(event: SQSEvent) -> None:
     _record("load", event)
 
 
-@app.on_s3_event(bucket="b", prefix="bad/")
-def on_bad(event: S3Event) -> None:
-    raise ValueError(f"cannot handle {event.key}")
+@app.on_sqs_message(queue="bad")
+def on_bad(event: SQSEvent) -> None:
+    raise ValueError(f"cannot handle {_keys(event)[0]}")
 
 
-@app.on_s3_event(bucket="b", prefix="crash/")
-def on_crash(event: S3Event) -> None:
+@app.on_sqs_message(queue="crash")
+def on_crash(event: SQSEvent) -> None:
     os._exit(3)  # a worker that dies, as a Lambda container can

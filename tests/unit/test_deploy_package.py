@@ -9,28 +9,21 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib import keys
 from chalicelib.config import Settings
-from deploy import terraform
+from chalicelib.pipeline.triggers import STAGES as STAGE_NAMES
+from chalicelib.pipeline.triggers import TRIGGERS
+from deploy import policies, terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
 STAGES = sorted(CONFIG["stages"])
-# Every prefix the stages write (keys.py); backups/ is only read (Redshift's UNLOAD writes it).
-WRITTEN = (
-    keys.RAW,
-    keys.CHUNKS,
-    keys.CLEAN,
-    keys.REJECTED,
-    keys.UPLOADS,
-    keys.MANIFESTS,
-    keys.LOADS,
-)
 ENI = {
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
@@ -47,23 +40,23 @@ def env_of(stage: str) -> dict[str, str]:
     }
 
 
-def policy_of(stage: str) -> list[dict[str, Any]]:
-    name = CONFIG["stages"][stage]["iam_policy_file"]
-    assert name == f"policy-{stage}.json"
+def policy_of(stage: str, handler: str) -> list[dict[str, Any]]:
+    name = CONFIG["stages"][stage]["lambda_functions"][handler]["iam_policy_file"]
+    assert name == policies.policy_file(stage, handler)
     document = json.loads((ROOT / ".chalice" / name).read_text(encoding="utf-8"))
     return list(document["Statement"])
+
+
+def _list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
 
 
 def allowed(statements: list[dict[str, Any]], action: str) -> list[str]:
     """The resources ``action`` is allowed on."""
     found: list[str] = []
     for statement in statements:
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-        if action in actions:
-            resources = statement["Resource"]
-            found += resources if isinstance(resources, list) else [resources]
+        if action in _list(statement["Action"]):
+            found += _list(statement["Resource"])
     return found
 
 
@@ -84,32 +77,59 @@ def test_lambda_sizes_fit_the_work(stage: str) -> None:
     assert functions["on_raw_created"]["lambda_timeout"] == 900
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_policy_touches_only_the_stage_bucket_prefixes(stage: str) -> None:
-    statements = policy_of(stage)
+FUNCTIONS = [(stage, handler) for stage in STAGES for handler in policies.S3_ACCESS]
+
+
+@pytest.mark.parametrize(("stage", "handler"), FUNCTIONS)
+def test_committed_policy_is_the_generated_one(stage: str, handler: str) -> None:
+    generated = policies.documents(CONFIG, stage)[policies.policy_file(stage, handler)]
+    assert policy_of(stage, handler) == generated["Statement"], "run python -m deploy.policies"
+
+
+@pytest.mark.parametrize(("stage", "handler"), FUNCTIONS)
+def test_each_role_reaches_only_its_prefixes_and_actions(stage: str, handler: str) -> None:
+    statements = policy_of(stage, handler)
     bucket = f"arn:aws:s3:::{env_of(stage)['INGEST_BUCKET']}"
-    assert sorted(allowed(statements, "s3:PutObject")) == sorted(f"{bucket}/{p}*" for p in WRITTEN)
-    assert sorted(allowed(statements, "s3:GetObject")) == sorted(
-        f"{bucket}/{p}*" for p in (*WRITTEN, "backups/")
-    )
+    reads, writes = policies.S3_ACCESS[handler]
+    assert sorted(allowed(statements, "s3:PutObject")) == sorted(f"{bucket}/{p}*" for p in writes)
+    assert sorted(allowed(statements, "s3:GetObject")) == sorted(f"{bucket}/{p}*" for p in reads)
     # Without ListBucket a missing key is a 403, not the 404 that storage.get_json expects.
     assert allowed(statements, "s3:ListBucket") == [bucket]
+    assert allowed(statements, "s3:DeleteObject") == []
+    prefix = env_of(stage)["INGEST_QUEUE_PREFIX"]
+    queues = {
+        r.rsplit(":", 1)[-1] for s in statements for r in _list(s["Resource"]) if ":sqs:" in r
+    }
+    if handler == "api_handler":
+        assert queues == {f"{prefix}-{q}{d}" for q in STAGE_NAMES for d in ("", "-dlq")}
+        assert {r.rsplit(":", 1)[-1] for r in allowed(statements, "sqs:SendMessage")} == {
+            f"{prefix}-{q}" for q in STAGE_NAMES
+        }
+    else:
+        own = {f"{prefix}-{t.stage}" for t in TRIGGERS if t.handler == handler}
+        assert queues == own  # none for the sweep
+        assert allowed(statements, "sqs:SendMessage") == []
+    logs = allowed(statements, "logs:PutLogEvents")
+    assert logs == [
+        f"arn:aws:logs:*:123456789012:log-group:/aws/lambda/"
+        f"{terraform.read_stage(CONFIG, stage).function_name(handler)}:*"
+    ]
     for statement in statements:
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
+        actions = _list(statement["Action"])
         assert statement["Effect"] == "Allow"
         assert not any(a.endswith("*") for a in actions), statement
-        if statement["Resource"] == "*":
+        if "*" in _list(statement["Resource"]):
             assert set(actions) <= ENI, statement  # ENI actions take no resource ARN
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_policy_grants_exactly_the_credentials_the_auth_mode_uses(stage: str) -> None:
-    env, statements = env_of(stage), policy_of(stage)
+@pytest.mark.parametrize(("stage", "handler"), FUNCTIONS)
+def test_policy_grants_exactly_the_credentials_the_auth_mode_uses(stage: str, handler: str) -> None:
+    env, statements = env_of(stage), policy_of(stage, handler)
     secrets = allowed(statements, "secretsmanager:GetSecretValue")
     cluster_creds = allowed(statements, "redshift:GetClusterCredentials")
-    if env["INGEST_REDSHIFT_AUTH"] == "secret":
+    if handler not in policies.WAREHOUSE_USERS:
+        assert secrets == cluster_creds == []
+    elif env["INGEST_REDSHIFT_AUTH"] == "secret":
         assert len(secrets) == 1 and fnmatch.fnmatchcase(
             env["INGEST_REDSHIFT_SECRET_ARN"], secrets[0]
         )
@@ -121,34 +141,16 @@ def test_policy_grants_exactly_the_credentials_the_auth_mode_uses(stage: str) ->
             f"dbuser:{cluster}/{user}",
         ]
         assert secrets == []
-    in_vpc = any("subnet_ids" in f for f in CONFIG["stages"][stage]["lambda_functions"].values())
+    in_vpc = "subnet_ids" in CONFIG["stages"][stage]["lambda_functions"][handler]
     assert bool(allowed(statements, "ec2:CreateNetworkInterface")) == in_vpc
 
 
-def chalice_like(bucket: str) -> dict[str, Any]:
-    """The parts of Chalice's chalice.tf.json that the patch looks at."""
-    return {
-        "terraform": {"required_version": ">= 0.12.26, < 1.4.0", "required_providers": {}},
-        "resource": {
-            "aws_s3_bucket_notification": {f"{bucket}_notify": {"bucket": bucket}},
-            "aws_lambda_permission": {
-                "on_raw_created-s3event": {"principal": "s3.amazonaws.com"},
-                "rest_api_invoke": {"principal": "apigateway.amazonaws.com"},
-            },
-        },
-    }
-
-
 @pytest.mark.parametrize("stage", STAGES)
-def test_extra_terraform_has_what_chalice_leaves_out(stage: str, tmp_path: Path) -> None:
+def test_extra_terraform_has_what_chalice_leaves_out(
+    stage: str, packages: dict[str, dict[str, Any]]
+) -> None:
     env = env_of(stage)
-    info = terraform.read_stage(CONFIG, stage)
-    (tmp_path / "chalice.tf.json").write_text(json.dumps(chalice_like(info.bucket)))
-
-    terraform.write(info, tmp_path)
-    extra = json.loads((tmp_path / "ingest.tf.json").read_text())
-    patched = json.loads((tmp_path / "chalice.tf.json").read_text())
-
+    extra, patched = packages[stage]["extra"], packages[stage]["chalice"]
     resources = extra["resource"]
     assert resources["aws_s3_bucket"]["ingest"]["bucket"] == env["INGEST_BUCKET"]
     assert all(
@@ -184,12 +186,30 @@ def test_extra_terraform_has_what_chalice_leaves_out(stage: str, tmp_path: Path)
     ]
     assert extra["output"]["ApiKey"]["sensitive"] is True
 
-    assert patched["terraform"]["required_version"] == terraform.TERRAFORM_VERSION
-    notification = patched["resource"]["aws_s3_bucket_notification"][f"{info.bucket}_notify"]
-    assert notification["depends_on"] == [
-        "aws_s3_bucket.ingest",
-        "aws_lambda_permission.on_raw_created-s3event",
-    ]
+    # The terraform block moved to versions.tf, with the newer pins.
+    assert "terraform" not in patched
+    versions = packages[stage]["versions"]
+    assert f'required_version = "{terraform.TERRAFORM_VERSION}"' in versions
+    assert f'version = "{terraform.AWS_PROVIDER_VERSION}"' in versions
+    # Nothing invokes a stage function but its queue: the API and the sweep's schedule only.
+    assert sorted(
+        p["principal"] for p in patched["resource"]["aws_lambda_permission"].values()
+    ) == ["apigateway.amazonaws.com", "events.amazonaws.com"]
+    api = patched["resource"]["aws_api_gateway_rest_api"]["rest_api"]
+    assert api["lifecycle"] == {"create_before_destroy": True}
+
+
+def test_versions_tf_is_as_terraform_fmt_writes_it(packages: dict[str, dict[str, Any]]) -> None:
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform is not installed (docs/deploy.md, step 1)")
+    for built in packages.values():
+        subprocess.run(
+            [binary, "fmt", "-check", "-diff", str(built["dir"] / "versions.tf")],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def test_read_stage_refuses_unknown_stages() -> None:

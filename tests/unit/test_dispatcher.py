@@ -1,62 +1,64 @@
-"""The local dispatcher routes real S3 event payloads to handlers by prefix and suffix."""
+"""The local dispatcher feeds each stage queue's messages to its handler, as Lambda's SQS event
+source does, and leaves failures to the queue's redrive policy (the dead-letter queue)."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from chalice import Chalice
+from moto import mock_aws
 
-from devstack.dispatcher import Dispatcher
+from chalicelib.pipeline.triggers import s3_objects
+from devstack.dispatcher import Dispatcher, Queue, sqs_event
 from tests.conftest import load_event
 from tests.unit import process_app
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
-    from chalice.app import S3Event
+    from chalice.app import SQSEvent
 
 
 class _NoQueue:
     """The dispatcher is driven directly here; it never polls."""
 
 
-def _app(seen: list[tuple[str, str]]) -> Chalice:
+def _message(key: str, body: str | None = None) -> dict[str, Any]:
+    event = load_event("s3_object_created", bucket="b", key=key)
+    return {
+        "MessageId": "m1",
+        "ReceiptHandle": "r1",
+        "Body": json.dumps(event) if body is None else body,
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
+
+
+def test_sqs_event_is_what_lambda_passes_and_carries_the_s3_notification() -> None:
+    event = sqs_event(_message("raw/jobs/my+file.csv"), "arn:aws:sqs:us-east-1:123456789012:q")
+    (record,) = event["Records"]
+    assert record["eventSource"] == "aws:sqs"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    seen: list[str] = []
     app = Chalice(app_name="dispatch-test")
 
-    @app.on_s3_event(bucket="b", prefix="raw/")
-    def on_raw(event: S3Event) -> None:
-        seen.append(("raw", event.key))
+    @app.on_sqs_message(queue="q")
+    def on_raw(sqs: SQSEvent) -> None:
+        seen.extend(obj.key for r in sqs for obj in s3_objects(r.body))
 
-    @app.on_s3_event(bucket="b", prefix="chunks/", suffix=".rec")
-    def on_chunk(event: S3Event) -> None:
-        seen.append(("chunk", event.key))
-
-    return app
+    Dispatcher(_NoQueue(), [], app, workers=1).invoke("on_raw", event, "r")  # type: ignore[arg-type]
+    assert seen == ["raw/jobs/my file.csv"]
 
 
-def _dispatcher(seen: list[tuple[str, str]]) -> Dispatcher:
-    return Dispatcher(_NoQueue(), "queue", _app(seen), workers=1)  # type: ignore[arg-type]
-
-
-def test_dispatch_calls_the_handler_whose_filter_matches_with_the_key_decoded() -> None:
-    seen: list[tuple[str, str]] = []
-    dispatcher = _dispatcher(seen)
-    event: dict[str, Any] = load_event("s3_object_created", bucket="b", key="raw/jobs/my+file.csv")
-    assert dispatcher.dispatch(event, "r1") == 1
-    chunk = load_event("s3_object_created", bucket="b", key="chunks/jobs/x/00001.rec")
-    other = load_event("s3_object_created", bucket="b", key="chunks/jobs/x/00001.csv")
-    assert dispatcher.dispatch(chunk, "r2") == 1
-    assert dispatcher.dispatch(other, "r3") == 0
-    assert seen == [("raw", "raw/jobs/my file.csv"), ("chunk", "chunks/jobs/x/00001.rec")]
-
-
-def test_dispatch_ignores_the_s3_test_event() -> None:
-    seen: list[tuple[str, str]] = []
-    assert _dispatcher(seen).dispatch(load_event("s3_test_event", bucket="b"), "r") == 0
-    assert seen == []
+def _invoke(dispatcher: Dispatcher, name: str, key: str) -> None:
+    dispatcher.invoke(name, sqs_event(_message(key), "arn:aws:sqs:us-east-1:1:q"), "r")
 
 
 def test_process_routes_run_in_worker_processes_and_the_rest_here(
@@ -65,19 +67,18 @@ def test_process_routes_run_in_worker_processes_and_the_rest_here(
     monkeypatch.setenv(process_app.OUT_DIR, str(tmp_path))  # worker processes inherit it
     dispatcher = Dispatcher(
         _NoQueue(),  # type: ignore[arg-type]
-        "queue",
+        [],
         process_app.app,
         workers=2,
         app_module=process_app.__name__,
         process_routes=frozenset({"on_raw", "on_bad"}),
     )
     try:
-        for key in ("raw/t/a.csv", "raw/t/b.csv", "loads/t/c.json"):
-            assert (
-                dispatcher.dispatch(load_event("s3_object_created", bucket="b", key=key), "r") == 1
-            )
+        _invoke(dispatcher, "on_raw", "raw/t/a.csv")
+        _invoke(dispatcher, "on_raw", "raw/t/b.csv")
+        _invoke(dispatcher, "on_load", "loads/t/c.json")
         with pytest.raises(ValueError, match="cannot handle bad/x"):
-            dispatcher.dispatch(load_event("s3_object_created", bucket="b", key="bad/x"), "r")
+            _invoke(dispatcher, "on_bad", "bad/x")
     finally:
         dispatcher.stop()
     pids = {path.name: int(path.read_text()) for path in tmp_path.iterdir()}
@@ -92,7 +93,7 @@ def test_a_worker_that_dies_fails_its_event_and_the_next_event_gets_a_new_worker
     monkeypatch.setenv(process_app.OUT_DIR, str(tmp_path))
     dispatcher = Dispatcher(
         _NoQueue(),  # type: ignore[arg-type]
-        "queue",
+        [],
         process_app.app,
         workers=1,
         app_module=process_app.__name__,
@@ -100,8 +101,56 @@ def test_a_worker_that_dies_fails_its_event_and_the_next_event_gets_a_new_worker
     )
     try:
         with pytest.raises(BrokenProcessPool):
-            dispatcher.dispatch(load_event("s3_object_created", bucket="b", key="crash/x"), "r")
-        assert dispatcher.dispatch(load_event("s3_object_created", bucket="b", key="raw/t/a"), "r")
+            _invoke(dispatcher, "on_crash", "crash/x")
+        _invoke(dispatcher, "on_raw", "raw/t/a")
     finally:
         dispatcher.stop()
     assert (tmp_path / "raw-a").read_text() != str(os.getpid())
+
+
+@pytest.fixture
+def sqs(aws_env: None) -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def _depth(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attrs.values())
+
+
+def test_a_message_that_fails_every_delivery_ends_in_the_dead_letter_queue(
+    sqs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(process_app.OUT_DIR, str(tmp_path))
+    dlq = sqs.create_queue(QueueName="bad-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "3"}
+    queues = [
+        Queue(name, sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"], f"arn:{name}")
+        for name, attrs in (
+            ("on_bad", {"RedrivePolicy": json.dumps(redrive)}),
+            ("on_load", {}),
+        )
+    ]
+    for queue, key in zip(queues, ("bad/x", "loads/t/ok.json"), strict=True):
+        sqs.send_message(QueueUrl=queue.url, MessageBody=_message(key)["Body"])
+    dispatcher = Dispatcher(sqs, queues, process_app.app, workers=2, retry_delay=0)
+    dispatcher.start()
+    try:
+        deadline = time.monotonic() + 20
+        while _depth(sqs, dlq) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        dispatcher.stop()
+    assert _depth(sqs, dlq) == 1
+    (dead,) = sqs.receive_message(
+        QueueUrl=dlq, AttributeNames=["ApproximateReceiveCount"], MaxNumberOfMessages=10
+    )["Messages"]
+    assert [o.key for o in s3_objects(dead["Body"])] == ["bad/x"]
+    assert dispatcher.failed == 3  # maxReceiveCount deliveries, then the queue gave up on it
+    assert [_depth(sqs, q.url) for q in queues] == [0, 0]
+    assert (tmp_path / "load-ok.json").read_text() == str(os.getpid())
