@@ -24,6 +24,7 @@ from chalicelib.api import (
     reports,
     uploads,
 )
+from chalicelib.api.fields import check_fields
 from chalicelib.api.replies import ErrorReply, Health
 from chalicelib.config import Settings, event_queue_prefix
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
@@ -309,6 +310,7 @@ def create_backup() -> Response:
 
 def backup_reply() -> Response:
     given = params()
+    check_fields(given, ("table", "format"), "the request")
     made = backup.backup_table(
         get_s3(), get_warehouse(), get_settings(), given.get("table"), given.get("format")
     )
@@ -329,7 +331,9 @@ def create_restore() -> dict[str, Any]:
 
 
 def restore_reply() -> dict[str, Any]:
-    return asdict(restore.restore_table(get_s3(), get_warehouse(), get_settings(), params()))
+    given = params()
+    check_fields(given, ("backup_id", "table", "s3_location"), "the request")
+    return asdict(restore.restore_table(get_s3(), get_warehouse(), get_settings(), given))
 
 
 # The original service's backup routes, kept for its clients: the same work as the two above.

@@ -137,3 +137,10 @@ class UnsafeIdentifierError(IngestError):
 
 class StateTransitionError(IngestError):
     """A stage tried a move the upload state machine does not allow."""
+
+
+class UnreadableFileError(IngestError):
+    """A raw file is not CSV text the pipeline reads (a workbook, an archive, a PDF...)."""
+
+    status_code = 422
+    code = "unreadable_file"

@@ -29,6 +29,9 @@ RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
 )
 # Under uploads/ beside the table folders; not a table name, so listings by table never see it.
 _BY_ID = "by-id"
+# Where the state of an object copied into raw/ outside any table's folder is kept: it is
+# recorded as a failed upload (pipeline/unrouted.py), so that nothing copied in goes unseen.
+UNROUTED = "_unrouted"
 UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\Z")
 # Chunk numbers have five digits in keys (chunk, clean, rejected and done keys alike).
 CHUNK_DIGITS = 5

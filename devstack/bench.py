@@ -12,11 +12,13 @@ test: the machine may be shared, so compare the ratios of one run, not absolute 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -83,8 +85,20 @@ def data_file(rows: int, folder: Path) -> Path:
     return path
 
 
+def gzipped(path: Path) -> Path:
+    """The input file gzip-compressed (level 6, as ``gzip`` does by default), made once."""
+    packed = path.with_name(path.name + ".gz")
+    if not packed.exists():
+        partial = packed.with_name(f"tmp-{packed.name}")
+        with path.open("rb") as source, gzip.open(partial, "wb", compresslevel=6) as sink:
+            shutil.copyfileobj(source, sink, 1024 * 1024)
+        partial.replace(packed)
+    return packed
+
+
 def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measured]:
-    """Split, validate and load, each alone in a fresh process, against a local S3."""
+    """Split, validate and load, each alone in a fresh process, against a local S3; then the
+    split again on the same rows gzip-compressed (the later stages see the same chunks)."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -121,12 +135,23 @@ def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measure
         validate.rows = rows
         load = run_job("load", upload, env)
         load.rows = rows
+        packed = gzipped(path)
+        s3.upload_file(str(packed), LOCAL_BUCKET, f"raw/{TABLE}/{packed.name}")
+        split_gzip = run_job("split", {"key": f"raw/{TABLE}/{packed.name}"}, env)
+        split_gzip.rows = rows
     finally:
         server.stop()
+    if split_gzip.report["chunks"] != split.report["chunks"]:
+        raise RuntimeError("the gzip file did not give the same chunks as the plain one")
+    split_gzip.name = "split alone, the same rows gzip-compressed"
+    split_gzip.note = (
+        f"{packed.stat().st_size / 1e6:,.0f} MB gzip (level 6) → the same "
+        f"{_count(split.report['chunks'], 'chunk')}"
+    )
     split.note = _count(split.report["chunks"], "chunk")
     validate.note = "1 process, every chunk in turn"
     load.note = "DuckDB: COPY, de-duplicate, MERGE"
-    return [split, validate, load]
+    return [split, validate, load, split_gzip]
 
 
 def _seed(path: Path, rows: int, sample: int, *, check_schema: bool) -> Measured:
@@ -287,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         raise RuntimeError(f"the pipeline did not load the file: {report}")
 
     print("stages alone ...", flush=True)
-    split, validate, load = stages(path, rows, chunk_rows, folder)
+    split, validate, load, split_gzip = stages(path, rows, chunk_rows, folder)
     split.name, validate.name, load.name = "split alone", "validate alone", "load alone"
 
     print("DuckDB floor ...", flush=True)
@@ -304,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     strict.name = "seed, with jsonschema.validate() per row"
     strict.note += "; validate() also re-checks the schema on every call"
 
-    results = [pipeline, split, validate, load, floor, seed, strict]
+    results = [pipeline, split, validate, load, split_gzip, floor, seed, strict]
     valid_before_dedup = report["rows_valid"] + load.report["rows_superseded"]
     checks = [
         f"pipeline: {report['rows_valid']:,} rows loaded, {report['rows_rejected']:,} rejected "

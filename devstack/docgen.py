@@ -29,13 +29,17 @@ _LEVEL_INDEX = 123  # node 123 of level 2: chunks 12300-12399
 # (key, written by, holds), in the order an upload's objects appear.
 _LAYOUT: tuple[tuple[str, str, str], ...] = (
     (keys.raw_key(_TABLE, _UID, "<file>"), "the user (presigned POST or multipart)",
-     "the uploaded CSV, as sent"),
+     "the uploaded CSV, as sent (maybe compressed, in another encoding or with another "
+     "delimiter: the split reads it into the one form every later stage sees)"),
     (keys.raw_prefix(_TABLE) + "<any path>/<file>", "the user (`aws s3 cp`)",
      "a CSV copied in directly"),
     (keys.upload_index_key(_UID), "the API or split, when an upload is recorded",
      "the upload's table, so its id alone finds it"),
     (keys.state_key(_TABLE, _UID), "every stage, the API (create, cancel)",
-     "the upload's state, counts, error"),
+     "the upload's state, counts, error, reading options and what the split detected"),
+    (keys.state_key(keys.UNROUTED, _UID), "split",
+     "a `failed` upload for an object under `raw/` that no table takes (`raw/employees/...`, "
+     "a folder marker)"),
     (keys.chunk_key(_TABLE, _UID, _CHUNK), "split",
      "framed raw records, each with its line number"),
     (keys.split_manifest_key(_TABLE, _UID), "split",
@@ -66,7 +70,9 @@ def _shown(key: str) -> str:
     for value, placeholder in _SHOWN.items():
         key = key.replace(value, placeholder)
     key = key.replace(f"{_CHUNK:0{keys.CHUNK_DIGITS}d}", "<n>")
-    return key.replace("/2/123.json", "/<level>/<digits>.json")
+    return key.replace("/2/123.json", "/<level>/<digits>.json").replace(
+        f"/{keys.UNROUTED}/<table>/", f"/{keys.UNROUTED}/"
+    )
 
 
 def key_layout() -> str:

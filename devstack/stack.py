@@ -55,17 +55,6 @@ def local_environment(settings: LocalStackSettings, s3_port: int) -> dict[str, s
     }
 
 
-def _api_server(backlog: int) -> Any:
-    """Chalice's threaded local server class, listening with a queue of ``backlog``."""
-    from chalice.local import ThreadedHTTPServer
-
-    class ApiServer(ThreadedHTTPServer):
-        request_queue_size = backlog
-        daemon_threads = True  # a client that never finishes its request does not block stop()
-
-    return ApiServer
-
-
 def _delete_queues(sqs: Any, names: tuple[str, ...]) -> None:
     """Start from empty queues: a second stack in one process (tests) finds the first's, as
     moto keeps them in memory for the process."""
@@ -77,6 +66,17 @@ def _delete_queues(sqs: Any, names: tuple[str, ...]) -> None:
 def _arn(sqs: Any, url: str) -> str:
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     return str(attrs["QueueArn"])
+
+
+def _api_server(backlog: int) -> Any:
+    """Chalice's threaded local server class, listening with a queue of ``backlog``."""
+    from chalice.local import ThreadedHTTPServer
+
+    class ApiServer(ThreadedHTTPServer):
+        request_queue_size = backlog
+        daemon_threads = True  # a client that never finishes its request does not block stop()
+
+    return ApiServer
 
 
 def _log_access(handler: Any, fmt: str, *args: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -17,6 +17,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ingest_cli.errors import ApiError, ApiUnreachableError, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 PREFIX = "/api/v1"
 DEFAULT_URL = "http://127.0.0.1:8000"  # `make serve`
@@ -147,14 +150,22 @@ class Api:
     def health(self) -> dict[str, Any]:
         return dict(self.call("GET", "/health"))
 
-    def create_upload(self, table: str, filename: str, size: int) -> dict[str, Any]:
-        body = {"table": table, "filename": filename, "size": size}
+    def create_upload(
+        self, table: str, filename: str, size: int, options: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        body = {"table": table, "filename": filename, "size": size, **(options or {})}
         return dict(self.call("POST", "/uploads", body=body))
 
     def create_multipart(
-        self, table: str, filename: str, size: int, part_size: int | None = None
+        self,
+        table: str,
+        filename: str,
+        size: int,
+        part_size: int | None = None,
+        options: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"table": table, "filename": filename, "size": size}
+        body.update(options or {})
         if part_size is not None:
             body["part_size"] = part_size
         return dict(self.call("POST", "/multipart-uploads", body=body))

@@ -40,6 +40,7 @@ from ingest_cli.render import (
     uploads_table,
     write_csv,
 )
+from ingest_cli.safe import cell
 from ingest_cli.transfer import MULTIPART_THRESHOLD, send
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ cli.add_command(deadletters.redrive_dead_letters)
 def health(session: Session) -> int:
     """Check that the API answers."""
     reply = session.api.health()
-    session.out.print(f"{session.api.base_url}: {reply.get('status')}")
+    session.out.print(cell(f"{session.api.base_url}: {reply.get('status')}"))
     return EXIT_OK
 
 
@@ -133,7 +134,8 @@ def plan_files(
                 feedback.say(f"skipping {other.name} (not named after a table)")
             plan += found
             continue
-        name = table or (path.stem if path.stem in TABLE_ORDER else None)
+        stem = path.name.split(".", 1)[0]  # hired_employees.csv.gz is for hired_employees
+        name = table or (stem if stem in TABLE_ORDER else None)
         if name is None:
             raise UsageError(
                 f"which table is {path.name} for? pass --table ({', '.join(TABLE_ORDER)})"
@@ -202,6 +204,21 @@ def _follow(session: Session, label: str, upload_id: str, timeout: float | None)
     show_default=True,
     help="Parts sent at once (multipart).",
 )
+@click.option(
+    "--header",
+    type=click.Choice(["auto", "yes", "no"]),
+    help="Is the first line a header? (API default: auto, skipped if it names the columns).",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["utf-8", "utf-16", "cp1252", "latin-1"], case_sensitive=False),
+    help="Text encoding of the files (API default: utf-8; utf-16 needs its byte order mark).",
+)
+@click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help="Field separator: ',' ';' '|' or tab ('\\t' or 'tab'; API default: ',').",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final statuses as JSON.")
 @click.pass_obj
 def upload(
@@ -213,6 +230,9 @@ def upload(
     multipart: bool | None,
     part_size: int | None,
     workers: int,
+    header: str | None,
+    encoding: str | None,
+    delimiter: str | None,
     as_json: bool,
 ) -> int:
     """Upload CSV files, or a folder holding departments.csv, jobs.csv and hired_employees.csv
@@ -220,8 +240,11 @@ def upload(
 
     Shows the transfer (bytes, rate, ETA), then the pipeline (chunks done of total) until each
     upload is loaded or failed, and prints the row counts. Ctrl-C while sending cancels the
-    upload on the server; Ctrl-C while following leaves the pipeline running.
+    upload on the server; Ctrl-C while following leaves the pipeline running. Compressed files
+    (gzip, bzip2, zstd) are sent as they are: the pipeline reads them.
     """
+    given = {"header": header, "encoding": encoding, "delimiter": delimiter}
+    options = {name: value for name, value in given.items() if value is not None}
     results: list[dict[str, Any]] = []
     for path, name in plan_files(paths, table, session.feedback):
         started = time.monotonic()
@@ -233,6 +256,7 @@ def upload(
             multipart=multipart,
             part_size=part_size * MiB if part_size else None,
             workers=workers,
+            options=options,
         )
         if not wait:
             results.append(
@@ -333,7 +357,8 @@ def report(
     if as_json:
         click.echo(to_json(data))
     elif as_csv:
-        write_csv(sys.stdout, REPORT_COLUMNS[name], data.get("rows", [])[:limit])
+        rows = data.get("rows", [])[:limit]
+        write_csv(sys.stdout, REPORT_COLUMNS[name], rows)
     else:
         session.out.print(REPORT_TABLES[name](data, limit))
     if plot:
@@ -343,7 +368,7 @@ def report(
 
 
 def _error_line(text: str) -> None:
-    _console(True).print(Text("error: ", style="bold red") + Text(text), soft_wrap=True)
+    _console(True).print(Text("error: ", style="bold red") + cell(text), soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

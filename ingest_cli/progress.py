@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.filesize import decimal
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -26,6 +27,8 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from ingest_cli.safe import shown
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,7 +70,7 @@ class Feedback:
         self.clock = clock
 
     def say(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.console.print(shown(text), markup=False, highlight=False, soft_wrap=True)
 
     @contextmanager
     def transfer(self, label: str, total: int) -> Iterator[Advance]:
@@ -81,7 +84,7 @@ class Feedback:
                 TimeRemainingColumn(),
                 console=self.console,
             ) as bars:
-                task = bars.add_task(label, total=total)
+                task = bars.add_task(escape(shown(label)), total=total)
                 yield lambda n: bars.advance(task, n)
             return
         lock = threading.Lock()
@@ -118,7 +121,7 @@ class Feedback:
                 TimeElapsedColumn(),
                 console=self.console,
             ) as bars:
-                task = bars.add_task(label, total=None, phase="queued")
+                task = bars.add_task(escape(shown(label)), total=None, phase="queued")
 
                 def show(status: dict[str, Any]) -> None:
                     bars.update(

@@ -17,6 +17,7 @@ import requests
 from ingest_cli.api import short_reason
 from ingest_cli.errors import EXIT_OK, CliError, TransferError
 from ingest_cli.render import RejectedSummary, to_json
+from ingest_cli.safe import cell
 from ingest_cli.transfer import s3_error
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def rejected(
         body = {"upload_id": upload_id, "table": reply.get("table"), **summary.as_json()}
         click.echo(to_json({**body, "saved_to": str(output) if output else None}))
     elif summary.rows == 0:
-        session.out.print(f"upload {upload_id} ({reply.get('table')}): no rejected rows")
+        session.out.print(cell(f"upload {upload_id} ({reply.get('table')}): no rejected rows"))
     else:
         title = (
             f"{summary.rows:,} rejected rows of {reply.get('filename')} "

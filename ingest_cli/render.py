@@ -17,12 +17,14 @@ from typing import IO, TYPE_CHECKING, Any
 from rich import box
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
+
+from ingest_cli.safe import cell, json_text, shown
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from rich.console import RenderableType
+    from rich.text import Text
 
 STATE_STYLE = {"loaded": "green", "failed": "bold red", "processing": "yellow", "waiting": "cyan"}
 QUARTERS = ("q1", "q2", "q3", "q4")
@@ -33,14 +35,17 @@ _DETAIL = re.compile(r" \([^()]*\)$")  # "(byte 0xff at position 3)", "(300)"
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    return json_text(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def write_csv(out: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """CSV of ``rows``, control characters in text shown as escapes (it may meet a terminal;
+    ``--json`` keeps exact values)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        values = ["" if row.get(c) is None else row.get(c) for c in columns]
+        writer.writerow([shown(v) if isinstance(v, str) else v for v in values])
 
 
 def number(value: Any) -> str:
@@ -57,7 +62,7 @@ def file_count(files: Any) -> str:
 
 
 def state_text(state: Any) -> Text:
-    return Text(str(state), style=STATE_STYLE.get(str(state), ""))
+    return cell(state, STATE_STYLE.get(str(state), ""))
 
 
 def _table() -> Table:
@@ -66,9 +71,9 @@ def _table() -> Table:
 
 def titled(title: str, table: Table, note: str | None = None) -> Group:
     """A bold heading line, the table, and an optional note line under it."""
-    parts: list[RenderableType] = [Text(title, style="bold"), table]
+    parts: list[RenderableType] = [cell(title, "bold"), table]
     if note:
-        parts.append(Text(note, style="dim"))
+        parts.append(cell(note, "dim"))
     return Group(*parts)
 
 
@@ -84,10 +89,10 @@ def uploads_table(uploads: Sequence[dict[str, Any]]) -> Table:
         table.add_column(name, justify="right")
     for u in uploads:
         table.add_row(
-            str(u.get("created_at") or "-").replace("T", " ").rstrip("Z"),
-            str(u.get("upload_id")),
-            str(u.get("table")),
-            str(u.get("filename") or "-"),
+            cell(str(u.get("created_at") or "-").replace("T", " ").rstrip("Z")),
+            cell(u.get("upload_id")),
+            cell(u.get("table")),
+            cell(u.get("filename") or "-"),
             state_text(u.get("state")),
             number(u.get("rows_total")),
             number(u.get("rows_valid")),
@@ -103,9 +108,9 @@ def status_table(status: dict[str, Any]) -> Table:
     table.add_column()
     total, done = status.get("chunks_total"), status.get("chunks_done")
     rows: list[tuple[str, str | Text]] = [
-        ("upload", str(status.get("upload_id"))),
-        ("table", str(status.get("table"))),
-        ("file", str(status.get("filename") or "-")),
+        ("upload", cell(status.get("upload_id"))),
+        ("table", cell(status.get("table"))),
+        ("file", cell(status.get("filename") or "-")),
         ("state", state_text(status.get("state"))),
         (
             "rows",
@@ -113,16 +118,33 @@ def status_table(status: dict[str, Any]) -> Table:
             f"valid, {number(status.get('rows_rejected'))} rejected",
         ),
         ("chunks", f"{number(done)} of {number(total)} done"),
-        ("created", str(status.get("created_at") or "-")),
-        ("updated", str(status.get("updated_at") or "-")),
+        ("read as", cell(read_as(status))),
+        ("created", cell(status.get("created_at") or "-")),
+        ("updated", cell(status.get("updated_at") or "-")),
     ]
     if status.get("error"):
-        rows.append(("error", Text(str(status["error"]), style="red")))
+        rows.append(("error", cell(status["error"], "red")))
     if status.get("rows_rejected"):
         rows.append(("why", f"ingest rejected {status.get('upload_id')}"))
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def read_as(status: dict[str, Any]) -> str:
+    """How the pipeline read the file: options given, then what it found."""
+    options = status.get("options") or {}
+    delimiter = options.get("delimiter", ",")
+    read = status.get("header_skipped") is not None  # set once the split has read the file
+    parts = [
+        str(status.get("compression") or "not compressed") if read else "not read",
+        str(status.get("encoding_read") or options.get("encoding", "utf-8")),
+        "tab" if delimiter == "\t" else f"{delimiter!r} separated",
+        f"header {options.get('header', 'auto')}",
+    ]
+    if status.get("header_skipped"):
+        parts.append("header line skipped")
+    return ", ".join(parts)
 
 
 def hires_by_quarter_table(report: dict[str, Any], limit: int | None = None) -> Group:
@@ -137,7 +159,7 @@ def hires_by_quarter_table(report: dict[str, Any], limit: int | None = None) -> 
     for row in shown:
         counts = [int(row.get(q) or 0) for q in QUARTERS]
         table.add_row(
-            str(row["department"]), str(row["job"]), *map(number, counts), number(sum(counts))
+            cell(row["department"]), cell(row["job"]), *map(number, counts), number(sum(counts))
         )
     if not rows:
         table.add_row("(no hires this year)", "", "", "", "", "", "")
@@ -157,7 +179,7 @@ def departments_above_mean_table(report: dict[str, Any], limit: int | None = Non
     for row in shown:
         hired = int(row["hired"])
         above = f"+{(hired - mean) / mean:.0%}" if mean else "-"
-        table.add_row(number(row["id"]), str(row["department"]), number(hired), above)
+        table.add_row(number(row["id"]), cell(row["department"]), number(hired), above)
     if not rows:
         table.add_row("", "(none)", "", "")
     title = f"Departments that hired more than the mean ({mean:,.1f}) in {report.get('year')}"
@@ -225,7 +247,7 @@ class RejectedSummary:
         for reason, count in self.reasons.most_common():
             share = f"{count / self.rows:.0%}" if self.rows else "-"
             first = ", ".join(map(str, self.first_rows[reason]))
-            table.add_row(reason, number(count), share, first)
+            table.add_row(cell(reason), number(count), share, first)
         return titled(title, table)
 
     def examples_table(self) -> Group:
@@ -235,9 +257,9 @@ class RejectedSummary:
         table.add_column("errors", overflow="fold")
         for entry in self.examples:
             table.add_row(
-                str(entry.get("row")),
-                Text(str(entry.get("raw", ""))),
-                "; ".join(map(str, entry.get("errors") or [])),
+                cell(entry.get("row")),
+                cell(entry.get("raw", "")),
+                cell("; ".join(map(str, entry.get("errors") or []))),
             )
         return titled(f"First {len(self.examples)} rejected rows", table)
 
@@ -250,7 +272,7 @@ def backup_table(backup: dict[str, Any]) -> Group:
     table.add_column("location", overflow="fold")
     for name, info in sorted((backup.get("tables") or {}).items()):
         rows, files = number(info.get("rows")), file_count(info.get("files"))
-        table.add_row(name, rows, files, str(info.get("location") or "-"))
+        table.add_row(cell(name), rows, files, cell(info.get("location") or "-"))
     return titled(f"Backup {backup.get('backup_id')} ({backup.get('created_at') or '-'})", table)
 
 
@@ -266,9 +288,9 @@ def backups_table(backups: Sequence[dict[str, Any]]) -> Group:
         for i, (name, info) in enumerate(tables):
             first = i == 0
             table.add_row(
-                str(backup.get("backup_id")) if first else "",
-                str(backup.get("created_at") or "-") if first else "",
-                name,
+                cell(backup.get("backup_id")) if first else "",
+                cell(backup.get("created_at") or "-") if first else "",
+                cell(name),
                 number(info.get("rows")),
                 file_count(info.get("files")),
             )

@@ -173,8 +173,10 @@ def send(
     multipart: bool | None = None,
     part_size: int | None = None,
     workers: int = 4,
+    options: Mapping[str, str] | None = None,
 ) -> Sent:
     """Upload ``path`` into ``table``; multipart when asked, or when the file is big.
+    ``options`` (header, encoding, delimiter) say how the pipeline is to read the file.
 
     Raises:
         ApiError: the API refused the upload.
@@ -183,9 +185,9 @@ def send(
     size = path.stat().st_size
     use_multipart = size > MULTIPART_THRESHOLD if multipart is None else multipart
     if use_multipart:
-        grant = api.create_multipart(table, path.name, size, part_size)
+        grant = api.create_multipart(table, path.name, size, part_size, options)
     else:
-        grant = api.create_upload(table, path.name, size)
+        grant = api.create_upload(table, path.name, size, options)
     upload_id = str(grant["upload_id"])
     how = f"{grant['part_count']} parts" if use_multipart else "one POST"
     feedback.say(f"{path.name}: upload {upload_id} into {table} ({how})")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from chalicelib import keys, storage
+from chalicelib.api.fields import check_fields
 from chalicelib.csvfile.boundaries import iter_records
 from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fields import coerce
@@ -70,6 +71,7 @@ def parse_rows(body: Any) -> list[Any]:
     Raises:
         InvalidRequestError: not ``{"rows": [...]}`` with 1 to ``MAX_ROWS`` rows.
     """
+    check_fields(body, ("rows",))
     rows = body.get("rows") if isinstance(body, dict) else None
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_ROWS:
         count = f"{len(rows)} rows" if isinstance(rows, list) else "no rows list"

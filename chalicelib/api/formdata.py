@@ -11,12 +11,13 @@ import email.parser
 import email.policy
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING
 
 from chalicelib.errors import InvalidRequestError, PayloadTooLargeError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from email.message import EmailMessage
 
 # Lambda accepts at most 6 MB per synchronous invocation, and API Gateway hands binary bodies
@@ -28,18 +29,24 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 @dataclass(frozen=True)
 class FormFile:
-    """One file field of a form: the name the client gave it and its bytes."""
+    """One file field of a form: the name the client gave it and its bytes, and the form's
+    other (text) fields."""
 
     filename: str | None
     data: bytes
+    fields: dict[str, str] = dataclass_field(default_factory=dict)
 
 
-def read_file_field(content_type: str | None, body: bytes, field: str = "file") -> FormFile:
-    """The file sent in the form field ``field`` of a multipart/form-data body.
+def read_file_field(
+    content_type: str | None, body: bytes, field: str = "file", options: Sequence[str] = ()
+) -> FormFile:
+    """The file sent in the form field ``field`` of a multipart/form-data body, and the text
+    fields named in ``options``.
 
     Raises:
         PayloadTooLargeError: the body is larger than ``MAX_FORM_BYTES``.
-        InvalidRequestError: not multipart/form-data, no such field (or several), or empty file.
+        InvalidRequestError: not multipart/form-data, no such field (or several), or an empty
+            file. Other fields are ignored, as the original service ignored them.
     """
     if len(body) > MAX_FORM_BYTES:
         raise PayloadTooLargeError(
@@ -48,12 +55,12 @@ def read_file_field(content_type: str | None, body: bytes, field: str = "file") 
             size=len(body),
         )
     message = _parse(content_type, body)
-    parts = [
-        part
+    named = [
+        (part, str(part.get_param("name", header="content-disposition") or ""))
         for part in message.iter_parts()
         if part.get_content_disposition() == "form-data"
-        and part.get_param("name", header="content-disposition") == field
     ]
+    parts = [part for part, name in named if name == field]
     if not parts:
         raise InvalidRequestError(f"the form has no field {field!r}", parameter=field)
     if len(parts) > 1:
@@ -61,7 +68,12 @@ def read_file_field(content_type: str | None, body: bytes, field: str = "file") 
     data = parts[0].get_payload(decode=True)
     if not isinstance(data, bytes) or not data:
         raise InvalidRequestError(f"the file in field {field!r} is empty", parameter=field)
-    return FormFile(parts[0].get_filename(), data)
+    fields: dict[str, str] = {}
+    for part, name in named:
+        if name in options:
+            value = part.get_payload(decode=True)
+            fields[name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
+    return FormFile(parts[0].get_filename(), data, fields)
 
 
 def _parse(content_type: str | None, body: bytes) -> EmailMessage:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from botocore.exceptions import ClientError
 
 from chalicelib import keys
+from chalicelib.api.fields import check_fields
+from chalicelib.csvfile.options import OPTION_NAMES, parse_options
 from chalicelib.errors import InvalidRequestError, UploadStateError
 from chalicelib.pipeline import state
 from chalicelib.pipeline.state import Upload, now_iso
@@ -115,10 +117,12 @@ def create(s3: S3Client, settings: Settings, body: Any) -> MultipartUpload:
     """
     if not isinstance(body, dict):
         raise InvalidRequestError("body must be a JSON object with table, filename and size")
+    check_fields(body, ("table", "filename", "size", "part_size", *OPTION_NAMES))
     table = get_table(body.get("table"))  # type: ignore[arg-type]
     filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
     size: Any = body.get("size")
     part_size, part_count = plan_parts(size, body.get("part_size"))
+    read_as = parse_options(body)
     upload_id = keys.new_upload_id()
     key = keys.raw_key(table.name, upload_id, filename)
     started = s3.create_multipart_upload(Bucket=settings.bucket, Key=key, ContentType="text/csv")
@@ -141,6 +145,7 @@ def create(s3: S3Client, settings: Settings, body: Any) -> MultipartUpload:
             source_key=key,
             filename=filename,
             extra={"multipart": multipart},
+            options=read_as.to_json(),
         ),
     )
     return MultipartUpload(upload_id, key, size, part_size, part_count, settings.presign_expires)
@@ -159,6 +164,7 @@ def _waiting_multipart(s3: S3Client, settings: Settings, upload_id: str) -> Uplo
 
 
 def _part_numbers(body: Any, count: int) -> list[int]:
+    check_fields(body, ("part_numbers",))
     numbers = body.get("part_numbers") if isinstance(body, dict) else None
     if (
         not isinstance(numbers, list)
@@ -204,6 +210,7 @@ def sign_parts(s3: S3Client, settings: Settings, upload_id: str, body: Any) -> S
 
 
 def _etags(body: Any, count: int) -> list[dict[str, Any]]:
+    check_fields(body, ("parts",))
     parts = body.get("parts") if isinstance(body, dict) else None
     if not isinstance(parts, list) or not all(
         isinstance(p, dict)

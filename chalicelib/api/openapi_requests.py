@@ -21,6 +21,7 @@ from chalicelib.api.multipart_uploads import (
     MIN_PART_BYTES,
 )
 from chalicelib.config import S3_MAX_SINGLE_UPLOAD
+from chalicelib.csvfile.options import DELIMITERS, ENCODINGS, HEADERS
 from chalicelib.pipeline.backup_catalog import ALL, FORMATS
 from chalicelib.pipeline.triggers import STAGES
 from chalicelib.tables import TABLE_NAMES
@@ -46,9 +47,23 @@ def _object(required: list[str], **properties: Schema) -> Schema:
     return {"type": "object", "required": required, "properties": properties}
 
 
+def _strict(required: list[str], **properties: Schema) -> Schema:
+    """A request body whose route refuses fields it does not know (``api/fields.py``)."""
+    return {**_object(required, **properties), "additionalProperties": False}
+
+
+# How to read an uploaded file (csvfile/options.py); "\\t" and "tab" are also taken for a tab.
+_FILE_OPTIONS: dict[str, Schema] = {
+    "header": {"type": "string", "enum": list(HEADERS)},
+    "encoding": {"type": "string", "enum": list(ENCODINGS)},
+    "delimiter": {"type": "string", "enum": list(DELIMITERS)},
+}
+
+
 SCHEMAS: dict[str, Schema] = {
-    "UploadRequest": _object(
+    "UploadRequest": _strict(
         ["table", "filename", "size"],
+        **_FILE_OPTIONS,
         table=TABLE,
         filename=_FILENAME,
         size={
@@ -58,8 +73,9 @@ SCHEMAS: dict[str, Schema] = {
             "description": "Bytes; a deployment may set a lower limit (INGEST_MAX_UPLOAD_BYTES)",
         },
     ),
-    "MultipartRequest": _object(
+    "MultipartRequest": _strict(
         ["table", "filename", "size"],
+        **_FILE_OPTIONS,
         table=TABLE,
         filename=_FILENAME,
         size={"type": "integer", "minimum": 1, "maximum": MAX_OBJECT_BYTES},
@@ -71,7 +87,7 @@ SCHEMAS: dict[str, Schema] = {
             "parts",
         },
     ),
-    "PartsRequest": _object(
+    "PartsRequest": _strict(
         ["part_numbers"],
         part_numbers={
             "type": "array",
@@ -80,7 +96,7 @@ SCHEMAS: dict[str, Schema] = {
             "items": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
         },
     ),
-    "CompleteRequest": _object(
+    "CompleteRequest": _strict(
         ["parts"],
         parts={
             "type": "array",
@@ -92,7 +108,7 @@ SCHEMAS: dict[str, Schema] = {
             ),
         },
     ),
-    "RowsRequest": _object(
+    "RowsRequest": _strict(
         ["rows"],
         rows={
             "type": "array",
@@ -103,10 +119,10 @@ SCHEMAS: dict[str, Schema] = {
             "items": {"type": "array"},
         },
     ),
-    "BackupRequest": _object(
+    "BackupRequest": _strict(
         ["table"], table=TABLE_OR_ALL, format={"type": "string", "enum": list(FORMATS)}
     ),
-    "RestoreRequest": _object(
+    "RestoreRequest": _strict(
         [],
         table=TABLE_OR_ALL,
         backup_id=_ID,
@@ -127,7 +143,9 @@ SCHEMAS: dict[str, Schema] = {
         },
     ),
     "Form": _object(
-        ["file"], file={"type": "string", "contentMediaType": "text/csv", "description": "CSV"}
+        ["file"],
+        file={"type": "string", "contentMediaType": "text/csv", "description": "CSV"},
+        **_FILE_OPTIONS,
     ),
 }
 _MEDIA_TYPES = {"Form": "multipart/form-data"}

@@ -17,7 +17,7 @@ from chalicelib import keys, storage
 from chalicelib.errors import UploadStateError
 from chalicelib.logs import bind
 from chalicelib.pipeline import completion, state
-from chalicelib.tables import TableName  # noqa: TC001 - schema_gen reads Retried's hints
+from chalicelib.tables import TABLES, TableName  # noqa: TC001 - schema_gen reads Retried's hints
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,6 +63,12 @@ def retry_upload(
         if upload.state == "loaded":
             raise UploadStateError(
                 f"upload {upload_id} is already loaded; there is nothing to retry",
+                upload_id=upload_id,
+            )
+        if upload.table not in TABLES:
+            raise UploadStateError(
+                f"upload {upload_id} is a file no table takes ({upload.error}); retrying would "
+                "not change that: copy the file to raw/<table>/ instead",
                 upload_id=upload_id,
             )
         stage = _stage_needed(s3, bucket, upload)

@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from chalicelib import keys, storage
 from chalicelib.api import formdata
+from chalicelib.api.fields import check_fields
+from chalicelib.csvfile import options
+from chalicelib.csvfile.options import OPTION_NAMES, Encoding, FileOptions, parse_options
+from chalicelib.csvfile.sniff import Compression  # noqa: TC001 - schema_gen reads the hints
 from chalicelib.errors import InvalidRequestError
 from chalicelib.pipeline import completion, state
 from chalicelib.pipeline.state import PublicState, Upload, now_iso
-from chalicelib.tables import TableName, get_table
+from chalicelib.tables import get_table
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.config import Settings
 
 logger = logging.getLogger(__name__)
+UPLOAD_FIELDS = ("table", "filename", "size", *OPTION_NAMES)
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,12 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
     """Register an upload and presign a POST for it.
 
     Raises:
-        InvalidRequestError: the body is not {"table", "filename", "size"} with sane values.
+        InvalidRequestError: the body is not {"table", "filename", "size"} (and the file
+            options ``header``, ``encoding``, ``delimiter``) with sane values.
     """
     if not isinstance(body, dict):
         raise InvalidRequestError("body must be a JSON object with table, filename and size")
+    check_fields(body, UPLOAD_FIELDS)
     table = get_table(body.get("table"))  # type: ignore[arg-type]
     filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
     size = body.get("size")
@@ -55,7 +62,8 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
             f"got {size!r}",
             parameter="size",
         )
-    upload_id, key = _register(s3, settings, table.name, filename)
+    read_as = parse_options(body)
+    upload_id, key = _register(s3, settings, table.name, filename, read_as)
     post = s3.generate_presigned_post(
         Bucket=settings.bucket,
         Key=key,
@@ -71,7 +79,9 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
     return PresignedUpload(upload_id, key, post["url"], post["fields"], settings.presign_expires)
 
 
-def _register(s3: S3Client, settings: Settings, table: str, filename: str) -> tuple[str, str]:
+def _register(
+    s3: S3Client, settings: Settings, table: str, filename: str, read_as: FileOptions
+) -> tuple[str, str]:
     """Record a new upload as waiting for its file; return (upload_id, the raw key to write)."""
     upload_id = keys.new_upload_id()
     key = keys.raw_key(table, upload_id, filename)
@@ -79,7 +89,16 @@ def _register(s3: S3Client, settings: Settings, table: str, filename: str) -> tu
     state.create(
         s3,
         settings.bucket,
-        Upload(upload_id, table, "waiting", created, created, source_key=key, filename=filename),
+        Upload(
+            upload_id,
+            table,
+            "waiting",
+            created,
+            created,
+            source_key=key,
+            filename=filename,
+            options=read_as.to_json(),
+        ),
     )
     return upload_id, key
 
@@ -109,9 +128,10 @@ def accept_form_file(
         InvalidRequestError: not a form with a non-empty ``file`` field.
     """
     table = get_table(table_name)
-    sent = formdata.read_file_field(content_type, body)
+    sent = formdata.read_file_field(content_type, body, options=OPTION_NAMES)
     filename = keys.check_filename(formdata.safe_filename(sent.filename, f"{table.name}.csv"))
-    upload_id, key = _register(s3, settings, table.name, filename)
+    read_as = parse_options(sent.fields)
+    upload_id, key = _register(s3, settings, table.name, filename, read_as)
     s3.put_object(Bucket=settings.bucket, Key=key, Body=sent.data, ContentType="text/csv")
     logger.info(
         "upload.received",
@@ -125,7 +145,7 @@ class UploadStatus:
     """One upload's state and counts; counts are null until the stage that knows them ran."""
 
     upload_id: str
-    table: TableName
+    table: Annotated[str, "The table; for an object copied outside every table, what it named"]
     state: PublicState
     filename: str | None
     created_at: str
@@ -139,6 +159,10 @@ class UploadStatus:
         str | None, "A presigned GET of the rejected rows, once loaded with any rejected"
     ]
     error: str | None
+    options: FileOptions
+    compression: Annotated[Compression | None, "Detected from the file's bytes, once split"]
+    encoding_read: Annotated[Encoding | None, "The encoding the file was read in, once split"]
+    header_skipped: Annotated[bool | None, "Whether a header line was skipped, once split"]
 
 
 @dataclass(frozen=True)
@@ -146,7 +170,7 @@ class UploadSummary:
     """One upload in a listing: its state and row counts."""
 
     upload_id: str
-    table: TableName
+    table: Annotated[str, "The table; for an object copied outside every table, what it named"]
     state: PublicState
     filename: str | None
     created_at: str
@@ -186,6 +210,7 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
             Params={"Bucket": bucket, "Key": rejects},
             ExpiresIn=settings.presign_expires,
         )
+    found = upload.detected or {}
     return UploadStatus(
         upload_id=upload.upload_id,
         table=upload.table,
@@ -200,6 +225,10 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         chunks_done=chunks_done,
         rejected_url=rejected_url,
         error=upload.error,
+        options=options.from_json(upload.options),
+        compression=found.get("compression"),
+        encoding_read=found.get("encoding"),
+        header_skipped=found.get("header_skipped"),
     )
 
 

@@ -16,7 +16,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from chalicelib import keys, memory
 from chalicelib.errors import IngestError, TransientWarehouseError
 from chalicelib.logs import bind
-from chalicelib.pipeline import state
+from chalicelib.pipeline import state, unrouted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,6 +70,9 @@ def run_stage(
             key=key,
         ),
     ):
+        if event is None and stage == "split" and key.startswith(keys.RAW):
+            unrouted.record_unrouted(s3, bucket, key)  # no table takes it: record it as failed
+            return None
         if event is None or event.stage != stage:
             logger.warning(f"{stage}.ignored", extra={"reason": f"not a key {stage} handles"})
             return None
@@ -82,7 +85,10 @@ def run_stage(
             message = (
                 exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
             )
-            logger.exception(f"{stage}.failed", extra={"error": message})
+            # A file the user must fix needs no traceback; anything else may.
+            user_error = isinstance(exc, IngestError) and 400 <= exc.status_code < 500
+            log = logger.error if user_error else logger.exception
+            log(f"{stage}.failed", extra={"error": message})
             _mark_failed(s3, bucket, event, f"{stage}: {message}")
             return None
 

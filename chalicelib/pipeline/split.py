@@ -1,9 +1,10 @@
 """Stage 1: split a raw upload into chunks, streaming, in constant memory.
 
 Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` (in the format of
-``csvfile/chunkfile.py``: records copied as they are, with their line numbers) plus the chunk
-manifest. It does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on the
-same object rewrites the same chunks, so a redelivered event is harmless.
+``csvfile/chunkfile.py``: records copied as they are, with their line numbers, after
+``rawfile.py`` has undone compression, encoding and delimiter and taken off a header line) plus the
+chunk manifest. It does not judge rows (``validate.py``) or load them (``load.py``). Re-running it
+on the same object rewrites the same chunks, so a redelivered event is harmless.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib import keys, logs, storage
-from chalicelib.csvfile import boundaries, chunkfile
+from chalicelib.csvfile import chunkfile, options
 from chalicelib.errors import StateTransitionError
-from chalicelib.pipeline import completion, state
+from chalicelib.pipeline import completion, rawfile, state
 from chalicelib.pipeline.state import Upload, now_iso
 
 if TYPE_CHECKING:
@@ -91,6 +92,11 @@ def _split(
         completion.request_load_if_complete(s3, bucket, upload)
         return SplitResult(key, upload.upload_id, upload.table, skipped=f"already {upload.state}")
     etag = head["ETag"].strip('"')
+    # Options come with the upload (API) or as the object's metadata (aws s3 cp --metadata).
+    if upload.options is not None:
+        read_as = options.from_json(upload.options)
+    else:
+        read_as = options.from_metadata(head.get("Metadata", {}))
     try:
         upload = state.advance(
             s3,
@@ -101,6 +107,7 @@ def _split(
             source_etag=etag,
             stage="split",
             error=None,
+            options=read_as.to_json(),
         )
     except StateTransitionError:
         return _overtaken(s3, settings, key, upload)
@@ -109,8 +116,11 @@ def _split(
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
     chunks: list[dict[str, int]] = []
     total = 0
-    stream = boundaries.buffered(body)
-    for n, piece in enumerate(chunkfile.iter_chunks(stream, settings.chunk_rows, CHUNK_MAX_BYTES)):
+    opened = rawfile.open_raw(body, table, read_as)
+    pieces = chunkfile.iter_chunks(
+        opened.stream, settings.chunk_rows, CHUNK_MAX_BYTES, first_line=opened.first_line
+    )
+    for n, piece in enumerate(pieces):
         s3.put_object(
             Bucket=bucket,
             Key=keys.chunk_key(table, upload_id, n),
@@ -143,7 +153,13 @@ def _split(
     )
     try:
         upload = state.advance(
-            s3, bucket, upload, "validating", chunks_total=len(chunks), stage="validate"
+            s3,
+            bucket,
+            upload,
+            "validating",
+            chunks_total=len(chunks),
+            stage="validate",
+            detected=opened.detected(),
         )
     except StateTransitionError:
         return _overtaken(s3, settings, key, upload)
@@ -152,6 +168,7 @@ def _split(
         extra={
             "chunks": len(chunks),
             "records": total,
+            **opened.detected(),
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )

@@ -65,6 +65,9 @@ class Upload:
     error: str | None = None
     stage: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # How to read the file (csvfile/options.py), and what reading it found (pipeline/rawfile.py).
+    options: dict[str, str] | None = None
+    detected: dict[str, Any] | None = None
 
     @property
     def public_state(self) -> PublicState:
@@ -99,13 +102,14 @@ def find(s3: S3Client, bucket: str, upload_id: str) -> Upload:
         UploadNotFoundError: no such upload.
     """
     keys.check_upload_id(upload_id)
+    folders = (*TABLE_NAMES, keys.UNROUTED)
     index = storage.get_json(s3, bucket, keys.upload_index_key(upload_id))
-    if index is not None and index.get("table") in TABLE_NAMES:
+    if index is not None and index.get("table") in folders:
         upload = read(s3, bucket, index["table"], upload_id)
         if upload is not None:
             return upload
-    # Uploads recorded before the index existed: look in every table.
-    for table in TABLE_NAMES:
+    # Uploads recorded before the index existed: look in every folder.
+    for table in folders:
         upload = read(s3, bucket, table, upload_id)
         if upload is not None:
             return upload
@@ -135,17 +139,17 @@ def owner_of_raw(
     return read(s3, bucket, raw.table, derived)
 
 
-def create(s3: S3Client, bucket: str, upload: Upload) -> Upload:
-    """Store a new upload; if one with its id is already stored (a concurrent delivery made
-    it), return that one instead, untouched."""
-    key = keys.state_key(upload.table, upload.upload_id)
+def create(s3: S3Client, bucket: str, upload: Upload, folder: str | None = None) -> Upload:
+    """Store a new upload (under its table's folder, or ``folder``); if one with its id is
+    already stored (a concurrent delivery made it), return that one instead, untouched."""
+    folder = folder or upload.table
+    key = keys.state_key(folder, upload.upload_id)
     stored = upload
     if not storage.put_json_if_absent(s3, bucket, key, asdict(upload)):
-        stored = read(s3, bucket, upload.table, upload.upload_id) or upload
+        stored = read(s3, bucket, folder, upload.upload_id) or upload
     # After the state, on every delivery: a crash in between leaves an upload that ``find``
     # still reaches through its fallback, and the next delivery writes the index.
-    index = {"table": stored.table}
-    storage.put_json(s3, bucket, keys.upload_index_key(upload.upload_id), index)
+    storage.put_json(s3, bucket, keys.upload_index_key(upload.upload_id), {"table": folder})
     return stored
 
 
@@ -191,7 +195,7 @@ def list_uploads(
 ) -> list[Upload]:
     """Uploads, newest first (ids start with their creation time)."""
     ids: list[tuple[str, str]] = []
-    for name in [table] if table else list(TABLE_NAMES):
+    for name in [table] if table else [*TABLE_NAMES, keys.UNROUTED]:
         ids += [(uid, name) for uid in storage.list_folders(s3, bucket, keys.upload_prefix(name))]
     ids.sort(reverse=True)
     uploads = [read(s3, bucket, name, uid) for uid, name in ids[:limit]]

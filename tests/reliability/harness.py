@@ -26,8 +26,7 @@ from botocore.exceptions import ClientError
 
 import app as app_module
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
-from chalicelib.pipeline.triggers import queue_name
-from devstack.dispatcher import LambdaContext, routes_of, sqs_event
+from devstack.dispatcher import LambdaContext, routes_of
 from tests.conftest import load_event
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ assert {r.name for r in ROUTES} == set(STAGE_OF), "the app's stage handlers chan
 _GETTERS = ("get_s3", "get_settings", "get_warehouse")
 _WIRING = threading.Lock()
 _REQUEST_IDS = itertools.count(1)
-_MESSAGE_IDS = itertools.count(1)
 
 
 def s3_event(bucket: str, key: str) -> dict[str, Any]:
@@ -51,17 +49,11 @@ def s3_event(bucket: str, key: str) -> dict[str, Any]:
     return load_event("s3_object_created", bucket=bucket, key=quote_plus(key, safe="/"))
 
 
-def stage_event(route: str, bucket: str, key: str, attempt: int) -> dict[str, Any]:
-    """What Lambda hands the stage's handler: the S3 notification, as its queue delivered it."""
-    n = next(_MESSAGE_IDS)
-    message = {
-        "Body": json.dumps(s3_event(bucket, key)),
-        "MessageId": f"message-{n}",
-        "ReceiptHandle": f"receipt-{n}",
-        "Attributes": {"ApproximateReceiveCount": str(attempt)},
-    }
-    queue = queue_name("reliability", STAGE_OF[route])
-    return sqs_event(message, f"arn:aws:sqs:us-east-1:000000000000:{queue}")
+def queued_event(bucket: str, key: str, message_id: str) -> dict[str, Any]:
+    """What the stage's SQS queue hands its handler: one message whose body is S3's
+    notification for ``key``."""
+    body = json.dumps(s3_event(bucket, key))
+    return {"Records": [{"messageId": message_id, "body": body, "eventSource": "aws:sqs"}]}
 
 
 _WRITES = {"put_object", "upload_fileobj", "upload_file", "copy_object", "delete_object"}
@@ -278,8 +270,9 @@ class Bus:
         """Invoke the app's handler for ``delivery`` as Lambda would; a raise means a retry."""
         stage = STAGE_OF[delivery.route]
         handler = app_module.app.handler_map[delivery.route]
-        event = stage_event(delivery.route, self.settings.bucket, delivery.key, delivery.attempt)
-        context = LambdaContext(f"delivery-{next(_REQUEST_IDS)}", delivery.route)
+        request_id = f"delivery-{next(_REQUEST_IDS)}"
+        event = queued_event(self.settings.bucket, delivery.key, request_id)
+        context = LambdaContext(request_id, delivery.route)
         self.stats["deliveries"] += 1
         self._stages.append(stage)
         self.plan.stage = stage

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.config import Settings
-from chalicelib.csvfile import boundaries, chunkfile
-from chalicelib.pipeline import validate
+from chalicelib.csvfile import chunkfile
+from chalicelib.csvfile.options import FileOptions
+from chalicelib.pipeline import rawfile, validate
 from chalicelib.pipeline.split import CHUNK_MAX_BYTES
 from chalicelib.pipeline.state import ChunkDone
 from chalicelib.tables import TABLES
@@ -178,10 +179,11 @@ def test_split_and_validate_match_the_oracle_on_generated_files(
     table, data = file
     expected = expect(table, data)
     # Split as the split stage does (small chunks, so records cross chunk edges), judge each.
+    opened = rawfile.open_raw(io.BytesIO(data), table, FileOptions())
     judged = [
         validate.judge_chunk(table, piece.data)
         for piece in chunkfile.iter_chunks(
-            boundaries.buffered(io.BytesIO(data)), 3, CHUNK_MAX_BYTES
+            opened.stream, 3, CHUNK_MAX_BYTES, first_line=opened.first_line
         )
     ]
     clean = io.StringIO("".join(j.clean.decode() for j in judged))

@@ -98,7 +98,9 @@ class FakeApi:
     def __init__(self) -> None:
         self.cancelled: list[str] = []
 
-    def create_upload(self, table: str, filename: str, size: int) -> dict[str, Any]:
+    def create_upload(
+        self, table: str, filename: str, size: int, options: Any = None
+    ) -> dict[str, Any]:
         return {"upload_id": "u-1", "url": "http://127.0.0.1:9/bucket", "fields": {"key": "k"}}
 
     def cancel(self, upload_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import memory
 from chalicelib.pipeline import events
+from tests.conftest import BUCKET
 
 
 @pytest.fixture
@@ -19,15 +20,8 @@ def releases(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-class _NoSuchObject:
-    """An S3 client that holds no objects."""
-
-    def head_object(self, **kwargs: Any) -> Any:
-        raise ClientError({"Error": {"Code": "404"}}, "HeadObject")
-
-
 def _work(calls: list[str], outcome: BaseException | None) -> Any:
-    def work(event: Any) -> str:
+    def work(event: object) -> str:
         calls.append("work")
         if outcome is not None:
             raise outcome
@@ -41,14 +35,15 @@ def _work(calls: list[str], outcome: BaseException | None) -> Any:
     [None, ValueError("bad"), ClientError({"Error": {"Code": "SlowDown"}}, "PutObject")],
     ids=["succeeds", "fails", "retried"],
 )
-def test_memory_released_after_each_invocation(releases: list[str], outcome: Any) -> None:
+def test_memory_released_after_each_invocation(releases: list[str], outcome: Any, s3: Any) -> None:
     work = _work(releases, outcome)
-    s3 = _NoSuchObject()  # a file copied in that is gone: a failure has nothing to mark
+    # A chunk of an upload that is not stored: a failure has nothing to mark.
+    key = "chunks/jobs/20211126T031500Z-0123456789ab/00000.rec"
     if isinstance(outcome, ClientError):
         with pytest.raises(ClientError):
-            events.run_stage("split", s3, "bucket", "raw/jobs/x.csv", None, work)  # type: ignore[arg-type]
+            events.run_stage("validate", s3, BUCKET, key, None, work)
     else:
-        events.run_stage("split", s3, "bucket", "raw/jobs/x.csv", None, work)  # type: ignore[arg-type]
+        events.run_stage("validate", s3, BUCKET, key, None, work)
     assert releases == ["work", "release"]
 
 

@@ -165,6 +165,10 @@ STATUS = {
     "chunks_done": 1,
     "rejected_url": None,
     "error": None,
+    "options": {"header": "auto", "encoding": "utf-8", "delimiter": ","},
+    "compression": "gzip",
+    "encoding_read": "utf-8",
+    "header_skipped": False,
 }
 
 
@@ -180,7 +184,8 @@ def _renamed(body: dict[str, Any], old: str, new: str) -> dict[str, Any]:
         ({k: v for k, v in STATUS.items() if k != "error"}, False),
         (_renamed(STATUS, "rows_valid", "rows_ok"), False),
         ({**STATUS, "state": "validating"}, False),
-        ({**STATUS, "table": "payroll"}, False),
+        ({**STATUS, "options": {"header": "maybe", "encoding": "utf-8", "delimiter": ","}}, False),
+        ({**STATUS, "compression": "zip"}, False),
         ({**STATUS, "rows_total": "2"}, False),
     ],
 )

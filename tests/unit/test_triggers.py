@@ -33,21 +33,25 @@ def test_a_body_that_is_no_s3_notification_is_refused(body: str) -> None:
         triggers.s3_objects(body)
 
 
+UID = "20260101T000000Z-0123456789ab"
+
+
 def test_deliver_runs_the_stage_for_its_own_keys_only(s3: Any) -> None:
-    seen: list[str] = []
-    event = _sqs(_body("chunks/jobs/x/00001.rec"), _body("chunks/jobs/x/00001.csv"))
+    seen: list[Any] = []
+    chunk = f"chunks/jobs/{UID}/00001.rec"
+    event = _sqs(_body(chunk), _body(f"chunks/jobs/{UID}/00001.csv"))
     handled = triggers.deliver(event, "validate", s3, "r", seen.append)
-    assert (handled, seen) == (1, ["chunks/jobs/x/00001.rec"])
+    assert (handled, [(e.key, e.stage, e.chunk) for e in seen]) == (1, [(chunk, "validate", 1)])
 
 
 def test_deliver_raises_a_transient_error_so_the_queue_redelivers(s3: Any) -> None:
     from botocore.exceptions import ClientError
 
-    def throttled(key: str) -> None:
+    def throttled(event: object) -> None:
         raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "GetObject")
 
     with pytest.raises(ClientError):
-        triggers.deliver(_sqs(_body("loads/jobs/x.json")), "load", s3, "r", throttled)
+        triggers.deliver(_sqs(_body(f"loads/jobs/{UID}.json")), "load", s3, "r", throttled)
 
 
 def test_queue_names_per_stage() -> None:
