@@ -87,7 +87,8 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     ),
     "load": (
         "Load",
-        "Concurrent clients against the running local stack on 127.0.0.1 (devstack/loadtest.py), "
+        "Concurrent clients against the running local stack on 127.0.0.1 (devstack/loadtest.py, "
+        "devstack/loadclients.py), "
         "all starting at once, each request on a new connection: a health check, then an upload "
         "(presigned POST to the stack's S3, or a form POST to the API) and its status, or reads "
         "(uploads listing, a report, the OpenAPI document). Bounded: a fixed number of requests, "

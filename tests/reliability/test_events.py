@@ -19,13 +19,14 @@ import pytest
 from chalicelib.config import Settings
 from tests.reliability.corpus import corpus
 from tests.reliability.fakes3 import FakeS3
-from tests.reliability.harness import Bus, Delivery, check, fresh_warehouse, observe, outcome
+from tests.reliability.harness import Bus, Delivery
 from tests.reliability.oracle import expect
+from tests.reliability.verdict import check, fresh_warehouse, observe, outcome
 
 if TYPE_CHECKING:
     from tests.reliability.conftest import MotoServer
-    from tests.reliability.harness import Outcome
     from tests.reliability.ledger import Ledger
+    from tests.reliability.verdict import Outcome
 
 SETTINGS = Settings(bucket="reliability-bucket", chunk_rows=4)
 FILES = [

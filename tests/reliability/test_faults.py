@@ -21,12 +21,13 @@ from chalicelib.config import Settings
 from chalicelib.pipeline import state
 from tests.reliability.corpus import OK_DT
 from tests.reliability.fakes3 import FakeS3
-from tests.reliability.harness import Bus, FaultPlan, check, fresh_warehouse, observe, outcome
+from tests.reliability.harness import Bus, FaultPlan
 from tests.reliability.oracle import expect
+from tests.reliability.verdict import check, fresh_warehouse, observe, outcome
 
 if TYPE_CHECKING:
-    from tests.reliability.harness import Outcome
     from tests.reliability.ledger import Ledger
+    from tests.reliability.verdict import Outcome
 
 SETTINGS = Settings(bucket="reliability-bucket", chunk_rows=4)
 TABLE = "hired_employees"

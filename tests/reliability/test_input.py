@@ -29,8 +29,9 @@ from chalicelib.tables import TABLES
 from chalicelib.warehouse.sql import LEDGER_TABLE, SOURCE_ROW
 from tests.reliability.corpus import DATE_CASES, INT_CASES, corpus
 from tests.reliability.fakes3 import FakeS3
-from tests.reliability.harness import Bus, check, fresh_warehouse, observe, outcome
+from tests.reliability.harness import Bus
 from tests.reliability.oracle import KINDS, expect
+from tests.reliability.verdict import check, fresh_warehouse, observe, outcome
 
 if TYPE_CHECKING:
     from tests.reliability.conftest import Cloud

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from chalicelib.config import LocalStackSettings
-from devstack.loadtest import plan, run_load
+from devstack.loadclients import plan
+from devstack.loadtest import run_load
 from devstack.stack import LocalStack, isolated_stack
 
 if TYPE_CHECKING:

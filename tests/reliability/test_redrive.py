@@ -13,8 +13,9 @@ from chalicelib.config import Settings
 from chalicelib.errors import InvalidRequestError, UploadNotFoundError, UploadStateError
 from chalicelib.pipeline import state
 from tests.reliability.fakes3 import FakeS3
-from tests.reliability.harness import Bus, FaultPlan, check, fresh_warehouse, outcome
+from tests.reliability.harness import Bus, FaultPlan
 from tests.reliability.oracle import expect
+from tests.reliability.verdict import check, fresh_warehouse, outcome
 
 SETTINGS = Settings(bucket="reliability-bucket", chunk_rows=2)
 LATER = datetime.now(UTC) + timedelta(hours=1)

@@ -18,7 +18,8 @@ from chalicelib.api.redrive import STUCK_AFTER
 from chalicelib.pipeline import state, stuck
 from chalicelib.pipeline.triggers import TRIGGERS
 from deploy import policies
-from tests.reliability.harness import Bus, FaultPlan, fresh_warehouse
+from tests.reliability.harness import Bus, FaultPlan
+from tests.reliability.verdict import fresh_warehouse
 from tests.unit.conftest import CONFIG, ROOT
 
 if TYPE_CHECKING:
