@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from chalicelib import keys
+from chalicelib.pipeline import split, validate
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
 
 
 def stage_event(key: str) -> keys.StageEvent:
@@ -10,3 +16,15 @@ def stage_event(key: str) -> keys.StageEvent:
     event = keys.parse_stage_key(key)
     assert event is not None, f"{key!r} starts no stage"
     return event
+
+
+def split_and_validate(s3: Any, settings: Settings, key: str, body: bytes) -> str:
+    """Write ``body`` at the raw ``key``, then split it and validate every chunk as the stage
+    handlers would (the load is left to the test); return the upload id."""
+    s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
+    made = split.split_upload(s3, settings, stage_event(key))
+    assert made.upload_id is not None and made.table is not None
+    for n in range(made.chunks):
+        chunk = keys.chunk_key(made.table, made.upload_id, n)
+        validate.validate_chunk(s3, settings, stage_event(chunk))
+    return made.upload_id

@@ -16,12 +16,12 @@ import pytest
 from chalicelib import keys
 from chalicelib.api import health, reports
 from chalicelib.config import Settings
-from chalicelib.pipeline import load, load_data_api, split, state, validate
+from chalicelib.pipeline import load, load_data_api, state
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import sql
 from chalicelib.warehouse.data_api import DataApi, DataApiWarehouse, Target
 from tests.integration.conftest import ENGINE_BUCKET as BUCKET
-from tests.stage_events import stage_event
+from tests.stage_events import split_and_validate, stage_event
 
 if TYPE_CHECKING:
     from devstack.redshift_local import LocalRedshift
@@ -47,13 +47,7 @@ def api(redshift_engine: LocalRedshift, settings: Settings, s3: Any) -> DataApi:
 
 
 def _upload(s3: Any, settings: Settings, table: str, body: bytes) -> str:
-    key = f"raw/{table}/{body.hex()[:16]}-{len(body)}.csv"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    made = split.split_upload(s3, settings, stage_event(key))
-    assert made.upload_id is not None
-    for n in range(made.chunks):
-        validate.validate_chunk(s3, settings, stage_event(keys.chunk_key(table, made.upload_id, n)))
-    return made.upload_id
+    return split_and_validate(s3, settings, f"raw/{table}/{body.hex()[:16]}-{len(body)}.csv", body)
 
 
 def _load(s3: Any, api: DataApi, settings: Settings, table: str, uid: str) -> load.LoadResult:

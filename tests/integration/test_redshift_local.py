@@ -16,11 +16,11 @@ import pytest
 from chalicelib import keys
 from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
-from chalicelib.pipeline import load, split, validate
+from chalicelib.pipeline import load
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
 from tests.integration.conftest import ENGINE_BUCKET as BUCKET
-from tests.stage_events import stage_event
+from tests.stage_events import split_and_validate, stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -58,13 +58,7 @@ def _settings(redshift_engine: LocalRedshift) -> Settings:
 
 
 def _upload(s3: Any, settings: Settings, table: str, body: bytes, name: str) -> str:
-    key = f"raw/{table}/{name}.csv"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    made = split.split_upload(s3, settings, stage_event(key))
-    assert made.upload_id is not None
-    for n in range(made.chunks):
-        validate.validate_chunk(s3, settings, stage_event(keys.chunk_key(table, made.upload_id, n)))
-    return made.upload_id
+    return split_and_validate(s3, settings, f"raw/{table}/{name}.csv", body)
 
 
 def _put_manifest(s3: Any, name: str, files: dict[str, bytes | None], mandatory: bool) -> str:

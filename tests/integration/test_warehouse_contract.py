@@ -26,11 +26,11 @@ from chalicelib import keys, storage
 from chalicelib.api import reports
 from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
-from chalicelib.pipeline import backup, load, restore, split, state, validate
+from chalicelib.pipeline import backup, load, restore, state
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
 from devstack import redshift_local
-from tests.stage_events import stage_event
+from tests.stage_events import split_and_validate, stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -84,15 +84,8 @@ class Target:
     def upload(self, table: str, body: bytes) -> str:
         """Put a raw CSV, split and validate it as the handlers would; return the upload id."""
         key = f"raw/{table}/contract-{self.token}-{len(self.written)}.csv"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-        made = split.split_upload(self.s3, self.settings, stage_event(key))
-        assert made.upload_id is not None
         self.written.append(key)
-        for n in range(made.chunks):
-            validate.validate_chunk(
-                self.s3, self.settings, stage_event(keys.chunk_key(table, made.upload_id, n))
-            )
-        return made.upload_id
+        return split_and_validate(self.s3, self.settings, key, body)
 
     def load(self, table: str, uid: str) -> load.LoadResult:
         return load.load_upload(

@@ -10,10 +10,10 @@ import pytest
 
 from chalicelib import keys
 from chalicelib.config import RedshiftSettings, Settings
-from chalicelib.pipeline import load_data_api, split, state, validate
+from chalicelib.pipeline import load_data_api, state
 from chalicelib.warehouse.data_api import DataApi, Target
 from tests.conftest import load_event
-from tests.stage_events import stage_event
+from tests.stage_events import split_and_validate, stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -80,15 +80,7 @@ def _settings(base: Settings, events: bool, attempts: int = 3) -> Settings:
 
 
 def _validated(s3: Any, settings: Settings) -> str:
-    key = "raw/jobs/jobs.csv"
-    s3.put_object(Bucket=settings.bucket, Key=key, Body=b"1,Welder\n2,Baker\n")
-    made = split.split_upload(s3, settings, stage_event(key))
-    assert made.upload_id is not None
-    for n in range(made.chunks):
-        validate.validate_chunk(
-            s3, settings, stage_event(keys.chunk_key("jobs", made.upload_id, n))
-        )
-    return made.upload_id
+    return split_and_validate(s3, settings, "raw/jobs/jobs.csv", b"1,Welder\n2,Baker\n")
 
 
 def _triggered(s3: Any, settings: Settings) -> bool:

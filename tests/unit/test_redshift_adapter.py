@@ -29,7 +29,7 @@ from chalicelib.errors import (
     SerializationConflictError,
     TransientWarehouseError,
 )
-from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline import load, state
 from chalicelib.pipeline.events import run_stage
 from chalicelib.pipeline.load import LoadResult
 from chalicelib.tables import TABLES, get_table
@@ -37,7 +37,7 @@ from chalicelib.warehouse import make_warehouse, sql
 from chalicelib.warehouse.redshift import RedshiftWarehouse
 from chalicelib.warehouse.redshift_connect import connector, translate
 from chalicelib.warehouse.sql import UnsafeIdentifierError
-from tests.stage_events import stage_event
+from tests.stage_events import split_and_validate, stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -191,12 +191,7 @@ def warehouse(con: FakeConnection, s3: S3Client, sleeps: list[float]) -> Redshif
 
 def validated_upload(s3: S3Client, settings: Settings, table: str, body: bytes) -> str:
     """Split and validate a raw upload, as the S3 handlers would; return its upload id."""
-    s3.put_object(Bucket=BUCKET, Key=f"raw/{table}/{table}.csv", Body=body)
-    made = split.split_upload(s3, settings, stage_event(f"raw/{table}/{table}.csv"))
-    assert made.upload_id is not None
-    for n in range(made.chunks):
-        validate.validate_chunk(s3, settings, stage_event(keys.chunk_key(table, made.upload_id, n)))
-    return made.upload_id
+    return split_and_validate(s3, settings, f"raw/{table}/{table}.csv", body)
 
 
 def expected_load(uid: str) -> list[str]:
