@@ -41,7 +41,6 @@ HEADER = "id,name,datetime,department_id,job_id"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-
     settings = LocalStackSettings(
         api_port=0,
         s3_port=0,
