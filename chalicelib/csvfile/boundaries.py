@@ -53,18 +53,21 @@ class Record:
         return self.size > len(self.data)
 
 
-def scan(data: bytes, state: int) -> int:
-    """Run the CSV quoting state machine over ``data``; return the state after it."""
+def scan(data: bytes, state: int, delimiter: int = _COMMA) -> int:
+    """Run the CSV quoting state machine over ``data``; return the state after it.
+
+    ``delimiter`` is the byte that separates fields (a comma unless the upload says otherwise).
+    """
     if _QUOTE not in data:
         if state == QUOTED:
             return state
         if state in (START, _UNQUOTED):
-            return _UNQUOTED if data and data[-1] != _COMMA else (START if data else state)
+            return _UNQUOTED if data and data[-1] != delimiter else (START if data else state)
     for byte in data:
         if state == QUOTED:
             if byte == _QUOTE:
                 state = _QUOTE_IN_QUOTED
-        elif byte == _COMMA:
+        elif byte == delimiter:
             state = START
         elif state in (START, _QUOTE_IN_QUOTED):
             state = QUOTED if byte == _QUOTE else _UNQUOTED

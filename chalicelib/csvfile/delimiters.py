@@ -29,9 +29,13 @@ _UNQUOTED, _QUOTE_IN_QUOTED = 1, 3
 
 
 class Delimited(Filter):
-    """``source`` (UTF-8 CSV separated by ``delimiter``) as comma-separated CSV."""
+    """``source`` (UTF-8 CSV separated by ``delimiter``) as comma-separated CSV.
 
-    def __init__(self, source: Source, delimiter: str) -> None:
+    ``at_start`` says ``source`` begins at the start of the file, where a UTF-8 byte order mark
+    is taken off; a byte range from the middle of a file keeps whatever bytes it starts with.
+    """
+
+    def __init__(self, source: Source, delimiter: str, *, at_start: bool = True) -> None:
         super().__init__(source)
         d = delimiter.encode()
         self._d = d[0]
@@ -51,7 +55,7 @@ class Delimited(Filter):
         self._record = re.compile(rb"%s(?:%s%s)*+\r?(?=\n)" % (field, e, field))
         self._field = re.compile(rb'"((?:[^"]|"")*+)"|([^%s\n]*+)' % e)
         self._rest = b""
-        self._first = True
+        self._first = at_start
         self._swapping: int | None = None  # the quoting state while streaming a long record
 
     def _more(self) -> bytes | None:

@@ -1,0 +1,215 @@
+"""Planning chunks as byte ranges of the raw file, without copying a byte of it.
+
+The planner reads the file once, as a stream, and finds where chunks can start and end: on
+record boundaries (a line break outside quotes, with the quoting rules of ``boundaries.scan``
+and the upload's delimiter), every ``max_records`` records or about ``max_bytes`` bytes. It
+holds one read block at a time, whatever the size of a record. A chunk is then read back by
+its byte range alone (``pipeline/chunks.py``): the records of the ranges, one after the other,
+are the records of the file, with the same line numbers.
+This module knows nothing about S3 or tables.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chalicelib.csvfile.boundaries import QUOTED, START, scan
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from chalicelib.csvfile.boundaries import Source
+
+PLAN_READ_BYTES = 8 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Span:
+    """The bytes ``[start, end)`` of the file: whole records, the first on ``first_line``."""
+
+    start: int
+    end: int
+    first_line: int
+    last_line: int  # the line its last record starts on
+    records: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "first_line": self.first_line,
+            "last_line": self.last_line,
+            "records": self.records,
+        }
+
+
+def _simple_lines(delimiter: bytes) -> re.Pattern[bytes]:
+    """Whole lines each of which is a whole record: no quote at all, or every quoted field
+    closed on the line (possessive: no backtracking). Other lines take the state machine."""
+    d = re.escape(delimiter)
+    quoted = rb'"(?:[^"\n]|"")*+"'
+    bare = rb'[^"%s\n]*+' % d
+    fields = rb"(?:%s|%s)(?:%s(?:%s|%s))*+" % (quoted, bare, d, quoted, bare)
+    return re.compile(rb'(?:[^"\n]*+\n|%s\n)*+' % fields)
+
+
+class Planner:
+    """Finds chunk boundaries in a stream that starts at byte ``offset`` (a record boundary) of
+    the file, on line ``line``.
+
+    ``skip_bom`` says the file is read through ``delimiters.Delimited``, which takes a leading
+    UTF-8 byte order mark off. ``skip_record`` and ``spans`` read on from where the last left
+    off; ``offset`` and ``line`` are always where the next chunk would start.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        offset: int = 0,
+        line: int = 1,
+        delimiter: str = ",",
+        skip_bom: bool = False,
+        read_bytes: int = PLAN_READ_BYTES,
+    ) -> None:
+        self._source = source
+        self._read_bytes = read_bytes
+        self._delimiter = delimiter.encode()[0]
+        self._simple = _simple_lines(delimiter.encode()).match
+        self._data, self._pos, self._base, self._eof = b"", 0, offset, False
+        self._line = line
+        self._in_record = False  # inside a record that is not a simple line
+        self._quoting = START  # the quoting state inside it
+        self._record_line = line  # the line it starts on
+        self._records = 0  # records taken since the last boundary handed out
+        self._last_line = line
+        self.offset, self.line = offset, line
+        # A UTF-8 byte order mark the reader will take off (``delimiters.Delimited`` does) is
+        # not part of the first field: it must not hide a quote that opens it.
+        self._skip_bom = skip_bom and offset == 0
+
+    def first_line_bytes(self, limit: int) -> bytes:
+        """The first line ahead (without its line break), or its first ``limit`` bytes."""
+        while True:
+            data, pos = self._data, self._pos
+            eol = data.find(b"\n", pos, pos + limit)
+            if eol >= 0:
+                return data[pos:eol]
+            if len(data) - pos >= limit or not self._fill():
+                return data[pos : pos + limit]
+
+    def skip_record(self) -> bool:
+        """Step over one record (a header); False if there is none."""
+        return next(self.spans(1, 1), None) is not None
+
+    def spans(self, max_records: int, max_bytes: int) -> Iterator[Span]:
+        """The spans from here on, each ``max_records`` records or, once ``max_bytes`` is
+        reached, up to the end of the record that crosses it."""
+        while True:
+            room_bytes = max_bytes - (self._here() - self.offset)
+            if not self._step(max_records - self._records, room_bytes):
+                break
+            if (not self._in_record and self._records) and (
+                self._records >= max_records or self._here() - self.offset >= max_bytes
+            ):
+                yield self._cut()
+        if self._records:
+            yield self._cut()
+
+    def _here(self) -> int:
+        return self._base + self._pos
+
+    def _cut(self) -> Span:
+        end = self._here()
+        span = Span(self.offset, end, self.line, self._last_line, self._records)
+        self.offset, self.line, self._records = end, self._line, 0
+        return span
+
+    def _fill(self) -> bool:
+        """Read another block; False at the end of the stream."""
+        if self._eof:
+            return False
+        block = self._source.read(self._read_bytes)
+        self._base += self._pos
+        self._data, self._pos, self._eof = self._data[self._pos :] + block, 0, not block
+        return True
+
+    def _step(self, room_records: int, room_bytes: int) -> bool:
+        """Take some records, at most ``room_records`` (at least one) and about ``room_bytes``
+        bytes; False at the end of the file."""
+        if self._skip_bom:
+            while len(self._data) < len(_BOM) and self._fill():
+                pass
+            self._skip_bom = False
+            if self._data.startswith(_BOM):
+                self._pos = len(_BOM)
+        data, pos = self._data, self._pos
+        if not self._in_record:
+            lines_end = data.rfind(b"\n", pos) + 1
+            if lines_end > pos:
+                if data.find(b'"', pos, lines_end) < 0:
+                    end = lines_end
+                else:
+                    end = self._simple(data, pos, lines_end).end()  # type: ignore[union-attr]
+                if end > pos:
+                    self._take_lines(data, pos, end, max(room_records, 1), room_bytes)
+                    return True
+            if pos >= len(data):
+                return self._fill()
+            # A record that is not a simple line starts here: follow its quotes.
+            self._in_record, self._quoting, self._record_line = True, START, self._line
+        eol = data.find(b"\n", pos)
+        if eol < 0:
+            if self._eof:  # the last record, without a line break
+                self._pos = len(data)
+                self._end_record()
+                return True
+            self._quoting = scan(data[pos:], self._quoting, self._delimiter)
+            self._pos = len(data)
+            return self._fill()
+        self._quoting = scan(data[pos:eol], self._quoting, self._delimiter)
+        self._line += 1
+        self._pos = eol + 1
+        if self._quoting != QUOTED:
+            self._end_record()
+        return True
+
+    def _take_lines(self, data: bytes, pos: int, end: int, records: int, room: int) -> None:
+        """Take the whole-record lines ``data[pos:end]``, or their first ``records`` lines, or
+        up to the line that crosses ``room`` bytes."""
+        if end - pos > room:
+            end = data.index(b"\n", pos + max(room, 1) - 1) + 1
+        count = data.count(b"\n", pos, end)
+        if count > records:
+            end, count = _after_line_break(data, pos, end, records), records
+        self._last_line = self._line + count - 1
+        self._line += count
+        self._records += count
+        self._pos = end
+
+    def _end_record(self) -> None:
+        self._in_record = False
+        self._records += 1
+        self._last_line = self._record_line
+
+
+def _after_line_break(data: bytes, pos: int, end: int, n: int) -> int:
+    """Just past the ``n``-th line break of ``data[pos:end]`` (which has more than ``n``).
+
+    Lines of one file are of similar length: a guess from the average is one count (in C) away,
+    and the few line breaks between the guess and the answer are stepped over one by one.
+    """
+    total = data.count(b"\n", pos, end)
+    guess = pos + (end - pos) * n // total
+    guess = data.rfind(b"\n", pos, guess) + 1 or pos  # a line start at or before the guess
+    seen = data.count(b"\n", pos, guess)
+    while seen < n:
+        guess = data.index(b"\n", guess) + 1
+        seen += 1
+    while seen > n:
+        guess = data.rindex(b"\n", pos, guess - 1) + 1
+        seen -= 1
+    return guess
