@@ -32,6 +32,7 @@ from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, 
 from chalicelib.pipeline import (
     backup,
     backup_catalog,
+    budget,
     load,
     load_data_api,
     restore,
@@ -442,7 +443,9 @@ def on_raw_created(event: SQSEvent) -> None:
         "split",
         s3,
         request_id_of(event.context),
-        lambda parsed: split.split_upload(s3, settings, parsed),
+        lambda parsed: split.split_upload(
+            s3, settings, parsed, budget.budget_for(settings, event.context)
+        ),
     )
 
 

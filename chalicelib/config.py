@@ -25,6 +25,9 @@ ENV_PRESIGN_EXPIRES = "INGEST_PRESIGN_EXPIRES"
 ENV_MAX_UPLOAD_BYTES = "INGEST_MAX_UPLOAD_BYTES"
 ENV_LOAD_ATTEMPTS = "INGEST_LOAD_ATTEMPTS"
 ENV_QUEUE_PREFIX = "INGEST_QUEUE_PREFIX"
+# What one invocation may spend before it hands its work on (pipeline/budget.py).
+ENV_MAX_INVOCATION_SECONDS = "INGEST_MAX_INVOCATION_SECONDS"
+ENV_MAX_INVOCATION_BYTES = "INGEST_MAX_INVOCATION_BYTES"
 ENV_REDSHIFT_HOST = "INGEST_REDSHIFT_HOST"
 ENV_REDSHIFT_PORT = "INGEST_REDSHIFT_PORT"
 ENV_REDSHIFT_DATABASE = "INGEST_REDSHIFT_DATABASE"
@@ -112,6 +115,9 @@ class Settings:
     load_attempts: int = DEFAULT_LOAD_ATTEMPTS
     # Each stage's queue is <queue_prefix>-<stage>, its dead-letter queue <...>-dlq (triggers.py).
     queue_prefix: str = "ingest-local"
+    # Caps on one split invocation; None: the Lambda's remaining time (pipeline/budget.py).
+    max_invocation_seconds: float | None = None
+    max_invocation_bytes: int | None = None
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -141,6 +147,8 @@ class Settings:
             raise ConfigError(f"{ENV_MAX_UPLOAD_BYTES} cannot exceed {S3_MAX_SINGLE_UPLOAD}")
         redshift = _redshift(env) if warehouse == "redshift" else None
         load_attempts = _int(env, ENV_LOAD_ATTEMPTS, DEFAULT_LOAD_ATTEMPTS, minimum=1)
+        max_seconds = _seconds(env, ENV_MAX_INVOCATION_SECONDS)
+        max_bytes = _int(env, ENV_MAX_INVOCATION_BYTES, 0, minimum=1) or None
         return cls(
             bucket=bucket,
             warehouse=warehouse,  # type: ignore[arg-type]  # checked above
@@ -152,7 +160,22 @@ class Settings:
             redshift=redshift,
             load_attempts=load_attempts,
             queue_prefix=event_queue_prefix(env),
+            max_invocation_seconds=max_seconds,
+            max_invocation_bytes=max_bytes,
         )
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -18,7 +18,7 @@ from typing import Literal
 from chalicelib.errors import InvalidRequestError
 from chalicelib.tables import TABLES
 
-RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
+RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS, SPLITS = (
     "raw/",
     "chunks/",
     "clean/",
@@ -26,6 +26,7 @@ RAW, CHUNKS, CLEAN, REJECTED, UPLOADS, MANIFESTS, LOADS = (
     "uploads/",
     "manifests/",
     "loads/",
+    "splits/",
 )
 # Under uploads/ beside the table folders; not a table name, so listings by table never see it.
 _BY_ID = "by-id"
@@ -42,6 +43,12 @@ _CHUNK = re.compile(
     rf"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{{{CHUNK_DIGITS}}})\.rec\Z"
 )
 _LOAD = re.compile(r"^loads/(?P<table>[a-z_]+)/(?P<uid>[^/]+)\.json\Z")
+# A split's hand-off: where planning goes on, by plan (pipeline/plan.py) and byte offset.
+OFFSET_DIGITS = 15
+_SPLIT = re.compile(
+    rf"^splits/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<plan>[0-9a-f]{{12}})/"
+    rf"(?P<offset>[0-9]{{{OFFSET_DIGITS}}})\.json\Z"
+)
 BACKUPS = "backups/"
 BACKUP_MANIFEST = "manifest"
 _BACKUP_LOCATION = re.compile(
@@ -198,6 +205,15 @@ def copy_manifest_key(table: str, upload_id: str) -> str:
     return f"{MANIFESTS}{table}/{upload_id}/copy.json"
 
 
+def split_plan_prefix(table: str, upload_id: str, plan: str) -> str:
+    return f"{SPLITS}{table}/{upload_id}/{plan}/"
+
+
+def split_handoff_key(table: str, upload_id: str, plan: str, offset: int) -> str:
+    """The object whose creation starts the split invocation that plans on from ``offset``."""
+    return f"{split_plan_prefix(table, upload_id, plan)}{_digits(offset, OFFSET_DIGITS)}.json"
+
+
 def load_key(table: str, upload_id: str) -> str:
     return f"{LOADS}{table}/{upload_id}.json"
 
@@ -218,7 +234,8 @@ class StageEvent:
     """An object whose creation starts a pipeline stage, its key parsed once.
 
     ``upload_id`` is None only for a file copied straight into ``raw/<table>/`` (the split
-    derives its id); ``chunk`` is set for ``validate`` and ``filename`` for ``split``.
+    derives its id); ``chunk`` is set for ``validate``, and for ``split`` either ``filename`` (a
+    raw object) or ``plan`` and ``offset`` (a hand-off: plan on from byte ``offset``).
     """
 
     stage: Stage
@@ -227,6 +244,8 @@ class StageEvent:
     upload_id: str | None
     chunk: int | None = None
     filename: str | None = None
+    plan: str | None = None
+    offset: int | None = None
 
     @property
     def raw(self) -> RawKey:
@@ -242,6 +261,12 @@ def parse_stage_key(key: str) -> StageEvent | None:
     load = parse_load_key(key)
     if load is not None:
         return StageEvent("load", key, load[0], load[1])
+    handoff = _SPLIT.match(key)
+    if handoff and handoff["table"] in TABLES and UPLOAD_ID.match(handoff["uid"]):
+        table, uid = handoff["table"], handoff["uid"]
+        return StageEvent(
+            "split", key, table, uid, plan=handoff["plan"], offset=int(handoff["offset"])
+        )
     raw = parse_raw_key(key)
     if raw is not None:
         return StageEvent("split", key, raw.table, raw.upload_id, filename=raw.filename)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.pipeline.triggers import TRIGGERS
+from chalicelib.pipeline.triggers import STAGE_TRIGGERS
 
 if TYPE_CHECKING:
     from deploy.stage import Stage
@@ -49,7 +49,7 @@ def _alarm(stage: Stage, name: str, description: str, **metric: Any) -> dict[str
 
 def _alarms(stage: Stage) -> dict[str, Any]:
     alarms: dict[str, Any] = {}
-    for trigger in TRIGGERS:
+    for trigger in STAGE_TRIGGERS:
         s = trigger.stage
         alarms[f"{s}_dead_letters"] = _alarm(
             stage,

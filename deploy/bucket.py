@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys
-from chalicelib.pipeline.triggers import TRIGGERS
+from chalicelib.pipeline.triggers import STAGES, TRIGGERS
 
 if TYPE_CHECKING:
     from deploy.stage import Stage
@@ -90,7 +90,7 @@ def notification(stage: Stage) -> dict[str, Any]:
     queues = []
     for trigger in TRIGGERS:
         queue: dict[str, Any] = {
-            "id": trigger.handler,
+            "id": trigger.filter_id,
             "queue_arn": f"${{aws_sqs_queue.{trigger.stage}.arn}}",
             "events": ["s3:ObjectCreated:*"],
             "filter_prefix": trigger.prefix,
@@ -101,7 +101,7 @@ def notification(stage: Stage) -> dict[str, Any]:
     return {
         "bucket": BUCKET_ID,
         "queue": queues,
-        "depends_on": [f"aws_sqs_queue_policy.{t.stage}" for t in TRIGGERS],
+        "depends_on": [f"aws_sqs_queue_policy.{s}" for s in STAGES],
     }
 
 

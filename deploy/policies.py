@@ -30,28 +30,31 @@ EVERY_PREFIX = (
     keys.UPLOADS,
     keys.MANIFESTS,
     keys.LOADS,
+    keys.SPLITS,
 )
 # (reads, writes) per function. A read is GetObject (and HeadObject); a write is PutObject with
 # its multipart parts. The API reads backups/ (Redshift's UNLOAD writes them, not the API).
 S3_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     API_FUNCTION: ((*EVERY_PREFIX, keys.BACKUPS), EVERY_PREFIX),
+    # The split also reads and writes its own hand-offs (splits/).
     "on_raw_created": (
-        (keys.RAW, keys.UPLOADS),
-        (keys.CHUNKS, keys.MANIFESTS, keys.UPLOADS, keys.LOADS),
+        (keys.RAW, keys.UPLOADS, keys.SPLITS),
+        (keys.CHUNKS, keys.MANIFESTS, keys.UPLOADS, keys.LOADS, keys.SPLITS),
     ),
+    # A chunk is a byte range of the raw file (pipeline/chunks.py), read where it is.
     "on_chunk_created": (
-        (keys.CHUNKS, keys.UPLOADS),
+        (keys.CHUNKS, keys.UPLOADS, keys.RAW),
         (keys.CLEAN, keys.REJECTED, keys.UPLOADS, keys.LOADS),
     ),
-    # The load reads the chunks back for the source lines of the rows it reports as superseded;
-    # on the Data API it re-queues itself by rewriting its trigger (loads/).
+    # The load reads the chunks back (from the raw file) for the source lines of the rows it
+    # reports as superseded; on the Data API it re-queues itself by rewriting its trigger (loads/).
     "on_load_requested": (
-        (keys.UPLOADS, keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
+        (keys.UPLOADS, keys.CHUNKS, keys.RAW, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
         (keys.MANIFESTS, keys.REJECTED, keys.UPLOADS, keys.LOADS),
     ),
     # Finishes a Data API load: the same files as the load.
     STATEMENT_FUNCTION: (
-        (keys.UPLOADS, keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
+        (keys.UPLOADS, keys.CHUNKS, keys.RAW, keys.CLEAN, keys.MANIFESTS, keys.REJECTED),
         (keys.MANIFESTS, keys.REJECTED, keys.UPLOADS, keys.LOADS),
     ),
     # Reads upload states; the rest of its look at progress is listing.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.pipeline.triggers import TRIGGERS
+from chalicelib.pipeline.triggers import STAGE_TRIGGERS
 
 if TYPE_CHECKING:
     from deploy.stage import Stage
@@ -53,7 +53,7 @@ def resources(stage: Stage) -> dict[str, Any]:
     """Queues, dead-letter queues and queue policies for every stage."""
     queues: dict[str, Any] = {}
     policies: dict[str, Any] = {}
-    for trigger in TRIGGERS:
+    for trigger in STAGE_TRIGGERS:
         name, dlq = trigger.stage, f"{trigger.stage}_dlq"
         queues[dlq] = {
             "name": stage.dead_letter_queue(trigger.stage),

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from chalicelib.pipeline.triggers import TRIGGERS, dead_letter_queue_name, queue_name
+from chalicelib.pipeline.triggers import STAGE_TRIGGERS, dead_letter_queue_name, queue_name
 
 API_FUNCTION = "api_handler"
 # The scheduled sweep that logs uploads stuck in processing (chalicelib/stuck.py).
@@ -123,7 +123,12 @@ class Stage:
 
     @property
     def handlers(self) -> list[str]:
-        return [API_FUNCTION, *(t.handler for t in TRIGGERS), SWEEP_FUNCTION, STATEMENT_FUNCTION]
+        return [
+            API_FUNCTION,
+            *(t.handler for t in STAGE_TRIGGERS),
+            SWEEP_FUNCTION,
+            STATEMENT_FUNCTION,
+        ]
 
     def queue(self, stage: str) -> str:
         return queue_name(self.queue_prefix, stage)
@@ -158,7 +163,7 @@ def read_stage(config: dict[str, Any], name: str) -> Stage:
         handler: int(functions.get(handler, {}).get("lambda_timeout", default_timeout))
         for handler in (
             API_FUNCTION,
-            *(t.handler for t in TRIGGERS),
+            *(t.handler for t in STAGE_TRIGGERS),
             SWEEP_FUNCTION,
             STATEMENT_FUNCTION,
         )

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chalicelib.pipeline.triggers import TRIGGERS
+from chalicelib.pipeline.triggers import STAGE_TRIGGERS, TRIGGERS
 from deploy import alarms, bucket, queues
 from deploy.stage import Stage, read_stage
 
@@ -169,7 +169,7 @@ def extras(stage: Stage) -> dict[str, Any]:
             f"{t.stage.capitalize()}DeadLetterQueueUrl": {
                 "value": f"${{aws_sqs_queue.{t.stage}_dlq.id}}"
             }
-            for t in TRIGGERS
+            for t in STAGE_TRIGGERS
         },
         "ConsoleUrl": {
             "value": f"{console_origin()}/${{aws_api_gateway_deployment.rest_api.stage_name}}/"

@@ -41,9 +41,13 @@ _LAYOUT: tuple[tuple[str, str, str], ...] = (
      "a `failed` upload for an object under `raw/` that no table takes (`raw/employees/...`, "
      "a folder marker)"),
     (keys.chunk_key(_TABLE, _UID, _CHUNK), "split",
-     "framed raw records, each with its line number"),
+     "a byte range of the raw file (JSON: start, end, first line, how to read it); for a "
+     "compressed or UTF-16 file, its framed records copied, each with its line number"),
+    (keys.split_handoff_key(_TABLE, _UID, "0123456789ab", 400_000_000), "split",
+     "a hand-off: where planning goes on (byte offset, line, next chunk) and the chunks the "
+     "invocation before planned; its creation starts the next split invocation"),
     (keys.split_manifest_key(_TABLE, _UID), "split",
-     "chunk list with first/last line and record counts"),
+     "chunk list with first/last line, record counts and byte ranges"),
     (keys.clean_key(_TABLE, _UID, _CHUNK), "validate",
      "valid rows in canonical CSV (integers in digits, timestamps as their ISO text, text quoted "
      "only when CSV needs it), plus the line each came from"),

@@ -26,7 +26,12 @@ import boto3
 
 from chalicelib import console
 from chalicelib.config import LOCAL_BUCKET, LOCAL_QUEUE_PREFIX, LocalStackSettings
-from chalicelib.pipeline.triggers import TRIGGERS, dead_letter_queue_name, queue_name
+from chalicelib.pipeline.triggers import (
+    STAGE_TRIGGERS,
+    TRIGGERS,
+    dead_letter_queue_name,
+    queue_name,
+)
 from devstack.dispatcher import Dispatcher, Queue
 
 if TYPE_CHECKING:
@@ -181,7 +186,7 @@ class LocalStack:
         s3.create_bucket(Bucket=LOCAL_BUCKET)
         queues: dict[str, Queue] = {}
         configs: list[Any] = []
-        for trigger in TRIGGERS:
+        for trigger in STAGE_TRIGGERS:
             names = (
                 dead_letter_queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
                 queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
@@ -195,12 +200,13 @@ class LocalStack:
                 Attributes={"VisibilityTimeout": "120", "RedrivePolicy": json.dumps(redrive)},
             )["QueueUrl"]
             queues[trigger.stage] = Queue(trigger.handler, url, _arn(sqs, url))
+        for trigger in TRIGGERS:
             rules = [{"Name": "prefix", "Value": trigger.prefix}]
             if trigger.suffix:
                 rules.append({"Name": "suffix", "Value": trigger.suffix})
             configs.append(
                 {
-                    "Id": trigger.handler,
+                    "Id": trigger.filter_id,
                     "QueueArn": queues[trigger.stage].arn,
                     "Events": ["s3:ObjectCreated:*"],
                     "Filter": {"Key": {"FilterRules": rules}},

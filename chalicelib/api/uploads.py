@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from chalicelib import keys, storage
 from chalicelib.api import formdata
@@ -163,6 +163,14 @@ class UploadStatus:
     compression: Annotated[Compression | None, "Detected from the file's bytes, once split"]
     encoding_read: Annotated[Encoding | None, "The encoding the file was read in, once split"]
     header_skipped: Annotated[bool | None, "Whether a header line was skipped, once split"]
+    split: Annotated[
+        Literal["ranges", "copy"] | None,
+        "How the file was split, once split: planned as byte ranges of the file, or copied "
+        "into chunks (compressed and UTF-16 files)",
+    ]
+    split_invocations: Annotated[
+        int | None, "How many invocations the split took, once split (it hands on when out of time)"
+    ]
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,8 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         compression=found.get("compression"),
         encoding_read=found.get("encoding"),
         header_skipped=found.get("header_skipped"),
+        split=found.get("split"),
+        split_invocations=found.get("split_invocations"),
     )
 
 

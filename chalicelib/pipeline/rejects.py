@@ -19,6 +19,7 @@ from boto3.s3.transfer import TransferConfig
 from chalicelib import keys, storage
 from chalicelib.csvfile import boundaries, chunkfile
 from chalicelib.csvfile.rowcheck import RAW_PREVIEW_CHARS
+from chalicelib.pipeline import chunks
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -77,8 +78,8 @@ def _records_at(
         first, last = chunk["first_line"], chunk["last_line"]
         if bisect.bisect_left(wanted, first) == bisect.bisect_right(wanted, last):
             continue  # none of the lines is in this chunk: it is not read at all
-        body = s3.get_object(Bucket=bucket, Key=keys.chunk_key(table, upload_id, chunk["n"]))
-        for section in chunkfile.iter_sections(body["Body"].read()):
+        body = chunks.read_body(s3, bucket, keys.chunk_key(table, upload_id, chunk["n"]))
+        for section in chunkfile.iter_sections(body):
             if isinstance(section, boundaries.Record):
                 if section.line in lines:
                     yield section

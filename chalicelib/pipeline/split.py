@@ -1,10 +1,13 @@
 """Stage 1: split a raw upload into chunks, streaming, in constant memory.
 
-Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` (in the format of
-``csvfile/chunkfile.py``: records copied as they are, with their line numbers, after
-``rawfile.py`` has undone compression, encoding and delimiter and taken off a header line) plus the
-chunk manifest. It does not judge rows (``validate.py``) or load them (``load.py``). Re-running it
-on the same object rewrites the same chunks, so a redelivered event is harmless.
+Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` plus the chunk
+manifest. A file that can be read by byte ranges (not compressed, not UTF-16) is planned, not
+copied: each chunk is a range of the raw file (``plan.py``), and planning hands on to a fresh
+invocation when its budget runs low. Any other file is copied into chunks (in the format of
+``csvfile/chunkfile.py``: records as they are, with their line numbers, after ``rawfile.py`` has
+undone compression, encoding and delimiter and taken off a header line), in one invocation. It
+does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on the same object
+writes the same chunks, so a redelivered event is harmless.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib import keys, logs, storage
-from chalicelib.csvfile import chunkfile, options
+from chalicelib.csvfile import boundaries, chunkfile, options, sniff
 from chalicelib.errors import StateTransitionError
-from chalicelib.pipeline import completion, rawfile, state
+from chalicelib.pipeline import completion, plan, rawfile, state
+from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.state import Upload, now_iso
 
 if TYPE_CHECKING:
@@ -39,9 +43,10 @@ class SplitResult:
     key: str
     upload_id: str | None
     table: str | None
-    chunks: int = 0
+    chunks: int = 0  # written by this invocation
     records: int = 0
     skipped: str | None = None
+    handed_on: bool = False  # planning goes on in another invocation
 
 
 def resolve_upload(
@@ -74,16 +79,37 @@ def resolve_upload(
     return upload, head
 
 
-def split_upload(s3: S3Client, settings: Settings, event: keys.StageEvent) -> SplitResult:
-    """Split the raw object ``event`` names into chunks of ``settings.chunk_rows`` records."""
+def split_upload(
+    s3: S3Client, settings: Settings, event: keys.StageEvent, budget: Budget | None = None
+) -> SplitResult:
+    """Split the raw object ``event`` names into chunks of ``settings.chunk_rows`` records, or
+    go on planning from the hand-off it names; within ``budget`` where it can (``plan.py``)."""
+    budget = budget or Budget()
+    if event.plan is not None:
+        outcome = plan.resume(s3, settings, event, budget, CHUNK_MAX_BYTES)
+        if outcome is None:
+            return SplitResult(event.key, event.upload_id, event.table, skipped="nothing to do")
+        return SplitResult(
+            event.key,
+            event.upload_id,
+            event.table,
+            outcome.chunks,
+            outcome.records,
+            handed_on=outcome.handed_on,
+        )
     upload, head = resolve_upload(s3, settings, event)
     # A file copied straight into raw/ gets its upload id only now: log it from here on.
     with logs.bind(upload_id=upload.upload_id, table=upload.table):
-        return _split(s3, settings, event.key, upload, head)
+        return _split(s3, settings, event.key, upload, head, budget)
 
 
 def _split(
-    s3: S3Client, settings: Settings, key: str, upload: Upload, head: HeadObjectOutputTypeDef
+    s3: S3Client,
+    settings: Settings,
+    key: str,
+    upload: Upload,
+    head: HeadObjectOutputTypeDef,
+    budget: Budget,
 ) -> SplitResult:
     bucket = settings.bucket
     if upload.state not in ("waiting", "splitting", "failed"):
@@ -114,9 +140,15 @@ def _split(
     table, upload_id = upload.table, upload.upload_id
     started = time.monotonic()
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
+    stream = boundaries.buffered(body)
+    if plan.readable_by_ranges(stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES], read_as):
+        outcome = plan.start(s3, settings, upload, stream, read_as, budget, CHUNK_MAX_BYTES)
+        return SplitResult(
+            key, upload_id, table, outcome.chunks, outcome.records, handed_on=outcome.handed_on
+        )
     chunks: list[dict[str, int]] = []
     total = 0
-    opened = rawfile.open_raw(body, table, read_as)
+    opened = rawfile.open_raw(stream, table, read_as)
     pieces = chunkfile.iter_chunks(
         opened.stream, settings.chunk_rows, CHUNK_MAX_BYTES, first_line=opened.first_line
     )
@@ -148,6 +180,8 @@ def _split(
             "source_key": key,
             "source_etag": etag,
             "records": total,
+            "split": "copy",
+            "invocations": 1,
             "chunks": chunks,
         },
     )
@@ -159,7 +193,7 @@ def _split(
             "validating",
             chunks_total=len(chunks),
             stage="validate",
-            detected=opened.detected(),
+            detected={**opened.detected(), "split": "copy", "split_invocations": 1},
         )
     except StateTransitionError:
         return _overtaken(s3, settings, key, upload)

@@ -40,25 +40,42 @@ class Trigger:
     def matches(self, key: str) -> bool:
         return key.startswith(self.prefix) and key.endswith(self.suffix)
 
+    @property
+    def filter_id(self) -> str:
+        """A name for this trigger's bucket notification, unique among the triggers."""
+        return f"{self.handler}-{self.prefix.strip('/')}"
 
+
+# One or more per stage; the first of a stage names its queue and handler (STAGE_TRIGGERS).
 TRIGGERS: tuple[Trigger, ...] = (
     Trigger("on_raw_created", "split", keys.RAW),
+    # A split that ran out of time hands the rest of its planning on (pipeline/plan.py).
+    Trigger("on_raw_created", "split", keys.SPLITS, ".json"),
     Trigger("on_chunk_created", "validate", keys.CHUNKS, ".rec"),
     Trigger("on_load_requested", "load", keys.LOADS, ".json"),
 )
-STAGES: tuple[StageName, ...] = tuple(t.stage for t in TRIGGERS)
+STAGE_TRIGGERS: tuple[Trigger, ...] = tuple(
+    next(t for t in TRIGGERS if t.stage == stage)
+    for stage in dict.fromkeys(t.stage for t in TRIGGERS)
+)
+STAGES: tuple[StageName, ...] = tuple(t.stage for t in STAGE_TRIGGERS)
 
 
 def trigger_of(stage: str) -> Trigger:
-    """The trigger of ``stage``.
+    """The trigger that names ``stage``'s queue and handler.
 
     Raises:
         KeyError: no such stage.
     """
-    for trigger in TRIGGERS:
+    for trigger in STAGE_TRIGGERS:
         if trigger.stage == stage:
             return trigger
     raise KeyError(stage)
+
+
+def starts(stage: str, key: str) -> bool:
+    """True if an object at ``key`` is one of ``stage``'s triggers."""
+    return any(t.stage == stage and t.matches(key) for t in TRIGGERS)
 
 
 def queue_name(prefix: str, stage: str) -> str:
@@ -117,11 +134,10 @@ def deliver(
     Raises:
         EventFormatError: a message is not an S3 notification (it ends in the dead-letter queue).
     """
-    trigger = trigger_of(stage)
     handled = 0
     for message in event.get("Records", []):
         for obj in s3_objects(str(message.get("body", ""))):
-            if not trigger.matches(obj.key):
+            if not starts(stage, obj.key):
                 # The bucket notification filters by the same prefix and suffix; a key that
                 # gets here anyway is someone else's and is left alone.
                 logger.warning(f"{stage}.ignored", extra={"key": obj.key})

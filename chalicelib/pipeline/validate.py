@@ -1,6 +1,7 @@
 """Stage 2: validate one chunk against its table's schema.
 
-Owns turning ``chunks/<table>/<id>/<n>.rec`` into a cleaned CSV chunk (valid rows, typed, with the
+Owns turning ``chunks/<table>/<id>/<n>.rec`` (a byte range of the raw file, or a copy of its
+records: ``chunks.py``) into a cleaned CSV chunk (valid rows, typed, with the
 line each came from) and a JSON Lines rejects file, then the chunk's done marker. Rows go through
 the compiled fast path (``csvfile/fastpath.py``) first and through JSON Schema
 (``csvfile/rowcheck.py``) when it cannot vouch for them. Running it twice on the same chunk writes
@@ -22,7 +23,7 @@ from chalicelib.csvfile.boundaries import Record
 from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fastpath import Screen, compile_screen, lines_screen
 from chalicelib.csvfile.rowcheck import RowChecker
-from chalicelib.pipeline import completion, state
+from chalicelib.pipeline import chunks, completion, state
 from chalicelib.pipeline.state import ChunkDone
 from chalicelib.tables import get_table
 
@@ -182,7 +183,7 @@ def validate_chunk(s3: S3Client, settings: Settings, event: keys.StageEvent) -> 
             skipped="already done",
         )
     started = time.monotonic()
-    judged = judge_chunk(table, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    judged = judge_chunk(table, chunks.read_body(s3, bucket, key))
     s3.put_object(
         Bucket=bucket,
         Key=keys.clean_key(table, upload_id, n),

@@ -59,7 +59,7 @@ def test_s3_notifies_each_stage_queue_and_each_queue_feeds_one_handler_at_a_time
     assert {
         (q["id"], q["queue_arn"], q["filter_prefix"], q.get("filter_suffix", ""))
         for q in notification["queue"]
-    } == {(t.handler, f"${{aws_sqs_queue.{t.stage}.arn}}", t.prefix, t.suffix) for t in TRIGGERS}
+    } == {(t.filter_id, f"${{aws_sqs_queue.{t.stage}.arn}}", t.prefix, t.suffix) for t in TRIGGERS}
     mappings = packages[stage]["chalice"]["resource"]["aws_lambda_event_source_mapping"]
     by_function = {m["function_name"]: m for m in mappings.values()}
     for trigger in TRIGGERS:

@@ -1,0 +1,123 @@
+"""The two kinds of chunk object, and reading either back as a chunk body.
+
+A chunk (``chunks/<table>/<id>/<n>.rec``) is either a *range*: a small JSON object naming a
+byte range of the raw file (``csvfile/ranges.py`` planned it) with how to read it, or a *copy*:
+the records themselves in the format of ``csvfile/chunkfile.py``, which the split writes when the
+file is compressed or UTF-16 and cannot be read by ranges. Validate and the rejects merge read
+both through ``read_body``, so nothing after the split knows which it got.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import keys
+from chalicelib.csvfile import boundaries, chunkfile, decoding
+from chalicelib.csvfile.delimiters import Delimited
+from chalicelib.errors import UnreadableFileError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.csvfile.boundaries import Source
+    from chalicelib.csvfile.ranges import Span
+
+RANGE_FORMAT = "byte-range"
+# A copy's body starts with a section head (L, R or C); a range's with this.
+_RANGE_START = b"{"
+
+
+def range_object(source_key: str, etag: str, span: Span, options: dict[str, str]) -> bytes:
+    """The body of a range chunk: where its records are and how to read them."""
+    return json.dumps(
+        {
+            "format": RANGE_FORMAT,
+            "source_key": source_key,
+            "source_etag": etag,
+            **span.to_json(),
+            "encoding": options["encoding"],
+            "delimiter": options["delimiter"],
+        }
+    ).encode()
+
+
+def write_range(
+    s3: S3Client,
+    bucket: str,
+    chunk: tuple[str, str, int],
+    source: tuple[str, str],
+    span: Span,
+    options: dict[str, str],
+) -> None:
+    """Write chunk ``chunk`` (table, upload id, n) as the range ``span`` of ``source`` (key,
+    ETag)."""
+    s3.put_object(
+        Bucket=bucket,
+        Key=keys.chunk_key(*chunk),
+        Body=range_object(*source, span, options),
+        ContentType="application/json",
+    )
+
+
+def read_body(s3: S3Client, bucket: str, key: str) -> bytes:
+    """The chunk body (``chunkfile`` format) of the chunk at ``key``, whichever its kind.
+
+    Raises:
+        UnreadableFileError: the raw file a range names has changed or gone since it was planned.
+        ValueError: the object is neither kind.
+    """
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    if not body.startswith(_RANGE_START):
+        return body
+    described = json.loads(body)
+    if described.get("format") != RANGE_FORMAT:
+        raise ValueError(f"{key} is not a chunk: unknown format {described.get('format')!r}")
+    return _read_range(s3, bucket, described)
+
+
+def open_range(
+    s3: S3Client, bucket: str, key: str, etag: str, start: int, end: int | None
+) -> Source:
+    """The bytes ``[start, end)`` (``end`` None: to the end) of the raw file ``key``, as a
+    stream, if it still has ETag ``etag``.
+
+    Raises:
+        UnreadableFileError: the file has changed or gone since it was planned.
+    """
+    last = "" if end is None else str(end - 1)
+    try:
+        got = s3.get_object(
+            Bucket=bucket, Key=key, Range=f"bytes={start}-{last}", IfMatch=f'"{etag}"'
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "InvalidRange":  # from the very end of the file: nothing is left
+            return io.BytesIO(b"")
+        if code in ("PreconditionFailed", "NoSuchKey", "412", "404"):
+            raise UnreadableFileError(
+                f"{key} changed or was removed while it was being processed ({code}); "
+                "upload it again"
+            ) from None
+        raise
+    return got["Body"]
+
+
+def _read_range(s3: S3Client, bucket: str, described: dict[str, Any]) -> bytes:
+    start, end = int(described["start"]), int(described["end"])
+    stream = open_range(s3, bucket, described["source_key"], described["source_etag"], start, end)
+    if described["encoding"] != "utf-8":
+        stream = decoding.Transcoded(stream, described["encoding"])
+    if described["delimiter"] != ",":
+        stream = Delimited(stream, described["delimiter"], at_start=start == 0)
+    pieces = chunkfile.iter_chunks(
+        boundaries.buffered(stream),
+        sys.maxsize,
+        sys.maxsize,
+        first_line=int(described["first_line"]),
+    )
+    return b"".join(piece.data for piece in pieces)

@@ -1,0 +1,277 @@
+"""The split by byte ranges: plan chunks on the raw file, hand on when the budget runs out.
+
+Owns the split of a file that can be read by ranges (not compressed, in UTF-8, cp1252 or
+latin-1, any delimiter): one streaming read finds the chunk boundaries (``csvfile/ranges.py``)
+and each chunk is written as a small range object (``chunks.py``), which starts its validation
+at once. When the invocation's budget (``budget.py``) runs low it writes a hand-off,
+``splits/<table>/<id>/<plan>/<offset>.json``, whose creation starts a fresh invocation that
+reads on from ``offset`` with a ranged GET; so no file is too large for one invocation's time.
+
+Why it is safe to run twice: chunk boundaries depend on the file and the plan's settings only
+(never on when an invocation stopped), so any invocation writes the same chunk n; a hand-off is
+keyed by its offset, so two invocations that stop at different places write different objects;
+the last invocation gathers the chunks of every hand-off of its plan, and finds them complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import keys, storage
+from chalicelib.csvfile import decoding, sniff
+from chalicelib.csvfile.boundaries import READ_BYTES
+from chalicelib.csvfile.delimiters import Delimited
+from chalicelib.csvfile.ranges import Planner
+from chalicelib.errors import StateTransitionError
+from chalicelib.pipeline import chunks, completion, rawfile, state
+
+if TYPE_CHECKING:
+    import io
+
+    from mypy_boto3_s3 import S3Client
+
+    from chalicelib.config import Settings
+    from chalicelib.csvfile.options import FileOptions
+    from chalicelib.pipeline.budget import Budget
+    from chalicelib.pipeline.state import Upload
+
+logger = logging.getLogger(__name__)
+
+# Encodings in which every byte of a line break, a quote or a delimiter is that character, so
+# boundaries found in the raw bytes are boundaries of the text.
+RANGE_ENCODINGS = ("utf-8", "cp1252", "latin-1")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one planning invocation did."""
+
+    chunks: int  # written by this invocation
+    records: int  # in the whole file so far
+    handed_on: bool
+    chunks_total: int | None = None  # once planning has finished
+
+
+@dataclass
+class _Progress:
+    """Where planning stands, as a hand-off carries it to the next invocation."""
+
+    offset: int
+    line: int
+    n: int
+    records: int
+    invocation: int
+    detected: dict[str, Any]
+    chunks: list[dict[str, int]] = field(default_factory=list)  # planned by this invocation
+
+
+def readable_by_ranges(head: bytes, options: FileOptions) -> bool:
+    """True if the file whose first bytes are ``head`` can be split by ranges."""
+    found = sniff.sniff(head)
+    if found.refusal or found.compression or head.startswith(sniff.UTF16_BOMS):
+        return False
+    return options.encoding in RANGE_ENCODINGS
+
+
+def plan_id(upload: Upload, chunk_rows: int, max_bytes: int) -> str:
+    """Names one plan: the same file, read the same way, cut at the same sizes."""
+    basis = json.dumps([upload.source_etag, upload.options, chunk_rows, max_bytes])
+    return hashlib.sha256(basis.encode()).hexdigest()[:12]
+
+
+def start(
+    s3: S3Client,
+    settings: Settings,
+    upload: Upload,
+    stream: io.BufferedReader,
+    options: FileOptions,
+    budget: Budget,
+    max_bytes: int,
+) -> Outcome:
+    """Plan the file from its first byte (``stream`` reads it), its header skipped."""
+    planner = Planner(
+        stream,
+        delimiter=options.delimiter,
+        skip_bom=options.encoding == "utf-8" and options.delimiter != ",",
+    )
+    skipped = _skip_header(planner, upload.table, options)
+    detected = {"compression": None, "encoding": options.encoding, "header_skipped": skipped}
+    progress = _Progress(planner.offset, planner.line, 0, 0, 1, {**detected, "split": "ranges"})
+    return _plan(s3, settings, upload, planner, progress, budget, max_bytes)
+
+
+def resume(
+    s3: S3Client, settings: Settings, event: keys.StageEvent, budget: Budget, max_bytes: int
+) -> Outcome | None:
+    """Plan on from the hand-off ``event`` names; None if there is nothing to do any more."""
+    bucket = settings.bucket
+    upload = state.read(s3, bucket, event.table, event.upload_id or "")
+    handoff = storage.get_json(s3, bucket, event.key)
+    if upload is None or handoff is None or upload.state != "splitting":
+        reason = "no such upload" if upload is None else f"upload is {upload.state}"
+        logger.info("split.handoff_ignored", extra={"reason": reason})
+        return None
+    if plan_id(upload, settings.chunk_rows, max_bytes) != event.plan:
+        logger.info("split.handoff_ignored", extra={"reason": "from an earlier plan"})
+        return None
+    progress = _Progress(
+        offset=int(handoff["offset"]),
+        line=int(handoff["line"]),
+        n=int(handoff["n"]),
+        records=int(handoff["records"]),
+        invocation=int(handoff["invocation"]),
+        detected=dict(handoff["detected"]),
+    )
+    source = chunks.open_range(
+        s3, bucket, upload.source_key or "", upload.source_etag or "", progress.offset, None
+    )
+    planner = Planner(
+        source,
+        offset=progress.offset,
+        line=progress.line,
+        delimiter=(upload.options or {}).get("delimiter", ","),
+    )
+    return _plan(s3, settings, upload, planner, progress, budget, max_bytes)
+
+
+def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
+    if options.header == "no":
+        return False
+    if options.header == "auto":
+        line = planner.first_line_bytes(READ_BYTES)
+        if not rawfile.is_header(table, _as_read(line, options)):
+            return False
+    return planner.skip_record()
+
+
+def _as_read(line: bytes, options: FileOptions) -> bytes:
+    """The first line as the validator reads it: in UTF-8, comma-separated."""
+    source: Any = _Bytes(line)
+    if options.encoding != "utf-8":
+        source = decoding.Transcoded(source, options.encoding)
+    if options.delimiter != ",":
+        source = Delimited(source, options.delimiter)
+    return bytes(source.read())
+
+
+class _Bytes:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is None or size < 0:
+            size = len(self._data)
+        data, self._data = self._data[:size], self._data[size:]
+        return data
+
+
+def _plan(
+    s3: S3Client,
+    settings: Settings,
+    upload: Upload,
+    planner: Planner,
+    progress: _Progress,
+    budget: Budget,
+    max_bytes: int,
+) -> Outcome:
+    bucket, table, upload_id = settings.bucket, upload.table, upload.upload_id
+    plan = plan_id(upload, settings.chunk_rows, max_bytes)
+    source = (upload.source_key or "", upload.source_etag or "")
+    options = upload.options or {"encoding": "utf-8", "delimiter": ","}
+    first_offset, slowest = progress.offset, 0.0
+    started = time.monotonic()
+    for span in planner.spans(settings.chunk_rows, max_bytes):
+        step = time.monotonic()
+        chunks.write_range(s3, bucket, (table, upload_id, progress.n), source, span, options)
+        progress.chunks.append({"n": progress.n, **span.to_json()})
+        progress.n += 1
+        progress.records += span.records
+        progress.offset, progress.line = planner.offset, planner.line
+        slowest = max(slowest, time.monotonic() - step)
+        if not budget.allows(slowest, planner.offset - first_offset):
+            _hand_on(s3, bucket, upload, plan, progress)
+            logger.info(
+                "split.handed_on",
+                extra={
+                    "invocation": progress.invocation,
+                    "offset": progress.offset,
+                    "chunks": len(progress.chunks),
+                    "duration_ms": round((time.monotonic() - started) * 1000),
+                },
+            )
+            return Outcome(len(progress.chunks), progress.records, handed_on=True)
+    return _finish(s3, bucket, upload, plan, progress, started)
+
+
+def _hand_on(s3: S3Client, bucket: str, upload: Upload, plan: str, progress: _Progress) -> None:
+    key = keys.split_handoff_key(upload.table, upload.upload_id, plan, progress.offset)
+    body = {
+        "offset": progress.offset,
+        "line": progress.line,
+        "n": progress.n,
+        "records": progress.records,
+        "invocation": progress.invocation + 1,
+        "detected": progress.detected,
+        # The chunks this invocation planned: the last invocation gathers them all.
+        "planned": progress.chunks,
+    }
+    storage.put_json(s3, bucket, key, body)
+
+
+def _finish(
+    s3: S3Client, bucket: str, upload: Upload, plan: str, progress: _Progress, started: float
+) -> Outcome:
+    """Planning reached the end of the file: write the manifest, let validation finish."""
+    table, upload_id = upload.table, upload.upload_id
+    planned = {c["n"]: c for c in progress.chunks}
+    for key in storage.list_keys(s3, bucket, keys.split_plan_prefix(table, upload_id, plan)):
+        handoff = storage.get_json(s3, bucket, key) or {}
+        planned.update((c["n"], c) for c in handoff.get("planned", []))
+    chunk_list = [planned[n] for n in sorted(planned) if n < progress.n]
+    if [c["n"] for c in chunk_list] != list(range(progress.n)):
+        missing = sorted(set(range(progress.n)) - set(planned))[:5]
+        raise RuntimeError(f"split plan {plan} lacks the hand-off of chunks {missing}")
+    manifest = {
+        "upload_id": upload_id,
+        "source_key": upload.source_key,
+        "source_etag": upload.source_etag,
+        "records": progress.records,
+        "split": "ranges",
+        "invocations": progress.invocation,
+        "chunks": [
+            {k: c[k] for k in ("n", "first_line", "last_line", "records", "start", "end")}
+            for c in chunk_list
+        ],
+    }
+    storage.put_json(s3, bucket, keys.split_manifest_key(table, upload_id), manifest)
+    try:
+        moved = state.advance(
+            s3,
+            bucket,
+            upload,
+            "validating",
+            chunks_total=progress.n,
+            stage="validate",
+            detected={**progress.detected, "split_invocations": progress.invocation},
+        )
+    except StateTransitionError:
+        current = state.read(s3, bucket, table, upload_id)
+        logger.info("split.overtaken", extra={"state": current.state if current else None})
+        return Outcome(len(progress.chunks), progress.records, False, progress.n)
+    logger.info(
+        "split.completed",
+        extra={
+            "chunks": progress.n,
+            "records": progress.records,
+            "split_invocations": progress.invocation,
+            **progress.detected,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+    completion.request_load_if_complete(s3, bucket, moved)
+    return Outcome(len(progress.chunks), progress.records, False, progress.n)
