@@ -87,6 +87,7 @@ class Planner:
         self._records = 0  # records taken since the last boundary handed out
         self._last_line = line
         self.offset, self.line = offset, line
+        self.finished = False  # the end of the file was reached: no span comes after the last
         # A UTF-8 byte order mark the reader will take off (``delimiters.Delimited`` does) is
         # not part of the first field: it must not hide a quote that opens it.
         self._skip_bom = skip_bom and offset == 0
@@ -116,6 +117,7 @@ class Planner:
                 self._records >= max_records or self._here() - self.offset >= max_bytes
             ):
                 yield self._cut()
+        self.finished = True
         if self._records:
             yield self._cut()
 

@@ -80,7 +80,7 @@ def readable_by_ranges(head: bytes, options: FileOptions) -> bool:
 
 def plan_id(upload: Upload, chunk_rows: int, max_bytes: int) -> str:
     """Names one plan: the same file, read the same way, cut at the same sizes."""
-    basis = json.dumps([upload.source_etag, upload.options, chunk_rows, max_bytes])
+    basis = json.dumps([upload.source_etag, upload.options, chunk_rows, max_bytes], sort_keys=True)
     return hashlib.sha256(basis.encode()).hexdigest()[:12]
 
 
@@ -193,7 +193,7 @@ def _plan(
         progress.records += span.records
         progress.offset, progress.line = planner.offset, planner.line
         slowest = max(slowest, time.monotonic() - step)
-        if not budget.allows(slowest, planner.offset - first_offset):
+        if not planner.finished and not budget.allows(slowest, planner.offset - first_offset):
             _hand_on(s3, bucket, upload, plan, progress)
             logger.info(
                 "split.handed_on",

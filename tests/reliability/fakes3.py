@@ -141,15 +141,19 @@ class FakeS3:
         Bucket: str,  # noqa: N803
         Key: str,  # noqa: N803
         IfMatch: str | None = None,  # noqa: N803
+        Range: str | None = None,  # noqa: N803
     ) -> dict[str, Any]:
         with self._lock:
             self.calls.append(("GetObject", Bucket, Key))
             obj = self._get(Bucket, Key, "GetObject")
         if IfMatch is not None and IfMatch.strip('"') != obj.etag.strip('"'):
             raise _error("PreconditionFailed", 412, "GetObject")
+        body = obj.body
+        if Range is not None:
+            body = _byte_range(body, Range)
         return {
-            "Body": StreamingBody(io.BytesIO(obj.body), len(obj.body)),
-            "ContentLength": len(obj.body),
+            "Body": StreamingBody(io.BytesIO(body), len(body)),
+            "ContentLength": len(body),
             "ETag": obj.etag,
             "LastModified": obj.modified,
             "ContentType": obj.content_type,
@@ -302,3 +306,12 @@ class FakeS3:
     def keys(self, bucket: str) -> set[str]:
         with self._lock:
             return set(self._buckets[bucket])
+
+
+def _byte_range(body: bytes, header: str) -> bytes:
+    """The bytes a ``Range: bytes=first-[last]`` header asks for, as S3 serves them."""
+    first, _, last = header.removeprefix("bytes=").partition("-")
+    start = int(first)
+    if start >= len(body):
+        raise _error("InvalidRange", 416, "GetObject")
+    return body[start : int(last) + 1] if last else body[start:]

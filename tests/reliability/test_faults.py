@@ -11,6 +11,7 @@ Each scenario's outcome is recorded before anything is asserted.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from tests.reliability.verdict import Outcome
 
 SETTINGS = Settings(bucket="reliability-bucket", chunk_rows=4)
+# A split that hands its planning on after every chunk (splits/... hand-offs between them).
+HANDING_ON = replace(SETTINGS, chunk_rows=2, max_invocation_bytes=1)
 TABLE = "hired_employees"
 KEY = f"raw/{TABLE}/faults.csv"
 DATA = (
@@ -44,22 +47,25 @@ DATA = (
 LATER = datetime.now(UTC) + timedelta(hours=1)
 
 
-def _run(plan: FaultPlan, **knobs: Any) -> tuple[Bus, Any, FakeS3]:
-    s3 = FakeS3(SETTINGS.bucket)
+def _run(
+    plan: FaultPlan, settings: Settings = SETTINGS, **knobs: Any
+) -> tuple[Bus, Any, FakeS3]:
+    s3 = FakeS3(settings.bucket)
     warehouse = fresh_warehouse(s3)
-    bus = Bus(s3, warehouse, SETTINGS, plan=plan, **knobs)
+    bus = Bus(s3, warehouse, settings, plan=plan, **knobs)
     bus.put(KEY, DATA)
     bus.run()
     return bus, warehouse, s3
 
 
-def _points() -> list[tuple[int, str]]:
-    bus, warehouse, _ = _run(FaultPlan())
+def _points(settings: Settings = SETTINGS) -> list[tuple[int, str]]:
+    bus, warehouse, _ = _run(FaultPlan(), settings)
     warehouse.close()
     return [(i, step) for i, step in enumerate(bus.plan.steps) if not step.startswith("upload:")]
 
 
 POINTS = _points()
+HANDOFF_POINTS = _points(HANDING_ON)
 MODES = {
     "crash, event delivered again": ("crash", {}, False),
     "crash, retries exhausted, then POST retry": ("crash", {"redeliver_crashes": False}, True),
@@ -93,6 +99,9 @@ def test_fault_points_cover_every_stage_and_the_commit() -> None:
     assert "load: COMMIT" in steps
     assert any("done/" in s for s in steps) and any(".rec" in s for s in steps)
     assert any(s.startswith("load: sql MERGE") for s in steps)
+    handing_on = [step for _, step in HANDOFF_POINTS]
+    assert sum("splits/" in s for s in handing_on) == 3  # 7 rows, 2 a chunk: 4 invocations
+    assert sum("chunks/" in s for s in handing_on) == 4
 
 
 def _record(reliability: Ledger, item: str, out: Outcome) -> dict[str, Any]:
@@ -137,6 +146,37 @@ def test_a_fault_at_any_write_is_recovered_without_loss_or_duplicates(
             assert upload.state == "failed" and upload.error, (step, upload)
             assert "injected" in upload.error
         check(expected, out)
+
+
+# Crashes and transient errors are what a split between two hand-offs meets in production.
+HANDOFF_MODES = [m for m in MODES if MODES[m][0] in ("crash", "transient")]
+
+
+@pytest.mark.parametrize("mode", HANDOFF_MODES)
+def test_a_fault_at_any_write_of_a_split_that_hands_on_is_recovered(
+    reliability: Ledger, mode: str
+) -> None:
+    """The same faults, with the split handing its planning on after every chunk: a crash
+    between a range and its hand-off, or after the hand-off, plans the same chunks again."""
+    kind, knobs, redrive_after = MODES[mode]
+    expected = expect(TABLE, DATA)
+    seen: list[tuple[str, str | None, Outcome]] = []
+    for index, step in HANDOFF_POINTS:
+        plan = FaultPlan(at=index, kind=kind)
+        bus, warehouse, s3 = _run(plan, HANDING_ON, **knobs)
+        uploads = _uploads(s3)
+        if redrive_after and [u.state for u in uploads] not in ([], ["loaded"]):
+            redrive.retry_upload(bus.s3, HANDING_ON, uploads[0].upload_id, now=LATER)
+            bus.run()
+        out = outcome(s3, warehouse, HANDING_ON, TABLE, KEY)
+        warehouse.close()
+        _record(reliability, f"{mode}, split handing on: {step.split(':')[0]}", out)
+        seen.append((step, plan.fired, out))
+    for step, fired, out in seen:
+        assert fired == step, (fired, step)
+        check(expected, out)
+        assert out.upload.detected is not None
+        assert out.upload.detected["split_invocations"] == 4, (step, out.upload.detected)
 
 
 def _failed_by_outage(copies: int = 1, seed: int | None = None) -> tuple[Bus, Any, FakeS3]:

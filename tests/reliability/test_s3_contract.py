@@ -109,6 +109,20 @@ def test_s3_get_if_match_refuses_a_changed_object(s3: tuple[Any, str]) -> None:
     assert _code(caught) == ("PreconditionFailed", 412)
 
 
+def test_s3_ranged_get_serves_the_bytes_asked_for_and_refuses_past_the_end(
+    s3: tuple[Any, str],
+) -> None:
+    client, bucket = s3
+    etag = client.put_object(Bucket=bucket, Key="k", Body=b"0123456789")["ETag"]
+    got = client.get_object(Bucket=bucket, Key="k", Range="bytes=2-5", IfMatch=etag)
+    assert got["Body"].read() == b"2345"
+    assert client.get_object(Bucket=bucket, Key="k", Range="bytes=7-")["Body"].read() == b"789"
+    assert client.get_object(Bucket=bucket, Key="k", Range="bytes=8-99")["Body"].read() == b"89"
+    with pytest.raises(ClientError) as caught:
+        client.get_object(Bucket=bucket, Key="k", Range="bytes=10-")
+    assert _code(caught) == ("InvalidRange", 416)
+
+
 def test_s3_storage_conditional_json_helpers(s3: tuple[Any, str]) -> None:
     client, bucket = s3
     key = "uploads/jobs/x/state.json"

@@ -1,0 +1,218 @@
+"""The split by byte ranges, on moto S3: no chunk copies, hand-offs, and the same result."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from chalicelib import keys, storage
+from chalicelib.pipeline import budget, chunks, load, split, state, validate
+from chalicelib.pipeline.budget import Budget
+from chalicelib.pipeline.events import run_stage
+from tests.stage_events import stage_event
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
+    from chalicelib.warehouse.duckdb import DuckDBWarehouse
+
+TABLE = "hired_employees"
+
+
+def _rows(count: int) -> bytes:
+    """Rows of every kind the split must keep whole: quoted commas and line breaks, CRLF, bad
+    rows, a repeated id, a blank line."""
+    lines = []
+    for n in range(1, count + 1):
+        name = {0: f'"Doe, J{n}"', 1: f'"Multi\nLine {n}"', 2: f"Name {n}"}[n % 3]
+        day = "2021-02-30" if n % 17 == 0 else "2021-03-01"
+        lines.append(f"{n},{name},{day}T10:00:00Z,{n % 5 + 1},{n % 7 + 1}")
+    lines.insert(10, "")
+    lines.append("3,Repeated,2021-05-05T10:00:00Z,1,1")
+    return ("\r\n".join(lines)).encode()
+
+
+def _split_all(s3: Any, settings: Settings, key: str, spend: Budget) -> tuple[str, int]:
+    """Split ``key`` and run every hand-off it leaves (as their S3 events would), then validate
+    every chunk; return the upload id and the number of split invocations."""
+    made = split.split_upload(s3, settings, stage_event(key), spend)
+    assert made.upload_id is not None
+    invocations, seen = 1, set()
+    while True:
+        pending = [
+            k
+            for k in storage.list_keys(
+                s3, settings.bucket, f"{keys.SPLITS}{TABLE}/{made.upload_id}/"
+            )
+            if k not in seen
+        ]
+        if not pending:
+            break
+        for handoff in pending:
+            seen.add(handoff)
+            split.split_upload(s3, settings, stage_event(handoff), spend)
+            invocations += 1
+    upload = state.read(s3, settings.bucket, TABLE, made.upload_id)
+    assert upload is not None and upload.chunks_total is not None
+    for n in range(upload.chunks_total):
+        event = stage_event(keys.chunk_key(TABLE, made.upload_id, n))
+        validate.validate_chunk(s3, settings, event)
+    return made.upload_id, invocations
+
+
+def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
+    upload = state.read(s3, settings.bucket, TABLE, upload_id)
+    assert upload is not None and upload.chunks_total is not None
+    manifest = storage.get_json(s3, settings.bucket, keys.split_manifest_key(TABLE, upload_id))
+    assert manifest is not None
+
+    def body(key: str) -> bytes:
+        return bytes(s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read())
+
+    return {
+        "state": upload.state,
+        "chunks": manifest["chunks"],
+        "records": manifest["records"],
+        "clean": [body(keys.clean_key(TABLE, upload_id, n)) for n in range(upload.chunks_total)],
+        "rejects": [
+            body(keys.chunk_rejects_key(TABLE, upload_id, n)) for n in range(upload.chunks_total)
+        ],
+    }
+
+
+@pytest.fixture
+def small(settings: Settings) -> Settings:
+    return replace(settings, chunk_rows=25)
+
+
+def test_a_plain_file_is_planned_as_ranges_and_no_chunk_copy_is_written(
+    s3: Any, small: Settings
+) -> None:
+    data = _rows(120)
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/a.csv", Body=data)
+    upload_id, invocations = _split_all(s3, small, f"raw/{TABLE}/a.csv", Budget())
+    upload = state.read(s3, small.bucket, TABLE, upload_id)
+    assert upload is not None and upload.detected is not None
+    assert (invocations, upload.detected["split"], upload.detected["split_invocations"]) == (
+        1,
+        "ranges",
+        1,
+    )
+    assert upload.chunks_total == 5  # 122 records (a blank line, a repeat), 25 a chunk
+    for n in range(upload.chunks_total):
+        stored = s3.get_object(Bucket=small.bucket, Key=keys.chunk_key(TABLE, upload_id, n))
+        described = json.loads(stored["Body"].read())
+        assert described["format"] == chunks.RANGE_FORMAT
+        assert stored["ContentLength"] < 400  # a pointer, not the records
+    ranges = [(c["start"], c["end"]) for c in _outputs(s3, small, upload_id)["chunks"]]
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+
+
+def test_a_byte_budget_hands_planning_on_and_changes_nothing_in_the_result(
+    s3: Any, small: Settings
+) -> None:
+    data = _rows(300)
+    for name in ("whole.csv", "handed.csv"):
+        s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/{name}", Body=data)
+    whole, once = _split_all(s3, small, f"raw/{TABLE}/whole.csv", Budget())
+    handed, several = _split_all(s3, small, f"raw/{TABLE}/handed.csv", Budget(max_bytes=1))
+    expected, got = _outputs(s3, small, whole), _outputs(s3, small, handed)
+    assert (once, several) == (1, len(got["chunks"]))  # one chunk an invocation
+    assert several == 13
+    assert got == expected
+    upload = state.read(s3, small.bucket, TABLE, handed)
+    assert upload is not None and upload.detected is not None
+    assert upload.detected["split_invocations"] == several
+
+
+def test_a_time_budget_hands_on_after_the_chunk_that_would_overrun(
+    s3: Any, small: Settings
+) -> None:
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/t.csv", Body=_rows(100))
+    made = split.split_upload(
+        s3, small, stage_event(f"raw/{TABLE}/t.csv"), Budget(deadline=time.monotonic())
+    )
+    assert (made.chunks, made.handed_on) == (1, True)  # always one chunk of progress
+
+
+def test_redelivered_hand_offs_and_a_restarted_split_give_the_same_plan(
+    s3: Any, small: Settings
+) -> None:
+    data = _rows(200)
+    key = f"raw/{TABLE}/again.csv"
+    s3.put_object(Bucket=small.bucket, Key=key, Body=data)
+    first = split.split_upload(s3, small, stage_event(key), Budget(max_bytes=2000))
+    assert first.handed_on and first.upload_id is not None
+    # The raw event comes again while planning goes on: a second chain, stopping elsewhere.
+    second = split.split_upload(s3, small, stage_event(key), Budget(max_bytes=5000))
+    assert second.upload_id == first.upload_id and second.handed_on
+    prefix = f"{keys.SPLITS}{TABLE}/{first.upload_id}/"
+    handoffs = sorted(storage.list_keys(s3, small.bucket, prefix))
+    assert len(handoffs) == 2  # keyed by offset: the two chains do not overwrite each other
+    for handoff in [*handoffs, *handoffs]:  # each delivered twice
+        split.split_upload(s3, small, stage_event(handoff), Budget())
+    upload_id, _ = _split_all(s3, small, key, Budget())  # and once more, whole
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/reference.csv", Body=data)
+    reference, _ = _split_all(s3, small, f"raw/{TABLE}/reference.csv", Budget())
+    assert _outputs(s3, small, upload_id) == _outputs(s3, small, reference)
+
+
+def test_a_file_replaced_while_planning_goes_on_fails_the_upload_readably(
+    s3: Any, small: Settings
+) -> None:
+    key = f"raw/{TABLE}/changed.csv"
+    s3.put_object(Bucket=small.bucket, Key=key, Body=_rows(100))
+    made = split.split_upload(s3, small, stage_event(key), Budget(max_bytes=1))
+    assert made.handed_on and made.upload_id is not None
+    s3.put_object(Bucket=small.bucket, Key=key, Body=_rows(90))
+    (handoff,) = storage.list_keys(s3, small.bucket, f"{keys.SPLITS}{TABLE}/")
+    run_stage(
+        "split",
+        s3,
+        small.bucket,
+        handoff,
+        None,
+        lambda event: split.split_upload(s3, small, event, Budget()),
+    )
+    upload = state.read(s3, small.bucket, TABLE, made.upload_id)
+    assert upload is not None and upload.state == "failed"
+    assert upload.error is not None and "changed or was removed" in upload.error
+
+
+def test_a_compressed_file_is_copied_into_chunks_and_loads_the_same(
+    s3: Any, small: Settings, warehouse: DuckDBWarehouse
+) -> None:
+    data = _rows(80)
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/p.csv", Body=data)
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/g.csv.gz", Body=gzip.compress(data))
+    plain, _ = _split_all(s3, small, f"raw/{TABLE}/p.csv", Budget(max_bytes=1))
+    packed, invocations = _split_all(s3, small, f"raw/{TABLE}/g.csv.gz", Budget(max_bytes=1))
+    upload = state.read(s3, small.bucket, TABLE, packed)
+    assert upload is not None and upload.detected is not None
+    assert (upload.detected["split"], invocations) == ("copy", 1)  # a gzip stream cannot resume
+    got, expected = _outputs(s3, small, packed), _outputs(s3, small, plain)
+    assert got["clean"] == expected["clean"] and got["rejects"] == expected["rejects"]
+    for upload_id in (plain, packed):
+        load.load_upload(s3, warehouse, small, stage_event(keys.load_key(TABLE, upload_id)))
+    loaded = [state.read(s3, small.bucket, TABLE, u) for u in (plain, packed)]
+    assert [(u.state, u.rows_valid) for u in loaded if u] == [("loaded", 76)] * 2
+
+
+def test_the_budget_is_the_lambdas_remaining_time_less_the_margin_capped_by_the_settings(
+    settings: Settings,
+) -> None:
+    context = SimpleNamespace(get_remaining_time_in_millis=lambda: 900_000)
+    before = time.monotonic()
+    found = budget.budget_for(settings, context)
+    assert found.deadline is not None
+    assert before + 870 <= found.deadline <= time.monotonic() + 870
+    capped = budget.budget_for(replace(settings, max_invocation_seconds=1.0), context)
+    assert capped.deadline is not None and capped.deadline <= time.monotonic() + 1.0
+    assert budget.budget_for(settings, None) == Budget()  # locally: no clock, no limit
+    assert not Budget(max_bytes=10).allows(0.0, 10) and Budget(max_bytes=10).allows(0.0, 9)
