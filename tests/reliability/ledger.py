@@ -72,6 +72,23 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
             ("duplicates", "duplicates"),
         ],
     ),
+    "split": (
+        "A split under a time budget",
+        "A large generated file uploaded to the local stack (moto server, the dispatcher, "
+        "DuckDB) with `INGEST_MAX_INVOCATION_SECONDS` set, so planning hands on between "
+        "invocations; the upload's counts, rejects file and table are compared with the oracle. "
+        "`invocations` is the upload's own `split_invocations`.",
+        [
+            ("rows", "rows"),
+            ("megabytes", "MB"),
+            ("budget_s", "budget (s)"),
+            ("invocations", "split invocations"),
+            ("chunks", "chunks"),
+            ("seconds", "upload to loaded (s)"),
+            ("lost", "rows lost"),
+            ("duplicates", "duplicates"),
+        ],
+    ),
     "access": (
         "Access attempts",
         "Requests against the running local stack (HTTP); each must be refused with a 4xx, or "

@@ -47,9 +47,7 @@ DATA = (
 LATER = datetime.now(UTC) + timedelta(hours=1)
 
 
-def _run(
-    plan: FaultPlan, settings: Settings = SETTINGS, **knobs: Any
-) -> tuple[Bus, Any, FakeS3]:
+def _run(plan: FaultPlan, settings: Settings = SETTINGS, **knobs: Any) -> tuple[Bus, Any, FakeS3]:
     s3 = FakeS3(settings.bucket)
     warehouse = fresh_warehouse(s3)
     bus = Bus(s3, warehouse, settings, plan=plan, **knobs)
