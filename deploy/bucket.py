@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 BUCKET_ID = "${aws_s3_bucket.ingest.id}"
 BUCKET_ARN = "${aws_s3_bucket.ingest.arn}"
 # Intermediate files: useless once the upload is loaded, kept a few days for re-drives.
-WORK_PREFIXES = (keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.LOADS)
+WORK_PREFIXES = (keys.CHUNKS, keys.CLEAN, keys.MANIFESTS, keys.LOADS, keys.SPLITS)
 # uploads/ holds each upload's state and done markers: small, and the upload listing reads it.
 KEPT_PREFIXES = (keys.UPLOADS,)
 

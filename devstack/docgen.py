@@ -22,7 +22,14 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # Placeholder values that keys' checks accept, and what the docs show in their place.
 _TABLE = "departments"
 _UID, _BACKUP = "20000101T000000Z-000000000000", "20000102T000000Z-0000000000ff"
-_SHOWN = {_UID: "<id>", _BACKUP: "<backup_id>", _TABLE: "<table>"}
+_PLAN, _OFFSET = "9f3c0a7be2d4", 987_654_321
+_SHOWN = {
+    _UID: "<id>",
+    _BACKUP: "<backup_id>",
+    _TABLE: "<table>",
+    _PLAN: "<plan>",
+    f"{_OFFSET:0{keys.OFFSET_DIGITS}d}": "<offset>",
+}
 _CHUNK = 12345
 _LEVEL_INDEX = 123  # node 123 of level 2: chunks 12300-12399
 
@@ -43,7 +50,7 @@ _LAYOUT: tuple[tuple[str, str, str], ...] = (
     (keys.chunk_key(_TABLE, _UID, _CHUNK), "split",
      "a byte range of the raw file (JSON: start, end, first line, how to read it); for a "
      "compressed or UTF-16 file, its framed records copied, each with its line number"),
-    (keys.split_handoff_key(_TABLE, _UID, "0123456789ab", 400_000_000), "split",
+    (keys.split_handoff_key(_TABLE, _UID, _PLAN, _OFFSET), "split",
      "a hand-off: where planning goes on (byte offset, line, next chunk) and the chunks the "
      "invocation before planned; its creation starts the next split invocation"),
     (keys.split_manifest_key(_TABLE, _UID), "split",

@@ -90,6 +90,7 @@ def test_data_is_kept_as_long_as_the_settings_say_and_backups_never_expire(
         keys.CLEAN: work,
         keys.MANIFESTS: work,
         keys.LOADS: work,
+        keys.SPLITS: work,
         keys.REJECTED: settings.rejected_days,
         keys.RAW: settings.raw_days,
         keys.UPLOADS: None,
