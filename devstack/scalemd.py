@@ -58,6 +58,20 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _split_kind(model: Model) -> str:
+    """Which split the bench ran, told by how validation read its chunks."""
+    if model.figures.stages["validate"].requests_per_chunk["ranged_get"] > 0:
+        return (
+            "Validation read each chunk with a ranged GET of the raw file: the split measured "
+            "is the planning one"
+        )
+    return (
+        "Validation read each chunk as an object of its own: the split measured copied every "
+        "chunk (the code before planning), so its S3 PUTs and CPU are the copying split's; "
+        "`make bench` and this module again on the planning split replace them"
+    )
+
+
 def _measured(model: Model) -> list[str]:
     fig = model.figures
     how = (
@@ -75,7 +89,7 @@ def _measured(model: Model) -> list[str]:
         f" {fig.rows:,} rows, {_bytes(fig.input_bytes)}, "
         f"{fig.chunks:,} chunks; {fig.bytes_per_row:.2f} bytes per row; gzip (level 6) makes it "
         f"{fig.gzip_ratio:.3f} of its size. Each stage alone, in one process, per MB of CSV "
-        f"(for the gzip split, of the CSV inside); {how}:",
+        f"(for the gzip split, of the CSV inside); {how}. {_split_kind(model)}:",
         "",
         _row(["stage", "seconds / MB", "CPU s / MB", "peak RSS MB", "S3 per chunk", "S3 fixed"]),
         _row(["---"] * 6),
@@ -196,10 +210,13 @@ def _sizes(model: Model) -> list[str]:
     def add(label: str, cells: list[str]) -> None:
         lines.append(_row([label, *cells]))
 
-    def block(title: str, stages: list[StageModel]) -> None:
+    def block(title: str, stages: list[StageModel], timeout: int) -> None:
         add(f"**{title}**", [""] * len(stages))
         add("invocations", [_n(m.invocations) for m in stages])
-        add("compute per invocation", [_time(m.seconds_each) for m in stages])
+        add(
+            f"compute per invocation (timeout {timeout:,} s)",
+            [_time(m.seconds_each) + _fits(m.seconds_each, timeout) for m in stages],
+        )
         add("Lambda GB-seconds", [_n(m.gb_seconds) for m in stages])
         add("S3 requests", [_requests(m) for m in stages])
         add("peak request rate", [_rates(m) for m in stages])
@@ -208,10 +225,12 @@ def _sizes(model: Model) -> list[str]:
     block(
         "split planning: one reader, resumed across invocations",
         [s.stages["split"] for s in sizes],
+        dep.timeout_s["split"],
     )
     block(
         f"validate: {dep.validate_concurrency} at a time (`validate_max_concurrency`)",
         [s.stages["validate"] for s in sizes],
+        dep.timeout_s["validate"],
     )
     wide = f"{AWS['lambda_concurrency'].value:,.0f} at a time (Lambda's regional default)"
     add(f"validate wall time, {wide}", [_time(s.validate_wide.wall_seconds) for s in sizes])
@@ -247,7 +266,8 @@ def _sizes(model: Model) -> list[str]:
         "as the files-per-slice rows show, so it says how the size compares with the limits, not "
         "what a given cluster does. Through the Data API (the deployed stages) the Lambda only "
         "submits the statement and ends; its GB-seconds are not measured apart from the engine's. "
-        "Wall times add nothing for start-up, "
+        "The split's invocations are the fewest its compute fits in at the handler's timeout; "
+        "the margin it hands over with may add one. Wall times add nothing for start-up, "
         "queueing or hand-overs, and the stages are shown apart: validation starts as the first "
         "chunks are planned.",
     ]
