@@ -131,3 +131,17 @@ def test_scale_reads_the_newest_summary_of_its_format() -> None:
 )
 def test_scale_request_class(operation: str, expected: str) -> None:
     assert scale.request_class(operation) == expected
+
+
+def test_scale_one_size_counts_every_request_per_chunk() -> None:
+    # With one chunk count nothing separates fixed requests from per-chunk ones: all of them
+    # are charged per chunk, which can only overstate.
+    summary = _newest(_texts()[0])
+    largest = _largest(summary)
+    fig = scale.figures({**summary, "sizes": [largest]})
+    assert not fig.fitted
+    measured = largest["stages"]["validate"]["s3_requests"]
+    gets = sum(n for op, n in measured.items() if op in ("GetObject", "HeadObject"))
+    validate = fig.stages["validate"]
+    assert validate.requests_per_chunk["get"] == pytest.approx(gets / largest["chunks"])
+    assert set(validate.fixed_requests.values()) == {0.0}
