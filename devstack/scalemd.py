@@ -24,7 +24,7 @@ _INTRO = """# Scale: 1 GB, 100 GB and 1 TB on AWS
 
 What a file of each size costs in Lambda invocations, GB-seconds and S3 requests, how fast it
 goes at a stated concurrency, and the largest file and longest load each design choice allows.
-Everything below the line is written by `python -m devstack.scale` from the newest `make bench`
+What follows this paragraph is written by `python -m devstack.scale` from the newest `make bench`
 summary in docs/benchmarks.md, the stage's settings in `.chalice/config.json` and the AWS
 figures listed with their pages; `tests/unit/test_scale.py` fails when this file differs from
 what it would write. Re-run it after `make bench`.
