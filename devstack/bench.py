@@ -1,12 +1,14 @@
 """``python -m devstack.bench`` (``make bench``): how fast the pipeline is, beside the alternatives.
 
-On one deterministic ``hired_employees`` file (generated once into DATA_DIR/bench; a few percent
-invalid rows of several kinds, names with quoted commas, some repeated ids) it measures in one
-run: the whole local pipeline (presigned POST to ``loaded``), each stage alone in a fresh process
-with its peak RSS, the DuckDB floor (the same rules in one DuckDB query) and the seed's approach
-(pandas, 1,000-row chunks, a jsonschema check per row) on a sample. It prints a table, records it
-in docs/benchmarks.md with the machine it ran on, and ends with one line of JSON. It is not a
-test: the machine may be shared, so compare the ratios of one run, not absolute times.
+On a deterministic ``hired_employees`` file of each size asked for (``--rows 1000000,10000000``;
+generated once into DATA_DIR/bench; a few percent invalid rows of several kinds, names with quoted
+commas, some repeated ids) it measures in one run: the whole local pipeline (presigned POST to
+``loaded``), each stage alone in a fresh process with its peak RSS and S3 requests, the DuckDB
+floor (the same rules in one DuckDB query) and the seed's approach (pandas, 1,000-row chunks, a
+jsonschema check per row) on a sample. It prints the tables, records one section in
+docs/benchmarks.md (``devstack.benchreport``: several sizes side by side, with whether each
+handler's peak RSS stayed flat) and ends with one line of JSON. It is not a test: the machine may
+be shared, so compare the ratios of one run, not absolute times.
 """
 
 from __future__ import annotations
@@ -16,46 +18,20 @@ import gzip
 import json
 import logging
 import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from chalicelib.config import LOCAL_BUCKET, LocalStackSettings
+from devstack.benchreport import DOC, ROOT, Measured, SizeRun, count, mb, record, section
 from devstack.sample import write_hired_employees
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 TABLE = "hired_employees"
 SEED_SAMPLE = 20_000
-
-
-@dataclass
-class Measured:
-    """One job's outcome: its own report plus what the operating system saw of it."""
-
-    name: str
-    report: dict[str, Any]
-    peak_rss_mb: float
-    wall_seconds: float  # of the whole child process, start-up included
-    note: str = ""
-    rows: int = 0
-    extrapolated: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        return float(self.report["seconds"])
-
-    @property
-    def rows_per_s(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
 
 
 def run_job(job: str, args: dict[str, Any], env: dict[str, str] | None = None) -> Measured:
@@ -146,9 +122,9 @@ def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measure
     split_gzip.name = "split alone, the same rows gzip-compressed"
     split_gzip.note = (
         f"{packed.stat().st_size / 1e6:,.0f} MB gzip (level 6) → the same "
-        f"{_count(split.report['chunks'], 'chunk')}"
+        f"{count(split.report['chunks'], 'chunk')}"
     )
-    split.note = _count(split.report["chunks"], "chunk")
+    split.note = count(split.report["chunks"], "chunk")
     validate.note = "1 process, every chunk in turn"
     load.note = "DuckDB: COPY, de-duplicate, MERGE"
     return [split, validate, load, split_gzip]
@@ -162,6 +138,7 @@ def _seed(path: Path, rows: int, sample: int, *, check_schema: bool) -> Measured
         seed.report["cpu_seconds"] = seed.report["cpu_seconds"] * rows / sample
         seed.extrapolated = True
         seed.note = f"measured on the first {sample:,} rows, scaled to {rows:,}"
+    seed.extra["sample"] = min(sample, rows)
     return seed
 
 
@@ -190,67 +167,102 @@ def sweep(path: Path, rows: int, sizes: list[int], workers: int, folder: Path) -
             f"{done.seconds:,.1f}",
             f"{rows / done.seconds:,.0f}",
             f"{report['cpu_seconds']:,.1f}",
-            _mb(report["worker_peak_rss_kb"] / 1024),
+            mb(report["worker_peak_rss_kb"] / 1024),
         ]
         lines.append("| " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     return lines
 
 
-def machine() -> dict[str, str]:
-    """What the numbers were measured on."""
-    cpu = "unknown CPU"
-    memory = "?"
-    cpuinfo, meminfo = Path("/proc/cpuinfo"), Path("/proc/meminfo")
-    if cpuinfo.exists():
-        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-        cpu = names[0].strip() if names else cpu
-    if meminfo.exists():
-        found = re.search(r"MemTotal:\s*(\d+) kB", meminfo.read_text())
-        memory = f"{int(found[1]) / 1024**2:.0f} GiB" if found else memory
-    return {
-        "cpu": f"{cpu}, {os.cpu_count()} cores",
-        "memory": memory,
-        "python": platform.python_version(),
-        "os": platform.platform(),
+def measure(path: Path, rows: int, chunk_rows: int, seed_sample: int, folder: Path) -> SizeRun:
+    """Every measurement at one size, in turn."""
+    workers = LocalStackSettings.from_env().workers
+    load_before = os.getloadavg()[0]
+    started = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    print(f"{rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB, chunks of {chunk_rows:,} rows")
+    print("pipeline ...", flush=True)
+    pipeline = run_job(
+        "pipeline",
+        {
+            "file": str(path),
+            "chunk_rows": chunk_rows,
+            "workers": workers,
+            "data_dir": str(folder / "stack"),
+        },
+    )
+    report = pipeline.report
+    pipeline.name = "pipeline: presigned POST → loaded"
+    pipeline.rows = rows
+    stack_rss = pipeline.peak_rss_mb
+    pipeline.peak_rss_mb = report["worker_peak_rss_kb"] / 1024
+    pipeline.note = (
+        f"{workers} worker processes, {count(report['chunks'], 'chunk')}, upload "
+        f"{report['upload_seconds']:.1f} s; RSS of the largest worker (the stack process: "
+        f"API, moto's in-memory S3, DuckDB load, peaked at {mb(stack_rss)} MB)"
+    )
+    if report["state"] != "loaded" or report["rows_total"] != rows:
+        raise RuntimeError(f"the pipeline did not load the file: {report}")
+
+    print("stages alone ...", flush=True)
+    split, validate, load, split_gzip = stages(path, rows, chunk_rows, folder)
+    split.name, validate.name, load.name = "split alone", "validate alone", "load alone"
+
+    print("DuckDB floor ...", flush=True)
+    floor = run_job("floor", {"file": str(path)})
+    floor.name = "floor: DuckDB, same rules, one query"
+    floor.rows = rows
+    floor.note = f"{floor.report['rows_valid']:,} valid rows (before de-duplication)"
+
+    sample = min(rows, seed_sample)
+    print(f"seed approach on {sample:,} rows ...", flush=True)
+    seed = _seed(path, rows, sample, check_schema=False)
+    seed.name = "seed: pandas 1,000-row chunks, a jsonschema validator per row"
+    strict = _seed(path, rows, max(sample // 5, 1), check_schema=True)
+    strict.name = "seed, with jsonschema.validate() per row"
+    strict.note += "; validate() also re-checks the schema on every call"
+
+    valid_before_dedup = report["rows_valid"] + load.report["rows_superseded"]
+    checks = [
+        f"pipeline: {report['rows_valid']:,} rows loaded, {report['rows_rejected']:,} rejected "
+        f"(of which {load.report['rows_superseded']:,} superseded by a later row with the same id)",
+        f"valid rows before de-duplication: pipeline {valid_before_dedup:,}, "
+        f"floor {floor.report['rows_valid']:,}",
+    ]
+    jobs = {
+        "pipeline": pipeline,
+        "split": split,
+        "validate": validate,
+        "load": load,
+        "split_gzip": split_gzip,
+        "floor": floor,
+        "seed": seed,
+        "seed_validate": strict,
     }
+    return SizeRun(
+        rows=rows,
+        chunk_rows=chunk_rows,
+        input_bytes=path.stat().st_size,
+        gzip_bytes=gzipped(path).stat().st_size,
+        jobs=jobs,
+        checks=checks,
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
+        started=started,
+    )
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _mb(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def table(results: list[Measured]) -> list[str]:
-    head = ["measurement", "seconds", "rows/s", "CPU s", "peak RSS MB", "notes"]
-    rows = [head, ["---"] * len(head)]
-    for r in results:
-        seconds = f"{r.seconds:,.2f}" + (" (extrapolated)" if r.extrapolated else "")
-        cpu = f"{r.report.get('cpu_seconds', 0):,.1f}"
-        rows.append([r.name, seconds, f"{r.rows_per_s:,.0f}", cpu, _mb(r.peak_rss_mb), r.note])
-    return ["| " + " | ".join(cells) + " |" for cells in rows]
-
-
-def record(rows: int | str, lines: list[str]) -> None:
-    """Replace this run's section of docs/benchmarks.md (or add it), keeping the rest."""
-    start, end = f"<!-- bench rows={rows} -->", f"<!-- /bench rows={rows} -->"
-    section = "\n".join([start, *lines, end])
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
+def _sizes(text: str) -> list[int]:
+    sizes = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"row counts must be whole numbers >= 1: {text!r}")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.bench", description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--rows", type=_sizes, default=[1_000_000], help="one size, or several: 1000000,10000000"
+    )
     parser.add_argument("--chunk-rows", type=int, default=None, help="default: the product's")
     parser.add_argument("--seed-sample", type=int, default=SEED_SAMPLE)
     parser.add_argument("--no-record", action="store_true", help="do not touch docs/")
@@ -266,19 +278,21 @@ def main(argv: list[str] | None = None) -> int:
     local = LocalStackSettings.from_env()
     folder = Path(local.data_dir) / "bench"
     folder.mkdir(parents=True, exist_ok=True)
-    path = data_file(args.rows, folder)
-    rows = args.rows
-    load_before = os.getloadavg()
-    started = datetime.now(UTC)
+    started = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     if args.sweep:
+        rows = args.rows[-1]
+        path = data_file(rows, folder)
+        load_before = os.getloadavg()
         sizes = [int(size) for size in args.sweep.split(",")]
         lines = sweep(path, rows, sizes, local.workers, folder)
         load_after = os.getloadavg()
+        from devstack.benchreport import machine
+
         about = machine()
         lines = [
             f"### Chunk sizes at {rows:,} rows, {local.workers} worker processes",
             "",
-            f"Run {started:%Y-%m-%d %H:%M} UTC on {about['cpu']}, {about['memory']}. Load "
+            f"Run {started} UTC on {about['cpu']}, {about['memory']}. Load "
             f"average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after.",
             "",
             *lines,
@@ -286,94 +300,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_record:
             record(f"sweep-{rows}", lines)
         return 0
-    print(f"{rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB, chunks of {chunk_rows:,} rows")
-
-    print("pipeline ...", flush=True)
-    pipeline = run_job(
-        "pipeline",
-        {
-            "file": str(path),
-            "chunk_rows": chunk_rows,
-            "workers": local.workers,
-            "data_dir": str(folder / "stack"),
-        },
-    )
-    report = pipeline.report
-    pipeline.name = "pipeline: presigned POST → loaded"
-    pipeline.rows = rows
-    stack_rss = pipeline.peak_rss_mb
-    pipeline.peak_rss_mb = report["worker_peak_rss_kb"] / 1024
-    pipeline.note = (
-        f"{local.workers} worker processes, {_count(report['chunks'], 'chunk')}, upload "
-        f"{report['upload_seconds']:.1f} s; RSS of the largest worker (the stack process: "
-        f"API, moto's in-memory S3, DuckDB load, peaked at {_mb(stack_rss)} MB)"
-    )
-    if report["state"] != "loaded" or report["rows_total"] != rows:
-        raise RuntimeError(f"the pipeline did not load the file: {report}")
-
-    print("stages alone ...", flush=True)
-    split, validate, load, split_gzip = stages(path, rows, chunk_rows, folder)
-    split.name, validate.name, load.name = "split alone", "validate alone", "load alone"
-
-    print("DuckDB floor ...", flush=True)
-    floor = run_job("floor", {"file": str(path)})
-    floor.name = "floor: DuckDB, same rules, one query"
-    floor.rows = rows
-    floor.note = f"{floor.report['rows_valid']:,} valid rows (before de-duplication)"
-
-    sample = min(rows, args.seed_sample)
-    print(f"seed approach on {sample:,} rows ...", flush=True)
-    seed = _seed(path, rows, sample, check_schema=False)
-    seed.name = "seed: pandas 1,000-row chunks, a jsonschema validator per row"
-    strict = _seed(path, rows, max(sample // 5, 1), check_schema=True)
-    strict.name = "seed, with jsonschema.validate() per row"
-    strict.note += "; validate() also re-checks the schema on every call"
-
-    results = [pipeline, split, validate, load, split_gzip, floor, seed, strict]
-    valid_before_dedup = report["rows_valid"] + load.report["rows_superseded"]
-    checks = [
-        f"pipeline: {report['rows_valid']:,} rows loaded, {report['rows_rejected']:,} rejected "
-        f"(of which {load.report['rows_superseded']:,} superseded by a later row with the same id)",
-        f"valid rows before de-duplication: pipeline {valid_before_dedup:,}, "
-        f"floor {floor.report['rows_valid']:,}",
-    ]
-    peak = max(split.peak_rss_mb, validate.peak_rss_mb, load.peak_rss_mb)
-    summary = {
-        "rows": rows,
-        "pipeline_rows_per_s": round(pipeline.rows_per_s),
-        "floor_rows_per_s": round(floor.rows_per_s),
-        "seed_rows_per_s": round(seed.rows_per_s),
-        "peak_rss_mb": round(peak, 1),
-        "ratio_vs_floor": round(pipeline.rows_per_s / floor.rows_per_s, 3),
-        "speedup_vs_seed": round(pipeline.rows_per_s / seed.rows_per_s, 1),
-    }
-    load_after = os.getloadavg()
-    about = machine()
-    lines = [
-        f"### {rows:,} rows ({path.stat().st_size / 1e6:,.0f} MB), chunks of {chunk_rows:,} rows",
-        "",
-        f"Run {started:%Y-%m-%d %H:%M} UTC on {about['cpu']}, {about['memory']}, "
-        f"Python {about['python']}, {about['os']}. Load average (1 min) "
-        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after: "
-        f"{'the machine was shared' if max(load_before[0], load_after[0]) > 1 else 'quiet'}.",
-        "",
-        *table(results),
-        "",
-        *(f"- {check}" for check in checks),
-        f"- pipeline / floor: **{summary['ratio_vs_floor']}**; "
-        f"pipeline / seed: **{summary['speedup_vs_seed']}×**; "
-        f"largest stage handler: **{summary['peak_rss_mb']} MB**",
-        "",
-        "```json",
-        json.dumps(summary),
-        "```",
-    ]
+    runs = []
+    for rows in args.rows:
+        path = data_file(rows, folder)
+        runs.append(measure(path, rows, chunk_rows, args.seed_sample, folder))
+    lines, block = section(runs, local.workers, started)
     print()
     print("\n".join(lines))
     if not args.no_record:
-        record(rows, lines)
+        record(",".join(str(run.rows) for run in runs), lines)
         print(f"\nrecorded in {DOC.relative_to(ROOT)}")
-    print(json.dumps(summary))
+    print(json.dumps({k: v for k, v in block.items() if k != "sizes"}))
     return 0
 
 

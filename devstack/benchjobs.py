@@ -4,7 +4,8 @@
 each measurement and reads the child's peak RSS from the operating system when it exits; the
 child prints one line of JSON with what it did and how long the work itself took. Jobs: the whole
 local pipeline, each stage alone (against an S3 endpoint the parent runs), the DuckDB floor and
-the seed's approach.
+the seed's approach. A stage alone also counts the S3 requests its client sent, by operation
+(a GetObject with a Range header apart), for docs/scale.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import resource
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 SEED_CHUNK_ROWS = 1000  # the seed read its files with pandas, 1,000 rows at a time
+RANGED_GET = "GetObject (range)"
+# What the stage-alone jobs' S3 client has sent so far, by operation.
+S3_REQUESTS: Counter[str] = Counter()
 
 
 def _cpu() -> float:
@@ -121,12 +126,26 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _count_request(request: Any, event_name: str, **_: Any) -> None:
+    """Count one HTTP request as it is sent (retries included, as S3 bills them)."""
+    operation = event_name.rsplit(".", 1)[-1]
+    if operation == "GetObject" and "Range" in request.headers:
+        operation = RANGED_GET
+    S3_REQUESTS[operation] += 1
+
+
 def _s3_and_settings() -> tuple[Any, Any]:
     import boto3
 
     from chalicelib.config import Settings
 
-    return boto3.client("s3"), Settings.from_env()
+    s3 = boto3.client("s3")
+    s3.meta.events.register("before-send.s3", _count_request)
+    return s3, Settings.from_env()
+
+
+def _requests() -> dict[str, int]:
+    return dict(sorted(S3_REQUESTS.items()))
 
 
 def _as_handler(
@@ -157,6 +176,7 @@ def split(args: dict[str, Any]) -> dict[str, Any]:
         "upload_id": result.upload_id,
         "chunks": result.chunks,
         "records": result.records,
+        "s3_requests": _requests(),
     }
 
 
@@ -178,6 +198,7 @@ def validate(args: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": _cpu() - cpu,
         "rows_in": rows_in,
         "rows_valid": valid,
+        "s3_requests": _requests(),
     }
 
 
@@ -191,6 +212,7 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
     s3, settings = _s3_and_settings()
     warehouse = make_warehouse(settings, s3)
     stage.ensure_schema(warehouse, TABLES.values())
+    S3_REQUESTS.clear()  # the load's own requests, not the set-up's
     cpu, started = _cpu(), time.perf_counter()
     result = _as_handler(
         "load",
@@ -207,6 +229,7 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
         "state": result.state,
         "rows_loaded": result.rows_loaded,
         "rows_superseded": result.rows_superseded,
+        "s3_requests": _requests(),
     }
 
 

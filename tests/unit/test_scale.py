@@ -1,0 +1,147 @@
+"""docs/scale.md is what ``devstack.scale`` computes from the committed benchmark figures.
+
+The committed doc must equal what the module writes from docs/benchmarks.md and
+.chalice/config.json, a few cells are recomputed here from the JSON independently, and a changed
+measurement must change the doc. Nothing here runs a benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import pytest
+
+from chalicelib.config import ENV_CHUNK_ROWS
+from chalicelib.keys import CHUNK_DIGITS
+from chalicelib.pipeline.split import CHUNK_MAX_BYTES
+from devstack import scale, scalemd
+
+TB = 10**12
+
+
+def _texts() -> tuple[str, dict[str, Any], str]:
+    benchmarks = scale.BENCHMARKS.read_text(encoding="utf-8")
+    config = json.loads(scale.CHALICE_CONFIG.read_text(encoding="utf-8"))
+    return benchmarks, config, scale.DOC.read_text(encoding="utf-8")
+
+
+def _newest(benchmarks: str) -> dict[str, Any]:
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", benchmarks, re.DOTALL)]
+    return max((b for b in blocks if b.get("format") == 2), key=lambda b: b["run"])
+
+
+def _largest(summary: dict[str, Any]) -> dict[str, Any]:
+    return max(summary["sizes"], key=lambda s: s["rows"])
+
+
+def test_scale_doc_is_what_the_module_writes() -> None:
+    benchmarks, config, doc = _texts()
+    assert scalemd.render(doc, scale.build(benchmarks, config)) == doc, (
+        "run: python -m devstack.scale"
+    )
+
+
+def test_scale_model_cells_recomputed_from_the_json() -> None:
+    benchmarks, config, doc = _texts()
+    model = scale.build(benchmarks, config)
+    size = _largest(_newest(benchmarks))
+    prod = config["stages"]["prod"]
+    functions = prod["lambda_functions"]
+    chunk_rows = int(prod["environment_variables"][ENV_CHUNK_ROWS])
+    one_tb = next(s for s in model.sizes if s.size == TB)
+
+    bytes_per_row = size["input_bytes"] / size["rows"]
+    rows = math.ceil(TB / bytes_per_row)
+    chunks = max(math.ceil(rows / chunk_rows), math.ceil(TB / CHUNK_MAX_BYTES))
+    assert (one_tb.rows, one_tb.chunks) == (rows, chunks)
+    assert f"{chunks:,} ×" in doc
+
+    memory = functions["on_chunk_created"]["lambda_memory_size"]
+    cpu_per_mb = size["stages"]["validate"]["cpu_seconds"] / (size["input_bytes"] / 1e6)
+    seconds = cpu_per_mb * (TB / 1e6 / chunks) / (memory / 1769)
+    validate = one_tb.stages["validate"]
+    assert validate.invocations == chunks
+    assert validate.gb_seconds == pytest.approx(chunks * seconds * memory / 1024)
+    assert f"{validate.gb_seconds:,.0f}" in doc
+    cap = prod["deploy_settings"]["validate_max_concurrency"]
+    assert validate.wall_seconds == pytest.approx(math.ceil(chunks / cap) * seconds)
+
+    split_memory = functions["on_raw_created"]["lambda_memory_size"]
+    split_seconds = (
+        size["stages"]["split"]["cpu_seconds"] / (size["input_bytes"] / 1e6) * (TB / 1e6)
+    ) / (split_memory / 1769)
+    split = one_tb.stages["split"]
+    assert split.invocations == math.ceil(
+        split_seconds / functions["on_raw_created"]["lambda_timeout"]
+    )
+    assert split.gb_seconds == pytest.approx(split_seconds * split_memory / 1024)
+    assert one_tb.files_per_slice["ra3.xlplus"] == math.ceil(chunks / 2)
+
+    full_chunk = min(chunk_rows * bytes_per_row, CHUNK_MAX_BYTES)
+    assert model.ceilings.plain_bytes == pytest.approx(
+        min(10**CHUNK_DIGITS * full_chunk, 5 * 1024**4)
+    )
+
+
+def _perturbed(benchmarks: str, stage: str, factor: float) -> str:
+    """The benchmarks text with one measured figure of the newest run scaled."""
+    newest = _newest(benchmarks)
+    original = json.dumps(newest)
+    assert original in benchmarks  # the block is written as json.dumps writes it
+    _largest(newest)["stages"][stage]["cpu_seconds"] *= factor
+    return benchmarks.replace(original, json.dumps(newest))
+
+
+def test_scale_doc_changes_when_a_measured_figure_changes() -> None:
+    benchmarks, config, doc = _texts()
+    before = scale.build(benchmarks, config)
+    after = scale.build(_perturbed(benchmarks, "validate", 2.0), config)
+    for old, new in zip(before.sizes, after.sizes, strict=True):
+        assert new.stages["validate"].gb_seconds == pytest.approx(
+            2 * old.stages["validate"].gb_seconds
+        )
+        assert new.stages["split"] == old.stages["split"]
+    assert scalemd.render(doc, after) != doc
+
+
+def test_scale_reads_the_newest_summary_of_its_format() -> None:
+    older = {"format": 2, "run": "2026-01-01 00:00", "sizes": []}
+    newer = {"format": 2, "run": "2026-02-01 00:00", "sizes": []}
+    legacy = {"rows": 1, "pipeline_rows_per_s": 2}
+    text = "".join(f"```json\n{json.dumps(b)}\n```\n" for b in (newer, legacy, older))
+    assert scale.newest_summary(text)["run"] == newer["run"]
+    with pytest.raises(SystemExit):
+        scale.newest_summary(f"```json\n{json.dumps(legacy)}\n```\n")
+
+
+@pytest.mark.parametrize(
+    ("operation", "expected"),
+    [
+        ("GetObject", "get"),
+        ("HeadObject", "get"),
+        ("GetObject (range)", "ranged_get"),
+        ("ListObjectsV2", "list"),
+        ("PutObject", "put"),
+        ("CopyObject", "put"),
+        ("DeleteObject", "put"),
+    ],
+)
+def test_scale_request_class(operation: str, expected: str) -> None:
+    assert scale.request_class(operation) == expected
+
+
+def test_scale_one_size_counts_every_request_per_chunk() -> None:
+    # With one chunk count nothing separates fixed requests from per-chunk ones: all of them
+    # are charged per chunk, which can only overstate.
+    summary = _newest(_texts()[0])
+    largest = _largest(summary)
+    fig = scale.figures({**summary, "sizes": [largest]})
+    assert not fig.fitted
+    measured = largest["stages"]["validate"]["s3_requests"]
+    gets = sum(n for op, n in measured.items() if op in ("GetObject", "HeadObject"))
+    validate = fig.stages["validate"]
+    assert validate.requests_per_chunk["get"] == pytest.approx(gets / largest["chunks"])
+    assert set(validate.fixed_requests.values()) == {0.0}
