@@ -34,8 +34,9 @@ _BY_ID = "by-id"
 # recorded as a failed upload (pipeline/unrouted.py), so that nothing copied in goes unseen.
 UNROUTED = "_unrouted"
 UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\Z")
-# Chunk numbers have five digits in keys (chunk, clean, rejected and done keys alike).
-CHUNK_DIGITS = 5
+# Chunk numbers have six digits in keys (chunk, clean, rejected and done keys alike): up to
+# 1,000,000 chunks, enough for a 5 TiB file at the default chunk size (about 12 MB).
+CHUNK_DIGITS = 6
 # User metadata (x-amz-meta-upload-id) a re-drive sets on a raw object it rewrites.
 UPLOAD_ID_METADATA = "upload-id"
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")

@@ -31,7 +31,7 @@ _SHOWN = {
     f"{_OFFSET:0{keys.OFFSET_DIGITS}d}": "<offset>",
 }
 _CHUNK = 12345
-_LEVEL_INDEX = 123  # node 123 of level 2: chunks 12300-12399
+_LEVEL_INDEX = 123  # node 123 of level 2: chunks 012300-012399
 
 # (key, written by, holds), in the order an upload's objects appear.
 _LAYOUT: tuple[tuple[str, str, str], ...] = (
@@ -81,7 +81,7 @@ def _shown(key: str) -> str:
     for value, placeholder in _SHOWN.items():
         key = key.replace(value, placeholder)
     key = key.replace(f"{_CHUNK:0{keys.CHUNK_DIGITS}d}", "<n>")
-    return key.replace("/2/123.json", "/<level>/<digits>.json").replace(
+    return key.replace("/2/0123.json", "/<level>/<digits>.json").replace(
         f"/{keys.UNROUTED}/<table>/", f"/{keys.UNROUTED}/"
     )
 

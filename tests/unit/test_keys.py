@@ -41,12 +41,12 @@ def test_parse_raw_key(key: str, expected: tuple[str, str | None, str] | None) -
 @pytest.mark.parametrize(
     "key",
     [
-        "chunks/jobs/../x/00001.rec",
-        f"chunks/evil/{UID}/00001.rec",
+        "chunks/jobs/../x/000001.rec",
+        f"chunks/evil/{UID}/000001.rec",
         f"chunks/jobs/{UID}/1.rec",
         "loads/jobs/not-an-id.json",
         f"loads/jobs/{UID}/x.json",
-        f"chunks/jobs/{UID}/00001.rec\n",
+        f"chunks/jobs/{UID}/000001.rec\n",
         f"loads/jobs/{UID}.json\n",
     ],
 )

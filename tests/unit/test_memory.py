@@ -38,7 +38,7 @@ def _work(calls: list[str], outcome: BaseException | None) -> Any:
 def test_memory_released_after_each_invocation(releases: list[str], outcome: Any, s3: Any) -> None:
     work = _work(releases, outcome)
     # A chunk of an upload that is not stored: a failure has nothing to mark.
-    key = "chunks/jobs/20211126T031500Z-0123456789ab/00000.rec"
+    key = "chunks/jobs/20211126T031500Z-0123456789ab/000000.rec"
     if isinstance(outcome, ClientError):
         with pytest.raises(ClientError):
             events.run_stage("validate", s3, BUCKET, key, None, work)

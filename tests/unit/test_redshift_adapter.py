@@ -254,8 +254,8 @@ def test_load_upload_sends_one_transaction(
         s3.get_object(Bucket=BUCKET, Key=keys.copy_manifest_key("jobs", uid))["Body"].read()
     )
     assert [e["url"] for e in manifest["entries"]] == [
-        f"s3://{BUCKET}/clean/jobs/{uid}/00000.csv",
-        f"s3://{BUCKET}/clean/jobs/{uid}/00001.csv",
+        f"s3://{BUCKET}/clean/jobs/{uid}/000000.csv",
+        f"s3://{BUCKET}/clean/jobs/{uid}/000001.csv",
     ]
     assert all(e["mandatory"] and e["meta"]["content_length"] > 0 for e in manifest["entries"])
     duplicates = s3.get_object(Bucket=BUCKET, Key=keys.duplicates_key("jobs", uid))["Body"].read()
@@ -332,7 +332,7 @@ def test_load_upload_reports_copy_errors_from_sys_load_error_detail(
         r"FROM sys_load_error_detail",
         lambda _sql, _params: [
             (
-                f"s3://{BUCKET}/clean/jobs/x/00001.csv   ",
+                f"s3://{BUCKET}/clean/jobs/x/000001.csv   ",
                 1,
                 "job    ",
                 1204,
@@ -350,7 +350,7 @@ def test_load_upload_reports_copy_errors_from_sys_load_error_detail(
     assert con.statements[copy_at + 1 :] == ["ROLLBACK", sql.load_errors("session")]
     upload = state.read(s3, BUCKET, "jobs", uid)
     assert upload is not None and upload.error == (
-        f"COPY into jobs_staging failed: s3://{BUCKET}/clean/jobs/x/00001.csv line 1, "
+        f"COPY into jobs_staging failed: s3://{BUCKET}/clean/jobs/x/000001.csv line 1, "
         "column job: String length exceeds DDL length (code 1204)"
     )
 

@@ -215,7 +215,7 @@ def test_keys_outside_the_layout_are_ignored(
             ("split", "jobs", "20260101T000000Z-0123456789ab", None, "a.csv"),
         ),
         (
-            "chunks/jobs/20260101T000000Z-0123456789ab/00007.rec",
+            "chunks/jobs/20260101T000000Z-0123456789ab/000007.rec",
             ("validate", "jobs", "20260101T000000Z-0123456789ab", 7, None),
         ),
         (

@@ -38,8 +38,8 @@ UID = "20260101T000000Z-0123456789ab"
 
 def test_deliver_runs_the_stage_for_its_own_keys_only(s3: Any) -> None:
     seen: list[Any] = []
-    chunk = f"chunks/jobs/{UID}/00001.rec"
-    event = _sqs(_body(chunk), _body(f"chunks/jobs/{UID}/00001.csv"))
+    chunk = f"chunks/jobs/{UID}/000001.rec"
+    event = _sqs(_body(chunk), _body(f"chunks/jobs/{UID}/000001.csv"))
     handled = triggers.deliver(event, "validate", s3, "r", seen.append)
     assert (handled, [(e.key, e.stage, e.chunk) for e in seen]) == (1, [(chunk, "validate", 1)])
 
