@@ -37,6 +37,7 @@ UPLOAD_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\Z")
 # Chunk numbers have six digits in keys (chunk, clean, rejected and done keys alike): up to
 # 1,000,000 chunks, enough for a 5 TiB file at the default chunk size (about 12 MB).
 CHUNK_DIGITS = 6
+MAX_CHUNKS = 10**CHUNK_DIGITS
 # User metadata (x-amz-meta-upload-id) a re-drive sets on a raw object it rewrites.
 UPLOAD_ID_METADATA = "upload-id"
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")

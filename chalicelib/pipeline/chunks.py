@@ -46,6 +46,19 @@ def range_object(source_key: str, etag: str, span: Span, options: dict[str, str]
     ).encode()
 
 
+def check_count(n: int) -> None:
+    """Refuse to write chunk ``n`` if its number does not fit the keys.
+
+    Raises:
+        UnreadableFileError: the file needs more than ``keys.MAX_CHUNKS`` chunks.
+    """
+    if n >= keys.MAX_CHUNKS:
+        raise UnreadableFileError(
+            f"the file needs more than {keys.MAX_CHUNKS:,} chunks; raise INGEST_CHUNK_ROWS so "
+            "that each chunk holds more rows"
+        )
+
+
 def write_range(
     s3: S3Client,
     bucket: str,
@@ -55,7 +68,12 @@ def write_range(
     options: dict[str, str],
 ) -> None:
     """Write chunk ``chunk`` (table, upload id, n) as the range ``span`` of ``source`` (key,
-    ETag)."""
+    ETag).
+
+    Raises:
+        UnreadableFileError: the chunk's number does not fit the keys.
+    """
+    check_count(chunk[2])
     s3.put_object(
         Bucket=bucket,
         Key=keys.chunk_key(*chunk),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from chalicelib import keys, logs, storage
 from chalicelib.csvfile import boundaries, chunkfile, options, sniff
 from chalicelib.errors import StateTransitionError
+from chalicelib.pipeline import chunks as chunks_module
 from chalicelib.pipeline import completion, plan, rawfile, state
 from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.state import Upload, now_iso
@@ -153,6 +154,7 @@ def _split(
         opened.stream, settings.chunk_rows, CHUNK_MAX_BYTES, first_line=opened.first_line
     )
     for n, piece in enumerate(pieces):
+        chunks_module.check_count(n)
         s3.put_object(
             Bucket=bucket,
             Key=keys.chunk_key(table, upload_id, n),

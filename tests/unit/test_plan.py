@@ -216,3 +216,25 @@ def test_the_budget_is_the_lambdas_remaining_time_less_the_margin_capped_by_the_
     assert capped.deadline is not None and capped.deadline <= time.monotonic() + 1.0
     assert budget.budget_for(settings, None) == Budget()  # locally: no clock, no limit
     assert not Budget(max_bytes=10).allows(0.0, 10) and Budget(max_bytes=10).allows(0.0, 9)
+
+
+@pytest.mark.parametrize("name", ["many.csv", "many.csv.gz"])
+def test_a_file_that_needs_more_chunks_than_the_keys_hold_fails_readably(
+    s3: Any, small: Settings, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setattr(keys, "MAX_CHUNKS", 3)
+    data = _rows(100)  # 4 chunks of 25
+    body = gzip.compress(data) if name.endswith(".gz") else data
+    key = f"raw/{TABLE}/{name}"
+    s3.put_object(Bucket=small.bucket, Key=key, Body=body)
+    run_stage(
+        "split",
+        s3,
+        small.bucket,
+        key,
+        None,
+        lambda event: split.split_upload(s3, small, event, Budget()),
+    )
+    (upload,) = state.list_uploads(s3, small.bucket, TABLE)
+    assert upload.state == "failed" and upload.error is not None
+    assert "more than 3 chunks" in upload.error and "INGEST_CHUNK_ROWS" in upload.error

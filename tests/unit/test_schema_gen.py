@@ -169,6 +169,8 @@ STATUS = {
     "compression": "gzip",
     "encoding_read": "utf-8",
     "header_skipped": False,
+    "split": "copy",
+    "split_invocations": 1,
 }
 
 
