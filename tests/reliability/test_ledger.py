@@ -23,4 +23,7 @@ def test_ledger_report_shows_losses_duplicates_and_failed_tests() -> None:
     assert "connection reset: 4" in text
     assert "10 tests collected, 7 passed, 1 failed, 0 skipped, 2 not run" in text
     assert "- `tests/reliability/test_faults.py::test_x`" in text
-    assert "No figures for: Bad input, Events replayed, Access attempts." in text
+    assert (
+        "No figures for: Bad input, Events replayed, A split under a time budget, Access attempts."
+        in text
+    )
