@@ -22,6 +22,8 @@ from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.errors import UnreadableFileError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.csvfile.boundaries import Source
@@ -89,13 +91,25 @@ def read_body(s3: S3Client, bucket: str, key: str) -> bytes:
         UnreadableFileError: the raw file a range names has changed or gone since it was planned.
         ValueError: the object is neither kind.
     """
+    return b"".join(iter_body(s3, bucket, key, sys.maxsize))
+
+
+def iter_body(s3: S3Client, bucket: str, key: str, piece_bytes: int) -> Iterator[bytes]:
+    """The chunk body of the chunk at ``key`` in pieces, each a chunk body of its own of about
+    ``piece_bytes`` (a copy comes whole): for readers that need not hold all of it at once.
+
+    Raises:
+        UnreadableFileError: the raw file a range names has changed or gone since it was planned.
+        ValueError: the object is neither kind.
+    """
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     if not body.startswith(_RANGE_START):
-        return body
+        yield body
+        return
     described = json.loads(body)
     if described.get("format") != RANGE_FORMAT:
         raise ValueError(f"{key} is not a chunk: unknown format {described.get('format')!r}")
-    return _read_range(s3, bucket, described)
+    yield from _read_range(s3, bucket, described, piece_bytes)
 
 
 def open_range(
@@ -125,7 +139,9 @@ def open_range(
     return got["Body"]
 
 
-def _read_range(s3: S3Client, bucket: str, described: dict[str, Any]) -> bytes:
+def _read_range(
+    s3: S3Client, bucket: str, described: dict[str, Any], piece_bytes: int
+) -> Iterator[bytes]:
     start, end = int(described["start"]), int(described["end"])
     stream = open_range(s3, bucket, described["source_key"], described["source_etag"], start, end)
     if described["encoding"] != "utf-8":
@@ -135,7 +151,7 @@ def _read_range(s3: S3Client, bucket: str, described: dict[str, Any]) -> bytes:
     pieces = chunkfile.iter_chunks(
         boundaries.buffered(stream),
         sys.maxsize,
-        sys.maxsize,
+        piece_bytes,
         first_line=int(described["first_line"]),
     )
-    return b"".join(piece.data for piece in pieces)
+    return (piece.data for piece in pieces)

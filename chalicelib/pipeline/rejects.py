@@ -47,6 +47,10 @@ READ_BYTES = 64 * 1024
 ONE_PART = TransferConfig(use_threads=False)
 
 
+# A chunk that is a byte range is read back this much at a time, to pick out a few records.
+READ_PIECE_BYTES = 4 * 1024 * 1024
+
+
 def write_duplicates(
     s3: S3Client,
     bucket: str,
@@ -78,13 +82,14 @@ def _records_at(
         first, last = chunk["first_line"], chunk["last_line"]
         if bisect.bisect_left(wanted, first) == bisect.bisect_right(wanted, last):
             continue  # none of the lines is in this chunk: it is not read at all
-        body = chunks.read_body(s3, bucket, keys.chunk_key(table, upload_id, chunk["n"]))
-        for section in chunkfile.iter_sections(body):
-            if isinstance(section, boundaries.Record):
-                if section.line in lines:
-                    yield section
-            else:
-                yield from chunkfile.records_at(section, lines)
+        key = keys.chunk_key(table, upload_id, chunk["n"])
+        for body in chunks.iter_body(s3, bucket, key, READ_PIECE_BYTES):
+            for section in chunkfile.iter_sections(body):
+                if isinstance(section, boundaries.Record):
+                    if section.line in lines:
+                        yield section
+                else:
+                    yield from chunkfile.records_at(section, lines)
 
 
 # Rejected-row lines are written as json.dumps({"row": n, ...}): the row number comes first.

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib import keys, storage
+from chalicelib.csvfile import chunkfile
+from chalicelib.csvfile.boundaries import Record
 from chalicelib.pipeline import budget, chunks, load, split, state, validate
 from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.events import run_stage
@@ -238,3 +240,27 @@ def test_a_file_that_needs_more_chunks_than_the_keys_hold_fails_readably(
     (upload,) = state.list_uploads(s3, small.bucket, TABLE)
     assert upload.state == "failed" and upload.error is not None
     assert "more than 3 chunks" in upload.error and "INGEST_CHUNK_ROWS" in upload.error
+
+
+def test_a_range_read_in_small_pieces_holds_the_same_records_as_read_whole(
+    s3: Any, small: Settings
+) -> None:
+    def records(bodies: list[bytes]) -> list[tuple[int, bytes]]:
+        found: list[tuple[int, bytes]] = []
+        for body in bodies:
+            for section in chunkfile.iter_sections(body):
+                if isinstance(section, Record):
+                    found.append((section.line, section.data))
+                else:
+                    lines = set(range(section.first_line, section.first_line + 200))
+                    found += [(r.line, r.data) for r in chunkfile.records_at(section, lines)]
+        return found
+
+    key = f"raw/{TABLE}/pieces.csv"
+    s3.put_object(Bucket=small.bucket, Key=key, Body=_rows(60))
+    upload_id, _ = _split_all(s3, small, key, Budget())
+    chunk = keys.chunk_key(TABLE, upload_id, 1)
+    pieces = list(chunks.iter_body(s3, small.bucket, chunk, 100))
+    assert len(pieces) > 5
+    assert records(pieces) == records([chunks.read_body(s3, small.bucket, chunk)])
+    assert len(records(pieces)) == 25
