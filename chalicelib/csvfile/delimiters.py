@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, QUOTED, START
+from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, QUOTED, START, scan
 from chalicelib.csvfile.decoding import IN_BYTES, Filter
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ _NEEDS_QUOTES = re.compile(rb'[,"\r\n]')
 # A record longer than this that is still open is past any row's size: it is streamed with its
 # delimiters swapped (and rejected as too long) instead of being held whole.
 _HOLD_BYTES = 2 * MAX_RECORD_BYTES
-_UNQUOTED, _QUOTE_IN_QUOTED = 1, 3
 
 
 class Delimited(Filter):
@@ -175,15 +174,5 @@ class Delimited(Filter):
             pos = eol + 1
 
     def _scan(self, data: bytes, pos: int, stop: int, state: int) -> int:
-        """The quoting state after ``data[pos:stop]`` (``boundaries.scan`` with this
-        delimiter)."""
-        d, quote = self._d, 34
-        for byte in data[pos:stop]:
-            if state == QUOTED:
-                if byte == quote:
-                    state = _QUOTE_IN_QUOTED
-            elif byte == d:
-                state = START
-            elif state in (START, _QUOTE_IN_QUOTED):
-                state = QUOTED if byte == quote else _UNQUOTED
-        return state
+        """The quoting state after ``data[pos:stop]``, with this delimiter."""
+        return scan(data[pos:stop], state, self._d)
