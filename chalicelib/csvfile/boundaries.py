@@ -10,6 +10,7 @@ This module knows nothing about tables or S3.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,6 +52,16 @@ class Record:
     @property
     def truncated(self) -> bool:
         return self.size > len(self.data)
+
+
+def closed_fields(delimiter: str = ",") -> str:
+    """A pattern for a line (no line break) on which every quoted field also closes: fields
+    separated by ``delimiter``, each quoted (``""`` escapes a quote) or bare without quotes
+    (possessive: no backtracking). A line it matches ends outside quotes, so it is a whole
+    record; any other line needs ``scan``."""
+    d = re.escape(delimiter)
+    field = rf'(?:"(?:[^"\n]|"")*+"|[^"{d}\n]*+)'
+    return rf"{field}(?:{d}{field})*+"
 
 
 def scan(data: bytes, state: int, delimiter: int = _COMMA) -> int:

@@ -22,6 +22,7 @@ from chalicelib.csvfile.boundaries import (
     START,
     LineSource,
     Record,
+    closed_fields,
     iter_records,
     read_record,
     scan,
@@ -37,7 +38,7 @@ _LINES, _RUN, _CUT = b"L", b"R", b"C"
 # A line on which every quoted field also closes ends outside quotes: it is a whole record. Lines
 # this does not match (a quote inside a bare field, text after a closing quote, a field going on
 # to the next line) take the quoting state machine instead.
-_FIELDS = r'(?:"(?:[^"\n]|"")*+"|[^",\n]*+)(?:,(?:"(?:[^"\n]|"")*+"|[^",\n]*+))*+\r?'
+_FIELDS = closed_fields() + r"\r?"
 # A stretch of lines, each a whole record of at most MAX_RECORD_BYTES (possessive: no backtracking).
 # A line without quotes is always such a record; the first branch takes it with one character
 # class, about a quarter cheaper than following its fields, and leaves the others to the second.

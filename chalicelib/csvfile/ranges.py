@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.csvfile.boundaries import QUOTED, START, scan
+from chalicelib.csvfile.boundaries import QUOTED, START, closed_fields, scan
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,10 +49,7 @@ class Span:
 def _simple_lines(delimiter: bytes) -> re.Pattern[bytes]:
     """Whole lines each of which is a whole record: no quote at all, or every quoted field
     closed on the line (possessive: no backtracking). Other lines take the state machine."""
-    d = re.escape(delimiter)
-    quoted = rb'"(?:[^"\n]|"")*+"'
-    bare = rb'[^"%s\n]*+' % d
-    fields = rb"(?:%s|%s)(?:%s(?:%s|%s))*+" % (quoted, bare, d, quoted, bare)
+    fields = closed_fields(delimiter.decode()).encode()
     return re.compile(rb'(?:[^"\n]*+\n|%s\n)*+' % fields)
 
 
