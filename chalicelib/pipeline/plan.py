@@ -16,10 +16,11 @@ the last invocation gathers the chunks of every hand-off of its plan, and finds 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
@@ -31,11 +32,10 @@ from chalicelib.errors import StateTransitionError
 from chalicelib.pipeline import chunks, completion, rawfile, state
 
 if TYPE_CHECKING:
-    import io
-
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
+    from chalicelib.csvfile.boundaries import Source
     from chalicelib.csvfile.options import FileOptions
     from chalicelib.pipeline.budget import Budget
     from chalicelib.pipeline.state import Upload
@@ -119,14 +119,7 @@ def resume(
     if plan_id(upload, settings.chunk_rows, max_bytes) != event.plan:
         logger.info("split.handoff_ignored", extra={"reason": "from an earlier plan"})
         return None
-    progress = _Progress(
-        offset=int(handoff["offset"]),
-        line=int(handoff["line"]),
-        n=int(handoff["n"]),
-        records=int(handoff["records"]),
-        invocation=int(handoff["invocation"]),
-        detected=dict(handoff["detected"]),
-    )
+    progress = _Progress(**{**handoff, "chunks": []})
     source = chunks.open_range(
         s3, bucket, upload.source_key or "", upload.source_etag or "", progress.offset, None
     )
@@ -151,23 +144,12 @@ def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
 
 def _as_read(line: bytes, options: FileOptions) -> bytes:
     """The first line as the validator reads it: in UTF-8, comma-separated."""
-    source: Any = _Bytes(line)
+    source: Source = io.BytesIO(line)
     if options.encoding != "utf-8":
         source = decoding.Transcoded(source, options.encoding)
     if options.delimiter != ",":
         source = Delimited(source, options.delimiter)
-    return bytes(source.read())
-
-
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        if size is None or size < 0:
-            size = len(self._data)
-        data, self._data = self._data[:size], self._data[size:]
-        return data
+    return source.read()
 
 
 def _plan(
@@ -210,17 +192,8 @@ def _plan(
 
 def _hand_on(s3: S3Client, bucket: str, upload: Upload, plan: str, progress: _Progress) -> None:
     key = keys.split_handoff_key(upload.table, upload.upload_id, plan, progress.offset)
-    body = {
-        "offset": progress.offset,
-        "line": progress.line,
-        "n": progress.n,
-        "records": progress.records,
-        "invocation": progress.invocation + 1,
-        "detected": progress.detected,
-        # The chunks this invocation planned: the last invocation gathers them all.
-        "planned": progress.chunks,
-    }
-    storage.put_json(s3, bucket, key, body)
+    # Its "chunks" are the ones this invocation planned: the last invocation gathers them all.
+    storage.put_json(s3, bucket, key, {**asdict(progress), "invocation": progress.invocation + 1})
 
 
 def _finish(
@@ -231,7 +204,7 @@ def _finish(
     planned = {c["n"]: c for c in progress.chunks}
     for key in storage.list_keys(s3, bucket, keys.split_plan_prefix(table, upload_id, plan)):
         handoff = storage.get_json(s3, bucket, key) or {}
-        planned.update((c["n"], c) for c in handoff.get("planned", []))
+        planned.update((c["n"], c) for c in handoff.get("chunks", []))
     chunk_list = [planned[n] for n in sorted(planned) if n < progress.n]
     if [c["n"] for c in chunk_list] != list(range(progress.n)):
         missing = sorted(set(range(progress.n)) - set(planned))[:5]

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from chalicelib import keys, logs, storage
 from chalicelib.csvfile import boundaries, chunkfile, options, sniff
 from chalicelib.errors import StateTransitionError
-from chalicelib.pipeline import chunks as chunks_module
-from chalicelib.pipeline import completion, plan, rawfile, state
+from chalicelib.pipeline import chunks, completion, plan, rawfile, state
 from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.state import Upload, now_iso
 
@@ -147,21 +146,21 @@ def _split(
         return SplitResult(
             key, upload_id, table, outcome.chunks, outcome.records, handed_on=outcome.handed_on
         )
-    chunks: list[dict[str, int]] = []
+    written: list[dict[str, int]] = []
     total = 0
     opened = rawfile.open_raw(stream, table, read_as)
     pieces = chunkfile.iter_chunks(
         opened.stream, settings.chunk_rows, CHUNK_MAX_BYTES, first_line=opened.first_line
     )
     for n, piece in enumerate(pieces):
-        chunks_module.check_count(n)
+        chunks.check_count(n)
         s3.put_object(
             Bucket=bucket,
             Key=keys.chunk_key(table, upload_id, n),
             Body=piece.data,
             ContentType="application/octet-stream",
         )
-        chunks.append(
+        written.append(
             {
                 "n": n,
                 "first_line": piece.first_line,
@@ -184,7 +183,7 @@ def _split(
             "records": total,
             "split": "copy",
             "invocations": 1,
-            "chunks": chunks,
+            "chunks": written,
         },
     )
     try:
@@ -193,7 +192,7 @@ def _split(
             bucket,
             upload,
             "validating",
-            chunks_total=len(chunks),
+            chunks_total=len(written),
             stage="validate",
             detected={**opened.detected(), "split": "copy", "split_invocations": 1},
         )
@@ -202,14 +201,14 @@ def _split(
     logger.info(
         "split.completed",
         extra={
-            "chunks": len(chunks),
+            "chunks": len(written),
             "records": total,
             **opened.detected(),
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )
     completion.request_load_if_complete(s3, bucket, upload)
-    return SplitResult(key, upload.upload_id, upload.table, len(chunks), total)
+    return SplitResult(key, upload.upload_id, upload.table, len(written), total)
 
 
 def _overtaken(s3: S3Client, settings: Settings, key: str, upload: Upload) -> SplitResult:
