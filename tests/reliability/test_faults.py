@@ -116,26 +116,39 @@ def _record(reliability: Ledger, item: str, out: Outcome) -> dict[str, Any]:
     return figures
 
 
+Seen = list[tuple[str, str | None, list[state.Upload], "Outcome"]]
+
+
+def _fault_at_each_point(
+    reliability: Ledger, mode: str, settings: Settings, points: list[tuple[int, str]], label: str
+) -> Seen:
+    """Run the file with a fault at each of ``points`` in turn, recover as ``mode`` says, and
+    record each outcome; return (step, the step that fired, the uploads, the outcome) each."""
+    kind, knobs, redrive_after = MODES[mode]
+    seen: Seen = []
+    for index, step in points:
+        plan = FaultPlan(at=index, kind=kind)
+        bus, warehouse, s3 = _run(plan, settings, **knobs)
+        uploads = _uploads(s3)
+        if redrive_after and [u.state for u in uploads] not in ([], ["loaded"]):
+            redrive.retry_upload(bus.s3, settings, uploads[0].upload_id, now=LATER)
+            bus.run()
+        out = outcome(s3, warehouse, settings, TABLE, KEY)
+        warehouse.close()
+        _record(reliability, f"{label}: {step.split(':')[0]}", out)
+        seen.append((step, plan.fired, uploads, out))
+    return seen
+
+
 @pytest.mark.parametrize("mode", list(MODES))
 def test_a_fault_at_any_write_is_recovered_without_loss_or_duplicates(
     reliability: Ledger, mode: str
 ) -> None:
-    kind, knobs, redrive_after = MODES[mode]
+    kind, _, redrive_after = MODES[mode]
     expected = expect(TABLE, DATA)
-    seen: list[tuple[str, str | None, list[state.Upload], Outcome]] = []
-    for index, step in POINTS:
-        plan = FaultPlan(at=index, kind=kind)
-        bus, warehouse, s3 = _run(plan, **knobs)
-        uploads = _uploads(s3)
-        if redrive_after and [u.state for u in uploads] not in ([], ["loaded"]):
-            upload = uploads[0]
-            redrive.retry_upload(bus.s3, SETTINGS, upload.upload_id, now=LATER)
-            bus.run()
-        out = outcome(s3, warehouse, SETTINGS, TABLE, KEY)
-        warehouse.close()
-        _record(reliability, f"{mode}: {step.split(':')[0]}", out)
-        seen.append((step, plan.fired, uploads, out))
-    for step, fired, uploads, out in seen:
+    for step, fired, uploads, out in _fault_at_each_point(
+        reliability, mode, SETTINGS, POINTS, mode
+    ):
         assert fired == step, (fired, step)
         assert len(uploads) == 1, (step, uploads)
         upload = uploads[0]
@@ -156,21 +169,11 @@ def test_a_fault_at_any_write_of_a_split_that_hands_on_is_recovered(
 ) -> None:
     """The same faults, with the split handing its planning on after every chunk: a crash
     between a range and its hand-off, or after the hand-off, plans the same chunks again."""
-    kind, knobs, redrive_after = MODES[mode]
     expected = expect(TABLE, DATA)
-    seen: list[tuple[str, str | None, Outcome]] = []
-    for index, step in HANDOFF_POINTS:
-        plan = FaultPlan(at=index, kind=kind)
-        bus, warehouse, s3 = _run(plan, HANDING_ON, **knobs)
-        uploads = _uploads(s3)
-        if redrive_after and [u.state for u in uploads] not in ([], ["loaded"]):
-            redrive.retry_upload(bus.s3, HANDING_ON, uploads[0].upload_id, now=LATER)
-            bus.run()
-        out = outcome(s3, warehouse, HANDING_ON, TABLE, KEY)
-        warehouse.close()
-        _record(reliability, f"{mode}, split handing on: {step.split(':')[0]}", out)
-        seen.append((step, plan.fired, out))
-    for step, fired, out in seen:
+    label = f"{mode}, split handing on"
+    for step, fired, _, out in _fault_at_each_point(
+        reliability, mode, HANDING_ON, HANDOFF_POINTS, label
+    ):
         assert fired == step, (fired, step)
         check(expected, out)
         assert out.upload.detected is not None
