@@ -21,30 +21,19 @@ from chalicelib.api import (
     health,
     multipart_uploads,
     openapi,
-    redrive,
     reports,
     uploads,
 )
 from chalicelib.api.fields import check_fields
 from chalicelib.api.replies import ErrorReply, Health
+from chalicelib.backups import backup, catalog, restore
 from chalicelib.config import Settings, event_queue_prefix
 from chalicelib.errors import ForbiddenError, IngestError, InvalidRequestError, UnauthorizedError
-from chalicelib.pipeline import (
-    backup,
-    backup_catalog,
-    budget,
-    load,
-    load_data_api,
-    restore,
-    split,
-    stuck,
-    triggers,
-    validate,
-)
-from chalicelib.pipeline.events import request_id_of, run_stage
+from chalicelib.pipeline import budget, load, load_async, redrive, split, stuck, triggers, validate
+from chalicelib.pipeline.runner import request_id_of, run_stage
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import Warehouse, make_warehouse
-from chalicelib.warehouse.data_api import DataApi, DataApiWarehouse, Target
+from chalicelib.warehouse.redshift_data import DataApi, DataApiWarehouse, Target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -369,8 +358,8 @@ def backup_reply() -> Response:
 @app.route("/api/v1/backups", methods=["GET"], api_key_required=True)
 @replies_errors
 def list_backups() -> dict[str, Any]:
-    listed = backup_catalog.list_backups(get_s3(), get_settings())
-    return asdict(backup_catalog.BackupList(listed))
+    listed = catalog.list_backups(get_s3(), get_settings())
+    return asdict(catalog.BackupList(listed))
 
 
 @app.route("/api/v1/restores", methods=["POST"], content_types=ANY_CONTENT, api_key_required=True)
@@ -476,7 +465,7 @@ def on_load_requested(event: SQSEvent) -> None:
 def load_stage(s3: S3Client, settings: Settings, parsed: keys.StageEvent) -> load.LoadResult:
     if uses_data_api():
         get_statements()  # the tables exist before the first load
-        return load_data_api.load_upload(s3, get_data_api(), settings, parsed)
+        return load_async.load_upload(s3, get_data_api(), settings, parsed)
     return load.load_upload(s3, get_warehouse, settings, parsed)
 
 
@@ -486,11 +475,11 @@ def load_stage(s3: S3Client, settings: Settings, parsed: keys.StageEvent) -> loa
     {
         "source": ["aws.redshift-data"],
         "detail-type": ["Redshift Data Statement Status Change"],
-        "detail": {"statementName": [{"prefix": load_data_api.STATEMENT_PREFIX}]},
+        "detail": {"statementName": [{"prefix": load_async.STATEMENT_PREFIX}]},
     }
 )
 def on_load_statement_changed(event: CloudWatchEvent) -> None:
-    found = load_data_api.statement_of(event.detail)
+    found = load_async.statement_of(event.detail)
     if found is None:
         return
     table, upload_id, statement_id = found
@@ -501,7 +490,7 @@ def on_load_statement_changed(event: CloudWatchEvent) -> None:
         settings.bucket,
         keys.load_key(table, upload_id),
         request_id_of(event.context),
-        lambda parsed: load_data_api.on_statement_event(
+        lambda parsed: load_async.on_statement_event(
             s3, get_data_api(), settings, parsed, statement_id
         ),
     )

@@ -45,7 +45,7 @@ _CHUNK = re.compile(
     rf"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{{{CHUNK_DIGITS}}})\.rec\Z"
 )
 _LOAD = re.compile(r"^loads/(?P<table>[a-z_]+)/(?P<uid>[^/]+)\.json\Z")
-# A split's hand-off: where planning goes on, by plan (pipeline/plan.py) and byte offset.
+# A split's hand-off: where planning goes on, by plan (pipeline/split_ranges.py) and byte offset.
 OFFSET_DIGITS = 15
 _SPLIT = re.compile(
     rf"^splits/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<plan>[0-9a-f]{{12}})/"

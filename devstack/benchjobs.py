@@ -153,7 +153,7 @@ def _as_handler(
 ) -> T:
     """Run a stage as its S3 handler does (``events.run_stage``: log context, error policy,
     memory handed back after the invocation); a stage that failed stops the benchmark."""
-    from chalicelib.pipeline.events import run_stage
+    from chalicelib.pipeline.runner import run_stage
 
     result = run_stage(
         stage, s3, settings.bucket, key, None, lambda event: work(s3, settings, event)

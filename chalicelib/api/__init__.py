@@ -2,8 +2,8 @@
 
 ``uploads`` (presigned uploads, status, listings), ``multipart_uploads`` (S3 multipart for large
 files, cancelling), ``formdata`` (multipart/form-data bodies of the seed-compatible routes),
-``fields`` (strict JSON bodies), ``batch_rows`` (JSON rows loaded synchronously), ``redrive``
-(re-driving failed or stuck uploads), ``deadletters`` (the stages' dead-letter queues),
+``fields`` (strict JSON bodies), ``batch_rows`` (JSON rows loaded synchronously),
+``deadletters`` (the stages' dead-letter queues),
 ``reports`` (the analytics), ``health`` (the deep health check), ``replies`` (reply shapes shared
 by routes), and the API's description: ``openapi`` (paths), ``openapi_requests`` (request
 bodies) and ``schema_gen`` (reply schemas generated from the reply classes).
@@ -18,7 +18,6 @@ __all__ = [
     "multipart_uploads",
     "openapi",
     "openapi_requests",
-    "redrive",
     "replies",
     "reports",
     "schema_gen",

@@ -18,7 +18,6 @@ from chalicelib.api import (
     health,
     multipart_uploads,
     openapi_requests,
-    redrive,
     reports,
 )
 from chalicelib.api.formdata import MAX_FORM_BYTES
@@ -26,9 +25,10 @@ from chalicelib.api.openapi_requests import TABLE, TABLE_OR_ALL, pattern
 from chalicelib.api.replies import ErrorReply, Health
 from chalicelib.api.schema_gen import Schema, SchemaSet
 from chalicelib.api.uploads import AcceptedUpload, PresignedUpload, UploadList, UploadStatus
+from chalicelib.backups import catalog, restore
+from chalicelib.backups.catalog import FORMATS
 from chalicelib.config import S3_MAX_SINGLE_UPLOAD
-from chalicelib.pipeline import backup_catalog, restore
-from chalicelib.pipeline.backup_catalog import FORMATS
+from chalicelib.pipeline import redrive
 
 VERSION = "3.1.0"
 _TIB = multipart_uploads.MAX_OBJECT_BYTES // 1024**4
@@ -155,7 +155,7 @@ class _Paths:
     def paths(self) -> dict[str, Any]:
         backup = self.op(
             "Back up one table, or all, to Parquet (or export AVRO)",
-            (201, backup_catalog.Backup, "Written and recorded in the catalog"),
+            (201, catalog.Backup, "Written and recorded in the catalog"),
             body="BackupRequest",
             parameters=(_FORMAT,),
         )
@@ -271,7 +271,7 @@ class _Paths:
                 "post": backup,
                 "get": self.op(
                     "The backup catalog, newest first",
-                    (200, backup_catalog.BackupList, "Backups"),
+                    (200, catalog.BackupList, "Backups"),
                     (),
                 ),
             },

@@ -20,9 +20,9 @@ from chalicelib.api.multipart_uploads import (
     MAX_URLS_PER_REQUEST,
     MIN_PART_BYTES,
 )
+from chalicelib.backups.catalog import ALL, FORMATS
 from chalicelib.config import S3_MAX_SINGLE_UPLOAD
 from chalicelib.csvfile.options import DELIMITERS, ENCODINGS, HEADERS
-from chalicelib.pipeline.backup_catalog import ALL, FORMATS
 from chalicelib.pipeline.triggers import STAGES
 from chalicelib.tables import TABLE_NAMES
 

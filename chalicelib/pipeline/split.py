@@ -2,8 +2,8 @@
 
 Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` plus the chunk
 manifest. A file that can be read by byte ranges (not compressed, not UTF-16) is planned, not
-copied: each chunk is a range of the raw file (``plan.py``), and planning hands on to a fresh
-invocation when its budget runs low. Any other file is copied into chunks (in the format of
+copied: each chunk is a range of the raw file (``split_ranges.py``), and planning hands on to a
+fresh invocation when its budget runs low. Any other file is copied into chunks (in the format of
 ``csvfile/chunkfile.py``: records as they are, with their line numbers, after ``rawfile.py`` has
 undone compression, encoding and delimiter and taken off a header line), in one invocation. It
 does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on the same object
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from chalicelib import keys, logs, storage
 from chalicelib.csvfile import boundaries, chunkfile, options, sniff
 from chalicelib.errors import StateTransitionError
-from chalicelib.pipeline import chunks, completion, plan, rawfile, state
+from chalicelib.pipeline import chunks, completion, rawfile, split_ranges, state
 from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.state import Upload, now_iso
 
@@ -83,10 +83,11 @@ def split_upload(
     s3: S3Client, settings: Settings, event: keys.StageEvent, budget: Budget | None = None
 ) -> SplitResult:
     """Split the raw object ``event`` names into chunks of ``settings.chunk_rows`` records, or
-    go on planning from the hand-off it names; within ``budget`` where it can (``plan.py``)."""
+    go on planning from the hand-off it names; within ``budget`` where it can
+    (``split_ranges.py``)."""
     budget = budget or Budget()
     if event.plan is not None:
-        outcome = plan.resume(s3, settings, event, budget, CHUNK_MAX_BYTES)
+        outcome = split_ranges.resume(s3, settings, event, budget, CHUNK_MAX_BYTES)
         if outcome is None:
             return SplitResult(event.key, event.upload_id, event.table, skipped="nothing to do")
         return SplitResult(
@@ -141,8 +142,10 @@ def _split(
     started = time.monotonic()
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
     stream = boundaries.buffered(body)
-    if plan.readable_by_ranges(stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES], read_as):
-        outcome = plan.start(s3, settings, upload, stream, read_as, budget, CHUNK_MAX_BYTES)
+    if split_ranges.readable_by_ranges(
+        stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES], read_as
+    ):
+        outcome = split_ranges.start(s3, settings, upload, stream, read_as, budget, CHUNK_MAX_BYTES)
         return SplitResult(
             key, upload_id, table, outcome.chunks, outcome.records, handed_on=outcome.handed_on
         )

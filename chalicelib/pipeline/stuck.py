@@ -15,10 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import storage
-from chalicelib.api import redrive
 from chalicelib.keys import upload_prefix
 from chalicelib.logs import bind
-from chalicelib.pipeline import state
+from chalicelib.pipeline import redrive, state
 from chalicelib.tables import TABLES
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 
 from chalicelib import keys
 from chalicelib.errors import EventFormatError
-from chalicelib.pipeline.events import run_stage
+from chalicelib.pipeline.runner import run_stage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,7 +49,7 @@ class Trigger:
 # One or more per stage; the first of a stage names its queue and handler (STAGE_TRIGGERS).
 TRIGGERS: tuple[Trigger, ...] = (
     Trigger("on_raw_created", "split", keys.RAW),
-    # A split that ran out of time hands the rest of its planning on (pipeline/plan.py).
+    # A split that ran out of time hands the rest of its planning on (pipeline/split_ranges.py).
     Trigger("on_raw_created", "split", keys.SPLITS, ".json"),
     Trigger("on_chunk_created", "validate", keys.CHUNKS, ".rec"),
     Trigger("on_load_requested", "load", keys.LOADS, ".json"),

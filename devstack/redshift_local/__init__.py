@@ -19,7 +19,7 @@ from typing import Any
 
 from devstack.redshift_local.catalog import bootstrap
 from devstack.redshift_local.cluster import INSTALL_HINT, Cluster, ClusterError, find_binaries
-from devstack.redshift_local.data_api import DataApiServer
+from devstack.redshift_local.data_service import DataApiServer
 from devstack.redshift_local.proxy import EngineContext, Proxy
 
 __all__ = ["INSTALL_HINT", "ClusterError", "DataApiServer", "LocalRedshift", "available"]

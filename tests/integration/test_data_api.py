@@ -2,7 +2,7 @@
 
 boto3's own ``redshift-data`` client reaches the stand-in by ``endpoint_url``; the stand-in runs
 each statement on the engine through ``redshift_connector``. Uploads are split and validated by
-the real stages; the load is ``pipeline/load_data_api.py`` as the app runs it.
+the real stages; the load is ``pipeline/load_async.py`` as the app runs it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from chalicelib import keys
 from chalicelib.api import health, reports
 from chalicelib.config import Settings
-from chalicelib.pipeline import load, load_data_api, state
+from chalicelib.pipeline import load, load_async, state
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import sql
-from chalicelib.warehouse.data_api import DataApi, DataApiWarehouse, Target
+from chalicelib.warehouse.redshift_data import DataApi, DataApiWarehouse, Target
 from tests.integration.conftest import ENGINE_BUCKET as BUCKET
 from tests.stage_events import split_and_validate, stage_event
 
@@ -53,7 +53,7 @@ def _upload(s3: Any, settings: Settings, table: str, body: bytes) -> str:
 def _load(s3: Any, api: DataApi, settings: Settings, table: str, uid: str) -> load.LoadResult:
     event = stage_event(keys.load_key(table, uid))
     for _ in range(30):  # as the re-queued trigger would deliver it again
-        result = load_data_api.load_upload(s3, api, settings, event)
+        result = load_async.load_upload(s3, api, settings, event)
         if result.skipped != "load statement running":
             return result
     raise AssertionError("the load statement never ended")
@@ -61,7 +61,7 @@ def _load(s3: Any, api: DataApi, settings: Settings, table: str, uid: str) -> lo
 
 def _batches(redshift_engine: LocalRedshift, table: str, uid: str) -> int:
     server = redshift_engine.start_data_api()
-    name = load_data_api.statement_name(table, uid)
+    name = load_async.statement_name(table, uid)
     return sum(1 for s in server.statements.values() if s.request.get("StatementName") == name)
 
 
@@ -101,9 +101,9 @@ def test_redelivered_trigger_submits_the_batch_once(
     )
     event = stage_event(keys.load_key("jobs", uid))
 
-    first = load_data_api.load_upload(s3, api, quick, event)
+    first = load_async.load_upload(s3, api, quick, event)
     again = _load(s3, api, settings, "jobs", uid)
-    after = load_data_api.load_upload(s3, api, settings, event)
+    after = load_async.load_upload(s3, api, settings, event)
 
     assert first.state in ("loading", "loaded")
     assert again.state == "loaded" and after.skipped == "upload is loaded"
@@ -124,7 +124,7 @@ def test_a_failed_copy_reaches_the_uploads_error(
     assert result.state == "failed" and upload is not None and upload.error is not None
     assert f"s3://{BUCKET}/{clean} line 2, column id:" in upload.error
     assert upload.error.endswith("(code 1207)")
-    assert upload.extra.get(load_data_api.STATEMENT_KEY) is None  # a retry submits afresh
+    assert upload.extra.get(load_async.STATEMENT_KEY) is None  # a retry submits afresh
     assert api.query('SELECT COUNT(*) FROM "jobs" WHERE "id" IN (921, 922)') == [(0,)]
     assert api.query(sql.ledger_lookup(), [uid]) == []
 

@@ -24,9 +24,10 @@ from moto import mock_aws
 
 from chalicelib import keys, storage
 from chalicelib.api import reports
+from chalicelib.backups import backup, restore
 from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
-from chalicelib.pipeline import backup, load, restore, state
+from chalicelib.pipeline import load, state
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import Warehouse, make_warehouse, sql
 from devstack import redshift_local

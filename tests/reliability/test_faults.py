@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chalicelib.api import redrive
 from chalicelib.config import Settings
-from chalicelib.pipeline import state
+from chalicelib.pipeline import redrive, state
 from tests.reliability.corpus import OK_DT
 from tests.reliability.fakes3 import FakeS3
 from tests.reliability.harness import Bus, FaultPlan

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib import keys
-from chalicelib.api import redrive
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidRequestError, UploadNotFoundError, UploadStateError
-from chalicelib.pipeline import state
+from chalicelib.pipeline import redrive, state
 from tests.reliability.fakes3 import FakeS3
 from tests.reliability.harness import Bus, FaultPlan
 from tests.reliability.oracle import expect

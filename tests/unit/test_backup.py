@@ -14,13 +14,13 @@ import pytest
 
 from chalicelib import keys, storage
 from chalicelib.api import batch_rows
+from chalicelib.backups import avro, backup, catalog, restore
 from chalicelib.errors import (
     BackupMismatchError,
     BackupNotFoundError,
     InvalidRequestError,
     PermanentWarehouseError,
 )
-from chalicelib.pipeline import avro_export, backup, backup_catalog, restore
 from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ def test_avro_export_holds_every_row_and_cannot_be_restored(
     loaded: dict[str, list[Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(avro_export, "AVRO_PAGE_ROWS", 37)  # many pages, the last one partial
+    monkeypatch.setattr(avro, "AVRO_PAGE_ROWS", 37)  # many pages, the last one partial
     made = backup.backup_table(s3, warehouse, settings, "hired_employees", "avro")
     exported = made.tables["hired_employees"]
     assert (made.format, exported.rows) == ("avro", 150)
@@ -293,7 +293,7 @@ def test_backup_refuses_bad_requests(
     ]:
         with pytest.raises(InvalidRequestError, match=fragment):
             backup.backup_table(s3, warehouse, settings, table, fmt)
-    assert backup_catalog.list_backups(s3, settings) == []
+    assert catalog.list_backups(s3, settings) == []
 
 
 def test_the_catalog_lists_complete_backups_newest_first(
@@ -306,7 +306,7 @@ def test_the_catalog_lists_complete_backups_newest_first(
         Key="backups/29990101T000000Z-0123456789ab/jobs/manifest",
         Body=b"{}",
     )
-    listed = backup_catalog.list_backups(s3, settings)
+    listed = catalog.list_backups(s3, settings)
     assert [b.backup_id for b in listed] == [m.backup_id for m in reversed(made)]
     assert listed[0] == made[-1]
     record = storage.get_json(s3, settings.bucket, keys.backup_record_key(made[0].backup_id))

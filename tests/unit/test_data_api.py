@@ -18,10 +18,10 @@ from chalicelib.errors import (
     SerializationConflictError,
     TransientWarehouseError,
 )
-from chalicelib.pipeline import load_data_api
+from chalicelib.pipeline import load_async
 from chalicelib.tables import get_table
-from chalicelib.warehouse import data_api, sql
-from chalicelib.warehouse.data_api import DataApi, Status, Target, field_value, qmark_to_named
+from chalicelib.warehouse import redshift_data, sql
+from chalicelib.warehouse.redshift_data import DataApi, Status, Target, field_value, qmark_to_named
 from chalicelib.warehouse.sql import batchload
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def _api(client: FakeClient, clock: Clock | None = None) -> DataApi:
 
 
 def test_data_api_docstring_examples_hold() -> None:
-    for module in (data_api, batchload):
+    for module in (redshift_data, batchload):
         result = doctest.testmod(module, extraglobs={"get_table": get_table, "datetime": datetime})
         assert result.failed == 0 and result.attempted >= 1
 
@@ -285,13 +285,13 @@ def test_load_batch_refuses_a_malformed_upload_id(uid: str) -> None:
 
 
 def test_statement_names_round_trip_and_other_statements_are_ignored() -> None:
-    name = load_data_api.statement_name("jobs", UID)
-    assert load_data_api.parse_statement_name(name) == ("jobs", UID)
+    name = load_async.statement_name("jobs", UID)
+    assert load_async.parse_statement_name(name) == ("jobs", UID)
     detail = {"statementName": name, "statementId": "abc", "state": "FINISHED"}
-    assert load_data_api.statement_of(detail) == ("jobs", UID, "abc")
-    for other in ("someone-else", f"{load_data_api.STATEMENT_PREFIX}nope:{UID}",
-                  f"{load_data_api.STATEMENT_PREFIX}jobs:not-an-id"):  # fmt: skip
-        assert load_data_api.statement_of({"statementName": other, "statementId": "a"}) is None
+    assert load_async.statement_of(detail) == ("jobs", UID, "abc")
+    for other in ("someone-else", f"{load_async.STATEMENT_PREFIX}nope:{UID}",
+                  f"{load_async.STATEMENT_PREFIX}jobs:not-an-id"):  # fmt: skip
+        assert load_async.statement_of({"statementName": other, "statementId": "a"}) is None
 
 
 def test_health_names_the_api_only_on_redshift() -> None:
@@ -302,7 +302,7 @@ def test_health_names_the_api_only_on_redshift() -> None:
 
 
 def test_stand_in_binds_named_values_as_quoted_literals() -> None:
-    from devstack.redshift_local.data_api import ApiError, bind_named, field_of
+    from devstack.redshift_local.data_service import ApiError, bind_named, field_of
 
     sql_text = "SELECT ':p1', x::text FROM t WHERE a = :p1 AND b = :p2"
     bound = bind_named(sql_text, [{"name": "p1", "value": "it's"}, {"name": "p2", "value": "7"}])

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib import keys
-from chalicelib.api import redrive, uploads
-from chalicelib.api.redrive import STUCK_AFTER
-from chalicelib.pipeline import state, stuck
+from chalicelib.api import uploads
+from chalicelib.pipeline import redrive, state, stuck
+from chalicelib.pipeline.redrive import STUCK_AFTER
 from chalicelib.pipeline.triggers import TRIGGERS
 from deploy import policies
 from tests.reliability.harness import Bus, FaultPlan

@@ -10,8 +10,8 @@ import pytest
 
 from chalicelib import keys
 from chalicelib.config import RedshiftSettings, Settings
-from chalicelib.pipeline import load_data_api, state
-from chalicelib.warehouse.data_api import DataApi, Target
+from chalicelib.pipeline import load_async, state
+from chalicelib.warehouse.redshift_data import DataApi, Target
 from tests.conftest import load_event
 from tests.stage_events import split_and_validate, stage_event
 
@@ -104,14 +104,14 @@ def test_a_running_batch_is_left_to_the_event_or_re_queued(
     s3.delete_object(Bucket=settings.bucket, Key=keys.load_key("jobs", uid))
     event = stage_event(keys.load_key("jobs", uid))
 
-    first = load_data_api.load_upload(s3, api, settings, event)
+    first = load_async.load_upload(s3, api, settings, event)
     requeued = _triggered(s3, settings)
-    second = load_data_api.load_upload(s3, api, settings, event)
+    second = load_async.load_upload(s3, api, settings, event)
 
     assert first.skipped == second.skipped == "load statement running"
     assert requeued is not events
     assert list(fake.batches) == ["b-1"]  # the redelivered trigger waited on it
-    assert _upload(s3, settings, uid).extra[load_data_api.STATEMENT_KEY] == "b-1"
+    assert _upload(s3, settings, uid).extra[load_async.STATEMENT_KEY] == "b-1"
 
 
 def test_the_completion_event_finishes_only_the_recorded_statement(
@@ -122,12 +122,12 @@ def test_the_completion_event_finishes_only_the_recorded_statement(
     fake = FakeDataApi(["STARTED"])
     api = DataApi(fake, Target("dev", "c", db_user="u"))
     event = stage_event(keys.load_key("jobs", uid))
-    load_data_api.load_upload(s3, api, settings, event)
+    load_async.load_upload(s3, api, settings, event)
     fake.finish("b-1")
 
-    other = load_data_api.on_statement_event(s3, api, settings, event, "b-9")
-    done = load_data_api.on_statement_event(s3, api, settings, event, "b-1")
-    late = load_data_api.on_statement_event(s3, api, settings, event, "b-1")
+    other = load_async.on_statement_event(s3, api, settings, event, "b-9")
+    done = load_async.on_statement_event(s3, api, settings, event, "b-1")
+    late = load_async.on_statement_event(s3, api, settings, event, "b-1")
 
     assert other.skipped == "not its load statement"
     assert (done.state, done.rows_loaded) == ("loaded", 2)
@@ -146,9 +146,9 @@ def test_a_rolled_back_batch_is_submitted_again_with_a_new_token(
     event = stage_event(keys.load_key("jobs", uid))
     s3.delete_object(Bucket=settings.bucket, Key=keys.load_key("jobs", uid))
 
-    first = load_data_api.load_upload(s3, api, settings, event)
+    first = load_async.load_upload(s3, api, settings, event)
     requeued = _triggered(s3, settings)
-    second = load_data_api.load_upload(s3, api, settings, event)
+    second = load_async.load_upload(s3, api, settings, event)
 
     assert first.skipped == "load statement rolled back" and requeued
     assert second.state == "loaded"
@@ -162,7 +162,7 @@ def test_a_batch_rolled_back_on_the_last_attempt_fails_the_upload(
     uid = _validated(s3, settings)
     api = DataApi(FakeDataApi(["ABORTED"]), Target("dev", "c", db_user="u"))
 
-    result = load_data_api.load_upload(s3, api, settings, stage_event(keys.load_key("jobs", uid)))
+    result = load_async.load_upload(s3, api, settings, stage_event(keys.load_key("jobs", uid)))
 
     upload = _upload(s3, settings, uid)
     assert result.state == "failed" and upload.state == "failed"
@@ -178,7 +178,7 @@ def test_the_apps_rule_matches_the_completion_event_of_a_load() -> None:
     (rule,) = [s for s in app.app.event_sources if isinstance(s, CloudWatchEventConfig)]
     event = load_event(
         "redshift_data_statement_status_change",
-        statement_name=load_data_api.statement_name("jobs", "20211126T031500Z-0123456789ab"),
+        statement_name=load_async.statement_name("jobs", "20211126T031500Z-0123456789ab"),
         statement_id="dd2e1ec9-2ee3-49a0-819f-905fa7d75a4a",
         state="FINISHED",
     )
@@ -187,7 +187,7 @@ def test_the_apps_rule_matches_the_completion_event_of_a_load() -> None:
     assert event["detail-type"] in pattern["detail-type"]
     (prefix,) = pattern["detail"]["statementName"]
     assert event["detail"]["statementName"].startswith(prefix["prefix"])
-    assert load_data_api.statement_of(event["detail"]) == (
+    assert load_async.statement_of(event["detail"]) == (
         "jobs",
         "20211126T031500Z-0123456789ab",
         "dd2e1ec9-2ee3-49a0-819f-905fa7d75a4a",

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import memory
-from chalicelib.pipeline import events
+from chalicelib.pipeline import runner
 from tests.conftest import BUCKET
 
 
@@ -41,9 +41,9 @@ def test_memory_released_after_each_invocation(releases: list[str], outcome: Any
     key = "chunks/jobs/20211126T031500Z-0123456789ab/000000.rec"
     if isinstance(outcome, ClientError):
         with pytest.raises(ClientError):
-            events.run_stage("validate", s3, BUCKET, key, None, work)
+            runner.run_stage("validate", s3, BUCKET, key, None, work)
     else:
-        events.run_stage("validate", s3, BUCKET, key, None, work)
+        runner.run_stage("validate", s3, BUCKET, key, None, work)
     assert releases == ["work", "release"]
 
 

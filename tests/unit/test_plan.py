@@ -16,7 +16,7 @@ from chalicelib.csvfile import chunkfile
 from chalicelib.csvfile.boundaries import Record
 from chalicelib.pipeline import budget, chunks, load, split, state, validate
 from chalicelib.pipeline.budget import Budget
-from chalicelib.pipeline.events import run_stage
+from chalicelib.pipeline.runner import run_stage
 from tests.stage_events import stage_event
 
 if TYPE_CHECKING:

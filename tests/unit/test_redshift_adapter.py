@@ -30,8 +30,8 @@ from chalicelib.errors import (
     TransientWarehouseError,
 )
 from chalicelib.pipeline import load, state
-from chalicelib.pipeline.events import run_stage
 from chalicelib.pipeline.load import LoadResult
+from chalicelib.pipeline.runner import run_stage
 from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import make_warehouse, sql
 from chalicelib.warehouse.redshift import RedshiftWarehouse

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import keys, logs
 from chalicelib.pipeline import load, split, validate
-from chalicelib.pipeline.events import run_stage
+from chalicelib.pipeline.runner import run_stage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

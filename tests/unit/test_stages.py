@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib import keys, storage
 from chalicelib.pipeline import load, split, state, validate
-from chalicelib.pipeline.events import run_stage
+from chalicelib.pipeline.runner import run_stage
 from tests.stage_events import stage_event
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys
-from chalicelib.api.redrive import STUCK_AFTER
 from chalicelib.pipeline import state, stuck
+from chalicelib.pipeline.redrive import STUCK_AFTER
 
 if TYPE_CHECKING:
     import pytest

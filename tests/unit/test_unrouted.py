@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib.api import uploads
-from chalicelib.pipeline import events, state
+from chalicelib.pipeline import runner, state
 from tests.conftest import BUCKET
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def test_an_object_no_table_takes_is_a_failed_upload_listed_once(
 ) -> None:
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"1,a\n")
     for _ in range(2):  # a redelivered event records nothing new
-        events.run_stage("split", s3, BUCKET, key, None, _split_never_runs)
+        runner.run_stage("split", s3, BUCKET, key, None, _split_never_runs)
     listed = state.list_uploads(s3, BUCKET)
     assert len(listed) == 1
     upload = listed[0]
@@ -50,11 +50,11 @@ def test_an_object_no_table_takes_is_a_failed_upload_listed_once(
 
 
 def test_an_object_gone_before_its_event_leaves_nothing(s3: Any) -> None:
-    events.run_stage("split", s3, BUCKET, "raw/employees/gone.csv", None, _split_never_runs)
+    runner.run_stage("split", s3, BUCKET, "raw/employees/gone.csv", None, _split_never_runs)
     assert state.list_uploads(s3, BUCKET) == []
 
 
 def test_other_stages_still_ignore_keys_they_do_not_handle(s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="raw/employees/x.csv", Body=b"1,a\n")
-    events.run_stage("validate", s3, BUCKET, "raw/employees/x.csv", None, _split_never_runs)
+    runner.run_stage("validate", s3, BUCKET, "raw/employees/x.csv", None, _split_never_runs)
     assert state.list_uploads(s3, BUCKET) == []

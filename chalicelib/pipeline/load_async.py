@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.config import RedshiftSettings, Settings
     from chalicelib.pipeline.state import Upload
     from chalicelib.tables import Table
-    from chalicelib.warehouse.data_api import DataApi, Status
+    from chalicelib.warehouse.redshift_data import DataApi, Status
 
 logger = logging.getLogger(__name__)
 

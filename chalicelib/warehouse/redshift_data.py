@@ -4,7 +4,7 @@ Owns the four calls the project makes (ExecuteStatement, BatchExecuteStatement,
 DescribeStatement, GetStatementResult), waiting on a statement with a bounded budget, reading
 typed result fields, and sorting Data API failures into transient and permanent warehouse errors.
 ``DataApiWarehouse`` offers the protocol's plain statements (reports, health, DDL); the load's
-batch transaction is built in ``sql/batchload.py`` and driven by ``pipeline/load_data_api.py``.
+batch transaction is built in ``sql/batchload.py`` and driven by ``pipeline/load_async.py``.
 Statements are never logged: COPY text names the role and the bucket.
 """
 

@@ -3,7 +3,7 @@
 A backup UNLOADs each table to Parquet under ``backups/<backup_id>/<table>/`` (with a manifest
 that records the row count), all from one transaction's snapshot, then writes the catalog entry
 ``backups/<backup_id>/backup.json`` last, so a listed backup is always complete. ``format=avro``
-asks ``avro_export.py`` for an export instead. Restores live in ``restore.py``; this module does
+asks ``avro.py`` for an export instead. Restores live in ``restore.py``; this module does
 not load uploads or touch the load ledger.
 """
 
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
-from chalicelib.pipeline import avro_export, backup_catalog
-from chalicelib.pipeline.backup_catalog import Backup, TableBackup
+from chalicelib.backups import avro, catalog
+from chalicelib.backups.catalog import Backup, TableBackup
 from chalicelib.tables import get_table
 from chalicelib.warehouse import sql
 
@@ -38,8 +38,8 @@ def backup_table(
         InvalidRequestError: unknown table or format.
         WarehouseError: the warehouse failed the UNLOAD.
     """
-    names = backup_catalog.parse_tables(table)
-    kind = backup_catalog.parse_format(fmt)
+    names = catalog.parse_tables(table)
+    kind = catalog.parse_format(fmt)
     now = datetime.now(UTC)
     backup_id = keys.new_upload_id(now)
     bucket = settings.bucket
@@ -56,7 +56,7 @@ def backup_table(
                 )
                 files, rows = unloaded.files, unloaded.rows
             else:
-                files, rows = avro_export.export_avro(s3, warehouse, bucket, target, prefix)
+                files, rows = avro.export_avro(s3, warehouse, bucket, target, prefix)
             tables[name] = TableBackup(keys.s3_uri(bucket, prefix), rows, files)
     # Milliseconds, so the catalog orders backups made within one second.
     created_at = f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"

@@ -2,7 +2,7 @@
 
 A restore COPYs one Parquet backup into a staging table, checks its row count against the
 catalog and the manifest, and swaps it in with DELETE + INSERT in the same transaction: on any
-failure the table is left as it was. It reads the catalog (``backup_catalog.py``) and never
+failure the table is left as it was. It reads the catalog (``catalog.py``) and never
 writes backups.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
+from chalicelib.backups import catalog
+from chalicelib.backups.catalog import TableOrAll  # noqa: TC001 - read by schema_gen
 from chalicelib.errors import BackupMismatchError, BackupNotFoundError, InvalidRequestError
-from chalicelib.pipeline import backup_catalog
-from chalicelib.pipeline.backup_catalog import TableOrAll  # noqa: TC001 - read by schema_gen
 from chalicelib.tables import TABLE_NAMES, TableName, get_table
 from chalicelib.warehouse import sql
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
+    from chalicelib.backups.catalog import Backup
     from chalicelib.config import Settings
-    from chalicelib.pipeline.backup_catalog import Backup
     from chalicelib.tables import Table
     from chalicelib.warehouse import Warehouse
 
@@ -59,7 +59,7 @@ def restore_table(
         WarehouseError: the warehouse failed; nothing was changed.
     """
     backup_id, names = _restore_target(settings, request)
-    backup = backup_catalog.get_backup(s3, settings, backup_id)
+    backup = catalog.get_backup(s3, settings, backup_id)
     if backup.format != "parquet":
         raise InvalidRequestError(
             f"backup {backup_id} is an {backup.format.upper()} export; only Parquet backups "
@@ -86,7 +86,7 @@ def restore_table(
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )
-    label = names[0] if len(names) == 1 else backup_catalog.ALL
+    label = names[0] if len(names) == 1 else catalog.ALL
     return Restore(backup_id, label, sum(restored.values()), restored)
 
 
@@ -111,7 +111,7 @@ def _restore_target(settings: Settings, request: Mapping[str, Any]) -> tuple[str
         return backup_id, (located,)
     if backup_id is None:
         raise InvalidRequestError("give backup_id (with table) or s3_location")
-    return keys.check_backup_id(backup_id), backup_catalog.parse_tables(table)
+    return keys.check_backup_id(backup_id), catalog.parse_tables(table)
 
 
 def _swap_in(
