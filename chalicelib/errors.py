@@ -1,7 +1,9 @@
 """Every exception the project raises, under one base class.
 
-Client errors carry an HTTP ``status_code`` that ``app.py`` maps to a JSON reply; everything else is
-a server-side problem. Warehouse errors are split into transient (retry) and permanent (fail).
+Errors say what went wrong in the domain's terms: the input is at fault (``InputError``: fix it,
+retrying it unchanged fails the same way), something is missing or busy, or the warehouse failed
+for a while (transient: retry) or for good (permanent: fail). Which HTTP status a reply carries is
+the API boundary's choice (``api/boundary.py``), never the error's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 class IngestError(Exception):
     """Base class of every error raised by this project."""
 
-    status_code = 500
+    # A stable name for the kind of error, shown to clients in error replies.
     code = "internal_error"
 
     def __init__(self, message: str, **fields: object) -> None:
@@ -37,73 +39,81 @@ class EventFormatError(IngestError):
     code = "event_format"
 
 
-class InvalidRequestError(IngestError):
+class UnsafeIdentifierError(IngestError):
+    """An identifier or literal would have to be escaped; only plain names reach SQL."""
+
+
+class StateTransitionError(IngestError):
+    """A stage tried a move the upload state machine does not allow."""
+
+
+class InputError(IngestError):
+    """What was sent is at fault: fixing it is the remedy, retrying it unchanged is not."""
+
+
+class InvalidRequestError(InputError):
     """The request is malformed: bad JSON, unknown table, bad parameter."""
 
-    status_code = 400
     code = "invalid_request"
+
+
+class PayloadTooLargeError(InputError):
+    """The request body is larger than this route accepts."""
+
+    code = "payload_too_large"
+
+
+class RowValidationError(InputError):
+    """Rows of user data break the table's schema."""
+
+    code = "invalid_rows"
+
+
+class UnreadableFileError(InputError):
+    """A raw file is not CSV text the pipeline reads (a workbook, an archive, a PDF...)."""
+
+    code = "unreadable_file"
 
 
 class UnauthorizedError(IngestError):
     """The request carries no API key."""
 
-    status_code = 401
     code = "unauthorized"
 
 
 class ForbiddenError(IngestError):
     """The request carries a wrong API key."""
 
-    status_code = 403
     code = "forbidden"
 
 
 class UploadNotFoundError(IngestError):
     """No upload has this id."""
 
-    status_code = 404
     code = "not_found"
 
 
 class BackupNotFoundError(IngestError):
     """No backup has this id, or the backup holds no such table."""
 
-    status_code = 404
     code = "not_found"
 
 
 class DuplicateUploadError(IngestError):
     """An upload with this id already exists."""
 
-    status_code = 409
     code = "conflict"
 
 
 class UploadStateError(IngestError):
     """The upload is in a state this request cannot act on (loaded, still running, cancelled)."""
 
-    status_code = 409
     code = "conflict"
-
-
-class PayloadTooLargeError(IngestError):
-    """The request body is larger than this route accepts."""
-
-    status_code = 413
-    code = "payload_too_large"
-
-
-class RowValidationError(IngestError):
-    """Rows of user data break the table's schema."""
-
-    status_code = 422
-    code = "invalid_rows"
 
 
 class BackupMismatchError(IngestError):
     """A backup's files do not hold the rows its record says; nothing was restored."""
 
-    status_code = 422
     code = "backup_mismatch"
 
 
@@ -129,18 +139,3 @@ class PermanentWarehouseError(WarehouseError):
     """The warehouse rejected the work; retrying the same input fails again."""
 
     code = "warehouse_rejected"
-
-
-class UnsafeIdentifierError(IngestError):
-    """An identifier or literal would have to be escaped; only plain names reach SQL."""
-
-
-class StateTransitionError(IngestError):
-    """A stage tried a move the upload state machine does not allow."""
-
-
-class UnreadableFileError(IngestError):
-    """A raw file is not CSV text the pipeline reads (a workbook, an archive, a PDF...)."""
-
-    status_code = 422
-    code = "unreadable_file"

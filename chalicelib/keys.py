@@ -13,7 +13,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from chalicelib.errors import InvalidRequestError
 from chalicelib.tables import TABLES
@@ -228,51 +227,12 @@ def parse_load_key(key: str) -> tuple[str, str] | None:
     return m["table"], m["uid"]
 
 
-Stage = Literal["split", "validate", "load"]
-
-
-@dataclass(frozen=True)
-class StageEvent:
-    """An object whose creation starts a pipeline stage, its key parsed once.
-
-    ``upload_id`` is None only for a file copied straight into ``raw/<table>/`` (the split
-    derives its id); ``chunk`` is set for ``validate``, and for ``split`` either ``filename`` (a
-    raw object) or ``plan`` and ``offset`` (a hand-off: plan on from byte ``offset``).
-    """
-
-    stage: Stage
-    key: str
-    table: str
-    upload_id: str | None
-    chunk: int | None = None
-    filename: str | None = None
-    plan: str | None = None
-    offset: int | None = None
-
-    @property
-    def raw(self) -> RawKey:
-        """The raw object this ``split`` event names."""
-        return RawKey(self.key, self.table, self.upload_id, self.filename or "")
-
-
-def parse_stage_key(key: str) -> StageEvent | None:
-    """The stage that the object ``key`` starts, with what its key says; None if it starts none."""
-    chunk = parse_chunk_key(key)
-    if chunk is not None:
-        return StageEvent("validate", key, chunk[0], chunk[1], chunk=chunk[2])
-    load = parse_load_key(key)
-    if load is not None:
-        return StageEvent("load", key, load[0], load[1])
-    handoff = _SPLIT.match(key)
-    if handoff and handoff["table"] in TABLES and UPLOAD_ID.match(handoff["uid"]):
-        table, uid = handoff["table"], handoff["uid"]
-        return StageEvent(
-            "split", key, table, uid, plan=handoff["plan"], offset=int(handoff["offset"])
-        )
-    raw = parse_raw_key(key)
-    if raw is not None:
-        return StageEvent("split", key, raw.table, raw.upload_id, filename=raw.filename)
-    return None
+def parse_split_handoff_key(key: str) -> tuple[str, str, str, int] | None:
+    """(table, upload_id, plan, offset) of a split hand-off key, or None."""
+    m = _SPLIT.match(key)
+    if not m or m["table"] not in TABLES or not UPLOAD_ID.match(m["uid"]):
+        return None
+    return m["table"], m["uid"], m["plan"], int(m["offset"])
 
 
 def s3_uri(bucket: str, key: str) -> str:

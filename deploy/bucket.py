@@ -11,7 +11,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys
-from chalicelib.pipeline.triggers import STAGES, TRIGGERS
+from chalicelib.pipeline.runner import STAGES
+from chalicelib.pipeline.triggers import TRIGGERS
 
 if TYPE_CHECKING:
     from deploy.stage import Stage

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import keys
-from chalicelib.pipeline.triggers import STAGES, TRIGGERS
+from chalicelib.pipeline.runner import STAGES
+from chalicelib.pipeline.triggers import TRIGGERS
 from deploy.stage import API_FUNCTION, STATEMENT_FUNCTION, SWEEP_FUNCTION, Stage, read_stage
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from chalicelib.keys import Stage, StageEvent
+    from chalicelib.pipeline.runner import Stage, StageEvent
 
 T = TypeVar("T")
 SEED_CHUNK_ROWS = 1000  # the seed read its files with pandas, 1,000 rows at a time
@@ -207,11 +207,11 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
     from chalicelib import keys
     from chalicelib.pipeline import load as stage
     from chalicelib.tables import TABLES
-    from chalicelib.warehouse import make_warehouse
+    from chalicelib.warehouse import ensure_schema, make_warehouse
 
     s3, settings = _s3_and_settings()
     warehouse = make_warehouse(settings, s3)
-    stage.ensure_schema(warehouse, TABLES.values())
+    ensure_schema(warehouse, TABLES.values())
     S3_REQUESTS.clear()  # the load's own requests, not the set-up's
     cpu, started = _cpu(), time.perf_counter()
     result = _as_handler(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from chalicelib import providers
 from devstack.loadclients import FIRST_ID, ROWS_PER_FILE, TABLE, row_name, send
 
 if TYPE_CHECKING:
@@ -176,8 +177,7 @@ def _settle(
     # Still busy at the deadline: the uploads not finished are counted in figures.unfinished.
     with contextlib.suppress(TimeoutError):
         stack.wait_idle(timeout=max(5.0, deadline - time.monotonic()))
-    assert stack.app_module is not None
-    warehouse = stack.app_module.get_warehouse()
+    warehouse = providers.warehouse()
     last = first_id + figures.clients * ROWS_PER_FILE
     found = warehouse.execute(
         f'SELECT "id", "job" FROM "{TABLE}" WHERE "id" >= ? AND "id" < ?', [first_id, last]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib import console
+from chalicelib import console, providers
 from chalicelib.config import LOCAL_BUCKET, LOCAL_QUEUE_PREFIX, LocalStackSettings
 from chalicelib.pipeline.triggers import (
     STAGE_TRIGGERS,
@@ -124,21 +124,13 @@ class LocalStack:
         import app as app_module
 
         self.app_module = app_module
-        for getter in (
-            app_module.get_settings,
-            app_module.get_s3,
-            app_module.get_sqs,
-            app_module.get_warehouse,
-            app_module.get_data_api,
-            app_module.get_statements,
-        ):
-            getter.cache_clear()
+        providers.reset()
         # Made now, while the environment points at this stack, and reused by every handler.
         # The warehouse too: functools.cache does not stop two handler threads that start at
         # once from each opening a connection, and two DuckDB connections loading the same
         # upload concurrently collide on its primary keys (Lambda runs one event at a time).
-        app_module.get_s3()
-        app_module.get_warehouse()
+        providers.s3()
+        providers.warehouse()
         self.queues = self._wire_notifications()
         sqs = boto3.client("sqs")
         # Split and validate run in worker processes, as parallel Lambdas; the load stays here,
@@ -300,10 +292,7 @@ class LocalStack:
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.app_module is not None:
-            self.app_module.get_warehouse().close()
-            self.app_module.get_warehouse.cache_clear()
-            self.app_module.get_statements.cache_clear()
-            self.app_module.get_data_api.cache_clear()
+            providers.reset()
         if self._redshift is not None:
             self._redshift.stop()
             self._redshift = None

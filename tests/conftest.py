@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.config import Settings
-from chalicelib.pipeline.load import ensure_schema
 from chalicelib.tables import TABLES
+from chalicelib.warehouse import ensure_schema
 from chalicelib.warehouse.duckdb import DuckDBWarehouse
 from devstack import redshift_local
 from devstack.redshift_local import LocalRedshift

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys
-from chalicelib.pipeline import split, validate
+from chalicelib.pipeline import runner, split, validate
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
 
 
-def stage_event(key: str) -> keys.StageEvent:
+def stage_event(key: str) -> runner.StageEvent:
     """The parsed event for ``key``; the key must be one that starts a stage."""
-    event = keys.parse_stage_key(key)
+    event = runner.parse_stage_key(key)
     assert event is not None, f"{key!r} starts no stage"
     return event
 

@@ -1,25 +1,27 @@
-"""The request side: what the HTTP routes do, each module behind a few routes of ``app.py``.
+"""The request side: the HTTP routes and the services behind them.
 
-``uploads`` (presigned uploads, status, listings), ``multipart_uploads`` (S3 multipart for large
-files, cancelling), ``formdata`` (multipart/form-data bodies of the seed-compatible routes),
-``fields`` (strict JSON bodies), ``batch_rows`` (JSON rows loaded synchronously),
-``deadletters`` (the stages' dead-letter queues),
-``reports`` (the analytics), ``health`` (the deep health check), ``replies`` (reply shapes shared
-by routes), and the API's description: ``openapi`` (paths), ``openapi_requests`` (request
-bodies) and ``schema_gen`` (reply schemas generated from the reply classes).
+``routes/`` holds one blueprint per resource, each route declared with its OpenAPI operation
+(``routing``); ``boundary`` turns errors into replies and checks the API key; ``bodies`` reads
+requests. The services: ``uploads`` (presigned uploads, status, listings), ``multipart_uploads``
+(S3 multipart for large files, cancelling), ``formdata`` (multipart/form-data bodies of the
+seed-compatible routes), ``deadletters`` (the stages' dead-letter queues), ``reports`` (the
+analytics) and ``health`` (liveness and the deep check). The API's description: ``openapi``
+(the document, from the app's routes), ``openapi_requests`` (request bodies and parameters) and
+``schema_gen`` (reply schemas generated from the reply classes).
 """
 
 __all__ = [
-    "batch_rows",
+    "bodies",
+    "boundary",
     "deadletters",
-    "fields",
     "formdata",
     "health",
     "multipart_uploads",
     "openapi",
     "openapi_requests",
-    "replies",
     "reports",
+    "routes",
+    "routing",
     "schema_gen",
     "uploads",
 ]

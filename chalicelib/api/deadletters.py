@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import InvalidRequestError
-from chalicelib.keys import Stage  # noqa: TC001 (read by the OpenAPI generator at run time)
-from chalicelib.pipeline.triggers import STAGES, dead_letter_queue_name, queue_name
+from chalicelib.pipeline.runner import (  # noqa: TC001 (the OpenAPI generator reads Stage)
+    STAGES,
+    Stage,
+)
+from chalicelib.pipeline.triggers import dead_letter_queue_name, queue_name
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

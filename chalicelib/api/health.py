@@ -3,8 +3,9 @@
 On Redshift it also says which way statements travel (``api``: ``connector`` or ``data``), and
 the query goes that way.
 
-Owns what ``GET /api/v1/health?deep=true`` answers. The shallow check (no parameter) stays a
-constant reply in ``app.py``. It changes nothing: one HeadBucket, one ``SELECT 1``.
+Owns what ``GET /api/v1/health`` answers: a constant ``Health`` (the API is up), or with
+``deep=true`` the ``DeepHealth`` of each dependency. It changes nothing: one HeadBucket, one
+``SELECT 1``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OK = "ok"
+
+
+@dataclass(frozen=True)
+class Health:
+    """The API is up."""
+
+    status: Literal["ok"] = "ok"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from botocore.exceptions import ClientError
 
 from chalicelib import keys
-from chalicelib.api.fields import check_fields
+from chalicelib.api.bodies import check_fields
 from chalicelib.csvfile.options import OPTION_NAMES, parse_options
 from chalicelib.errors import InvalidRequestError, UploadStateError
 from chalicelib.pipeline import state

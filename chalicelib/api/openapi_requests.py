@@ -1,4 +1,4 @@
-"""The request bodies of the OpenAPI document, written as JSON Schema data.
+"""The request side of the OpenAPI document: bodies and parameters, written as JSON Schema data.
 
 Requests are checked by hand-written code that also accepts what older clients send, so their
 schemas are data here rather than types; every limit and name in them is read from the code
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys
 from chalicelib.api import deadletters
-from chalicelib.api.batch_rows import MAX_ROWS
 from chalicelib.api.multipart_uploads import (
     MAX_OBJECT_BYTES,
     MAX_PART_BYTES,
@@ -20,10 +19,12 @@ from chalicelib.api.multipart_uploads import (
     MAX_URLS_PER_REQUEST,
     MIN_PART_BYTES,
 )
+from chalicelib.api.reports import MAX_YEAR, MIN_YEAR
 from chalicelib.backups.catalog import ALL, FORMATS
 from chalicelib.config import S3_MAX_SINGLE_UPLOAD
 from chalicelib.csvfile.options import DELIMITERS, ENCODINGS, HEADERS
-from chalicelib.pipeline.triggers import STAGES
+from chalicelib.pipeline.rows import MAX_ROWS
+from chalicelib.pipeline.runner import STAGES
 from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def _object(required: list[str], **properties: Schema) -> Schema:
 
 
 def _strict(required: list[str], **properties: Schema) -> Schema:
-    """A request body whose route refuses fields it does not know (``api/fields.py``)."""
+    """A request body whose route refuses fields it does not know (``api/bodies.py``)."""
     return {**_object(required, **properties), "additionalProperties": False}
 
 
@@ -156,3 +157,43 @@ def body(name: str) -> dict[str, Any]:
     media = _MEDIA_TYPES.get(name, "application/json")
     ref = {"$ref": f"#/components/schemas/{name}"}
     return {"required": True, "content": {media: {"schema": ref}}}
+
+
+def parameter(where: str, name: str, description: str, schema: Schema, required: bool) -> Any:
+    """One OpenAPI parameter (``where``: path or query)."""
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+UPLOAD_ID = parameter(
+    "path", "upload_id", "Upload id", {"type": "string", "pattern": pattern(keys.UPLOAD_ID)}, True
+)
+YEAR = parameter(
+    "query",
+    "year",
+    "Calendar year (UTC)",
+    {"type": "integer", "minimum": MIN_YEAR, "maximum": MAX_YEAR},
+    True,
+)
+BACKUP_FORMAT = parameter(
+    "query",
+    "format",
+    "parquet (a restorable backup, the default) or avro (an export)",
+    {"type": "string", "enum": list(FORMATS)},
+    False,
+)
+DEEP = parameter(
+    "query",
+    "deep",
+    "true: reach the bucket and run a query on the warehouse",
+    {"type": "string", "enum": ["true", "1"]},
+    False,
+)
+BACKUP_TABLE = parameter("query", "table", "Table, or all", TABLE_OR_ALL, False)
+TABLE_FILTER = parameter("query", "table", "Only this table", TABLE, False)
+TABLE_PATH = parameter("path", "table", "Target table", TABLE, True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from chalicelib import keys, storage
 from chalicelib.api import formdata
-from chalicelib.api.fields import check_fields
+from chalicelib.api.bodies import check_fields
 from chalicelib.csvfile import options
 from chalicelib.csvfile.options import OPTION_NAMES, Encoding, FileOptions, parse_options
 from chalicelib.csvfile.sniff import Compression  # noqa: TC001 - schema_gen reads the hints

@@ -21,14 +21,15 @@ from chalicelib import keys, storage
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.pipeline import completion, rejects, state
 from chalicelib.tables import Table, get_table
-from chalicelib.warehouse import Warehouse, sql, upsert
+from chalicelib.warehouse import Warehouse, upsert
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
+    from chalicelib.pipeline.runner import StageEvent
     from chalicelib.pipeline.state import Upload
 
 logger = logging.getLogger(__name__)
@@ -45,15 +46,8 @@ class LoadResult:
     skipped: str | None = None
 
 
-def ensure_schema(warehouse: Warehouse, tables: Iterable[Table]) -> None:
-    """Create the target tables and the load ledger if they do not exist."""
-    for table in tables:
-        warehouse.execute(sql.create_table(table, warehouse.dialect))
-    warehouse.execute(sql.create_ledger(warehouse.dialect))
-
-
 def pending_load(
-    s3: S3Client, bucket: str, event: keys.StageEvent
+    s3: S3Client, bucket: str, event: StageEvent
 ) -> tuple[Upload, list[state.ChunkDone]] | LoadResult:
     """The upload a load trigger names and its chunks' results; or, as a skipped result, why
     there is nothing to load (yet): an unknown upload, one already loaded or failed, or chunks
@@ -69,25 +63,11 @@ def pending_load(
     return upload, done
 
 
-def begin_attempt(s3: S3Client, bucket: str, upload: Upload) -> tuple[Upload, int]:
-    """Move the upload to ``loading``, counting this delivery as one more load attempt."""
-    attempt = int(upload.extra.get("load_attempts", 0)) + 1
-    moved = state.advance(
-        s3,
-        bucket,
-        upload,
-        "loading",
-        stage="load",
-        extra={**upload.extra, "load_attempts": attempt},
-    )
-    return moved, attempt
-
-
 def load_upload(
     s3: S3Client,
     warehouse: Warehouse | Callable[[], Warehouse],
     settings: Settings,
-    event: keys.StageEvent,
+    event: StageEvent,
 ) -> LoadResult:
     """Load the upload that the load trigger ``event`` names.
 
@@ -104,7 +84,7 @@ def load_upload(
     if isinstance(pending, LoadResult):
         return pending
     upload, done = pending
-    upload, attempt = begin_attempt(s3, bucket, upload)
+    upload, attempt = state.begin_load_attempt(s3, bucket, upload)
     table = get_table(table_name)
     started = time.monotonic()
     try:

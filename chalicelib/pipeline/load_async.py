@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import RedshiftSettings, Settings
+    from chalicelib.pipeline.runner import StageEvent
     from chalicelib.pipeline.state import Upload
     from chalicelib.tables import Table
     from chalicelib.warehouse.redshift_data import DataApi, Status
@@ -65,7 +66,7 @@ def _redshift(settings: Settings) -> RedshiftSettings:
 
 
 def load_upload(
-    s3: S3Client, api: DataApi, settings: Settings, event: keys.StageEvent
+    s3: S3Client, api: DataApi, settings: Settings, event: StageEvent
 ) -> load.LoadResult:
     """Start, or carry on with, the load the trigger ``event`` names.
 
@@ -87,7 +88,7 @@ def load_upload(
     statement = upload.extra.get(STATEMENT_KEY)
     if statement:
         return _settle(s3, api, settings, table, upload, api.wait(statement, redshift.data_wait_s))
-    upload, attempt = load.begin_attempt(s3, bucket, upload)
+    upload, attempt = state.begin_load_attempt(s3, bucket, upload)
     try:
         if api.query(sql.ledger_lookup(), [upload_id]):
             # Committed before, its state not updated (a crash): finish, do not load again.
@@ -102,7 +103,7 @@ def load_upload(
 
 
 def on_statement_event(
-    s3: S3Client, api: DataApi, settings: Settings, event: keys.StageEvent, statement_id: str
+    s3: S3Client, api: DataApi, settings: Settings, event: StageEvent, statement_id: str
 ) -> load.LoadResult:
     """Finish the load whose batch ``statement_id`` ended (the Data API's EventBridge event).
 
@@ -184,7 +185,7 @@ def _settle(
     error = status.failure()
     if isinstance(error, PermanentWarehouseError):
         return _fail(s3, bucket, upload, _failure_message(api, table, upload, status, error))
-    attempt = int(upload.extra.get("load_attempts", 1))
+    attempt = max(upload.load_attempts, 1)  # a statement ran, so at least one attempt
     if attempt >= settings.load_attempts:
         return _gave_up_or_raise(s3, settings, upload, error, attempt)
     # Not a re-raise: a redelivered completion event would find no statement to finish. A new

@@ -17,6 +17,7 @@ from chalicelib import keys, storage
 from chalicelib.errors import UploadStateError
 from chalicelib.logs import bind
 from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.runner import Stage  # noqa: TC001 - schema_gen reads Retried's hints
 from chalicelib.tables import TABLES, TableName  # noqa: TC001 - schema_gen reads Retried's hints
 
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ logger = logging.getLogger(__name__)
 # The longest a Lambda can run: an upload with no progress for this long has nobody working on
 # it (its events were dropped after their retries), so re-driving it cannot race a live stage.
 STUCK_AFTER = timedelta(minutes=15)
-
-Stage = Literal["split", "validate", "load"]
-
 
 @dataclass(frozen=True)
 class Retried:
@@ -147,15 +145,7 @@ def _restart(s3: S3Client, bucket: str, upload: Upload, stage: Stage, source: st
         for key in missing:
             _rewrite(s3, bucket, key, upload.upload_id)
         return missing
-    moved = state.advance(
-        s3,
-        bucket,
-        upload,
-        "loading",
-        stage="load",
-        error=None,
-        extra={**upload.extra, "load_attempts": 0},
-    )
+    moved = state.restart_load(s3, bucket, upload)
     return [completion.request_load(s3, bucket, moved)]
 
 

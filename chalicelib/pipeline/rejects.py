@@ -51,6 +51,12 @@ ONE_PART = TransferConfig(use_threads=False)
 READ_PIECE_BYTES = 4 * 1024 * 1024
 
 
+def reject_line(row: int, raw: str, errors: Iterable[str]) -> str:
+    """One line of a rejects file: the row's number, its text (cut short) and the reasons."""
+    entry = {"row": row, "raw": raw, "errors": list(errors)}
+    return json.dumps(entry, ensure_ascii=False) + "\n"
+
+
 def write_duplicates(
     s3: S3Client,
     bucket: str,
@@ -68,8 +74,7 @@ def write_duplicates(
     for record in _records_at(s3, bucket, table.name, upload_id, winners.keys()):
         text = record.data.decode("utf-8", "replace")[:RAW_PREVIEW_CHARS]
         reason = f"{pk}: duplicate id, superseded by row {winners[record.line]}"
-        entry = {"row": record.line, "raw": text, "errors": [reason]}
-        out.write(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+        out.write(reject_line(record.line, text, [reason]).encode())
 
 
 def _records_at(

@@ -1,6 +1,8 @@
 """Running a pipeline stage for one S3 event, with the project's error policy.
 
-Binds the log context (stage, upload id, table), runs the stage, and decides what a failure means:
+Owns the stages' names, the event a stage runs on (``StageEvent``: an object key parsed once),
+and the policy. Binds the log context (stage, upload id, table), runs the stage, and decides
+what a failure means:
 a transient error is re-raised so Lambda (or the local dispatcher) delivers the event again;
 any other error marks the upload ``failed`` with a readable message and is not retried.
 """
@@ -8,13 +10,14 @@ any other error marks the upload ``failed`` with a readable message and is not r
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from chalicelib import keys, memory
-from chalicelib.errors import IngestError, TransientWarehouseError
+from chalicelib.errors import IngestError, InputError, TransientWarehouseError
 from chalicelib.logs import bind
 from chalicelib.pipeline import state, unrouted
 
@@ -37,6 +40,53 @@ _TRANSIENT_S3 = {
 }
 
 
+# The pipeline's stages, in the order a file goes through them.
+Stage = Literal["split", "validate", "load"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """An object whose creation starts a pipeline stage, its key parsed once.
+
+    ``upload_id`` is None only for a file copied straight into ``raw/<table>/`` (the split
+    derives its id); ``chunk`` is set for ``validate``, and for ``split`` either ``filename`` (a
+    raw object) or ``plan`` and ``offset`` (a hand-off: plan on from byte ``offset``).
+    """
+
+    stage: Stage
+    key: str
+    table: str
+    upload_id: str | None
+    chunk: int | None = None
+    filename: str | None = None
+    plan: str | None = None
+    offset: int | None = None
+
+    @property
+    def raw(self) -> keys.RawKey:
+        """The raw object this ``split`` event names."""
+        return keys.RawKey(self.key, self.table, self.upload_id, self.filename or "")
+
+
+def parse_stage_key(key: str) -> StageEvent | None:
+    """The stage that the object ``key`` starts, with what its key says; None if it starts none."""
+    chunk = keys.parse_chunk_key(key)
+    if chunk is not None:
+        return StageEvent("validate", key, chunk[0], chunk[1], chunk=chunk[2])
+    load = keys.parse_load_key(key)
+    if load is not None:
+        return StageEvent("load", key, load[0], load[1])
+    handoff = keys.parse_split_handoff_key(key)
+    if handoff is not None:
+        table, uid, plan, offset = handoff
+        return StageEvent("split", key, table, uid, plan=plan, offset=offset)
+    raw = keys.parse_raw_key(key)
+    if raw is not None:
+        return StageEvent("split", key, raw.table, raw.upload_id, filename=raw.filename)
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TransientWarehouseError | BotoConnectionError):
         return True
@@ -46,12 +96,12 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def run_stage(
-    stage: keys.Stage,
+    stage: Stage,
     s3: S3Client,
     bucket: str,
     key: str,
     request_id: str | None,
-    work: Callable[[keys.StageEvent], T],
+    work: Callable[[StageEvent], T],
 ) -> T | None:
     """Parse ``key`` once, then run ``work`` on it; apply the retry-or-fail policy to its errors.
 
@@ -59,7 +109,7 @@ def run_stage(
     logged and ignored. Memory the invocation freed is handed back to the system afterwards
     (``memory.py``), so a warm container does not grow with the invocations it has served.
     """
-    event = keys.parse_stage_key(key)
+    event = parse_stage_key(key)
     with (
         memory.per_invocation(),
         bind(
@@ -86,14 +136,13 @@ def run_stage(
                 exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
             )
             # A file the user must fix needs no traceback; anything else may.
-            user_error = isinstance(exc, IngestError) and 400 <= exc.status_code < 500
-            log = logger.error if user_error else logger.exception
+            log = logger.error if isinstance(exc, InputError) else logger.exception
             log(f"{stage}.failed", extra={"error": message})
             _mark_failed(s3, bucket, event, f"{stage}: {message}")
             return None
 
 
-def _mark_failed(s3: S3Client, bucket: str, event: keys.StageEvent, message: str) -> None:
+def _mark_failed(s3: S3Client, bucket: str, event: StageEvent, message: str) -> None:
     if event.upload_id is not None:
         upload = state.read(s3, bucket, event.table, event.upload_id)
     else:
@@ -102,7 +151,7 @@ def _mark_failed(s3: S3Client, bucket: str, event: keys.StageEvent, message: str
         state.advance(s3, bucket, upload, "failed", error=message)
 
 
-def _owner_of_raw(s3: S3Client, bucket: str, event: keys.StageEvent) -> state.Upload | None:
+def _owner_of_raw(s3: S3Client, bucket: str, event: StageEvent) -> state.Upload | None:
     """The upload of a file copied straight into raw/ (its id is not in the key), if any."""
     try:
         head = s3.head_object(Bucket=bucket, Key=event.key)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
     from chalicelib.config import Settings
+    from chalicelib.pipeline.runner import StageEvent
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class SplitResult:
 
 
 def resolve_upload(
-    s3: S3Client, settings: Settings, event: keys.StageEvent
+    s3: S3Client, settings: Settings, event: StageEvent
 ) -> tuple[Upload, HeadObjectOutputTypeDef]:
     """The upload a raw object belongs to (created if the object was copied in directly), and
     the object's HEAD, which the split reuses."""
@@ -80,7 +81,7 @@ def resolve_upload(
 
 
 def split_upload(
-    s3: S3Client, settings: Settings, event: keys.StageEvent, budget: Budget | None = None
+    s3: S3Client, settings: Settings, event: StageEvent, budget: Budget | None = None
 ) -> SplitResult:
     """Split the raw object ``event`` names into chunks of ``settings.chunk_rows`` records, or
     go on planning from the hand-off it names; within ``budget`` where it can

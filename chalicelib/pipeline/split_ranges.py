@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.csvfile.boundaries import Source
     from chalicelib.csvfile.options import FileOptions
     from chalicelib.pipeline.budget import Budget
+    from chalicelib.pipeline.runner import StageEvent
     from chalicelib.pipeline.state import Upload
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def start(
 
 
 def resume(
-    s3: S3Client, settings: Settings, event: keys.StageEvent, budget: Budget, max_bytes: int
+    s3: S3Client, settings: Settings, event: StageEvent, budget: Budget, max_bytes: int
 ) -> Outcome | None:
     """Plan on from the hand-off ``event`` names; None if there is nothing to do any more."""
     bucket = settings.bucket

@@ -42,6 +42,10 @@ _NEXT: dict[State, set[State]] = {
 }
 
 
+# Where an upload's state counts the load's attempts (``Upload.extra``).
+_LOAD_ATTEMPTS = "load_attempts"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -72,6 +76,11 @@ class Upload:
     @property
     def public_state(self) -> PublicState:
         return PUBLIC_STATE[self.state]
+
+    @property
+    def load_attempts(self) -> int:
+        """Deliveries of the load trigger that found the warehouse (this run of the load)."""
+        return int(self.extra.get(_LOAD_ATTEMPTS, 0))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Upload:
@@ -187,6 +196,28 @@ def advance(s3: S3Client, bucket: str, upload: Upload, state: State, **changes: 
     raise StateTransitionError(
         f"upload {upload.upload_id}: its state kept changing while moving it to {state}",
         upload_id=upload.upload_id,
+    )
+
+
+def begin_load_attempt(s3: S3Client, bucket: str, upload: Upload) -> tuple[Upload, int]:
+    """Move the upload to ``loading``, counting this delivery as one more load attempt."""
+    attempt = upload.load_attempts + 1
+    moved = advance(
+        s3, bucket, upload, "loading", stage="load", extra={**upload.extra, _LOAD_ATTEMPTS: attempt}
+    )
+    return moved, attempt
+
+
+def restart_load(s3: S3Client, bucket: str, upload: Upload) -> Upload:
+    """Move the upload back to ``loading`` with no attempts counted (a re-drive starts afresh)."""
+    return advance(
+        s3,
+        bucket,
+        upload,
+        "loading",
+        stage="load",
+        error=None,
+        extra={**upload.extra, _LOAD_ATTEMPTS: 0},
     )
 
 

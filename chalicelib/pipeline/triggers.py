@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 
 from chalicelib import keys
 from chalicelib.errors import EventFormatError
-from chalicelib.pipeline.runner import run_stage
+from chalicelib.pipeline.runner import STAGES, Stage, StageEvent, run_stage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-StageName = keys.Stage
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Trigger:
     """The objects whose creation starts ``stage``, and the handler that runs it."""
 
     handler: str
-    stage: StageName
+    stage: Stage
     prefix: str
     suffix: str = ""
 
@@ -54,11 +53,10 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("on_chunk_created", "validate", keys.CHUNKS, ".rec"),
     Trigger("on_load_requested", "load", keys.LOADS, ".json"),
 )
+# The trigger that names each stage's queue and handler, in the stages' order.
 STAGE_TRIGGERS: tuple[Trigger, ...] = tuple(
-    next(t for t in TRIGGERS if t.stage == stage)
-    for stage in dict.fromkeys(t.stage for t in TRIGGERS)
+    next(t for t in TRIGGERS if t.stage == stage) for stage in STAGES
 )
-STAGES: tuple[StageName, ...] = tuple(t.stage for t in STAGE_TRIGGERS)
 
 
 def trigger_of(stage: str) -> Trigger:
@@ -120,10 +118,10 @@ def s3_objects(body: str) -> list[S3Object]:
 
 def deliver(
     event: dict[str, Any],
-    stage: StageName,
+    stage: Stage,
     s3: S3Client,
     request_id: str | None,
-    work: Callable[[keys.StageEvent], object],
+    work: Callable[[StageEvent], object],
 ) -> int:
     """Run ``work`` through ``run_stage`` on each matching object of an SQS event.
 

@@ -11,7 +11,6 @@ the same objects.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from chalicelib.csvfile.boundaries import Record
 from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fastpath import Screen, compile_screen, lines_screen
 from chalicelib.csvfile.rowcheck import RowChecker
-from chalicelib.pipeline import chunks, completion, state
+from chalicelib.pipeline import chunks, completion, rejects, state
 from chalicelib.pipeline.state import ChunkDone
 from chalicelib.tables import get_table
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
+    from chalicelib.pipeline.runner import StageEvent
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +119,7 @@ class _Judge:
             return ""
         self.rows_in += 1
         if verdict.values is None:
-            entry = {"row": verdict.line, "raw": verdict.raw, "errors": list(verdict.errors)}
-            self.rejected.append(json.dumps(entry, ensure_ascii=False) + "\n")
+            self.rejected.append(rejects.reject_line(verdict.line, verdict.raw, verdict.errors))
             return ""
         self.rows_valid += 1
         return clean_row(self.columns, verdict.values, verdict.line)
@@ -163,7 +162,7 @@ class _Judge:
         return "".join(out)
 
 
-def validate_chunk(s3: S3Client, settings: Settings, event: keys.StageEvent) -> ChunkResult:
+def validate_chunk(s3: S3Client, settings: Settings, event: StageEvent) -> ChunkResult:
     """Validate the chunk ``event`` names and record that it is done."""
     key, table, upload_id, n = event.key, event.table, event.upload_id or "", event.chunk or 0
     bucket = settings.bucket

@@ -19,8 +19,10 @@ from moto import mock_aws
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from chalicelib import providers
 from chalicelib.config import LOCAL_QUEUE_PREFIX
-from chalicelib.pipeline.triggers import STAGES, dead_letter_queue_name, queue_name
+from chalicelib.pipeline.runner import STAGES
+from chalicelib.pipeline.triggers import dead_letter_queue_name, queue_name
 from devstack.dispatcher import routes_of
 from tests.conftest import BUCKET
 
@@ -215,14 +217,6 @@ def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
     ``project_dir`` has no ``.chalice/config.json``, so no deployment stage's environment (a
     Redshift warehouse, a real bucket) is applied to the handlers.
     """
-    getters = (
-        app_module.get_settings,
-        app_module.get_s3,
-        app_module.get_sqs,
-        app_module.get_warehouse,
-        app_module.get_data_api,
-        app_module.get_statements,
-    )
     with pytest.MonkeyPatch.context() as env:
         for name in [n for n in os.environ if n.startswith(("INGEST_", "AWS_"))]:
             env.delenv(name)
@@ -231,8 +225,7 @@ def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
         env.setenv("AWS_ACCESS_KEY_ID", "testing")
         env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        for getter in getters:
-            getter.cache_clear()
+        providers.reset()
         try:
             with mock_aws():
                 s3 = boto3.client("s3", region_name="us-east-1")
@@ -241,7 +234,4 @@ def running_api(app_module: ModuleType, project_dir: Path) -> Iterator[Api]:
                 with Client(app_module.app, project_dir=str(project_dir)) as client:
                     yield Api(client, s3, app_module)
         finally:
-            if app_module.get_warehouse.cache_info().currsize:
-                app_module.get_warehouse().close()
-            for getter in getters:
-                getter.cache_clear()
+            providers.reset()

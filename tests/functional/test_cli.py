@@ -23,6 +23,7 @@ import pytest
 import requests
 from rich.console import Console
 
+from chalicelib import providers
 from chalicelib.api.multipart_uploads import CANCELLED
 from ingest_cli.api import Api
 from ingest_cli.cli import main
@@ -465,7 +466,7 @@ def test_backup_and_restore_round_trip_through_the_real_routes(
     assert made.code == 0, made
     backup = made.json()
     assert stack.app_module is not None
-    warehouse = stack.app_module.get_warehouse()
+    warehouse = providers.warehouse()
     counts = {t: warehouse.execute(f'SELECT COUNT(*) FROM "{t}"')[0][0] for t in backup["tables"]}
     assert {t: backup["tables"][t]["rows"] for t in backup["tables"]} == counts
     assert set(counts) == {"departments", "jobs", "hired_employees"}

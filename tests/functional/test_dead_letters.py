@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib import providers
 from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient, ApiError
 from devstack.stack import LocalStack, isolated_stack
@@ -84,7 +85,7 @@ def test_a_poisoned_event_lands_in_the_dead_letter_queue_and_is_re_driven(
     csv = tmp_path / "jobs.csv"
     csv.write_text("1,Dev\n2,Manager\n3,Analyst\n")
     assert stack.app_module is not None
-    events = stack.app_module.get_s3().meta.events
+    events = providers.s3().meta.events
     throttled = Throttled()
     events.register("before-parameter-build.s3.GetObject", throttled)
     try:

@@ -14,6 +14,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
+from chalicelib import providers
 from chalicelib.api.formdata import MAX_FORM_BYTES
 from chalicelib.tables import TABLE_NAMES
 
@@ -47,13 +48,13 @@ def error_of(reply: requests.Response, status: int) -> dict[str, str]:
 
 def contents(stack: LocalStack) -> dict[str, list[tuple[Any, ...]]]:
     assert stack.app_module is not None
-    warehouse = stack.app_module.get_warehouse()
+    warehouse = providers.warehouse()
     return {t: warehouse.execute(f'SELECT * FROM "{t}" ORDER BY id') for t in TABLE_NAMES}
 
 
 def wipe(stack: LocalStack) -> None:
     assert stack.app_module is not None
-    warehouse = stack.app_module.get_warehouse()
+    warehouse = providers.warehouse()
     for table in TABLE_NAMES:
         warehouse.execute(f'DELETE FROM "{table}"')
 

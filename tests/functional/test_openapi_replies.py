@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 
 import app as app_module
 from chalicelib import keys, storage
-from chalicelib.api import openapi
+from chalicelib.api import openapi, routing
 from chalicelib.api.formdata import MAX_FORM_BYTES
 from tests.conftest import BUCKET
 from tests.functional.contract import NO_JSON, Api, Document, Sent, form, running_api
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-DOC = Document(openapi.document())
+DOC = Document(openapi.document(app_module.app.routes))
 MISSING = "20200101T000000Z-000000000000"
 UID = "/api/v1/uploads/{upload_id}"
 PARTS = "/api/v1/multipart-uploads/{upload_id}/parts"
@@ -263,7 +263,7 @@ AUTH_CASES = [
         _keyed(path, key),
     )
     for path, method in REGISTERED
-    if path not in app_module.PUBLIC_PATHS
+    if path not in routing.PUBLIC_PATHS
     for status, key in ((401, None), (403, "wrong-key"))
 ]
 ALL_CASES = CASES + AUTH_CASES

@@ -18,7 +18,7 @@ from chalicelib.api import health, reports
 from chalicelib.config import Settings
 from chalicelib.pipeline import load, load_async, state
 from chalicelib.tables import TABLES
-from chalicelib.warehouse import sql
+from chalicelib.warehouse import ensure_schema, sql
 from chalicelib.warehouse.redshift_data import DataApi, DataApiWarehouse, Target
 from tests.integration.conftest import ENGINE_BUCKET as BUCKET
 from tests.stage_events import split_and_validate, stage_event
@@ -42,7 +42,7 @@ def api(redshift_engine: LocalRedshift, settings: Settings, s3: Any) -> DataApi:
     ).client("redshift-data", endpoint_url=server.url)
     assert settings.redshift is not None
     made = DataApi(client, Target.of(settings.redshift))
-    load.ensure_schema(DataApiWarehouse(made), TABLES.values())
+    ensure_schema(DataApiWarehouse(made), TABLES.values())
     return made
 
 

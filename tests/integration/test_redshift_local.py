@@ -18,7 +18,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.pipeline import load
 from chalicelib.tables import TABLES, get_table
-from chalicelib.warehouse import Warehouse, make_warehouse, sql
+from chalicelib.warehouse import Warehouse, ensure_schema, make_warehouse, sql
 from tests.integration.conftest import ENGINE_BUCKET as BUCKET
 from tests.stage_events import split_and_validate, stage_event
 
@@ -45,7 +45,7 @@ def connect(redshift_engine: LocalRedshift, s3: Any) -> Iterator[Callable[[], Wa
         return warehouse
 
     first = open_one()
-    load.ensure_schema(first, TABLES.values())
+    ensure_schema(first, TABLES.values())
     yield open_one
     first.execute(f"DROP SCHEMA {sql.ident(schema)} CASCADE")
     for warehouse in opened:

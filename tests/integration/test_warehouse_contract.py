@@ -29,7 +29,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import PermanentWarehouseError
 from chalicelib.pipeline import load, state
 from chalicelib.tables import TABLES, get_table
-from chalicelib.warehouse import Warehouse, make_warehouse, sql
+from chalicelib.warehouse import Warehouse, ensure_schema, make_warehouse, sql
 from devstack import redshift_local
 from tests.stage_events import split_and_validate, stage_event
 
@@ -134,7 +134,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
             return
         settings = Settings(bucket="ingest-contract", chunk_rows=2)
         warehouse = make_warehouse(settings, s3)
-        load.ensure_schema(warehouse, TABLES.values())
+        ensure_schema(warehouse, TABLES.values())
         yield Target("duckdb", warehouse, s3, settings)
         warehouse.close()
 
@@ -149,7 +149,7 @@ def _redshift(
     warehouse.execute(f"CREATE SCHEMA {schema}")
     # Session-wide: the suite's tables, ledger included, live in the scratch schema.
     warehouse.execute(f"SET search_path TO {schema}")
-    load.ensure_schema(warehouse, TABLES.values())
+    ensure_schema(warehouse, TABLES.values())
     target = Target(name, warehouse, s3, settings)
     try:
         yield target
@@ -185,7 +185,7 @@ def _delete_objects(target: Target) -> None:
 
 
 def test_schema_creation_is_idempotent(target: Target) -> None:
-    load.ensure_schema(target.warehouse, TABLES.values())
+    ensure_schema(target.warehouse, TABLES.values())
     for name in (*TABLES, sql.LEDGER_TABLE):
         assert target.warehouse.execute(sql.count_rows(name)) == [(0,)]
 

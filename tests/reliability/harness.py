@@ -25,6 +25,7 @@ from urllib.parse import quote_plus
 from botocore.exceptions import ClientError
 
 import app as app_module
+from chalicelib import providers
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from devstack.dispatcher import LambdaContext, routes_of
 from tests.conftest import load_event
@@ -39,7 +40,7 @@ STAGE_OF = {"on_raw_created": "split", "on_chunk_created": "validate", "on_load_
 ROUTES = [r for r in routes_of(app_module.app) if r.name in STAGE_OF]
 assert {r.name for r in ROUTES} == set(STAGE_OF), "the app's stage handlers changed"
 # What the handlers call for their clients; the bus puts its own in while it delivers.
-_GETTERS = ("get_s3", "get_settings", "get_warehouse")
+_PROVIDERS = ("s3", "settings", "warehouse")
 _WIRING = threading.Lock()
 _REQUEST_IDS = itertools.count(1)
 
@@ -224,10 +225,10 @@ class Bus:
         """The app's handlers use this bus's S3 client, settings and warehouse (re-entrant)."""
         with _WIRING:
             if self._wired == 0:
-                self._saved = {name: getattr(app_module, name) for name in _GETTERS}
-                setattr(app_module, "get_s3", lambda: self.s3)  # noqa: B010
-                setattr(app_module, "get_settings", lambda: self.settings)  # noqa: B010
-                setattr(app_module, "get_warehouse", self.connect)  # noqa: B010
+                self._saved = {name: getattr(providers, name) for name in _PROVIDERS}
+                setattr(providers, "s3", lambda: self.s3)  # noqa: B010
+                setattr(providers, "settings", lambda: self.settings)  # noqa: B010
+                setattr(providers, "warehouse", self.connect)  # noqa: B010
             self._wired += 1
         try:
             yield
@@ -235,8 +236,8 @@ class Bus:
             with _WIRING:
                 self._wired -= 1
                 if self._wired == 0:
-                    for name, getter in self._saved.items():
-                        setattr(app_module, name, getter)
+                    for name, provider in self._saved.items():
+                        setattr(providers, name, provider)
 
     def connect(self) -> WarehouseProxy:
         """What the load handler calls to reach the warehouse (fails while it is down)."""

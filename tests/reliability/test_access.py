@@ -23,7 +23,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import console, keys, logs
+from chalicelib import console, keys, logs, providers
 from chalicelib.api import uploads
 from chalicelib.config import LOCAL_BUCKET, Settings
 from chalicelib.errors import ConfigError, InvalidRequestError, TransientWarehouseError
@@ -89,8 +89,8 @@ class Spy:
 
     def __init__(self, stack: LocalStack) -> None:
         assert stack.app_module is not None
-        self.s3 = stack.app_module.get_s3()
-        self.warehouse = stack.app_module.get_warehouse()
+        self.s3 = providers.s3()
+        self.warehouse = providers.warehouse()
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.sql: list[str] = []
         self._execute = self.warehouse.execute
@@ -145,7 +145,7 @@ def _bucket_keys() -> set[str]:
 
 def _table_counts(stack: LocalStack) -> list[tuple[Any, ...]]:
     assert stack.app_module is not None
-    warehouse = stack.app_module.get_warehouse()
+    warehouse = providers.warehouse()
     return [
         warehouse.execute(f'SELECT COUNT(*) FROM "{name}"')[0]
         for name in ("departments", "jobs", "hired_employees", "ingest_loads")
@@ -431,7 +431,7 @@ def test_retry_route_recovers_an_upload_failed_by_a_warehouse_outage(
     def unavailable() -> Any:
         raise TransientWarehouseError("could not connect to server: Connection refused")
 
-    monkeypatch.setattr(stack.app_module, "get_warehouse", unavailable)
+    monkeypatch.setattr(providers, "warehouse", unavailable)
     path = tmp_path / "departments.csv"
     path.write_bytes(b"901,Outage A\n902,Outage B\n901,Outage A2\nx,bad\n")
     upload_id = api.upload("departments", path)
@@ -440,7 +440,7 @@ def test_retry_route_recovers_an_upload_failed_by_a_warehouse_outage(
     url = f"{api.base_url}/api/v1/uploads/{upload_id}/retry"
     reply = requests.post(url, headers={"x-api-key": api.api_key}, timeout=10)
     loaded = api.wait(upload_id)
-    warehouse = stack.app_module.get_warehouse()
+    warehouse = providers.warehouse()
     rows = warehouse.execute('SELECT "id", "department" FROM "departments" WHERE "id" > 900')
     again = requests.post(url, headers={"x-api-key": api.api_key}, timeout=10)
     want = {901: "Outage A2", 902: "Outage B"}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
+from chalicelib import providers
 from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient
 from devstack.sample import write_hired_employees
@@ -57,11 +58,10 @@ def test_a_two_million_row_file_split_under_a_one_second_budget_loads_exactly(
     upload_id = api.upload(TABLE, path)
     status = api.wait(upload_id, timeout=900)
     seconds = time.monotonic() - started
-    app = budget_stack.app_module
-    settings = app.get_settings()
+    settings = providers.settings()
     s3 = boto3.client("s3")
     raw_key = f"raw/{TABLE}/{upload_id}/{path.name}"
-    out = outcome(s3, app.get_warehouse(), settings, TABLE, raw_key)
+    out = outcome(s3, providers.warehouse(), settings, TABLE, raw_key)
     expected = expect(TABLE, data)
     figures = observe(expected, out)
     reliability.add(

@@ -36,7 +36,7 @@ class _Shared:
     """The one DuckDB warehouse scenarios share; ``close()`` leaves it open for the next one."""
 
     def __init__(self) -> None:
-        from chalicelib.pipeline.load import ensure_schema
+        from chalicelib.warehouse import ensure_schema
         from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
         self.s3 = _Current()

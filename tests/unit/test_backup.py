@@ -13,7 +13,6 @@ import fastavro
 import pytest
 
 from chalicelib import keys, storage
-from chalicelib.api import batch_rows
 from chalicelib.backups import avro, backup, catalog, restore
 from chalicelib.errors import (
     BackupMismatchError,
@@ -21,6 +20,7 @@ from chalicelib.errors import (
     InvalidRequestError,
     PermanentWarehouseError,
 )
+from chalicelib.pipeline import rows as batch
 from chalicelib.tables import TABLE_NAMES
 
 if TYPE_CHECKING:
@@ -57,9 +57,9 @@ def load_rows(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, data: dict[str, list[list[Any]]]
 ) -> None:
     for table, rows in data.items():
-        for start in range(0, len(rows), batch_rows.MAX_ROWS):
-            page = rows[start : start + batch_rows.MAX_ROWS]
-            result = batch_rows.insert_rows(s3, warehouse, settings, table, {"rows": page})
+        for start in range(0, len(rows), batch.MAX_ROWS):
+            page = rows[start : start + batch.MAX_ROWS]
+            result = batch.insert_rows(s3, warehouse, settings, table, {"rows": page})
             assert result.rows_rejected == 0
 
 
@@ -99,7 +99,7 @@ def test_restore_replaces_rows_added_and_changed_since_the_backup(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, loaded: dict[str, list[Any]]
 ) -> None:
     made = backup.backup_table(s3, warehouse, settings, "jobs")
-    batch_rows.insert_rows(
+    batch.insert_rows(
         s3, warehouse, settings, "jobs", {"rows": [[1, "changed"], [999, "new"]]}
     )
     location = made.tables["jobs"].location
@@ -206,8 +206,8 @@ def test_a_restore_that_fails_half_way_leaves_every_table_unchanged(
     fail_on: str,
 ) -> None:
     made = backup.backup_table(s3, warehouse, settings, "all")
-    batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "since the backup"]]})
-    batch_rows.insert_rows(
+    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "since the backup"]]})
+    batch.insert_rows(
         s3,
         warehouse,
         settings,
@@ -226,7 +226,7 @@ def test_a_backup_whose_files_do_not_match_its_record_is_refused(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, loaded: dict[str, list[Any]]
 ) -> None:
     made = backup.backup_table(s3, warehouse, settings, "jobs")
-    batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[100, "a"], [101, "b"]]})
+    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[100, "a"], [101, "b"]]})
     other = backup.backup_table(s3, warehouse, settings, "jobs")
     before = contents(warehouse)
     # Swap the first backup's files for the second's (32 rows, not 30), manifest and all.

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib import keys
-from chalicelib.api import batch_rows
 from chalicelib.csvfile import boundaries
 from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.errors import InvalidRequestError, PermanentWarehouseError
+from chalicelib.pipeline import rows as batch
 from chalicelib.pipeline import state
 from chalicelib.tables import get_table
 
@@ -64,7 +64,7 @@ def test_a_json_row_gets_the_verdict_of_the_csv_line_it_stands_for(
     fields = ["" if v is None else str(v) for v in row]
     if len(fields) < 2 and (not fields or fields[0] == ""):
         return  # an empty CSV line is not a row at all; a JSON row of nothing is a bad row
-    values, errors = batch_rows.judge(get_table(table), row)
+    values, errors = batch.judge(get_table(table), row)
     assert (tuple(values) if values is not None else tuple(errors)) == csv_verdict(table, fields)
 
 
@@ -82,7 +82,7 @@ def test_a_json_row_gets_the_verdict_of_the_csv_line_it_stands_for(
     ],
 )
 def test_judge_explains_rows_that_are_not_valid(row: Any, errors: list[str]) -> None:
-    assert batch_rows.judge(get_table("jobs"), row) == (None, errors)
+    assert batch.judge(get_table("jobs"), row) == (None, errors)
 
 
 def test_insert_rows_loads_valid_rows_and_explains_the_rest(
@@ -95,7 +95,7 @@ def test_insert_rows_loads_valid_rows_and_explains_the_rest(
         [1, "Ada Again", "2021-12-31T23:59:59Z", 2, 2],
         [4, "Bad", "2021-10-05T10:00:00Z", 2],
     ]
-    result = batch_rows.insert_rows(s3, warehouse, settings, "hired_employees", {"rows": rows})
+    result = batch.insert_rows(s3, warehouse, settings, "hired_employees", {"rows": rows})
     assert (result.rows_valid, result.rows_rejected) == (2, 3)
     assert [(r.row, r.errors) for r in result.rejected] == [
         (1, ("id: duplicate id, superseded by row 4",)),
@@ -127,15 +127,15 @@ def test_insert_rows_loads_valid_rows_and_explains_the_rest(
 def test_insert_rows_updates_rows_by_id_like_a_later_upload(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings
 ) -> None:
-    batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "Dev"], [2, "Ops"]]})
-    batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[2, "SRE"], [3, "QA"]]})
+    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "Dev"], [2, "Ops"]]})
+    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[2, "SRE"], [3, "QA"]]})
     assert table_rows(warehouse, "jobs") == [(1, "Dev"), (2, "SRE"), (3, "QA")]
 
 
 def test_insert_rows_with_no_valid_row_loads_nothing(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings
 ) -> None:
-    result = batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [["x", "Dev"]]})
+    result = batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [["x", "Dev"]]})
     assert (result.rows_valid, result.rows_rejected) == (0, 1)
     assert table_rows(warehouse, "jobs") == []
     assert warehouse.execute("SELECT * FROM ingest_loads") == []
@@ -144,10 +144,10 @@ def test_insert_rows_with_no_valid_row_loads_nothing(
 def test_insert_rows_takes_exactly_the_maximum(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings
 ) -> None:
-    rows = [[i, f"job {i}"] for i in range(1, batch_rows.MAX_ROWS + 1)]
-    result = batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": rows})
-    assert (result.rows_valid, result.rows_rejected) == (batch_rows.MAX_ROWS, 0)
-    assert len(table_rows(warehouse, "jobs")) == batch_rows.MAX_ROWS
+    rows = [[i, f"job {i}"] for i in range(1, batch.MAX_ROWS + 1)]
+    result = batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": rows})
+    assert (result.rows_valid, result.rows_rejected) == (batch.MAX_ROWS, 0)
+    assert len(table_rows(warehouse, "jobs")) == batch.MAX_ROWS
 
 
 @pytest.mark.parametrize(
@@ -156,8 +156,8 @@ def test_insert_rows_takes_exactly_the_maximum(
         ("jobs", {"rows": []}, "got 0 rows"),
         (
             "jobs",
-            {"rows": [[1, "a"]] * (batch_rows.MAX_ROWS + 1)},
-            f"got {batch_rows.MAX_ROWS + 1} rows",
+            {"rows": [[1, "a"]] * (batch.MAX_ROWS + 1)},
+            f"got {batch.MAX_ROWS + 1} rows",
         ),
         ("jobs", {"rows": "1,a"}, "no rows list"),
         ("jobs", [[1, "a"]], "no rows list"),
@@ -170,7 +170,7 @@ def test_insert_rows_refuses_bad_requests(
 ) -> None:
     untouched = Untouchable()
     with pytest.raises(InvalidRequestError) as caught:
-        batch_rows.insert_rows(untouched, untouched, settings, table, body)  # type: ignore[arg-type]
+        batch.insert_rows(untouched, untouched, settings, table, body)  # type: ignore[arg-type]
     assert fragment in caught.value.message
 
 
@@ -179,7 +179,7 @@ def test_rejected_rows_are_logged_by_number_and_reason_never_by_content(
 ) -> None:
     secret = "Private Person Name"
     with caplog.at_level(logging.INFO):
-        batch_rows.insert_rows(
+        batch.insert_rows(
             s3, warehouse, settings, "hired_employees", {"rows": [HIRE, [2, secret]]}
         )
     rejected = [r for r in caplog.records if r.getMessage() == "batch.rows_rejected"]
@@ -193,7 +193,7 @@ def test_a_warehouse_that_rejects_the_batch_fails_it_readably(
 ) -> None:
     warehouse.execute('DROP TABLE "jobs"')
     with pytest.raises(PermanentWarehouseError):
-        batch_rows.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "Dev"]]})
+        batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "Dev"]]})
     uploads = state.list_uploads(s3, settings.bucket, "jobs")
     assert [(u.state, u.error is not None and "jobs" in u.error) for u in uploads] == [
         ("failed", True)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import zstandard
 
-from chalicelib.api.fields import check_fields
+from chalicelib.api.bodies import check_fields
 from chalicelib.csvfile import chunkfile, decoding, options, sniff
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.options import FileOptions

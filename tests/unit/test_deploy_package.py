@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.pipeline.triggers import STAGES as STAGE_NAMES
+from chalicelib.pipeline.runner import STAGES as STAGE_NAMES
 from chalicelib.pipeline.triggers import TRIGGERS
 from deploy import policies, terraform
 

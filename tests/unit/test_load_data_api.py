@@ -173,9 +173,9 @@ def test_a_batch_rolled_back_on_the_last_attempt_fails_the_upload(
 def test_the_apps_rule_matches_the_completion_event_of_a_load() -> None:
     from chalice.app import CloudWatchEventConfig
 
-    import app
+    from app import app
 
-    (rule,) = [s for s in app.app.event_sources if isinstance(s, CloudWatchEventConfig)]
+    (rule,) = [s for s in app.event_sources if isinstance(s, CloudWatchEventConfig)]
     event = load_event(
         "redshift_data_statement_status_change",
         statement_name=load_async.statement_name("jobs", "20211126T031500Z-0123456789ab"),

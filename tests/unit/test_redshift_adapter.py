@@ -29,11 +29,11 @@ from chalicelib.errors import (
     SerializationConflictError,
     TransientWarehouseError,
 )
-from chalicelib.pipeline import load, state
+from chalicelib.pipeline import load, runner, state
 from chalicelib.pipeline.load import LoadResult
 from chalicelib.pipeline.runner import run_stage
 from chalicelib.tables import TABLES, get_table
-from chalicelib.warehouse import make_warehouse, sql
+from chalicelib.warehouse import ensure_schema, make_warehouse, sql
 from chalicelib.warehouse.redshift import RedshiftWarehouse
 from chalicelib.warehouse.redshift_connect import connector, translate
 from chalicelib.warehouse.sql import UnsafeIdentifierError
@@ -426,7 +426,7 @@ def test_load_upload_gives_up_on_conflicts_and_leaves_the_retry_to_lambda(
 def test_ensure_schema_runs_ddl_in_autocommit(
     con: FakeConnection, warehouse: RedshiftWarehouse
 ) -> None:
-    load.ensure_schema(warehouse, TABLES.values())
+    ensure_schema(warehouse, TABLES.values())
 
     assert con.statements == [sql.create_table(t, "redshift") for t in TABLES.values()] + [
         sql.create_ledger("redshift")
@@ -653,7 +653,7 @@ def test_load_trigger_for_an_unknown_table_sends_nothing(
     s3: S3Client, settings: Settings, con: FakeConnection, warehouse: RedshiftWarehouse
 ) -> None:
     key = 'loads/jobs"; DROP TABLE jobs; --/20260101T000000Z-0123456789ab.json'
-    assert keys.parse_stage_key(key) is None
+    assert runner.parse_stage_key(key) is None
     assert run_stage("load", s3, settings.bucket, key, None, lambda event: 1 / 0) is None
     assert con.sent == []
 

@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from app import app
 from chalicelib.api import openapi
 from chalicelib.api.schema_gen import SchemaSet
 
@@ -192,7 +193,7 @@ def _renamed(body: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     ],
 )
 def test_document_upload_status_rejects_drifted_bodies(body: dict[str, Any], valid: bool) -> None:
-    document = openapi.document()
+    document = openapi.document(app.routes)
     registry: Registry[Any] = Registry().with_resource(
         "urn:doc", DRAFT202012.create_resource(document)
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib import keys, storage
-from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline import load, runner, split, state, validate
 from chalicelib.pipeline.runner import run_stage
 from tests.stage_events import stage_event
 
@@ -198,9 +198,9 @@ def test_a_carriage_return_inside_a_name_loads_as_data(
     ],
 )
 def test_keys_outside_the_layout_are_ignored(
-    s3: Any, settings: Settings, stage: keys.Stage, key: str
+    s3: Any, settings: Settings, stage: runner.Stage, key: str
 ) -> None:
-    calls: list[keys.StageEvent] = []
+    calls: list[runner.StageEvent] = []
     assert run_stage(stage, s3, settings.bucket, key, None, calls.append) is None
     assert calls == []
     assert list(storage.list_keys(s3, settings.bucket, "")) == []
@@ -227,7 +227,7 @@ def test_keys_outside_the_layout_are_ignored(
 def test_stage_keys_parse_once_into_events(
     key: str, expected: tuple[str, str, str | None, int | None, str | None]
 ) -> None:
-    event = keys.parse_stage_key(key)
+    event = runner.parse_stage_key(key)
     assert event is not None and event.key == key
     assert (event.stage, event.table, event.upload_id, event.chunk, event.filename) == expected
 

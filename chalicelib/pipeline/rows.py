@@ -3,8 +3,10 @@
 Each JSON row is first turned into the text fields a CSV line would give (a string stays as it
 is, an integer becomes its decimal text, null becomes an empty field), so the table's schema and
 ``RowChecker`` judge it exactly as they judge a row of an uploaded file; any other JSON value
-(a float, a boolean, an object) is rejected. Valid rows are written as a cleaned chunk with a COPY
-manifest and loaded through ``upsert.merge_manifest``, the same transaction as a file upload.
+(a float, a boolean, an object) is rejected. Valid rows are written as a cleaned chunk with the
+load stage's COPY manifest and loaded through ``upsert.merge_manifest``, the same transaction as
+a file upload; rejected rows go into a rejects file of the same format as an upload's
+(``rejects.py``).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from chalicelib import keys, storage
-from chalicelib.api.fields import check_fields
 from chalicelib.csvfile.boundaries import iter_records
 from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fields import coerce
 from chalicelib.csvfile.rowcheck import RAW_PREVIEW_CHARS, RowChecker
 from chalicelib.errors import InvalidRequestError, WarehouseError
-from chalicelib.pipeline import state
-from chalicelib.pipeline.state import Upload, now_iso
+from chalicelib.pipeline import rejects, state
+from chalicelib.pipeline.load import copy_manifest
+from chalicelib.pipeline.state import ChunkDone, Upload, now_iso
 from chalicelib.tables import get_table
 from chalicelib.warehouse import upsert
 
@@ -71,7 +73,6 @@ def parse_rows(body: Any) -> list[Any]:
     Raises:
         InvalidRequestError: not ``{"rows": [...]}`` with 1 to ``MAX_ROWS`` rows.
     """
-    check_fields(body, ("rows",))
     rows = body.get("rows") if isinstance(body, dict) else None
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_ROWS:
         count = f"{len(rows)} rows" if isinstance(rows, list) else "no rows list"
@@ -166,7 +167,8 @@ def insert_rows(
     upload_id = upload.upload_id
     superseded: tuple[tuple[int, int], ...] = ()
     if valid:
-        superseded = _load(s3, warehouse, settings, table, upload, "".join(clean))
+        done = ChunkDone(0, len(rows), valid, len(rows) - valid)
+        superseded = _load(s3, warehouse, settings, table, upload, done, "".join(clean))
     for row, winner in superseded:
         rejected[row] = [f"{table.primary_key}: duplicate id, superseded by row {winner}"]
     result = BatchResult(
@@ -214,20 +216,15 @@ def _load(
     settings: Settings,
     table: Table,
     upload: Upload,
+    done: ChunkDone,
     clean: str,
 ) -> tuple[tuple[int, int], ...]:
     """Write the cleaned chunk and its manifest, then MERGE; return the superseded rows."""
     bucket = settings.bucket
-    clean_key = keys.clean_key(table.name, upload.upload_id, 0)
-    data = clean.encode()
-    s3.put_object(Bucket=bucket, Key=clean_key, Body=data, ContentType="text/csv")
+    clean_key = keys.clean_key(table.name, upload.upload_id, done.n)
+    s3.put_object(Bucket=bucket, Key=clean_key, Body=clean.encode(), ContentType="text/csv")
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
-    entry = {
-        "url": keys.s3_uri(bucket, clean_key),
-        "mandatory": True,
-        "meta": {"content_length": len(data)},
-    }
-    storage.put_json(s3, bucket, manifest_key, {"entries": [entry]})
+    storage.put_json(s3, bucket, manifest_key, copy_manifest(s3, bucket, table, upload, [done]))
     try:
         merged = upsert.merge_manifest(
             warehouse, table, keys.s3_uri(bucket, manifest_key), upload.upload_id
@@ -243,20 +240,15 @@ def _write_rejects(
     s3: S3Client, bucket: str, table: Table, result: BatchResult, rows: list[Any]
 ) -> None:
     """The rejected rows as JSON Lines, like an upload's rejects file (``raw``: the JSON row)."""
-    lines = [
-        json.dumps(
-            {
-                "row": r.row,
-                "raw": json.dumps(rows[r.row - 1], ensure_ascii=False)[:RAW_PREVIEW_CHARS],
-                "errors": list(r.errors),
-            },
-            ensure_ascii=False,
+    lines = (
+        rejects.reject_line(
+            r.row, json.dumps(rows[r.row - 1], ensure_ascii=False)[:RAW_PREVIEW_CHARS], r.errors
         )
         for r in result.rejected
-    ]
+    )
     s3.put_object(
         Bucket=bucket,
         Key=keys.rejects_key(table.name, result.upload_id),
-        Body="".join(f"{line}\n" for line in lines).encode(),
+        Body="".join(lines).encode(),
         ContentType="application/x-ndjson",
     )
