@@ -67,9 +67,7 @@ def on_chunk_created(event: SQSEvent) -> None:
 
 @handlers.on_sqs_message(queue=triggers.queue_name(QUEUE_PREFIX, "load"), batch_size=1)
 def on_load_requested(event: SQSEvent) -> None:
-    triggers.deliver(
-        event.to_dict(), "load", providers.s3(), request_id_of(event.context), _load
-    )
+    triggers.deliver(event.to_dict(), "load", providers.s3(), request_id_of(event.context), _load)
 
 
 def _load(parsed: StageEvent) -> load.LoadResult:

@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from chalicelib import logs
-from chalicelib.config import LocalStackSettings
 from devstack import redshift_local
 from devstack.demo import Shell, session
 from devstack.sample import write_samples
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack
 
 

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.config import LOCAL_BUCKET, LocalStackSettings
 from devstack.benchreport import DOC, ROOT, Measured, SizeRun, count, mb, record, section
 from devstack.sample import write_hired_employees
+from devstack.settings import LOCAL_BUCKET, LocalStackSettings
 
 TABLE = "hired_employees"
 SEED_SAMPLE = 20_000

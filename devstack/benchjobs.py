@@ -77,8 +77,8 @@ def _wait_warm(pids: list[int], timeout: float = 60.0) -> None:
 def pipeline(args: dict[str, Any]) -> dict[str, Any]:
     """Upload through a presigned POST on a fresh local stack and wait until it is loaded."""
     from chalicelib import logs
-    from chalicelib.config import LocalStackSettings
     from devstack.client import ApiClient
+    from devstack.settings import LocalStackSettings
     from devstack.stack import LocalStack
 
     data_dir = Path(args["data_dir"])

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from ingest_cli.api import PREFIX, REPORTS, route
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -40,12 +42,16 @@ class ApiClient:
             raise ApiError(reply.status_code, body)
         return body
 
+    def call(self, name: str, path_params: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        """The JSON reply of the API's route ``name`` (``ingest_cli/contract.py``)."""
+        method, path = route(name, **(path_params or {}))
+        return self._call(method, f"{PREFIX}{path}", **kwargs)
+
     def upload(self, table: str, path: Path) -> str:
         """Upload a file through a presigned POST; return its upload id."""
         size = path.stat().st_size
-        grant = self._call(
-            "POST", "/api/v1/uploads", json={"table": table, "filename": path.name, "size": size}
-        )
+        body = {"table": table, "filename": path.name, "size": size}
+        grant = self.call("create_upload", json=body)
         with path.open("rb") as handle:
             reply = requests.post(
                 grant["url"],
@@ -58,7 +64,7 @@ class ApiClient:
         return str(grant["upload_id"])
 
     def status(self, upload_id: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/v1/uploads/{upload_id}"))
+        return dict(self.call("get_upload", {"upload_id": upload_id}))
 
     def wait(self, upload_id: str, timeout: float = 120.0, poll: float = 0.2) -> dict[str, Any]:
         """Poll every ``poll`` seconds until the upload is loaded or failed.
@@ -76,14 +82,14 @@ class ApiClient:
             time.sleep(poll)
 
     def report(self, name: str, year: int) -> dict[str, Any]:
-        return dict(self._call("GET", f"/api/v1/reports/{name}", params={"year": year}))
+        return dict(self.call(REPORTS[name], params={"year": year}))
 
     def dead_letters(self) -> dict[str, int]:
         """Messages in each stage's dead-letter queue."""
-        queues = self._call("GET", "/api/v1/dead-letters")["queues"]
+        queues = self.call("list_dead_letters")["queues"]
         return {q["stage"]: int(q["messages"]) for q in queues}
 
     def redrive_dead_letters(self, stage: str = "all") -> dict[str, int]:
         """Send a stage's (or every stage's) dead letters back to its queue; moved per stage."""
-        reply = self._call("POST", "/api/v1/dead-letters/redrive", json={"stage": stage})
+        reply = self.call("redrive_dead_letters", json={"stage": stage})
         return dict(reply["moved"])

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps(seen) + "\n")
         return 0
     from chalicelib import logs
-    from chalicelib.config import LocalStackSettings
+    from devstack.settings import LocalStackSettings
     from devstack.stack import API_BACKLOG, LocalStack
 
     key = "load-test-key"

@@ -1,4 +1,4 @@
-"""``python -m devstack.scale``: what 1 GB, 100 GB and 1 TB cost and take on AWS, from measurements.
+"""What 1 GB, 100 GB and 1 TB cost and take on AWS, from measurements.
 
 Reads the newest JSON summary ``make bench`` recorded in docs/benchmarks.md (per-stage CPU seconds,
 bytes per row, S3 requests per chunk), the memory sizes, timeouts and fan-out cap of the deployed
@@ -10,17 +10,16 @@ below, each with the page that states it; and writes the model into docs/scale.m
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chalicelib.api.multipart_uploads import MAX_OBJECT_BYTES
 from chalicelib.keys import CHUNK_DIGITS
+from chalicelib.pipeline.runner import STAGES
 from chalicelib.pipeline.split import CHUNK_MAX_BYTES
 from chalicelib.pipeline.triggers import trigger_of
 from deploy.stage import read_stage
@@ -34,7 +33,6 @@ CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 STAGE = "prod"
 MB = 1_000_000
 SIZES = (("1 GB", 10**9), ("100 GB", 10**11), ("1 TB", 10**12))
-STAGES = ("split", "validate", "load")
 # Chalice's default when a function sets no lambda_memory_size.
 CHALICE_DEFAULT_MEMORY_MB = 128
 
@@ -164,7 +162,7 @@ def deployment(config: dict[str, Any], stage: str = STAGE) -> Deployment:
     raw = config["stages"][stage]
     functions = raw.get("lambda_functions", {})
     default = raw.get("lambda_memory_size", config.get("lambda_memory_size"))
-    handlers = {name: trigger_of(name).handler for name in STAGES}
+    handlers: dict[str, str] = {name: trigger_of(name).handler for name in STAGES}
     memory = {
         name: int(
             functions.get(handler, {}).get("lambda_memory_size")
@@ -346,22 +344,3 @@ def build(benchmarks: str, config: dict[str, Any]) -> Model:
 def current() -> Model:
     config = json.loads(CHALICE_CONFIG.read_text(encoding="utf-8"))
     return build(BENCHMARKS.read_text(encoding="utf-8"), config)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack.scale", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/scale.md is stale")
-    args = parser.parse_args(argv)
-    from devstack.scalemd import render
-
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    new = render(text, current())
-    if args.check:
-        return 0 if new == text else 1
-    DOC.write_text(new, encoding="utf-8")
-    print(f"wrote {DOC.relative_to(ROOT)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

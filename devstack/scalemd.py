@@ -1,4 +1,4 @@
-"""The markdown of docs/scale.md's generated block, from ``devstack.scale``'s model.
+"""``python -m devstack.scalemd``: docs/scale.md's generated block, from ``devstack.scale``'s model.
 
 Owns the layout only (tables, units, wording around each computed figure); every number comes
 from the ``Model`` it is given. The block sits between ``<!-- scale -->`` and ``<!-- /scale -->``;
@@ -7,14 +7,17 @@ the text around it is hand-written and kept.
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from chalicelib.api.multipart_uploads import MAX_OBJECT_BYTES
 from chalicelib.keys import CHUNK_DIGITS
+from chalicelib.pipeline.runner import STAGES
 from chalicelib.pipeline.split import CHUNK_MAX_BYTES
 from devstack.awsfigures import AWS, REDSHIFT_NODES_URL, REDSHIFT_SLICES, S3_OBJECT_LIMITS_URL
-from devstack.scale import STAGES
+from devstack.scale import DOC, ROOT, current
 
 if TYPE_CHECKING:
     from devstack.scale import Model, StageModel
@@ -24,7 +27,7 @@ _INTRO = """# Scale: 1 GB, 100 GB and 1 TB on AWS
 
 What a file of each size costs in Lambda invocations, GB-seconds and S3 requests, how fast it
 goes at a stated concurrency, and the largest file and longest load each design choice allows.
-What follows this paragraph is written by `python -m devstack.scale` from the newest `make bench`
+What follows this paragraph is written by `python -m devstack.scalemd` from the newest `make bench`
 summary in docs/benchmarks.md, the stage's settings in `.chalice/config.json` and the AWS
 figures listed with their pages; `tests/unit/test_scale.py` fails when this file differs from
 what it would write. Re-run it after `make bench`.
@@ -320,3 +323,20 @@ def render(text: str, model: Model) -> str:
     if pattern.search(text):
         return pattern.sub(lambda _: block(model), text)
     return _INTRO + "\n" + block(model) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.scalemd", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/scale.md is stale")
+    args = parser.parse_args(argv)
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    new = render(text, current())
+    if args.check:
+        return 0 if new == text else 1
+    DOC.write_text(new, encoding="utf-8")
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

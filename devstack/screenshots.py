@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chalicelib.config import LocalStackSettings
 from devstack.browser import browser_context, throttle_uploads
 from devstack.sample import write_samples
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from chalicelib import console, providers
-from chalicelib.config import LOCAL_BUCKET, LOCAL_QUEUE_PREFIX, LocalStackSettings
+from chalicelib.config import LOCAL_QUEUE_PREFIX
 from chalicelib.pipeline.triggers import (
     STAGE_TRIGGERS,
     TRIGGERS,
@@ -33,6 +33,7 @@ from chalicelib.pipeline.triggers import (
     queue_name,
 )
 from devstack.dispatcher import Dispatcher, Queue
+from devstack.settings import LOCAL_BUCKET, LocalStackSettings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,6 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from ingest_cli.contract import ROUTES
 from ingest_cli.errors import ApiError, ApiUnreachableError, UsageError
 
 if TYPE_CHECKING:
@@ -25,6 +26,12 @@ PREFIX = "/api/v1"
 DEFAULT_URL = "http://127.0.0.1:8000"  # `make serve`
 KEY_HINT = "pass --api-key or set INGEST_API_KEY"
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+_PARAMETER = re.compile(r"\{(\w+)\}")
+# The report names the CLI takes, and the routes that serve them.
+REPORTS = {
+    "hires-by-quarter": "get_hires_by_quarter",
+    "departments-above-mean": "get_departments_above_mean",
+}
 
 
 def normalize_url(url: str) -> str:
@@ -47,6 +54,18 @@ def normalize_url(url: str) -> str:
 def _seg(value: str) -> str:
     """One path segment: an id typed by a user cannot reach another route."""
     return quote(value, safe="")
+
+
+def route(name: str, **params: str) -> tuple[str, str]:
+    """The method and the path (under ``/api/v1``) of the API's route ``name``, with its
+    ``{parameters}`` filled in, each as one path segment.
+
+    Raises:
+        KeyError: no such route, or a parameter it needs is missing.
+    """
+    method, path = ROUTES[name]
+    filled = _PARAMETER.sub(lambda m: _seg(params[m.group(1)]), path)
+    return method, filled.removeprefix(PREFIX)
 
 
 def _session() -> requests.Session:
@@ -148,13 +167,13 @@ class Api:
             ) from None
 
     def health(self) -> dict[str, Any]:
-        return dict(self.call("GET", "/health"))
+        return dict(self.call(*route("get_health")))
 
     def create_upload(
         self, table: str, filename: str, size: int, options: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         body = {"table": table, "filename": filename, "size": size, **(options or {})}
-        return dict(self.call("POST", "/uploads", body=body))
+        return dict(self.call(*route("create_upload"), body=body))
 
     def create_multipart(
         self,
@@ -168,47 +187,46 @@ class Api:
         body.update(options or {})
         if part_size is not None:
             body["part_size"] = part_size
-        return dict(self.call("POST", "/multipart-uploads", body=body))
+        return dict(self.call(*route("create_multipart_upload"), body=body))
 
     def sign_parts(self, upload_id: str, numbers: list[int]) -> list[dict[str, Any]]:
-        reply = self.call(
-            "POST", f"/multipart-uploads/{_seg(upload_id)}/parts", body={"part_numbers": numbers}
-        )
+        method, path = route("sign_upload_parts", upload_id=upload_id)
+        reply = self.call(method, path, body={"part_numbers": numbers})
         return list(reply["parts"])
 
     def complete_multipart(self, upload_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
-        reply = self.call(
-            "POST", f"/multipart-uploads/{_seg(upload_id)}/complete", body={"parts": parts}
-        )
+        method, path = route("complete_multipart_upload", upload_id=upload_id)
+        reply = self.call(method, path, body={"parts": parts})
         return dict(reply)
 
     def cancel(self, upload_id: str) -> dict[str, Any]:
-        return dict(self.call("DELETE", f"/uploads/{_seg(upload_id)}"))
+        return dict(self.call(*route("cancel_upload", upload_id=upload_id)))
 
     def status(self, upload_id: str) -> dict[str, Any]:
-        return dict(self.call("GET", f"/uploads/{_seg(upload_id)}"))
+        return dict(self.call(*route("get_upload", upload_id=upload_id)))
 
     def uploads(self, table: str | None = None) -> list[dict[str, Any]]:
         params = {"table": table} if table else None
-        return list(self.call("GET", "/uploads", params=params)["uploads"])
+        return list(self.call(*route("list_uploads"), params=params)["uploads"])
 
     def report(self, name: str, year: int) -> dict[str, Any]:
-        return dict(self.call("GET", f"/reports/{name}", params={"year": year}))
+        return dict(self.call(*route(REPORTS[name]), params={"year": year}))
 
     def backup(self, table: str) -> dict[str, Any]:
-        return dict(self.call("POST", "/backups", body={"table": table}))
+        return dict(self.call(*route("create_backup"), body={"table": table}))
 
     def backups(self) -> list[dict[str, Any]]:
-        reply = self.call("GET", "/backups")
+        reply = self.call(*route("list_backups"))
         return list(reply["backups"] if isinstance(reply, dict) else reply)
 
     def restore(self, backup_id: str, table: str) -> dict[str, Any]:
         body = {"backup_id": backup_id, "table": table}
-        return dict(self.call("POST", "/restores", body=body))
+        return dict(self.call(*route("create_restore"), body=body))
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        return list(self.call("GET", "/dead-letters")["queues"])
+        return list(self.call(*route("list_dead_letters"))["queues"])
 
     def redrive_dead_letters(self, stage: str, limit: int) -> dict[str, int]:
-        reply = self.call("POST", "/dead-letters/redrive", body={"stage": stage, "limit": limit})
+        body = {"stage": stage, "limit": limit}
+        reply = self.call(*route("redrive_dead_letters"), body=body)
         return {str(k): int(v) for k, v in reply["moved"].items()}

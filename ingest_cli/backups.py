@@ -16,7 +16,7 @@ from ingest_cli.errors import EXIT_OK, UsageError
 from ingest_cli.render import backup_table, backups_table, to_json
 
 if TYPE_CHECKING:
-    from ingest_cli.cli import Session
+    from ingest_cli.session import Session
 
 
 @click.command()

@@ -9,19 +9,17 @@ listed in ``errors.py``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 from rich.text import Text
 
 from ingest_cli import __version__, backups, charts, deadletters, rejected
 from ingest_cli.api import DEFAULT_URL, Api
+from ingest_cli.contract import TABLES
 from ingest_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -41,35 +39,18 @@ from ingest_cli.render import (
     write_csv,
 )
 from ingest_cli.safe import cell
+from ingest_cli.session import Session, console
 from ingest_cli.transfer import MULTIPART_THRESHOLD, send
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# The API's tables in load order: a directory upload sends departments and jobs before hires.
-TABLE_ORDER = ("departments", "jobs", "hired_employees")
 MiB = 1024**2
 EPILOG = """\b
 Configuration: --api-url/INGEST_API_URL (the API root, e.g. a Chalice stage URL) and
 --api-key/INGEST_API_KEY. Exit codes: 0 ok, 1 refused by the API or upload failed,
 2 bad command line, 3 API unreachable, 4 --wait-timeout reached, 130 interrupted.
 """
-
-
-@dataclass
-class Session:
-    """What every command gets: the API client and where to write."""
-
-    api: Api
-    out: Console
-    feedback: Feedback
-
-
-def _console(stderr: bool) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    # Off a terminal rich assumes 80 columns; wide tables read better unwrapped in logs.
-    wide = not stream.isatty() and not os.environ.get("COLUMNS")
-    return Console(stderr=stderr, width=160 if wide else None, highlight=False)
 
 
 @click.group(
@@ -91,7 +72,7 @@ def _console(stderr: bool) -> Console:
 @click.pass_context
 def cli(ctx: click.Context, api_url: str, api_key: str | None, timeout: float) -> None:
     """Upload HR CSV files, follow them through the pipeline, and read the reports."""
-    ctx.obj = Session(Api(api_url, api_key, timeout), _console(False), Feedback(_console(True)))
+    ctx.obj = Session(Api(api_url, api_key, timeout), console(False), Feedback(console(True)))
 
 
 cli.add_command(rejected.rejected)
@@ -126,20 +107,18 @@ def plan_files(
                 raise UsageError(
                     "--table applies to files; a directory's files are named after their tables"
                 )
-            found = [(path / f"{t}.csv", t) for t in TABLE_ORDER if (path / f"{t}.csv").is_file()]
+            found = [(path / f"{t}.csv", t) for t in TABLES if (path / f"{t}.csv").is_file()]
             if not found:
-                names = ", ".join(f"{t}.csv" for t in TABLE_ORDER)
+                names = ", ".join(f"{t}.csv" for t in TABLES)
                 raise UsageError(f"{path} holds none of {names}")
             for other in sorted(set(path.glob("*.csv")) - {p for p, _ in found}):
                 feedback.say(f"skipping {other.name} (not named after a table)")
             plan += found
             continue
         stem = path.name.split(".", 1)[0]  # hired_employees.csv.gz is for hired_employees
-        name = table or (stem if stem in TABLE_ORDER else None)
+        name = table or (stem if stem in TABLES else None)
         if name is None:
-            raise UsageError(
-                f"which table is {path.name} for? pass --table ({', '.join(TABLE_ORDER)})"
-            )
+            raise UsageError(f"which table is {path.name} for? pass --table ({', '.join(TABLES)})")
         plan.append((path, name))
     return plan
 
@@ -368,7 +347,7 @@ def report(
 
 
 def _error_line(text: str) -> None:
-    _console(True).print(Text("error: ", style="bold red") + cell(text), soft_wrap=True)
+    console(True).print(Text("error: ", style="bold red") + cell(text), soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ingest_cli.contract import STAGES
 from ingest_cli.errors import EXIT_OK
 from ingest_cli.render import to_json
 
 if TYPE_CHECKING:
-    from ingest_cli.cli import Session
-
-STAGES = ("split", "validate", "load", "all")
+    from ingest_cli.session import Session
 
 
 @click.command("dead-letters")
@@ -38,7 +37,7 @@ def dead_letters(session: Session, as_json: bool) -> int:
 
 
 @click.command("redrive-dead-letters")
-@click.option("--stage", type=click.Choice(STAGES), default="all", show_default=True)
+@click.option("--stage", type=click.Choice([*STAGES, "all"]), default="all", show_default=True)
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @click.pass_obj

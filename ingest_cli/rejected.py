@@ -21,7 +21,7 @@ from ingest_cli.safe import cell
 from ingest_cli.transfer import s3_error
 
 if TYPE_CHECKING:
-    from ingest_cli.cli import Session
+    from ingest_cli.session import Session
 
 
 def _download_rejected(

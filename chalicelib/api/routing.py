@@ -21,7 +21,7 @@ from chalicelib.api import boundary
 from chalicelib.errors import IngestError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from chalice.app import Request
 
@@ -143,3 +143,15 @@ class Routes:
         self, path: str, operation: Operation | None, **kwargs: Any
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self.route(path, "DELETE", operation, **kwargs)
+
+
+def route_table(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Every API route of an app's route table (``app.routes``) as name -> (method, path), by
+    its view's name; the console's pages are not part of the API."""
+    table = {
+        entry.view_function.__name__: (method, path)
+        for path, methods in routes.items()
+        for method, entry in methods.items()
+        if entry.view_function not in UNDOCUMENTED
+    }
+    return dict(sorted(table.items()))

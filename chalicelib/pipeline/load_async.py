@@ -33,11 +33,12 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-    from chalicelib.config import RedshiftSettings, Settings
+    from chalicelib.config import Settings
     from chalicelib.pipeline.runner import StageEvent
     from chalicelib.pipeline.state import Upload
     from chalicelib.tables import Table
     from chalicelib.warehouse.redshift_data import DataApi, Status
+    from chalicelib.warehouse.settings import RedshiftSettings
 
 logger = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 # it (its events were dropped after their retries), so re-driving it cannot race a live stage.
 STUCK_AFTER = timedelta(minutes=15)
 
+
 @dataclass(frozen=True)
 class Retried:
     """What a re-drive did: the stage it restarted and the objects it rewrote to do so."""

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Trigger:
     """The objects whose creation starts ``stage``, and the handler that runs it."""

@@ -21,7 +21,7 @@ from boto3.s3.transfer import TransferConfig
 
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.keys import parse_s3_uri, s3_uri
-from chalicelib.warehouse import UnloadResult
+from chalicelib.warehouse.protocol import UnloadResult
 from chalicelib.warehouse.sql import Dialect, copy_parquet, ident
 from chalicelib.warehouse.sql import duckdb as duckdb_sql
 

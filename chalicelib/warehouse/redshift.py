@@ -26,7 +26,8 @@ from chalicelib.errors import (
     WarehouseError,
 )
 from chalicelib.keys import parse_s3_uri
-from chalicelib.warehouse import UnloadResult, sql
+from chalicelib.warehouse import sql
+from chalicelib.warehouse.protocol import UnloadResult
 from chalicelib.warehouse.redshift_connect import DRIVER_ERRORS, is_connection_error, translate
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from chalicelib.errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from chalicelib.config import RedshiftSettings
+    from chalicelib.warehouse.settings import RedshiftSettings
 
 logger = logging.getLogger(__name__)
 # redshift_connector logs connection properties and statements at DEBUG.

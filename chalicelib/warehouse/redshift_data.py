@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
 
-    from chalicelib.config import RedshiftSettings
-    from chalicelib.warehouse import UnloadResult
+    from chalicelib.warehouse.protocol import UnloadResult
+    from chalicelib.warehouse.settings import RedshiftSettings
     from chalicelib.warehouse.sql import Dialect
 
 logger = logging.getLogger(__name__)

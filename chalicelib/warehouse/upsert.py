@@ -18,7 +18,7 @@ from chalicelib.warehouse import sql
 
 if TYPE_CHECKING:
     from chalicelib.tables import Table
-    from chalicelib.warehouse import Warehouse
+    from chalicelib.warehouse.protocol import Warehouse
 
 logger = logging.getLogger(__name__)
 

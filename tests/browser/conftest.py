@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chalicelib.config import LocalStackSettings
 from devstack import browser
 from devstack.client import ApiClient
 from devstack.sample import write_samples
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack, isolated_stack
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from chalicelib.config import LOCAL_BUCKET
+from devstack.settings import LOCAL_BUCKET
 from tests.browser.conftest import EVIL, STACK_KEY, table_rows, wait_for_phases
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from chalicelib.api.multipart_uploads import CANCELLED
-from chalicelib.config import LOCAL_BUCKET
 from devstack.browser import throttle_uploads
 from devstack.sample import write_hired_employees
+from devstack.settings import LOCAL_BUCKET
 from tests.browser.conftest import (
     EVIL,
     MAX_UPLOAD_BYTES,

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack, isolated_stack
 
 if TYPE_CHECKING:

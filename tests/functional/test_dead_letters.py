@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import providers
-from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient, ApiError
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack, isolated_stack
 from ingest_cli.cli import main
 

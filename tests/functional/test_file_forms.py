@@ -24,9 +24,9 @@ import pytest
 import requests
 import zstandard
 
-from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient, ApiError
 from devstack.sample import write_samples
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack, isolated_stack
 from tests.functional.conftest import STACK_KEY
 from tests.functional.test_cli import ingest

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from chalicelib.config import LocalStackSettings
 from devstack import redshift_local
 from devstack.client import ApiClient
 from devstack.sample import write_samples
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack
 
 if TYPE_CHECKING:

@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 
 from chalicelib import console, keys, logs, providers
 from chalicelib.api import uploads
-from chalicelib.config import LOCAL_BUCKET, Settings
+from chalicelib.config import Settings
 from chalicelib.errors import ConfigError, InvalidRequestError, TransientWarehouseError
 from chalicelib.warehouse import make_warehouse
+from devstack.settings import LOCAL_BUCKET
 from tests.functional.conftest import STACK_KEY
 from tests.reliability.fakes3 import FakeS3
 from tests.reliability.test_input import ALLOWED_IDENTIFIERS

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from chalicelib.config import LocalStackSettings
 from devstack.loadclients import plan
 from devstack.loadtest import run_load
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack, isolated_stack
 
 if TYPE_CHECKING:

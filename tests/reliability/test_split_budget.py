@@ -15,9 +15,9 @@ import boto3
 import pytest
 
 from chalicelib import providers
-from chalicelib.config import LocalStackSettings
 from devstack.client import ApiClient
 from devstack.sample import write_hired_employees
+from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack, isolated_stack
 from tests.reliability.oracle import expect
 from tests.reliability.verdict import check, observe, outcome

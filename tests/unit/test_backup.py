@@ -99,9 +99,7 @@ def test_restore_replaces_rows_added_and_changed_since_the_backup(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings, loaded: dict[str, list[Any]]
 ) -> None:
     made = backup.backup_table(s3, warehouse, settings, "jobs")
-    batch.insert_rows(
-        s3, warehouse, settings, "jobs", {"rows": [[1, "changed"], [999, "new"]]}
-    )
+    batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "changed"], [999, "new"]]})
     location = made.tables["jobs"].location
     restored = restore.restore_table(s3, warehouse, settings, {"s3_location": location})
     assert (restored.table, restored.rows_restored) == ("jobs", 30)

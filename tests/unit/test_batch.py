@@ -179,9 +179,7 @@ def test_rejected_rows_are_logged_by_number_and_reason_never_by_content(
 ) -> None:
     secret = "Private Person Name"
     with caplog.at_level(logging.INFO):
-        batch.insert_rows(
-            s3, warehouse, settings, "hired_employees", {"rows": [HIRE, [2, secret]]}
-        )
+        batch.insert_rows(s3, warehouse, settings, "hired_employees", {"rows": [HIRE, [2, secret]]})
     rejected = [r for r in caplog.records if r.getMessage() == "batch.rows_rejected"]
     assert len(rejected) == 1
     assert rejected[0].rejected == [{"row": 2, "errors": ["record: expected 5 fields, got 2"]}]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.config import LocalStackSettings, Settings
+from chalicelib.config import Settings
 from chalicelib.errors import ConfigError
+from devstack.settings import LocalStackSettings
 
 
 def test_from_env_reads_and_types_values() -> None:

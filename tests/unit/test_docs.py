@@ -51,3 +51,24 @@ def test_docs_state_the_default_chunk_size() -> None:
     deploy = (docgen.ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     assert f"`INGEST_CHUNK_ROWS` (default\n{DEFAULT_CHUNK_ROWS}" in readme
     assert f"records per chunk (default {DEFAULT_CHUNK_ROWS:,}".replace(",", " ") in deploy
+
+
+def test_docs_generated_route_files_are_current() -> None:
+    assert docgen.stale_files() == [], "run: python -m devstack.docgen"
+
+
+def test_docs_route_files_hold_every_api_route_and_no_other() -> None:
+    import app
+    from ingest_cli.contract import ROUTES
+
+    registered = {
+        (method, path)
+        for path, methods in app.app.routes.items()
+        for method in methods
+        if path.startswith("/api/")
+    }
+    assert set(ROUTES.values()) == registered
+    for name, (method, path) in ROUTES.items():
+        assert f'  {name}: ["{method}", "{path.removeprefix("/api/v1/")}"],' in (
+            docgen.console_contract()
+        )

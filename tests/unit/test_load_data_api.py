@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib import keys
-from chalicelib.config import RedshiftSettings, Settings
 from chalicelib.pipeline import load_async, state
 from chalicelib.warehouse.redshift_data import DataApi, Target
+from chalicelib.warehouse.settings import RedshiftSettings
 from tests.conftest import load_event
 from tests.stage_events import split_and_validate, stage_event
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from chalicelib.config import Settings
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 

@@ -23,7 +23,7 @@ from redshift_connector.error import IntegrityError, InterfaceError, Operational
 from redshift_connector.error import ProgrammingError as DriverProgrammingError
 
 from chalicelib import keys
-from chalicelib.config import RedshiftSettings, Settings
+from chalicelib.config import Settings
 from chalicelib.errors import (
     PermanentWarehouseError,
     SerializationConflictError,
@@ -36,6 +36,7 @@ from chalicelib.tables import TABLES, get_table
 from chalicelib.warehouse import ensure_schema, make_warehouse, sql
 from chalicelib.warehouse.redshift import RedshiftWarehouse
 from chalicelib.warehouse.redshift_connect import connector, translate
+from chalicelib.warehouse.settings import RedshiftSettings
 from chalicelib.warehouse.sql import UnsafeIdentifierError
 from tests.stage_events import split_and_validate, stage_event
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from chalicelib.config import RedshiftSettings, Settings
+from chalicelib.config import Settings
 from chalicelib.errors import ConfigError
 from chalicelib.warehouse.redshift_connect import connect_kwargs, read_secret
+
+if TYPE_CHECKING:
+    from chalicelib.warehouse.settings import RedshiftSettings
 
 ROLE = "arn:aws:iam::123456789012:role/ingest-copy-unload"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ingest/redshift-AbCdEf"

@@ -40,7 +40,7 @@ def _largest(summary: dict[str, Any]) -> dict[str, Any]:
 def test_scale_doc_is_what_the_module_writes() -> None:
     benchmarks, config, doc = _texts()
     assert scalemd.render(doc, scale.build(benchmarks, config)) == doc, (
-        "run: python -m devstack.scale"
+        "run: python -m devstack.scalemd"
     )
 
 

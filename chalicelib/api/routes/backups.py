@@ -38,9 +38,7 @@ def _backup() -> catalog.Backup:
 
 def _restore() -> restore.Restore:
     given = bodies.params(routes.request, ("backup_id", "table", "s3_location"))
-    return restore.restore_table(
-        providers.s3(), providers.warehouse(), providers.settings(), given
-    )
+    return restore.restore_table(providers.s3(), providers.warehouse(), providers.settings(), given)
 
 
 @routes.post("/api/v1/backups", _BACKUP, any_content=True)

@@ -6,18 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import providers
-from chalicelib.api import bodies, formdata, multipart_uploads, openapi_requests
+from chalicelib.api import bodies, formdata, multipart_uploads, openapi_requests, uploads
 from chalicelib.api.routing import Operation, Reply, Routes
-from chalicelib.api.uploads import (
-    AcceptedUpload,
-    PresignedUpload,
-    UploadList,
-    UploadStatus,
-    accept_form_file,
-    create_upload,
-    listing,
-    status,
-)
+from chalicelib.api.uploads import AcceptedUpload, PresignedUpload, UploadList, UploadStatus
 from chalicelib.config import S3_MAX_SINGLE_UPLOAD
 from chalicelib.pipeline import redrive
 
@@ -39,9 +30,9 @@ _GIB = S3_MAX_SINGLE_UPLOAD // 1024**3
         body="UploadRequest",
     ),
 )
-def create_upload_route() -> PresignedUpload:
+def create_upload() -> PresignedUpload:
     body = bodies.json_body(routes.request)
-    return create_upload(providers.s3(), providers.settings(), body)
+    return uploads.create_upload(providers.s3(), providers.settings(), body)
 
 
 @routes.get(
@@ -54,7 +45,7 @@ def create_upload_route() -> PresignedUpload:
 )
 def list_uploads() -> UploadList:
     table = bodies.query(routes.request, "table")
-    return listing(providers.s3(), providers.settings(), table)
+    return uploads.listing(providers.s3(), providers.settings(), table)
 
 
 @routes.get(
@@ -67,7 +58,7 @@ def list_uploads() -> UploadList:
     ),
 )
 def get_upload(upload_id: str) -> UploadStatus:
-    return status(providers.s3(), providers.settings(), upload_id)
+    return uploads.status(providers.s3(), providers.settings(), upload_id)
 
 
 @routes.delete(
@@ -143,7 +134,7 @@ def complete_multipart_upload(upload_id: str) -> Completed:
 def _form_upload(table: str) -> AcceptedUpload:
     request = routes.request
     context: dict[str, Any] = request.context or {}
-    return accept_form_file(
+    return uploads.accept_form_file(
         providers.s3(),
         providers.settings(),
         table,

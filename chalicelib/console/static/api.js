@@ -1,6 +1,8 @@
 // Calls to the API: the key from sessionStorage in the x-api-key header, errors turned into one
 // sentence a person can act on. The API lives beside the page (same origin, same stage).
 
+import { ROUTES } from "./contract.js";
+
 const KEY_ITEM = "ingest.apiKey";
 
 export class ApiError extends Error {
@@ -78,25 +80,36 @@ export async function call(method, path, body) {
   }
 }
 
+// The method and path of the API's route `name` (contract.js, generated from the app's routes),
+// each {parameter} filled in as one path segment, with the query's set values appended.
+export function route(name, params = {}, query = {}) {
+  const found = ROUTES[name];
+  if (!found) throw new Error(`the API has no route ${name}`);
+  const [method, template] = found;
+  const path = template.replace(/\{(\w+)\}/g, (_, p) => encodeURIComponent(params[p]));
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") search.set(k, v);
+  const text = search.toString();
+  return [method, text ? `${path}?${text}` : path];
+}
+
 export const api = {
-  uploads: (table) => call("GET", table ? `uploads?table=${encodeURIComponent(table)}` : "uploads"),
-  upload: (id) => call("GET", `uploads/${encodeURIComponent(id)}`),
-  createUpload: (table, filename, size) => call("POST", "uploads", { table, filename, size }),
-  cancelUpload: (id) => call("DELETE", `uploads/${encodeURIComponent(id)}`),
-  retry: (id) => call("POST", `uploads/${encodeURIComponent(id)}/retry`),
+  uploads: (table) => call(...route("list_uploads", {}, { table })),
+  upload: (id) => call(...route("get_upload", { upload_id: id })),
+  createUpload: (table, filename, size) => call(...route("create_upload"), { table, filename, size }),
+  cancelUpload: (id) => call(...route("cancel_upload", { upload_id: id })),
+  retry: (id) => call(...route("retry_upload", { upload_id: id })),
   createMultipart: (table, filename, size, part_size) =>
-    call("POST", "multipart-uploads", { table, filename, size, part_size }),
+    call(...route("create_multipart_upload"), { table, filename, size, part_size }),
   signParts: (id, numbers) =>
-    call("POST", `multipart-uploads/${encodeURIComponent(id)}/parts`, { part_numbers: numbers }),
+    call(...route("sign_upload_parts", { upload_id: id }), { part_numbers: numbers }),
   completeMultipart: (id, parts) =>
-    call("POST", `multipart-uploads/${encodeURIComponent(id)}/complete`, { parts }),
-  hiresByQuarter: (year) => call("GET", `reports/hires-by-quarter?year=${encodeURIComponent(year)}`),
-  departmentsAboveMean: (year) =>
-    call("GET", `reports/departments-above-mean?year=${encodeURIComponent(year)}`),
-  backups: () => call("GET", "backups"),
-  createBackup: (table, format) =>
-    call("POST", `backups?format=${encodeURIComponent(format)}`, { table }),
-  restore: (backup_id, table) => call("POST", "restores", { backup_id, table }),
+    call(...route("complete_multipart_upload", { upload_id: id }), { parts }),
+  hiresByQuarter: (year) => call(...route("get_hires_by_quarter", {}, { year })),
+  departmentsAboveMean: (year) => call(...route("get_departments_above_mean", {}, { year })),
+  backups: () => call(...route("list_backups")),
+  createBackup: (table, format) => call(...route("create_backup", {}, { format }), { table }),
+  restore: (backup_id, table) => call(...route("create_restore"), { backup_id, table }),
 };
 
 // S3 answers errors in XML: its Code and Message, as text, never as markup.

@@ -3,9 +3,9 @@
 // file (not the bytes) is kept in sessionStorage, so a reload keeps following what was sent.
 
 import { api, badge, el, formatBytes, formatNumber, formatSeconds } from "./api.js";
+import { TABLES } from "./contract.js";
 import { Transfer } from "./transfer.js";
 
-export const TABLES = ["departments", "jobs", "hired_employees"];
 const QUEUE_ITEM = "ingest.queue";
 const POLL_MS = 1000;
 const FINISHED = new Set(["loaded", "failed", "cancelled", "interrupted"]);
