@@ -5,7 +5,7 @@ bytes per row, S3 requests per chunk), the memory sizes, timeouts and fan-out ca
 stage (``.chalice/config.json``), the product's chunk limits (``chalicelib``) and the AWS figures
 below, each with the page that states it; and writes the model into docs/scale.md between
 ``<!-- scale -->`` markers (``devstack.scalemd``). Every derived number is computed here; the test
-``tests/unit/test_scale.py`` fails when the committed doc differs from what this writes.
+``tests/unit/devstack/test_scale.py`` fails when the committed doc differs from what this writes.
 """
 
 from __future__ import annotations

@@ -27,10 +27,10 @@ _INTRO = """# Scale: 1 GB, 100 GB and 1 TB on AWS
 
 What a file of each size costs in Lambda invocations, GB-seconds and S3 requests, how fast it
 goes at a stated concurrency, and the largest file and longest load each design choice allows.
-What follows this paragraph is written by `python -m devstack.scalemd` from the newest `make bench`
-summary in docs/benchmarks.md, the stage's settings in `.chalice/config.json` and the AWS
-figures listed with their pages; `tests/unit/test_scale.py` fails when this file differs from
-what it would write. Re-run it after `make bench`.
+What follows this paragraph is written by `python -m devstack.scalemd` from the newest
+`make bench` summary in docs/benchmarks.md, the stage's settings in `.chalice/config.json` and
+the AWS figures listed with their pages; `tests/unit/devstack/test_scale.py` fails when this
+file differs from what it would write. Re-run it after `make bench`.
 """
 
 

@@ -18,6 +18,13 @@ def stage_event(key: str) -> runner.StageEvent:
     return event
 
 
+def upload_file(s3: Any, settings: Settings, table: str, body: bytes, name: str = "f.csv") -> str:
+    """Write ``body`` as a file copied straight into ``raw/<table>/``; return its key."""
+    key = f"raw/{table}/{name}"
+    s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
+    return key
+
+
 def split_and_validate(s3: Any, settings: Settings, key: str, body: bytes) -> str:
     """Write ``body`` at the raw ``key``, then split it and validate every chunk as the stage
     handlers would (the load is left to the test); return the upload id."""

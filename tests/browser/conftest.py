@@ -13,14 +13,15 @@ import pytest
 from devstack import browser
 from devstack.client import ApiClient
 from devstack.sample import write_samples
-from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack, isolated_stack
+from tests.stacks import running_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from playwright.sync_api import BrowserContext, Page
+
+    from devstack.stack import LocalStack
 
 STACK_KEY = "browser-test-key"
 EVIL = "<img src=x onerror=alert(1)>"
@@ -40,15 +41,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     why = browser.missing()
     if why:
         pytest.skip(f"no browser can be had here: {why}")
-    settings = LocalStackSettings(
-        api_port=0,
-        s3_port=0,
-        api_key=STACK_KEY,
-        data_dir=str(tmp_path_factory.mktemp("console-stack")),
-        workers=2,
-    )
     extra = {"INGEST_CHUNK_ROWS": "5000", "INGEST_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
-    with isolated_stack(settings, extra_env=extra) as local:
+    data_dir = tmp_path_factory.mktemp("console-stack")
+    with running_stack(data_dir, key=STACK_KEY, workers=2, env=extra) as local:
         yield local
 
 

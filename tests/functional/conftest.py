@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devstack.client import ApiClient
-from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack, isolated_stack
+from tests.stacks import running_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from devstack.stack import LocalStack
 
 STACK_KEY = "functional-test-key"
 
@@ -20,10 +21,7 @@ STACK_KEY = "functional-test-key"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     data_dir = tmp_path_factory.mktemp("stack")
-    settings = LocalStackSettings(
-        api_port=0, s3_port=0, api_key=STACK_KEY, data_dir=str(data_dir), workers=4
-    )
-    with isolated_stack(settings, extra_env={"INGEST_CHUNK_ROWS": "4"}) as local:
+    with running_stack(data_dir, key=STACK_KEY, workers=4, env={"INGEST_CHUNK_ROWS": "4"}) as local:
         yield local
 
 

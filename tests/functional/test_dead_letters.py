@@ -15,13 +15,14 @@ from botocore.exceptions import ClientError
 
 from chalicelib import providers
 from devstack.client import ApiClient, ApiError
-from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack, isolated_stack
 from ingest_cli.cli import main
+from tests.stacks import running_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from devstack.stack import LocalStack
 
 KEY = "dead-letter-test-key"
 MAX_RECEIVES = 2
@@ -29,15 +30,13 @@ MAX_RECEIVES = 2
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = LocalStackSettings(
-        api_port=0,
-        s3_port=0,
-        api_key=KEY,
-        data_dir=str(tmp_path_factory.mktemp("stack")),
+    with running_stack(
+        tmp_path_factory.mktemp("stack"),
+        key=KEY,
         workers=2,
         max_receives=MAX_RECEIVES,
-    )
-    with isolated_stack(settings, extra_env={"INGEST_CHUNK_ROWS": "2"}) as local:
+        env={"INGEST_CHUNK_ROWS": "2"},
+    ) as local:
         yield local
 
 

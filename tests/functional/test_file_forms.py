@@ -26,14 +26,15 @@ import zstandard
 
 from devstack.client import ApiClient, ApiError
 from devstack.sample import write_samples
-from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack, isolated_stack
 from tests.functional.conftest import STACK_KEY
 from tests.functional.test_cli import ingest
+from tests.stacks import running_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from devstack.stack import LocalStack
 
 BUCKET = "ingest-local"
 HEADER = "id,name,datetime,department_id,job_id"
@@ -41,14 +42,12 @@ HEADER = "id,name,datetime,department_id,job_id"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = LocalStackSettings(
-        api_port=0,
-        s3_port=0,
-        api_key=STACK_KEY,
-        data_dir=str(tmp_path_factory.mktemp("stack")),
+    with running_stack(
+        tmp_path_factory.mktemp("stack"),
+        key=STACK_KEY,
         workers=4,
-    )
-    with isolated_stack(settings, extra_env={"INGEST_CHUNK_ROWS": "60"}) as local:
+        env={"INGEST_CHUNK_ROWS": "60"},
+    ) as local:
         yield local
 
 

@@ -8,7 +8,6 @@ reaches the bucket and the warehouse.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,8 +16,7 @@ import requests
 from devstack import redshift_local
 from devstack.client import ApiClient
 from devstack.sample import write_samples
-from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack
+from tests.stacks import running_stack
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,34 +28,30 @@ YEARS = (2020, 2021, 2022)
 def _run(name: str, folder: Path, data_dir: Path) -> dict[str, Any]:
     """Load the sample files through the stack ``name`` (``duckdb``, ``redshift`` or
     ``redshift-data``); return what the API shows."""
-    saved = dict(os.environ)
     warehouse, _, api = name.partition("-")
-    settings = LocalStackSettings(
-        api_port=0,
-        s3_port=0,
-        api_key=KEY,
-        data_dir=str(data_dir),
+    with running_stack(
+        data_dir,
+        key=KEY,
         workers=4,
-        warehouse=warehouse,  # type: ignore[arg-type]
+        warehouse=warehouse,
         redshift_api="data" if api else "connector",
-    )
-    stack = LocalStack(settings, extra_env={"INGEST_CHUNK_ROWS": "300"}).start()
-    try:
-        api = ApiClient(stack.api_url, KEY)
+        env={"INGEST_CHUNK_ROWS": "300"},
+    ) as stack:
+        client = ApiClient(stack.api_url, KEY)
         seen: dict[str, Any] = {}
         for table in ("departments", "jobs", "hired_employees"):
-            status = api.wait(api.upload(table, folder / f"{table}.csv"))
+            status = client.wait(client.upload(table, folder / f"{table}.csv"))
             seen[table] = {k: status[k] for k in ("state", "rows_valid", "rows_rejected", "error")}
         for year in YEARS:
             for report in ("hires-by-quarter", "departments-above-mean"):
-                seen[f"{report} {year}"] = api.report(report, year)
-        backup = api._call("POST", "/api/v1/backups", json={"table": "all"})
+                seen[f"{report} {year}"] = client.report(report, year)
+        backup = client.call("create_backup", json={"table": "all"})
         seen["backup"] = {t: v["rows"] for t, v in backup["tables"].items()}
-        restored = api._call(
-            "POST", "/api/v1/restores", json={"backup_id": backup["backup_id"], "table": "all"}
+        restored = client.call(
+            "create_restore", json={"backup_id": backup["backup_id"], "table": "all"}
         )
         seen["restored"] = restored["tables"]
-        seen["after restore"] = api.report("hires-by-quarter", 2021)
+        seen["after restore"] = client.report("hires-by-quarter", 2021)
         health = requests.get(
             f"{stack.api_url}/api/v1/health",
             params={"deep": "true"},
@@ -66,10 +60,6 @@ def _run(name: str, folder: Path, data_dir: Path) -> dict[str, Any]:
         )
         seen["health"] = (health.status_code, health.json())
         return seen
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

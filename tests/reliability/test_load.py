@@ -14,12 +14,12 @@ import pytest
 
 from devstack.loadclients import plan
 from devstack.loadtest import run_load
-from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack, isolated_stack
+from tests.stacks import running_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from devstack.stack import LocalStack
     from tests.reliability.ledger import Ledger
 
 KEY = "load-test-key"
@@ -29,10 +29,7 @@ UPLOADERS = 10
 
 @pytest.fixture(scope="module")
 def load_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = LocalStackSettings(
-        api_port=0, s3_port=0, api_key=KEY, data_dir=str(tmp_path_factory.mktemp("load"))
-    )
-    with isolated_stack(settings) as local:
+    with running_stack(tmp_path_factory.mktemp("load"), key=KEY) as local:
         yield local
 
 

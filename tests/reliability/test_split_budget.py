@@ -17,14 +17,14 @@ import pytest
 from chalicelib import providers
 from devstack.client import ApiClient
 from devstack.sample import write_hired_employees
-from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack, isolated_stack
 from tests.reliability.oracle import expect
 from tests.reliability.verdict import check, observe, outcome
+from tests.stacks import running_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from devstack.stack import LocalStack
     from tests.reliability.ledger import Ledger
 
 KEY = "split-budget-test-key"  # local only
@@ -35,15 +35,9 @@ TABLE = "hired_employees"
 
 @pytest.fixture(scope="module")
 def budget_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = LocalStackSettings(
-        api_port=0,
-        s3_port=0,
-        api_key=KEY,
-        data_dir=str(tmp_path_factory.mktemp("budget")),
-        workers=2,
-    )
     extra = {"INGEST_MAX_INVOCATION_SECONDS": str(BUDGET_SECONDS)}
-    with isolated_stack(settings, extra_env=extra) as local:
+    data_dir = tmp_path_factory.mktemp("budget")
+    with running_stack(data_dir, key=KEY, workers=2, env=extra) as local:
         yield local
 
 

@@ -1,16 +1,13 @@
-"""The three stages on moto S3 and DuckDB: chunking, validation, exactly-once loading."""
+"""The pipeline end to end on moto S3 and DuckDB, and the load's exactly-once guarantees."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 from chalicelib import keys, storage
-from chalicelib.pipeline import load, runner, split, state, validate
-from chalicelib.pipeline.runner import run_stage
-from tests.stage_events import stage_event
+from chalicelib.pipeline import load, split, state, validate
+from tests.stage_events import stage_event, upload_file
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
@@ -26,12 +23,6 @@ HIRES = (
     "1,Ada Again,2021-12-31T23:59:59Z,2,2\r\n"
     "6,Edsger,2021-08-01T00:00:00Z,1,1"
 )
-
-
-def upload_file(s3: Any, settings: Settings, table: str, body: bytes, name: str = "f.csv") -> str:
-    key = f"raw/{table}/{name}"
-    s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
-    return key
 
 
 def run_pipeline(
@@ -185,61 +176,3 @@ def test_a_carriage_return_inside_a_name_loads_as_data(
     upload = run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", body))
     assert (upload.state, upload.rows_valid) == ("loaded", 3)
     assert table_rows(warehouse, "jobs") == [(1, "De\rv"), (2, "Op\rs"), (3, "QA")]
-
-
-@pytest.mark.parametrize(
-    ("stage", "key"),
-    [
-        ("split", "raw/nope/x.csv"),
-        ("split", "raw/jobs/"),
-        ("validate", "chunks/jobs/../x.rec"),
-        ("validate", "raw/jobs/x.csv"),
-        ("load", 'loads/jobs"; DROP TABLE jobs; --/20260101T000000Z-0123456789ab.json'),
-    ],
-)
-def test_keys_outside_the_layout_are_ignored(
-    s3: Any, settings: Settings, stage: runner.Stage, key: str
-) -> None:
-    calls: list[runner.StageEvent] = []
-    assert run_stage(stage, s3, settings.bucket, key, None, calls.append) is None
-    assert calls == []
-    assert list(storage.list_keys(s3, settings.bucket, "")) == []
-
-
-@pytest.mark.parametrize(
-    ("key", "expected"),
-    [
-        ("raw/jobs/a.csv", ("split", "jobs", None, None, "a.csv")),
-        (
-            "raw/jobs/20260101T000000Z-0123456789ab/a.csv",
-            ("split", "jobs", "20260101T000000Z-0123456789ab", None, "a.csv"),
-        ),
-        (
-            "chunks/jobs/20260101T000000Z-0123456789ab/000007.rec",
-            ("validate", "jobs", "20260101T000000Z-0123456789ab", 7, None),
-        ),
-        (
-            "loads/jobs/20260101T000000Z-0123456789ab.json",
-            ("load", "jobs", "20260101T000000Z-0123456789ab", None, None),
-        ),
-    ],
-)
-def test_stage_keys_parse_once_into_events(
-    key: str, expected: tuple[str, str, str | None, int | None, str | None]
-) -> None:
-    event = runner.parse_stage_key(key)
-    assert event is not None and event.key == key
-    assert (event.stage, event.table, event.upload_id, event.chunk, event.filename) == expected
-
-
-@pytest.mark.parametrize("rows", [1, 3, 4, 5])
-def test_chunks_hold_every_record_once(s3: Any, settings: Settings, rows: int) -> None:
-    body = "".join(f"{i},job {i}\n" for i in range(1, rows + 1)).encode()
-    made = split.split_upload(s3, settings, stage_event(upload_file(s3, settings, "jobs", body)))
-    manifest = storage.get_json(
-        s3, settings.bucket, keys.split_manifest_key("jobs", made.upload_id or "")
-    )
-    assert [c["records"] for c in manifest["chunks"]] == [
-        min(4, rows - start) for start in range(0, rows, 4)
-    ]
-    assert manifest["records"] == rows

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from chalicelib.csvfile.boundaries import Record, iter_records
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.ranges import Planner, Span
-from tests.unit.test_runs import TOKENS, files
+from tests.csvfiles import TOKENS, files
 
 
 def _plan(

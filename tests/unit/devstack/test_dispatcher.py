@@ -17,7 +17,7 @@ from moto import mock_aws
 from chalicelib.pipeline.triggers import s3_objects
 from devstack.dispatcher import Dispatcher, Queue, sqs_event
 from tests.conftest import load_event
-from tests.unit import process_app
+from tests.unit.devstack import process_app
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
