@@ -33,7 +33,8 @@ TARGET_PREFIX = "RedshiftData."
 _UNSUPPORTED = ("SessionId", "SessionKeepAliveSeconds", "ResultFormat", "ExecutionMode")
 # ``:name`` placeholders outside string literals (``::`` casts are left alone).
 _NAMED = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_][A-Za-z0-9_]*)")
-_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)\s*$", re.MULTILINE)
+# A load error's DETAIL names the query as ``query:     185611517[child_sequence:1]``.
+_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)(?:\[child_sequence:\d+\])?\s*$", re.MULTILINE)
 
 
 class ApiError(Exception):

@@ -29,7 +29,13 @@ def test_statements_copy_from_a_manifest_is_emulated() -> None:
         "s3://bkt/m/x.json",
         manifest=True,
         file_format="CSV",
-        options={"IAM_ROLE": ROLE, "TIMEFORMAT": "auto"},
+        options={
+            "IAM_ROLE": ROLE,
+            "TIMEFORMAT": "auto",
+            "NULL": "\\000",
+            "COMPUPDATE": "OFF",
+            "STATUPDATE": "OFF",
+        },
     )
 
 
