@@ -131,12 +131,13 @@ def _submit(
 ) -> Upload:
     """Write the COPY manifest, submit the batch and record its id in the upload's state."""
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
-    storage.put_json(s3, bucket, manifest_key, load.copy_manifest(s3, bucket, table, upload, done))
+    manifest = load.copy_manifest(s3, bucket, table, upload, done)
+    storage.put_json(s3, bucket, manifest_key, manifest)
     submissions = int(upload.extra.get("load_submissions", 0)) + 1
     statements = sql.load_batch(
         table,
         upload.upload_id,
-        keys.s3_uri(bucket, manifest_key),
+        keys.s3_uri(bucket, manifest_key) if manifest["entries"] else None,
         redshift.iam_role,
         datetime.now(UTC).replace(tzinfo=None),
     )

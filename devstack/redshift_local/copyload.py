@@ -329,6 +329,9 @@ def _load_failure(
     where = _WHERE.search(error.get("W", ""))
     line = where.group(1) if where else "0"
     column = (where.group(2) or "") if where else ""
+    if not column and state == "23502":  # PostgreSQL names the NOT NULL column in its message
+        named = re.search(r'column "([^"]+)"', reason)
+        column = named.group(1) if named else ""
     value = (where.group(3) or "") if where else ""
     code = _CODES.get(state, 1200)
     for text, format_code in _FORMAT_CODES:

@@ -205,7 +205,7 @@ def expected_load(uid: str) -> list[str]:
         'CREATE TEMP TABLE "jobs_staging" ("id" BIGINT NOT NULL, "job" VARCHAR(1024) NOT NULL, '
         '"source_row" BIGINT NOT NULL)',
         f'COPY "jobs_staging" ("id", "job", "source_row") FROM \'{manifest}\' '
-        f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS CSV TIMEFORMAT 'auto' "
+        f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS CSV NULL AS '\\000' TIMEFORMAT 'auto' "
         "COMPUPDATE OFF STATUPDATE OFF",
         "SELECT pg_last_copy_count()",
         'CREATE TEMP TABLE "jobs_superseded" AS SELECT s."source_row", d.winner '
