@@ -184,7 +184,8 @@ def _settle(
     )
     error = status.failure()
     if isinstance(error, PermanentWarehouseError):
-        return _fail(s3, bucket, upload, _failure_message(api, table, upload, status, error))
+        message = _failure_message(api, bucket, table, upload, status, error)
+        return _fail(s3, bucket, upload, message)
     attempt = int(upload.extra.get("load_attempts", 1))
     if attempt >= settings.load_attempts:
         return _gave_up_or_raise(s3, settings, upload, error, attempt)
@@ -196,34 +197,48 @@ def _settle(
 
 
 def _failure_message(
-    api: DataApi, table: Table, upload: Upload, status: Status, error: WarehouseError
+    api: DataApi, bucket: str, table: Table, upload: Upload, status: Status, error: WarehouseError
 ) -> str:
-    """The upload's error: for a failed COPY, where and why, from the load-error system view."""
+    """The upload's error: for a failed COPY, where and why, from the load-error system views.
+
+    RedshiftQueryId is STL's query id; SYS's query_id is another number, so SYS is asked by it
+    only where there is no STL (Serverless). Without an id, the upload's own files name it.
+    """
     is_copy = (status.failed_sql or "").lstrip().upper().startswith("COPY")
     if not is_copy and "load into table" not in (status.error or "").lower():
         return error.message
     staging, _ = sql.load_tables(table, upload.upload_id)
-    lookups: list[tuple[str, list[object]]] = []
+    rows: list[tuple[object, ...]] = []
     if status.failed_query_id:
-        lookups.append((sql.load_errors(), [status.failed_query_id]))
-    lookups.append((sql.load_errors_by_file(), [_clean_prefix(table, upload) + "%"]))
-    for query, params in lookups:
         try:
-            rows = api.query(query, params)
-        except WarehouseError:
-            continue
-        if rows:
-            reason = "; ".join(
-                f"{str(f).strip()} line {line}, column {str(col).strip() or '?'}: "
-                f"{str(why).strip()} (code {code})"
-                for f, line, col, code, why in rows
-            )
-            return f"COPY into {staging} failed: {reason}"
-    return f"COPY into {staging} failed: {error.message}"
+            rows = api.query(sql.load_errors_stl(), [status.failed_query_id])
+        except WarehouseError:  # Serverless has no STL_LOAD_ERRORS
+            rows = _rows_or_none(api, sql.load_errors(), [status.failed_query_id])
+    if not rows:
+        rows = _rows_or_none(api, sql.load_errors_by_file(), [_clean_files(bucket, table, upload)])
+    if not rows:
+        return f"COPY into {staging} failed: {error.message}"
+    reason = "; ".join(
+        f"{str(f).strip()} line {line}, column {str(col).strip() or '?'}: "
+        f"{str(why).strip()} (code {code})"
+        for f, line, col, code, why in rows
+    )
+    return f"COPY into {staging} failed: {reason}"
 
 
-def _clean_prefix(table: Table, upload: Upload) -> str:
-    return keys.clean_key(table.name, upload.upload_id, 0).rsplit("/", 1)[0] + "/"
+def _rows_or_none(api: DataApi, query: str, params: list[object]) -> list[tuple[object, ...]]:
+    try:
+        return api.query(query, params)
+    except WarehouseError:
+        return []
+
+
+def _clean_files(bucket: str, table: Table, upload: Upload) -> str:
+    """A LIKE pattern for the full location (``s3://bucket/clean/...``) of the upload's cleaned
+    files, as the load-error views record it; ``_`` and ``%`` in it match only themselves."""
+    folder = keys.clean_key(table.name, upload.upload_id, 0).rsplit("/", 1)[0] + "/"
+    location = keys.s3_uri(bucket, folder)
+    return location.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
 
 
 def _finish(

@@ -60,8 +60,9 @@ _CONNECTION_TEXT = (
     "connection time out",
 )
 DRIVER_ERRORS = (DriverError, OSError, ClientError, BotoCoreError)
-# A load error's DETAIL is a block of "key: value" lines, one of them "query: <id>".
-_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)\s*$", re.MULTILINE)
+# A load error's DETAIL is a block of "key: value" lines, one of them the query: "query: <id>"
+# from older Redshift, "query:     185611517[child_sequence:1]" from current Redshift.
+_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)(?:\[child_sequence:\d+\])?\s*$", re.MULTILINE)
 
 
 class SecretsClient(Protocol):

@@ -185,7 +185,7 @@ def test_a_failed_copy_without_a_query_id_is_found_by_its_files(
     status = Status("id", "FAILED", "ERROR: Load into table failed", None, "COPY x")
     error = PermanentWarehouseError("redshift: load failed")
 
-    message = load_async._failure_message(api, TABLES["jobs"], upload, status, error)
+    message = load_async._failure_message(api, BUCKET, TABLES["jobs"], upload, status, error)
 
     assert f"s3://{BUCKET}/{clean} line 1, column id:" in message
 
