@@ -3,10 +3,11 @@
 The load trigger submits the whole load (COPY into a per-upload staging table, de-duplicate,
 MERGE, ledger row) as one BatchExecuteStatement and records the statement id in the upload's
 state; whoever learns that the statement ended finishes the load: the Data API's EventBridge
-event (``on_statement_event``), or the trigger again (the load re-queues itself when no event
-will come). Finishing reads the superseded pairs and the ledger row after the commit, writes the
-rejects file, drops the per-upload tables and marks the upload loaded; every step may run twice.
-The SQL is in ``warehouse/sql/batchload.py``; the manifest, counts and rejects are ``load.py``'s.
+event (``on_statement_event``), or the trigger again (the load re-queues itself while the
+statement runs, in case the event is lost). Finishing reads the superseded pairs and the ledger
+row after the commit, writes the rejects file, drops the per-upload tables and marks the upload
+loaded; every step may run twice. The SQL is in ``warehouse/sql/batchload.py``; the manifest,
+counts and rejects are ``load.py``'s.
 """
 
 from __future__ import annotations
@@ -165,7 +166,9 @@ def _settle(
 ) -> load.LoadResult:
     bucket = settings.bucket
     if status.running:
-        if requeue and not _redshift(settings).data_events:
+        # Re-queued even when the completion event is on: EventBridge delivers at best effort,
+        # and a lost event would leave the upload loading. Finishing twice is harmless.
+        if requeue:
             completion.request_load(s3, bucket, upload)
         logger.info("load.waiting", extra={"statement_id": status.statement_id})
         return load.LoadResult(upload.upload_id, upload.state, skipped="load statement running")
