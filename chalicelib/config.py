@@ -48,6 +48,9 @@ ENV_REDSHIFT_API = "INGEST_REDSHIFT_API"
 ENV_REDSHIFT_DATA_EVENTS = "INGEST_REDSHIFT_DATA_EVENTS"
 # How long a load invocation waits on its Data API statement before handing over.
 ENV_REDSHIFT_DATA_WAIT = "INGEST_REDSHIFT_DATA_WAIT_SECONDS"
+# Each connector session's statement_timeout; 0 leaves it to the cluster (its parameter group's
+# statement_timeout or WLM query monitoring rules).
+ENV_REDSHIFT_STATEMENT_TIMEOUT = "INGEST_REDSHIFT_STATEMENT_TIMEOUT_SECONDS"
 
 # Chosen from `make bench --sweep` at 1M rows (docs/benchmarks.md): 250k rows took the least CPU
 # (16.9 s, against 19.0 s at 100k and 24.8 s at 25k: fewer S3 requests and invocations) at a wall
@@ -92,6 +95,7 @@ class RedshiftSettings:
     api: RedshiftApi = "connector"
     data_events: bool = True
     data_wait_s: int = DEFAULT_DATA_WAIT_S
+    statement_timeout_s: int = 0
 
     def __repr__(self) -> str:
         return (
@@ -247,6 +251,7 @@ def _redshift(env: Mapping[str, str]) -> RedshiftSettings:
         api=api,  # type: ignore[arg-type]  # checked above
         data_events=_flag(env, ENV_REDSHIFT_DATA_EVENTS, default=True),
         data_wait_s=_int(env, ENV_REDSHIFT_DATA_WAIT, DEFAULT_DATA_WAIT_S, minimum=0),
+        statement_timeout_s=_int(env, ENV_REDSHIFT_STATEMENT_TIMEOUT, 0, minimum=0),
     )
 
 
