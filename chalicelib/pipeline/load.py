@@ -157,7 +157,11 @@ def _load(
 ) -> tuple[int, int]:
     """Run the load transaction (or find it already recorded); return (loaded, superseded)."""
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
-    storage.put_json(s3, bucket, manifest_key, copy_manifest(s3, bucket, table, upload, done))
+    manifest = copy_manifest(s3, bucket, table, upload, done)
+    storage.put_json(s3, bucket, manifest_key, manifest)
+    # No valid row anywhere: there is nothing to COPY, and Redshift's COPY of an empty manifest
+    # fails ("COPY will terminate if no files are found"); the upload still gets its ledger row.
+    manifest_uri = keys.s3_uri(bucket, manifest_key) if manifest["entries"] else None
 
     # The reader is shut down (waiting for its work) before the files it writes are closed.
     with (
@@ -186,7 +190,7 @@ def _load(
         merged = upsert.merge_manifest(
             warehouse,
             table,
-            keys.s3_uri(bucket, manifest_key),
+            manifest_uri,
             upload.upload_id,
             before_commit=write_duplicates,
         )

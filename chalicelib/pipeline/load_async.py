@@ -3,10 +3,11 @@
 The load trigger submits the whole load (COPY into a per-upload staging table, de-duplicate,
 MERGE, ledger row) as one BatchExecuteStatement and records the statement id in the upload's
 state; whoever learns that the statement ended finishes the load: the Data API's EventBridge
-event (``on_statement_event``), or the trigger again (the load re-queues itself when no event
-will come). Finishing reads the superseded pairs and the ledger row after the commit, writes the
-rejects file, drops the per-upload tables and marks the upload loaded; every step may run twice.
-The SQL is in ``warehouse/sql/batchload.py``; the manifest, counts and rejects are ``load.py``'s.
+event (``on_statement_event``), or the trigger again (the load re-queues itself while the
+statement runs, in case the event is lost). Finishing reads the superseded pairs and the ledger
+row after the commit, writes the rejects file, drops the per-upload tables and marks the upload
+loaded; every step may run twice. The SQL is in ``warehouse/sql/batchload.py``; the manifest,
+counts and rejects are ``load.py``'s.
 """
 
 from __future__ import annotations
@@ -133,12 +134,13 @@ def _submit(
 ) -> Upload:
     """Write the COPY manifest, submit the batch and record its id in the upload's state."""
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
-    storage.put_json(s3, bucket, manifest_key, load.copy_manifest(s3, bucket, table, upload, done))
+    manifest = load.copy_manifest(s3, bucket, table, upload, done)
+    storage.put_json(s3, bucket, manifest_key, manifest)
     submissions = int(upload.extra.get("load_submissions", 0)) + 1
     statements = sql.load_batch(
         table,
         upload.upload_id,
-        keys.s3_uri(bucket, manifest_key),
+        keys.s3_uri(bucket, manifest_key) if manifest["entries"] else None,
         redshift.iam_role,
         datetime.now(UTC).replace(tzinfo=None),
     )
@@ -166,7 +168,9 @@ def _settle(
 ) -> load.LoadResult:
     bucket = settings.bucket
     if status.running:
-        if requeue and not _redshift(settings).data_events:
+        # Re-queued even when the completion event is on: EventBridge delivers at best effort,
+        # and a lost event would leave the upload loading. Finishing twice is harmless.
+        if requeue:
             completion.request_load(s3, bucket, upload)
         logger.info("load.waiting", extra={"statement_id": status.statement_id})
         return load.LoadResult(upload.upload_id, upload.state, skipped="load statement running")
@@ -185,7 +189,8 @@ def _settle(
     )
     error = status.failure()
     if isinstance(error, PermanentWarehouseError):
-        return _fail(s3, bucket, upload, _failure_message(api, table, upload, status, error))
+        message = _failure_message(api, bucket, table, upload, status, error)
+        return _fail(s3, bucket, upload, message)
     attempt = max(upload.load_attempts, 1)  # a statement ran, so at least one attempt
     if attempt >= settings.load_attempts:
         return _gave_up_or_raise(s3, settings, upload, error, attempt)
@@ -197,34 +202,48 @@ def _settle(
 
 
 def _failure_message(
-    api: DataApi, table: Table, upload: Upload, status: Status, error: WarehouseError
+    api: DataApi, bucket: str, table: Table, upload: Upload, status: Status, error: WarehouseError
 ) -> str:
-    """The upload's error: for a failed COPY, where and why, from the load-error system view."""
+    """The upload's error: for a failed COPY, where and why, from the load-error system views.
+
+    RedshiftQueryId is STL's query id; SYS's query_id is another number, so SYS is asked by it
+    only where there is no STL (Serverless). Without an id, the upload's own files name it.
+    """
     is_copy = (status.failed_sql or "").lstrip().upper().startswith("COPY")
     if not is_copy and "load into table" not in (status.error or "").lower():
         return error.message
     staging, _ = sql.load_tables(table, upload.upload_id)
-    lookups: list[tuple[str, list[object]]] = []
+    rows: list[tuple[object, ...]] = []
     if status.failed_query_id:
-        lookups.append((sql.load_errors(), [status.failed_query_id]))
-    lookups.append((sql.load_errors_by_file(), [_clean_prefix(table, upload) + "%"]))
-    for query, params in lookups:
         try:
-            rows = api.query(query, params)
-        except WarehouseError:
-            continue
-        if rows:
-            reason = "; ".join(
-                f"{str(f).strip()} line {line}, column {str(col).strip() or '?'}: "
-                f"{str(why).strip()} (code {code})"
-                for f, line, col, code, why in rows
-            )
-            return f"COPY into {staging} failed: {reason}"
-    return f"COPY into {staging} failed: {error.message}"
+            rows = api.query(sql.load_errors_stl(), [status.failed_query_id])
+        except WarehouseError:  # Serverless has no STL_LOAD_ERRORS
+            rows = _rows_or_none(api, sql.load_errors(), [status.failed_query_id])
+    if not rows:
+        rows = _rows_or_none(api, sql.load_errors_by_file(), [_clean_files(bucket, table, upload)])
+    if not rows:
+        return f"COPY into {staging} failed: {error.message}"
+    reason = "; ".join(
+        f"{str(f).strip()} line {line}, column {str(col).strip() or '?'}: "
+        f"{str(why).strip()} (code {code})"
+        for f, line, col, code, why in rows
+    )
+    return f"COPY into {staging} failed: {reason}"
 
 
-def _clean_prefix(table: Table, upload: Upload) -> str:
-    return keys.clean_key(table.name, upload.upload_id, 0).rsplit("/", 1)[0] + "/"
+def _rows_or_none(api: DataApi, query: str, params: list[object]) -> list[tuple[object, ...]]:
+    try:
+        return api.query(query, params)
+    except WarehouseError:
+        return []
+
+
+def _clean_files(bucket: str, table: Table, upload: Upload) -> str:
+    """A LIKE pattern for the full location (``s3://bucket/clean/...``) of the upload's cleaned
+    files, as the load-error views record it; ``_`` and ``%`` in it match only themselves."""
+    folder = keys.clean_key(table.name, upload.upload_id, 0).rsplit("/", 1)[0] + "/"
+    location = keys.s3_uri(bucket, folder)
+    return location.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
 
 
 def _finish(

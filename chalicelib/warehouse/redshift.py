@@ -200,7 +200,9 @@ class RedshiftWarehouse:
                 self._run(statement)
             except PermanentWarehouseError as exc:
                 query_id = exc.fields.get("query_id")
-                reason = self._load_error(query_id if isinstance(query_id, int) else None)
+                reason = self._load_error(
+                    query_id if isinstance(query_id, int) else None, exc.message
+                )
                 reason = reason or exc.message
                 raise PermanentWarehouseError(
                     f"COPY into {table} failed: {reason}", table=table
@@ -208,9 +210,13 @@ class RedshiftWarehouse:
             rows = self._run(sql.last_copy_count())
         return int(rows[0][0]) if rows else 0
 
-    def _load_error(self, query_id: int | None) -> str | None:
-        """The first rows SYS_LOAD_ERROR_DETAIL (or, on a provisioned cluster, STL_LOAD_ERRORS)
-        holds for the failed COPY: by its query id, else the session's latest failed COPY.
+    def _load_error(self, query_id: int | None, message: str = "") -> str | None:
+        """The first load-error rows of the failed COPY: by the query id its DETAIL names, in
+        STL_LOAD_ERRORS (provisioned), whose ``query`` that id is; in SYS_LOAD_ERROR_DETAIL only
+        where there is no STL (Serverless), since SYS's ``query_id`` is another number and the
+        same value there can be another COPY's. Without an id, a data error ("Load into table
+        ... failed") is this session's latest; any other failure (a missing file, an empty
+        manifest) wrote no row, and an earlier COPY's would be the wrong one.
 
         The views are system logs, not part of any transaction: after the rollback they still
         hold the failed COPY's rows, and any session can read them.
@@ -219,21 +225,25 @@ class RedshiftWarehouse:
             # An aborted transaction answers nothing until it ends; nothing in it can commit now.
             self._rollback()
         if query_id is not None:
-            lookups = [(sql.load_errors(), [query_id]), (sql.load_errors_stl(), [query_id])]
+            lookups = [(sql.load_errors_stl(), [query_id]), (sql.load_errors(), [query_id])]
+        elif "load into table" in message.lower():
+            lookups = [(sql.load_errors_stl("session"), []), (sql.load_errors("session"), [])]
         else:
-            lookups = [(sql.load_errors("session"), []), (sql.load_errors_stl("session"), [])]
+            return None
         for query, params in lookups:
             try:
                 with self._without_transaction():
                     rows = self._run(query, params)
             except WarehouseError:
                 continue  # Serverless has no STL_LOAD_ERRORS
-            if rows:
-                return "; ".join(
+            return (
+                "; ".join(
                     f"{str(f).strip()} line {line}, column {str(col).strip() or '?'}: "
                     f"{str(reason).strip()} (code {code})"
                     for f, line, col, code, reason in rows
                 )
+                or None
+            )
         return None
 
     @contextmanager

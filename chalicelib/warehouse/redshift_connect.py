@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 # redshift_connector logs connection properties and statements at DEBUG.
 logging.getLogger("redshift_connector").setLevel(logging.INFO)
 
+# redshift_connector's ``timeout`` is the socket's timeout for every read, not only the
+# connect's: kept for the connect, then lifted, so that a long COPY, MERGE, UNLOAD or a LOCK
+# waiting its turn is bounded by the database (statement_timeout, WLM rules), not cut off.
 CONNECT_TIMEOUT_S = 30
 APPLICATION_NAME = "csv-ingest"
 
@@ -60,8 +63,9 @@ _CONNECTION_TEXT = (
     "connection time out",
 )
 DRIVER_ERRORS = (DriverError, OSError, ClientError, BotoCoreError)
-# A load error's DETAIL is a block of "key: value" lines, one of them "query: <id>".
-_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)\s*$", re.MULTILINE)
+# A load error's DETAIL is a block of "key: value" lines, one of them the query: "query: <id>"
+# from older Redshift, "query:     185611517[child_sequence:1]" from current Redshift.
+_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)(?:\[child_sequence:\d+\])?\s*$", re.MULTILINE)
 
 
 class SecretsClient(Protocol):
@@ -178,6 +182,14 @@ def read_secret(secrets: SecretsClient, arn: str) -> dict[str, Any]:
     return value
 
 
+def _unbounded_reads(con: Any) -> None:
+    """Lift the connect timeout from the connection's socket (the driver keeps it for every
+    read); TCP keepalives, on by default in the driver, still notice a dead peer."""
+    sock = getattr(con, "_usock", None)
+    if sock is not None:
+        sock.settimeout(None)
+
+
 def connector(
     settings: RedshiftSettings, secrets: SecretsClient | None = None
 ) -> Callable[[], Any]:
@@ -192,6 +204,13 @@ def connector(
             secret = read_secret(secrets, settings.secret_arn)
         started = time.monotonic()
         con = redshift_connector.connect(**connect_kwargs(settings, secret))
+        _unbounded_reads(con)
+        if settings.statement_timeout_s:
+            con.autocommit = True
+            # statement_timeout (ms) stops any statement that runs longer (r_statement_timeout).
+            con.cursor().execute(
+                f"SET statement_timeout TO {int(settings.statement_timeout_s) * 1000}"
+            )
         logger.info(
             "warehouse.connected",
             extra={

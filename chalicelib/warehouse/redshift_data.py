@@ -41,7 +41,11 @@ RUNNING = frozenset({"SUBMITTED", "PICKED", "STARTED"})
 # A plain statement (a report, SELECT 1) waits at most this long; the load's batch never waits
 # here but in ``wait`` with the caller's budget.
 QUERY_TIMEOUT_S = 25.0
+# ExecuteStatementException / BatchExecuteStatementException: "The SQL statement encountered an
+# environmental error while running" (Data API reference): not the statement's fault.
 _TRANSIENT_CODES = {
+    "ExecuteStatementException",
+    "BatchExecuteStatementException",
     "ThrottlingException",
     "InternalServerException",
     "ActiveStatementsExceededException",

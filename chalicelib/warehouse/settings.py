@@ -37,6 +37,9 @@ ENV_REDSHIFT_API = "INGEST_REDSHIFT_API"
 ENV_REDSHIFT_DATA_EVENTS = "INGEST_REDSHIFT_DATA_EVENTS"
 # How long a load invocation waits on its Data API statement before handing over.
 ENV_REDSHIFT_DATA_WAIT = "INGEST_REDSHIFT_DATA_WAIT_SECONDS"
+# Each connector session's statement_timeout; 0 leaves it to the cluster (its parameter group's
+# statement_timeout or WLM query monitoring rules).
+ENV_REDSHIFT_STATEMENT_TIMEOUT = "INGEST_REDSHIFT_STATEMENT_TIMEOUT_SECONDS"
 
 # password: user and password from the environment (dev clusters); iam: temporary credentials from
 # GetClusterCredentials / redshift-serverless GetCredentials; secret: a Secrets Manager secret.
@@ -67,6 +70,7 @@ class RedshiftSettings:
     api: RedshiftApi = "connector"
     data_events: bool = True
     data_wait_s: int = DEFAULT_DATA_WAIT_S
+    statement_timeout_s: int = 0
 
     def __repr__(self) -> str:
         return (
@@ -138,4 +142,5 @@ def redshift_settings(env: Mapping[str, str]) -> RedshiftSettings:
         api=api,  # type: ignore[arg-type]  # checked above
         data_events=envvars.flag(env, ENV_REDSHIFT_DATA_EVENTS, default=True),
         data_wait_s=envvars.integer(env, ENV_REDSHIFT_DATA_WAIT, DEFAULT_DATA_WAIT_S, minimum=0),
+        statement_timeout_s=envvars.integer(env, ENV_REDSHIFT_STATEMENT_TIMEOUT, 0, minimum=0),
     )

@@ -39,13 +39,15 @@ class Merged:
 def merge_manifest(
     warehouse: Warehouse,
     table: Table,
-    manifest_uri: str,
+    manifest_uri: str | None,
     upload_id: str,
     before_commit: BeforeCommit | None = None,
 ) -> Merged:
     """COPY the cleaned CSV files of a manifest into staging, drop superseded ids, MERGE by id and
     record ``upload_id`` in the ledger, all in one transaction; an upload id already in the
-    ledger is a no-op. ``before_commit`` receives the superseded (row, winning row) pairs inside the
+    ledger is a no-op. ``manifest_uri`` None means no file holds a valid row: nothing is copied
+    (Redshift's COPY fails when it finds no file) and the upload is recorded with 0 rows.
+    ``before_commit`` receives the superseded (row, winning row) pairs inside the
     transaction, as soon as they are known; it may return a function, called just before the
     commit, that finishes its work (so slow reads can overlap the MERGE). A failure in either
     rolls the load back.
@@ -65,7 +67,11 @@ def merge_manifest(
         for name in (staging, replaced):
             warehouse.execute(sql.drop_table(name))
         warehouse.execute(sql.create_staging(table, staging, warehouse.dialect))
-        copied = warehouse.copy_from_s3(staging, sql.staging_columns(table), manifest_uri)
+        copied = (
+            warehouse.copy_from_s3(staging, sql.staging_columns(table), manifest_uri)
+            if manifest_uri is not None
+            else 0
+        )
         warehouse.execute(sql.create_superseded(table, staging, replaced))
         superseded = [
             (int(row), int(winner))

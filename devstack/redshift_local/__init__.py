@@ -10,6 +10,7 @@ difference from Redshift.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any
 
 from devstack.redshift_local.catalog import bootstrap
 from devstack.redshift_local.cluster import INSTALL_HINT, Cluster, ClusterError, find_binaries
+from devstack.redshift_local.data_checks import Identity
 from devstack.redshift_local.data_service import DataApiServer
 from devstack.redshift_local.proxy import EngineContext, Proxy
 
@@ -28,7 +30,7 @@ DATABASE = "dev"
 USER = "ingest"
 # COPY and UNLOAD must name a role; the engine checks its shape only.
 IAM_ROLE = "arn:aws:iam::123456789012:role/redshift-local"
-# What the Data API stand-in is asked for; any identifier is accepted.
+# The cluster identifier the Data API stand-in answers to (any other is refused, as AWS would).
 CLUSTER_ID = "redshift-local"
 
 
@@ -70,9 +72,22 @@ class LocalRedshift:
         finally:
             admin.close()
             database.close()
-        context = EngineContext(self.cluster.port, self.cluster.socket_path(), DATABASE, self.s3)
+        context = EngineContext(
+            self.cluster.port,
+            self.cluster.socket_path(),
+            DATABASE,
+            self.s3,
+            delay_s=float(os.environ.get("REDSHIFT_LOCAL_STATEMENT_DELAY") or 0),
+            delay_match=os.environ.get("REDSHIFT_LOCAL_DELAY_MATCH", ""),
+        )
         self.proxy = Proxy(context).start()
         return self
+
+    def delay(self, seconds: float, match: str = "") -> None:
+        """Make each statement matching ``match`` (a regular expression; empty: every one) wait
+        ``seconds`` on the server first; 0 turns the delay off."""
+        assert self.proxy is not None
+        self.proxy.context.delay_s, self.proxy.context.delay_match = seconds, match
 
     def use_s3(self, s3: Any) -> None:
         """Point COPY and UNLOAD at another S3 client (tests: the one inside their moto mock)."""
@@ -110,8 +125,8 @@ class LocalRedshift:
                     "user": USER,
                     "password": self.password,
                     "ssl": False,
-                    "timeout": 30,
-                }
+                },
+                Identity(CLUSTER_ID, DATABASE, USER),
             ).start()
         return self.data_api
 

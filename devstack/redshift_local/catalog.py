@@ -36,7 +36,11 @@ SYSTEM_TABLES = (
         column_type character(10), column_length character(10), position integer,
         error_code integer, error_message character(512))""",
     "GRANT SELECT ON pg_catalog.stl_load_errors, pg_catalog.sys_load_error_detail TO PUBLIC",
+    # STL's query and SYS's query_id are separate identifiers (one COPY has one of each). The
+    # two sequences overlap on purpose: a SYS lookup by an STL id finds another COPY's rows,
+    # as it can on Redshift.
     "CREATE SEQUENCE IF NOT EXISTS pg_catalog.redshift_local_query_id START 100000",
+    "CREATE SEQUENCE IF NOT EXISTS pg_catalog.redshift_local_sys_query_id START 100001",
     f"""CREATE OR REPLACE FUNCTION pg_catalog.pg_last_copy_count() RETURNS bigint
         LANGUAGE sql STABLE AS
         $$ SELECT COALESCE(NULLIF(current_setting('{LAST_COPY_COUNT}', true), ''),

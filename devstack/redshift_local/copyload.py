@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from devstack.redshift_local.wire import SideConnection
 
 CHUNK = 256 * 1024
+# What a NUL byte becomes on its way to PostgreSQL under NULL AS '\\0' (see ``_csv_null``).
+NUL_MARKER = "\x1aredshift_local_nul\x1a"
+MANIFEST_DOC = (
+    "https://docs.aws.amazon.com/redshift/latest/dg/loading-data-files-using-manifest.html"
+)
 _S3_URL = re.compile(r"^s3://([^/]+)/(.*)$", re.DOTALL)
 _WHERE = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?(?:: \"(.*)\")?", re.DOTALL)
 # Redshift's load error codes for the PostgreSQL errors a COPY of bad data raises
@@ -130,21 +135,81 @@ def _csv_chunks(body: Any) -> Iterator[bytes]:
         raise CopyAborted(f"S3 read failed: {type(exc).__name__}") from None
 
 
-def _parquet_chunks(body: Any, width: int, url: str) -> Iterator[bytes]:
+# Parquet physical types a column of each Redshift type can be loaded from; anything else is
+# "an incompatible Parquet schema" (COPY from Parquet maps columns by position and does not
+# convert: copy-usage_notes-copy-from-columnar.html; the error as AWS shows it:
+# knowledge-center/redshift-spectrum-data-errors).
+_PARQUET_TYPES = {
+    "bigint": ("int64", "int32", "int16", "int8"),
+    "integer": ("int32", "int16", "int8"),
+    "smallint": ("int16", "int8"),
+    "character varying": ("string", "large_string"),
+    "character": ("string", "large_string"),
+    "text": ("string", "large_string"),
+    "timestamp without time zone": ("timestamp",),
+    "timestamp with time zone": ("timestamp",),
+    "date": ("date32", "date64"),
+    "double precision": ("double", "float"),
+    "real": ("float",),
+    "numeric": ("decimal", "double"),
+    "boolean": ("bool",),
+}
+
+
+def _parquet_csv(body: Any, columns: list[tuple[str, str]], url: str) -> bytes:
+    """The Parquet file as CSV text for PostgreSQL's COPY, once its columns are checked.
+
+    Raises:
+        EmulationError: the file's columns differ in number or type from the table's.
+    """
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     table = pq.read_table(io.BytesIO(body.read()))
-    if table.num_columns != width:
-        raise CopyAborted(
-            f"{url}: the file has {table.num_columns} columns, the table {width} (Parquet "
-            "columns are mapped by position)"
+    if table.num_columns != len(columns):
+        raise EmulationError(
+            "XX000",
+            "Spectrum Scan Error",
+            f"\n  error:  Spectrum Scan Error\n  code:      15007\n  context:   File '{url}' "
+            f"has {table.num_columns} columns, the table {len(columns)}\n",
         )
+    for (name, kind), field in zip(columns, table.schema, strict=True):
+        base = kind.split("(")[0].strip()
+        arrow = str(field.type)
+        if not arrow.startswith(_PARQUET_TYPES.get(base, (arrow,))):
+            raise EmulationError(
+                "XX000",
+                "Spectrum Scan Error",
+                f"\n  error:  Spectrum Scan Error\n  code:      15007\n  context:   File "
+                f"'{url}' has an incompatible Parquet schema for column '{url}.{name}'. "
+                f"Column type: {kind.upper()}, Parquet schema: optional {field.type}\n",
+            )
     out = io.BytesIO()
     pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
-    data = out.getvalue()
+    return out.getvalue()
+
+
+def _pieces(data: bytes) -> Iterator[bytes]:
     for start in range(0, len(data), CHUNK):
         yield data[start : start + CHUNK]
+
+
+def _csv_null(command: CopyCommand) -> tuple[str, bytes | None]:
+    """PostgreSQL's NULL string for a CSV COPY, and the byte to replace by it (if any).
+
+    Redshift's default null_string is '\\N'; NULL AS '\\0' (or '\\000') makes a field holding
+    only NUL a NULL (copy-parameters-data-conversion.html). PostgreSQL cannot read a NUL byte,
+    so the engine swaps NUL for a marker of its own and makes that the NULL string.
+    """
+    null = command.options.get("NULL", "\\N")
+    if null in ("\\0", "\\000"):
+        return NUL_MARKER, b"\x00"
+    return null, None
+
+
+def _replaced(chunks: Iterator[bytes], byte: bytes | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk.replace(byte, NUL_MARKER.encode()) if byte else chunk
 
 
 def _target(backend: Backend, command: CopyCommand) -> tuple[int, list[tuple[str, str]]]:
@@ -175,7 +240,16 @@ def run_copy(
             "25P02",
             "current transaction is aborted, commands ignored until end of transaction block",
         )
-    unsupported = set(command.options) - {"IAM_ROLE", "REGION", "TIMEFORMAT", "QUOTE", "DELIMITER"}
+    unsupported = set(command.options) - {
+        "IAM_ROLE",
+        "REGION",
+        "TIMEFORMAT",
+        "QUOTE",
+        "DELIMITER",
+        "NULL",
+        "COMPUPDATE",
+        "STATUPDATE",
+    }
     if command.options.get("TIMEFORMAT", "auto").lower() != "auto" or unsupported:
         raise EmulationError("0A000", "redshift_local emulates TIMEFORMAT 'auto' and no header")
     own = backend.status == b"I"
@@ -186,27 +260,42 @@ def run_copy(
         query_id = int(
             side.query("SELECT nextval('pg_catalog.redshift_local_query_id')")[0][0] or 0
         )
+        sys_id = int(
+            side.query("SELECT nextval('pg_catalog.redshift_local_sys_query_id')")[0][0] or 0
+        )
         files = entries(s3, command)
         columns = command.columns or tuple(f'"{name}"' for name, _ in table_columns)
         options = "FORMAT csv"
         for name, key in (("QUOTE", "QUOTE"), ("DELIMITER", "DELIMITER")):
             if name in command.options:
                 options += f", {key} {literal(command.options[name])}"
+        null, swapped = _csv_null(command)
+        if command.file_format == "CSV":
+            options += f", NULL {literal(null)}"
         statement = f"COPY {command.table} ({', '.join(columns)}) FROM STDIN WITH ({options})"
-        total = 0
+        total = found = 0
         for entry in files:
             body = _open(s3, entry)
             if body is None:
                 continue
+            found += 1
             chunks = (
-                _parquet_chunks(body, len(columns), entry.url)
+                _pieces(_parquet_csv(body, table_columns, entry.url))
                 if command.file_format == "PARQUET"
-                else _csv_chunks(body)
+                else _replaced(_csv_chunks(body), swapped)
             )
             result = backend.copy_in(statement, chunks)
             if result.error is not None:
-                raise _load_failure(side, result, entry, command, oid, query_id, user, backend)
+                ids = (query_id, sys_id)
+                raise _load_failure(side, result, entry, command, oid, ids, user, backend)
             total += int(result.tag.split()[-1]) if result.tag else 0
+        if not found:
+            # "Regardless of any mandatory settings, COPY will terminate if no files are found."
+            raise EmulationError(
+                "XX000",
+                f"Load into table '{command.table.strip(chr(34))}' failed: no files found at "
+                f"{command.source} (COPY terminates if no files are found: {MANIFEST_DOC})",
+            )
         backend.query(
             f"SELECT set_config('{LAST_COPY_COUNT}', '{total}', false), "
             f"set_config('{LAST_COPY_ID}', '{query_id}', false)"
@@ -225,11 +314,14 @@ def _load_failure(
     entry: Entry,
     command: CopyCommand,
     oid: int,
-    query_id: int,
+    ids: tuple[int, int],
     user: str,
     backend: Backend,
 ) -> EmulationError:
-    """Record a data error as Redshift does and build the error the client sees."""
+    """Record a data error as Redshift does and build the error the client sees: STL's row
+    under the COPY's query id, SYS's under its own query_id, the DETAIL naming the first in
+    Redshift's current form (``query:     <id>[child_sequence:1]``)."""
+    query_id, sys_id = ids
     error = result.error or {}
     state, reason = error.get("C", "XX000"), error.get("M", "")
     if not (state.startswith("22") or state == "23502"):
@@ -237,6 +329,9 @@ def _load_failure(
     where = _WHERE.search(error.get("W", ""))
     line = where.group(1) if where else "0"
     column = (where.group(2) or "") if where else ""
+    if not column and state == "23502":  # PostgreSQL names the NOT NULL column in its message
+        named = re.search(r'column "([^"]+)"', reason)
+        column = named.group(1) if named else ""
     value = (where.group(3) or "") if where else ""
     code = _CODES.get(state, 1200)
     for text, format_code in _FORMAT_CODES:
@@ -265,7 +360,7 @@ def _load_failure(
         SYS_INSERT,
         [
             user,
-            str(query_id),
+            str(sys_id),
             str(backend.pid),
             str(oid),
             entry.url,
@@ -281,7 +376,7 @@ def _load_failure(
     detail = (
         "\n  -----------------------------------------------\n"
         f"  error:  {reason}\n  code:      {code}\n  context:   {column}\n"
-        f"  query:     {query_id}\n  location:  {entry.url}:{line}\n"
+        f"  query:     {query_id}[child_sequence:1]\n  location:  {entry.url}:{line}\n"
         "  process:   redshift_local\n  -----------------------------------------------\n"
     )
     return EmulationError(

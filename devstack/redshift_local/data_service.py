@@ -25,6 +25,17 @@ from typing import Any
 
 import redshift_connector
 
+from devstack.redshift_local.data_checks import (
+    MAX_ACTIVE,
+    ApiError,
+    Identity,
+    check_row,
+    check_statements,
+    check_target,
+    fingerprint,
+    validate,
+)
+
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -33,13 +44,8 @@ TARGET_PREFIX = "RedshiftData."
 _UNSUPPORTED = ("SessionId", "SessionKeepAliveSeconds", "ResultFormat", "ExecutionMode")
 # ``:name`` placeholders outside string literals (``::`` casts are left alone).
 _NAMED = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_][A-Za-z0-9_]*)")
-_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)\s*$", re.MULTILINE)
-
-
-class ApiError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.message = kind, message
+# A load error's DETAIL names the query as ``query:     185611517[child_sequence:1]``.
+_DETAIL_QUERY = re.compile(r"^\s*query:\s*(\d+)(?:\[child_sequence:\d+\])?\s*$", re.MULTILINE)
 
 
 @dataclass
@@ -106,11 +112,13 @@ class DataApiServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, connect_kwargs: dict[str, Any], port: int = 0) -> None:
+    def __init__(self, connect_kwargs: dict[str, Any], identity: Identity, port: int = 0) -> None:
         super().__init__((HOST, port), _Handler)
         self.connect_kwargs = connect_kwargs
+        self.identity = identity
         self.statements: dict[str, _Statement] = {}
-        self.tokens: dict[str, str] = {}
+        self.tokens: dict[str, tuple[str, str]] = {}
+        self.faults: dict[str, str] = {}
         self.lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -127,6 +135,13 @@ class DataApiServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
+    def fail_next(self, operation: str, kind: str) -> None:
+        """Answer the next call of ``operation`` with the exception ``kind`` (for tests: the
+        environmental errors AWS reports as ExecuteStatementException and
+        BatchExecuteStatementException cannot be caused from outside)."""
+        with self.lock:
+            self.faults[operation] = kind
+
     # The four calls -------------------------------------------------------------------------
 
     def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -138,16 +153,21 @@ class DataApiServer(ThreadingHTTPServer):
         }.get(operation)
         if handler is None:
             raise ApiError("UnknownOperationException", f"{operation} is not emulated locally")
+        validate(operation, request)
+        with self.lock:
+            fault = self.faults.pop(operation, None)
+        if fault:
+            raise ApiError(fault, "The SQL statement encountered an environmental error.")
         return handler(request)
 
     def _execute(self, request: dict[str, Any]) -> dict[str, Any]:
-        sql = bind_named(_required(request, "Sql"), request.get("Parameters") or [])
+        check_statements([request["Sql"]])
+        sql = bind_named(request["Sql"], request.get("Parameters") or [])
         return self._start([_Part(sql)], request, batch=False)
 
     def _batch(self, request: dict[str, Any]) -> dict[str, Any]:
-        sqls = _required(request, "Sqls")
-        if not isinstance(sqls, list) or not 1 <= len(sqls) <= 40:
-            raise ApiError("ValidationException", "Sqls must hold 1 to 40 statements")
+        sqls = request["Sqls"]
+        check_statements(sqls)
         if request.get("Parameters"):
             raise ApiError("ValidationException", "batch parameters are not emulated locally")
         return self._start([_Part(s) for s in sqls], request, batch=True)
@@ -156,18 +176,29 @@ class DataApiServer(ThreadingHTTPServer):
         for name in _UNSUPPORTED:
             if name in request:
                 raise ApiError("ValidationException", f"{name} is not emulated locally")
-        _required(request, "Database")
-        if not (request.get("ClusterIdentifier") or request.get("WorkgroupName")):
-            raise ApiError("ValidationException", "ClusterIdentifier or WorkgroupName is required")
-        token = request.get("ClientToken")
+        check_target(request, self.identity)
+        token, shape = request.get("ClientToken"), fingerprint(request)
         with self.lock:
             if token and token in self.tokens:
-                known = self.statements[self.tokens[token]]
-                return self._started(known)
+                # AWS idempotency: the same token with the same request is the first statement;
+                # with a different request it is an error, never the first statement's answer.
+                known, first_shape = self.tokens[token]
+                if first_shape != shape:
+                    raise ApiError(
+                        "ValidationException",
+                        f"ClientToken {token} was already used with different parameters",
+                    )
+                return self._started(self.statements[known])
+            active = sum(s.status in ("SUBMITTED", "STARTED") for s in self.statements.values())
+            if active >= MAX_ACTIVE:
+                raise ApiError(
+                    "ActiveStatementsExceededException",
+                    f"The number of active statements exceeds the limit of {MAX_ACTIVE}",
+                )
             statement = _Statement(str(uuid.uuid4()), parts, batch, request)
             self.statements[statement.id] = statement
             if token:
-                self.tokens[token] = statement.id
+                self.tokens[token] = (statement.id, shape)
         threading.Thread(
             target=self._run, args=(statement,), name=f"data-api-{statement.id[:8]}", daemon=True
         ).start()
@@ -229,8 +260,11 @@ class DataApiServer(ThreadingHTTPServer):
             raise ApiError("ValidationException", "Query does not have result. Please check.")
         offset = int(request.get("NextToken") or 0)
         page = part.rows[offset : offset + PAGE_ROWS]
+        records = [[field_of(v) for v in row] for row in page]
+        for record in records:
+            check_row(record)
         reply: dict[str, Any] = {
-            "Records": [[field_of(v) for v in row] for row in page],
+            "Records": records,
             "ColumnMetadata": [{"name": c, "label": c} for c in part.columns],
             "TotalNumRows": len(part.rows),
         }
@@ -239,7 +273,7 @@ class DataApiServer(ThreadingHTTPServer):
         return reply
 
     def _find(self, request: dict[str, Any]) -> _Statement:
-        statement_id = str(_required(request, "Id")).split(":")[0]
+        statement_id = str(request["Id"]).split(":")[0]
         with self.lock:
             found = self.statements.get(statement_id)
         if found is None:
@@ -302,12 +336,6 @@ class DataApiServer(ThreadingHTTPServer):
         return True
 
 
-def _required(request: dict[str, Any], name: str) -> Any:
-    if request.get(name) in (None, "", []):
-        raise ApiError("ValidationException", f"{name} is required")
-    return request[name]
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: DataApiServer
 
@@ -317,6 +345,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not target.startswith(TARGET_PREFIX):
                 raise ApiError("UnknownOperationException", f"unknown target {target!r}")
+            if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
+                raise ApiError(
+                    "MissingAuthenticationTokenException", "Request is missing Authentication Token"
+                )
             request = json.loads(self.rfile.read(length) or b"{}")
             status, body = 200, self.server.call(target[len(TARGET_PREFIX) :], request)
         except ApiError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import socketserver
 import struct
@@ -22,12 +23,8 @@ from typing import Any
 from devstack.redshift_local import wire
 from devstack.redshift_local.backend import Backend
 from devstack.redshift_local.copyload import EmulationError, run_copy
-from devstack.redshift_local.statements import (
-    Command,
-    CopyCommand,
-    StatementError,
-    classify,
-)
+from devstack.redshift_local.statements import Command, CopyCommand, classify
+from devstack.redshift_local.tokens import StatementError
 from devstack.redshift_local.unload import run_unload
 
 logger = logging.getLogger(__name__)
@@ -47,6 +44,11 @@ class EngineContext:
     socket_path: str
     database: str
     s3: Any
+    # An optional wait before each statement matching ``delay_match`` (a regular expression,
+    # searched case-insensitively; empty matches every statement): the backend sleeps, so the
+    # session's statement_timeout cancels a wait that outlasts it, as it would a long statement.
+    delay_s: float = 0.0
+    delay_match: str = ""
 
 
 @dataclass
@@ -159,6 +161,8 @@ class _Session:
         except StatementError as exc:
             self._fail(wire.error_response(exc.sqlstate, str(exc)))
             return
+        if not self._delay([text]):
+            return
         if command is None:
             self.backend.sock.sendall(wire.message(b"Q", wire.cstr(text)))
             self._relay()
@@ -187,6 +191,13 @@ class _Session:
         except StatementError as exc:
             self._fail(wire.error_response(exc.sqlstate, str(exc)))
             return
+        texts = [
+            wire.split_cstr(data, wire.split_cstr(data)[1])[0]
+            for kind, data in batch
+            if kind == b"P"
+        ]
+        if not self._delay(texts):
+            return
         emulated = [item for item in plan if item[2]]
         if not emulated:
             out = b"".join(wire.message(kind, data) for kind, data, _ in plan)
@@ -197,6 +208,20 @@ class _Session:
             self._fail(wire.error_response("0A000", "redshift_local: mixed emulated batch"))
             return
         self._answer(batch)
+
+    def _delay(self, texts: list[str]) -> bool:
+        """Wait as configured before these statements; False if the wait itself failed (a
+        statement timeout, an aborted transaction), the client then having its error."""
+        assert self.backend is not None
+        seconds, match = self.context.delay_s, self.context.delay_match
+        if seconds <= 0 or not any(re.search(match, t, re.IGNORECASE) for t in texts):
+            return True
+        slept = self.backend.query(f"SELECT pg_sleep({float(seconds)})")
+        if slept.error is None:
+            return True
+        error = slept.error
+        self._fail(wire.error_response(error.get("C", "XX000"), error.get("M", "")))
+        return False
 
     def _inspect(self, kind: bytes, data: bytes) -> tuple[bytes, bytes, bool]:
         """(kind, payload to forward, whether the proxy answers it itself)."""

@@ -1,7 +1,6 @@
 """Recognises the Redshift-only statements the local engine emulates, and strips table layout.
 
-Owns a small SQL tokenizer (strings with Redshift's backslash escapes, quoted identifiers,
-comments) and the grammar of the parts of ``COPY ... FROM 's3://...'`` and ``UNLOAD`` that the
+Owns the grammar of the parts of ``COPY ... FROM 's3://...'`` and ``UNLOAD`` that the
 engine emulates; an option it does not emulate is refused, never ignored. ``CREATE TABLE`` loses
 its DISTSTYLE / DISTKEY / SORTKEY / ENCODE clauses. Any other statement is left as it was written.
 """
@@ -11,58 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>--[^\n]*|/\*.*?\*/)
-  | (?P<string>'(?:[^'\\]|\\.|'')*')
-  | (?P<qident>"(?:[^"]|"")*")
-  | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
-  | (?P<number>[0-9]+(?:\.[0-9]+)?)
-  | (?P<punct>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+from devstack.redshift_local import rules
+from devstack.redshift_local.tokens import StatementError, Token, tokens
+
 _LAYOUT = {"DISTSTYLE", "DISTKEY", "SORTKEY", "COMPOUND", "INTERLEAVED", "ENCODE", "BACKUP"}
-
-
-class StatementError(Exception):
-    """A Redshift statement the engine recognises but cannot emulate as written."""
-
-    def __init__(self, message: str, sqlstate: str = "0A000") -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
-
-    @property
-    def upper(self) -> str:
-        return self.text.upper() if self.kind == "word" else ""
-
-    @property
-    def value(self) -> str:
-        """A string literal's value, or an identifier's name."""
-        if self.kind == "string":
-            body = self.text[1:-1]
-            return re.sub(r"\\(.)|''", lambda m: m.group(1) or "'", body, flags=re.DOTALL)
-        if self.kind == "qident":
-            return self.text[1:-1].replace('""', '"')
-        return self.text.lower()
-
-
-def tokens(sql: str) -> list[Token]:
-    """Every token of ``sql``, whitespace and comments included (so text can be rebuilt)."""
-    found = []
-    for match in _TOKEN.finditer(sql):
-        kind = match.lastgroup or "punct"
-        found.append(Token(kind, match.group()))
-    if "".join(t.text for t in found) != sql:
-        raise StatementError("unterminated literal or identifier", "42601")
-    return found
 
 
 def _meaningful(sql: str) -> list[Token]:
@@ -129,6 +80,12 @@ class _Reader:
             raise StatementError(f"syntax error: {what} must be a string literal", "42601")
         return tok.value
 
+    def raw_string(self, what: str) -> str:
+        tok = self.next(what)
+        if tok.kind != "string":
+            raise StatementError(f"syntax error: {what} must be a string literal", "42601")
+        return tok.raw
+
     def punct(self, char: str) -> None:
         tok = self.next(repr(char))
         if tok.text != char:
@@ -147,12 +104,18 @@ def classify(sql: str) -> tuple[str, Command | None]:
     """
     head = re.match(r"\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*([A-Za-z]+)", sql, re.DOTALL)
     first = head.group(1).upper() if head else ""
-    if first == "COPY" and re.search(r"FROM\s+'s3://", sql, re.IGNORECASE):
-        return sql, parse_copy(_meaningful(sql))
-    if first == "UNLOAD":
-        return sql, parse_unload(_meaningful(sql))
-    if first == "CREATE" and re.search(r"\b(DISTSTYLE|DISTKEY|SORTKEY|ENCODE)\b", sql, re.I):
-        return strip_layout(sql), None
+    try:
+        if first == "COPY" and re.search(r"FROM\s+'s3://", sql, re.IGNORECASE):
+            return sql, parse_copy(_meaningful(sql))
+        if first == "UNLOAD":
+            return sql, parse_unload(_meaningful(sql))
+        if first == "MERGE":
+            rules.check_merge(_meaningful(sql))
+        if first == "CREATE" and re.search(r"\b(DISTSTYLE|DISTKEY|SORTKEY|ENCODE)\b", sql, re.I):
+            rules.check_layout(_meaningful(sql))
+            return strip_layout(sql), None
+    except rules.RuleError as exc:
+        raise StatementError(str(exc), exc.sqlstate) from None
     return sql, None
 
 
@@ -215,9 +178,27 @@ def parse_copy(toks: list[Token]) -> CopyCommand:
     options = state
     if "IAM_ROLE" not in options:
         raise StatementError("COPY from S3 needs IAM_ROLE (or credentials)", "42601")
-    if file_format == "PARQUET" and (columns or len(options.keys() - {"IAM_ROLE", "REGION"})):
-        raise StatementError("COPY from columnar data takes no column list or CSV options")
+    if file_format == "PARQUET":
+        _columnar_options(columns, options)
     return CopyCommand(table, tuple(columns), source, manifest, file_format, options)
+
+
+# COPY from Parquet takes only these parameters (FROM and MANIFEST aside); REGION is refused
+# with this very message (AWS: "COPY from columnar data formats", copy-usage_notes-copy-from-
+# columnar.html). ACCEPTINVCHARS, FILLRECORD, EXPLICIT_IDS and CREDENTIALS are not emulated.
+_COLUMNAR_OPTIONS = {"IAM_ROLE", "STATUPDATE"}
+
+
+def _columnar_options(columns: list[str], options: dict[str, str]) -> None:
+    if "REGION" in options:
+        raise StatementError("REGION argument is not supported for PARQUET based COPY", "XX000")
+    refused = sorted(options.keys() - _COLUMNAR_OPTIONS)
+    if refused:
+        raise StatementError(
+            f"{refused[0]} argument is not supported for PARQUET based COPY", "XX000"
+        )
+    if columns:
+        raise StatementError("Column list is not supported for PARQUET based COPY", "XX000")
 
 
 def _copy_option(reader: _Reader, state: dict[str, str]) -> None:
@@ -227,6 +208,9 @@ def _copy_option(reader: _Reader, state: dict[str, str]) -> None:
     if name in ("IAM_ROLE", "REGION", "TIMEFORMAT", "DATEFORMAT", "QUOTE", "DELIMITER"):
         reader.accept("AS")
         state[name] = reader.string(name)
+    elif name == "NULL":
+        reader.accept("AS")
+        state[name] = reader.raw_string("NULL AS")
     elif name == "MANIFEST":
         state[name] = "1"
     elif name == "FORMAT":
@@ -235,7 +219,7 @@ def _copy_option(reader: _Reader, state: dict[str, str]) -> None:
     elif name in ("CSV", "PARQUET"):
         state["FORMAT"] = name
     elif name in ("COMPUPDATE", "STATUPDATE"):
-        reader.accept("ON", "OFF", "TRUE", "FALSE", "PRESET")
+        state[name] = reader.accept("ON", "OFF", "TRUE", "FALSE", "PRESET") or "ON"
     elif name == "IGNOREHEADER":
         reader.accept("AS")
         state[name] = reader.next("a number").text
@@ -248,6 +232,7 @@ def parse_unload(toks: list[Token]) -> UnloadCommand:
     reader.word("UNLOAD")
     reader.punct("(")
     query = reader.string("the query")
+    rules.check_unload_query(_meaningful(query))
     reader.punct(")")
     reader.word("TO")
     prefix = reader.string("the S3 prefix")

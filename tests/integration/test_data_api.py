@@ -8,18 +8,20 @@ the real stages; the load is ``pipeline/load_async.py`` as the app runs it.
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from chalicelib import keys
+from chalicelib import keys, storage
 from chalicelib.api import health, reports
 from chalicelib.config import Settings
+from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.pipeline import load, load_async, state
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import ensure_schema, sql
-from chalicelib.warehouse.redshift_data import DataApi, DataApiWarehouse, Target
+from chalicelib.warehouse.redshift_data import DataApi, DataApiWarehouse, Status, Target
 from tests.integration.conftest import ENGINE_BUCKET as BUCKET
 from tests.stage_events import split_and_validate, stage_event
 
@@ -146,3 +148,82 @@ def test_reports_and_health_go_through_the_data_api(
         ("Research", "Chemist", 1)
     ]
     assert checked.to_json()["warehouse"] == {"engine": "redshift", "api": "data", "status": "ok"}
+
+
+def test_data_api_upload_whose_rows_are_all_rejected_ends_loaded_with_no_rows(
+    s3: Any, api: DataApi, settings: Settings
+) -> None:
+    uid = _upload(s3, settings, "jobs", b"x,Engineer\n0,Manager\n")
+
+    result = _load(s3, api, settings, "jobs", uid)
+
+    assert (result.state, result.rows_loaded) == ("loaded", 0)
+    assert api.query(sql.ledger_lookup(), [uid]) == [(0, 0)]
+
+
+def test_data_api_text_equal_to_the_null_marker_loads_as_text(
+    s3: Any, api: DataApi, settings: Settings
+) -> None:
+    uid = _upload(s3, settings, "departments", b"941,\\N\n")
+
+    result = _load(s3, api, settings, "departments", uid)
+
+    assert result.state == "loaded"
+    assert api.query('SELECT "department" FROM "departments" WHERE "id" = 941') == [("\\N",)]
+
+
+def test_a_failed_copy_without_a_query_id_is_found_by_its_files(
+    s3: Any, api: DataApi, settings: Settings
+) -> None:
+    # Describe may name no query for the failed part: the lookup by the upload's files remains.
+    uid = _upload(s3, settings, "jobs", b"951,Engineer\n")
+    clean = keys.clean_key("jobs", uid, 0)
+    s3.put_object(Bucket=BUCKET, Key=clean, Body=b"x951,Engineer,1\n")
+    assert _load(s3, api, settings, "jobs", uid).state == "failed"
+    upload = state.read(s3, BUCKET, "jobs", uid)
+    assert upload is not None
+    status = Status("id", "FAILED", "ERROR: Load into table failed", None, "COPY x")
+    error = PermanentWarehouseError("redshift: load failed")
+
+    message = load_async._failure_message(api, BUCKET, TABLES["jobs"], upload, status, error)
+
+    assert f"s3://{BUCKET}/{clean} line 1, column id:" in message
+
+
+@pytest.mark.parametrize("kind", ["BatchExecuteStatementException", "ExecuteStatementException"])
+def test_an_environmental_error_from_the_data_api_is_retried(
+    redshift_engine: LocalRedshift, s3: Any, api: DataApi, settings: Settings, kind: str
+) -> None:
+    uid = _upload(s3, settings, "jobs", b"961,Welder\n")
+    operation = kind.removesuffix("Exception")
+    redshift_engine.start_data_api().fail_next(operation, kind)
+
+    with pytest.raises(TransientWarehouseError):
+        load_async.load_upload(s3, api, settings, stage_event(keys.load_key("jobs", uid)))
+
+    assert _load(s3, api, settings, "jobs", uid).state == "loaded"
+
+
+def test_a_finished_load_is_found_when_its_event_never_arrives(
+    redshift_engine: LocalRedshift, s3: Any, api: DataApi
+) -> None:
+    # WithEvent on, but the event is lost (EventBridge delivers at best effort): the load must
+    # still come back on its own, through its re-written trigger.
+    env = {**redshift_engine.data_api_environment(), "INGEST_BUCKET": BUCKET}
+    events = Settings.from_env(
+        env | {"INGEST_REDSHIFT_DATA_EVENTS": "true", "INGEST_REDSHIFT_DATA_WAIT_SECONDS": "0"}
+    )
+    uid = _upload(s3, events, "jobs", b"971,Baker\n")
+    trigger = keys.load_key("jobs", uid)
+    redshift_engine.delay(1.5, r"^\s*COPY")
+    try:
+        for _ in range(40):
+            s3.delete_object(Bucket=BUCKET, Key=trigger)
+            result = load_async.load_upload(s3, api, events, stage_event(trigger))
+            if result.state == "loaded" or not storage.exists(s3, BUCKET, trigger):
+                break  # loaded, or no new trigger event would come
+            time.sleep(0.2)
+    finally:
+        redshift_engine.delay(0)
+
+    assert result.state == "loaded"

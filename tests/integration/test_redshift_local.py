@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from chalicelib import keys
 from chalicelib.config import Settings
-from chalicelib.errors import PermanentWarehouseError
+from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
 from chalicelib.pipeline import load
 from chalicelib.tables import TABLES, get_table
-from chalicelib.warehouse import Warehouse, ensure_schema, make_warehouse, sql
+from chalicelib.warehouse import Warehouse, ensure_schema, make_warehouse, redshift_connect, sql
 from tests.integration.conftest import ENGINE_BUCKET as BUCKET
 from tests.stage_events import split_and_validate, stage_event
 
@@ -181,3 +182,68 @@ def test_load_errors_outlive_the_rollback_in_both_system_views(
     )
     assert stl == [(f"s3://{BUCKET}/e/a.csv", 3, "source_row", 1207)]
     assert sys_rows == [(3, "source_row")]
+
+
+def test_each_failed_copy_on_one_connection_reports_its_own_file(
+    s3: Any, connect: Callable[[], Warehouse]
+) -> None:
+    # STL's query and SYS's query_id are different numbers for one COPY; the DETAIL names the
+    # first as "query: <id>[child_sequence:1]". Looked up in the wrong view, or by this
+    # session's latest error, a failure is reported with another COPY's file.
+    warehouse = connect()
+    table = get_table("jobs")
+
+    def copy(manifest: str) -> None:
+        def work() -> None:
+            warehouse.execute(sql.drop_table("jobs_q"))
+            warehouse.execute(sql.create_staging(table, "jobs_q", "redshift"))
+            warehouse.copy_from_s3("jobs_q", sql.staging_columns(table), manifest)
+
+        warehouse.run_transaction(work)
+
+    first = _put_manifest(s3, "q/1.json", {"q/first.csv": b"x,A,1\n"}, True)
+    second = _put_manifest(s3, "q/2.json", {"q/second.csv": b"1,A,1\ny,B,2\n"}, True)
+    third = _put_manifest(s3, "q/3.json", {"q/missing.csv": None}, True)
+
+    with pytest.raises(PermanentWarehouseError, match="q/first.csv line 1"):
+        copy(first)
+    with pytest.raises(PermanentWarehouseError) as second_error:
+        copy(second)
+    with pytest.raises(PermanentWarehouseError) as third_error:
+        copy(third)
+
+    assert "q/second.csv line 2, column id" in second_error.value.message
+    assert "q/missing.csv" in third_error.value.message
+    assert "second.csv" not in third_error.value.message
+
+
+def test_a_statement_longer_than_the_connect_timeout_still_completes(
+    redshift_engine: LocalRedshift,
+    connect: Callable[[], Warehouse],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The connect is bounded; a statement is not cut off by a socket timeout on reads.
+    monkeypatch.setattr(redshift_connect, "CONNECT_TIMEOUT_S", 1)
+    warehouse = connect()
+    redshift_engine.delay(2.0, r"^\s*SELECT 42")
+    try:
+        assert warehouse.execute("SELECT 42") == [(42,)]
+    finally:
+        redshift_engine.delay(0)
+
+
+def test_statement_time_is_bounded_by_the_database(
+    redshift_engine: LocalRedshift, s3: Any, connect: Callable[[], Warehouse]
+) -> None:
+    env = {**redshift_engine.environment(), "INGEST_BUCKET": BUCKET}
+    settings = Settings.from_env(env | {"INGEST_REDSHIFT_STATEMENT_TIMEOUT_SECONDS": "1"})
+    warehouse = make_warehouse(settings, s3)
+    redshift_engine.delay(3.0, r"^\s*SELECT 43")
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransientWarehouseError, match="57014"):
+            warehouse.execute("SELECT 43")
+    finally:
+        redshift_engine.delay(0)
+        warehouse.close()
+    assert time.monotonic() - started < 2.5

@@ -379,3 +379,32 @@ def test_backup_then_restore_swaps_the_table_back(target: Target) -> None:
 
     assert restored.rows_restored == 3
     assert target.rows("jobs") == [(1, "Engineer"), (2, "Manager"), (3, "O'Brien")]
+
+
+def test_an_upload_whose_rows_are_all_rejected_loads_nothing_and_ends_loaded(
+    target: Target,
+) -> None:
+    uid = target.upload("jobs", b"x,Engineer\n0,Manager\n-3,Analyst\n")
+
+    result = target.load("jobs", uid)
+
+    upload = state.read(target.s3, target.bucket, "jobs", uid)
+    assert (result.state, result.rows_loaded) == ("loaded", 0)
+    assert upload is not None and (upload.rows_valid, upload.rows_rejected) == (0, 3)
+    assert target.warehouse.execute(sql.ledger_lookup(), [uid]) == [(0, 0)]
+    assert target.rows("jobs") == []
+
+
+def test_text_equal_to_the_null_marker_loads_as_text_and_reaches_the_reports(
+    target: Target,
+) -> None:
+    target.load("departments", target.upload("departments", b"1,\\N\n2,NULL\n"))
+    target.load("jobs", target.upload("jobs", b"1,\\N\n"))
+    target.load(
+        "hired_employees", target.upload("hired_employees", b"1,Ann,2021-01-10T08:00:00Z,1,1\n")
+    )
+
+    rows = reports.hires_by_quarter(target.warehouse, 2021)
+
+    assert target.rows("departments") == [(1, "\\N"), (2, "NULL")]
+    assert [(r.department, r.job, r.q1) for r in rows] == [("\\N", "\\N", 1)]

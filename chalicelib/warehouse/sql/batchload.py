@@ -76,25 +76,30 @@ def ledger_insert_counted(
 
 
 def load_batch(
-    table: Table, upload_id: str, manifest_uri: str, iam_role: str, loaded_at: datetime
+    table: Table, upload_id: str, manifest_uri: str | None, iam_role: str, loaded_at: datetime
 ) -> list[str]:
     """The statements of one upload's load, for one BatchExecuteStatement (one transaction).
 
     The lock comes first, as in the connector's transaction: a lock taken after the snapshot
     would not prevent the serialization conflict it is there for. The per-upload tables stay
-    after the commit: the load reads the superseded pairs from them, then drops both.
+    after the commit: the load reads the superseded pairs from them, then drops both. Without a
+    manifest (no file holds a valid row) there is no COPY: Redshift's COPY fails when it finds
+    no file, and the empty staging table records the upload with 0 rows.
 
     Raises:
         UnsafeIdentifierError: an unsafe location or role.
         InvalidRequestError: a malformed upload id.
     """
     staging, superseded = load_tables(table, upload_id)
+    copy = (
+        [copy_csv(staging, staging_columns(table), manifest_uri, iam_role)] if manifest_uri else []
+    )
     return [
         lock([table.name, LEDGER_TABLE]),
         drop_table(staging),
         drop_table(superseded),
         create_staging(table, staging, "redshift", temporary=False),
-        copy_csv(staging, staging_columns(table), manifest_uri, iam_role),
+        *copy,
         create_superseded(table, staging, superseded, temporary=False),
         skip_if_loaded(staging, upload_id),
         delete_superseded(staging, superseded),

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 COPY_TIMEFORMAT = "auto"
 
 
+# COPY's default null_string is '\N', so a valid text value '\N' would load as NULL and fail
+# its NOT NULL column. A field holding only NUL is the null marker instead: NULL AS '\000'
+# (docs: copy-parameters-data-conversion.html). Validation refuses every NUL byte, so no
+# cleaned value can equal it. Written as the docs write it: COPY reads the escape itself.
+COPY_NULL_AS = "'\\000'"
+
+
 # UNLOAD's MAXFILESIZE in MB (Redshift accepts 5 MB to 6.2 GB): small enough that a restore in a
 # Lambda can fetch one file at a time into /tmp.
 UNLOAD_MAX_FILE_MB = 256
@@ -41,7 +48,7 @@ def copy_csv(table: str, columns: Sequence[str], manifest_uri: str, iam_role: st
     (COMPUPDATE, STATUPDATE) would only slow the load.
 
     >>> print(copy_csv("t", ["id"], "s3://bkt/m.json", "arn:aws:iam::123456789012:role/r"))
-    COPY "t" ("id") FROM 's3://bkt/m.json' IAM_ROLE 'arn:aws:iam::123456789012:role/r' MANIFEST FORMAT AS CSV TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF
+    COPY "t" ("id") FROM 's3://bkt/m.json' IAM_ROLE 'arn:aws:iam::123456789012:role/r' MANIFEST FORMAT AS CSV NULL AS '\\000' TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF
 
     Raises:
         UnsafeIdentifierError: an unsafe name, location or role.
@@ -49,7 +56,7 @@ def copy_csv(table: str, columns: Sequence[str], manifest_uri: str, iam_role: st
     cols = ", ".join(ident(c) for c in columns)
     return (
         f"COPY {ident(table)} ({cols}) FROM {s3_literal(manifest_uri)} "
-        f"IAM_ROLE {role_literal(iam_role)} MANIFEST FORMAT AS CSV "
+        f"IAM_ROLE {role_literal(iam_role)} MANIFEST FORMAT AS CSV NULL AS {COPY_NULL_AS} "
         f"TIMEFORMAT {string_literal(COPY_TIMEFORMAT)} COMPUPDATE OFF STATUPDATE OFF"
     )
 

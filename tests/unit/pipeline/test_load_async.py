@@ -96,7 +96,7 @@ def _upload(s3: Any, settings: Settings, uid: str) -> state.Upload:
 
 
 @pytest.mark.parametrize("events", [True, False])
-def test_a_running_batch_is_left_to_the_event_or_re_queued(
+def test_a_running_batch_is_re_queued_even_when_an_event_will_come(
     s3: Any, settings: Settings, events: bool
 ) -> None:
     settings = _settings(settings, events)
@@ -111,7 +111,7 @@ def test_a_running_batch_is_left_to_the_event_or_re_queued(
     second = load_async.load_upload(s3, api, settings, event)
 
     assert first.skipped == second.skipped == "load statement running"
-    assert requeued is not events
+    assert requeued  # EventBridge delivers at best effort: the trigger is the backstop
     assert list(fake.batches) == ["b-1"]  # the redelivered trigger waited on it
     assert _upload(s3, settings, uid).extra[load_async.STATEMENT_KEY] == "b-1"
 

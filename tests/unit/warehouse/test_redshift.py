@@ -206,7 +206,7 @@ def expected_load(uid: str) -> list[str]:
         'CREATE TEMP TABLE "jobs_staging" ("id" BIGINT NOT NULL, "job" VARCHAR(1024) NOT NULL, '
         '"source_row" BIGINT NOT NULL)',
         f'COPY "jobs_staging" ("id", "job", "source_row") FROM \'{manifest}\' '
-        f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS CSV TIMEFORMAT 'auto' "
+        f"IAM_ROLE '{ROLE}' MANIFEST FORMAT AS CSV NULL AS '\\000' TIMEFORMAT 'auto' "
         "COMPUPDATE OFF STATUPDATE OFF",
         "SELECT pg_last_copy_count()",
         'CREATE TEMP TABLE "jobs_superseded" AS SELECT s."source_row", d.winner '
@@ -329,6 +329,8 @@ def test_load_upload_reports_copy_errors_from_sys_load_error_detail(
             }
         ),
     )
+    # Serverless: no STL_LOAD_ERRORS, so SYS_LOAD_ERROR_DETAIL is asked.
+    con.on(r"FROM stl_load_errors", DriverProgrammingError({"C": "42P01", "M": "no relation"}))
     con.on(
         r"FROM sys_load_error_detail",
         lambda _sql, _params: [
@@ -348,7 +350,11 @@ def test_load_upload_reports_copy_errors_from_sys_load_error_detail(
     copy_at = 6
     assert con.statements[: copy_at + 1] == expected_load(uid)[: copy_at + 1]
     # No DETAIL with the COPY's query id: the session's latest failed COPY.
-    assert con.statements[copy_at + 1 :] == ["ROLLBACK", sql.load_errors("session")]
+    assert con.statements[copy_at + 1 :] == [
+        "ROLLBACK",
+        sql.load_errors_stl("session"),
+        sql.load_errors("session"),
+    ]
     upload = state.read(s3, BUCKET, "jobs", uid)
     assert upload is not None and upload.error == (
         f"COPY into jobs_staging failed: s3://{BUCKET}/clean/jobs/x/000001.csv line 1, "
@@ -356,34 +362,48 @@ def test_load_upload_reports_copy_errors_from_sys_load_error_detail(
     )
 
 
-def test_copy_error_falls_back_to_stl_load_errors(
+def test_copy_error_is_read_from_stl_load_errors_where_there_is_stl(
     con: FakeConnection, warehouse: RedshiftWarehouse
 ) -> None:
     con.on(r"^COPY", DriverProgrammingError({"C": "XX000", "M": "Load into table 't' failed."}))
-    con.on(r"sys_load_error_detail", DriverProgrammingError({"C": "42501", "M": "denied"}))
     con.on(r"stl_load_errors", [("s3://b/f.csv", 7, "id", 1207, "Invalid digit")])
 
     with pytest.raises(PermanentWarehouseError, match="f.csv line 7, column id: Invalid digit"):
         warehouse.copy_from_s3("t", ["id"], f"s3://{BUCKET}/m.json")
     # Outside a transaction there is nothing to roll back.
-    assert con.statements[1:] == [sql.load_errors("session"), sql.load_errors_stl("session")]
+    assert con.statements[1:] == [sql.load_errors_stl("session")]
 
 
+@pytest.mark.parametrize("query_line", ["query:     4242", "query:     4242[child_sequence:1]"])
 def test_copy_error_is_looked_up_by_the_query_id_redshift_names(
-    con: FakeConnection, warehouse: RedshiftWarehouse
+    con: FakeConnection, warehouse: RedshiftWarehouse, query_line: str
 ) -> None:
     detail = (
         "\n  -----------------------------------------------\n  error:  Invalid digit\n"
-        "  code:      1207\n  context:   id\n  query:     4242\n  location:  f.csv:7\n"
+        f"  code:      1207\n  context:   id\n  {query_line}\n  location:  f.csv:7\n"
         "  -----------------------------------------------\n"
     )
     con.on(r"^COPY", DriverProgrammingError({"C": "XX000", "M": "Load failed.", "D": detail}))
-    con.on(r"sys_load_error_detail", [("s3://b/f.csv", 7, "id", 1207, "Invalid digit")])
+    con.on(r"stl_load_errors", [("s3://b/f.csv", 7, "id", 1207, "Invalid digit")])
+    con.on(r"sys_load_error_detail", [("s3://b/other.csv", 1, "id", 1207, "another COPY")])
 
     with pytest.raises(PermanentWarehouseError, match="f.csv line 7, column id: Invalid digit"):
         warehouse.copy_from_s3("t", ["id"], f"s3://{BUCKET}/m.json")
-    assert con.statements[1:] == [sql.load_errors()]
+    # STL's query is the id the DETAIL names; SYS's query_id is another number.
+    assert con.statements[1:] == [sql.load_errors_stl()]
     assert con.sent[-1].params == (4242,)
+
+
+def test_a_copy_failure_that_is_not_a_data_error_reads_no_earlier_load_error(
+    con: FakeConnection, warehouse: RedshiftWarehouse
+) -> None:
+    con.on(r"^COPY", DriverProgrammingError({"C": "XX000", "M": "S3ServiceException: denied"}))
+    con.on(r"load_error", [("s3://b/earlier.csv", 1, "id", 1207, "an earlier COPY's")])
+
+    with pytest.raises(PermanentWarehouseError) as caught:
+        warehouse.copy_from_s3("t", ["id"], f"s3://{BUCKET}/m.json")
+    assert "earlier" not in caught.value.message and "S3ServiceException" in caught.value.message
+    assert con.statements[1:] == []
 
 
 def test_load_upload_reruns_a_conflicting_transaction(

@@ -6,13 +6,8 @@ import pytest
 
 from chalicelib.tables import get_table
 from chalicelib.warehouse import sql
-from devstack.redshift_local.statements import (
-    CopyCommand,
-    StatementError,
-    UnloadCommand,
-    classify,
-    strip_layout,
-)
+from devstack.redshift_local.statements import CopyCommand, UnloadCommand, classify, strip_layout
+from devstack.redshift_local.tokens import StatementError
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -29,7 +24,13 @@ def test_statements_copy_from_a_manifest_is_emulated() -> None:
         "s3://bkt/m/x.json",
         manifest=True,
         file_format="CSV",
-        options={"IAM_ROLE": ROLE, "TIMEFORMAT": "auto"},
+        options={
+            "IAM_ROLE": ROLE,
+            "TIMEFORMAT": "auto",
+            "NULL": "\\000",
+            "COMPUPDATE": "OFF",
+            "STATUPDATE": "OFF",
+        },
     )
 
 
