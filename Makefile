@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup postgres browser test demo serve bench lint typecheck package checkov screenshots clean
+.PHONY: setup postgres browser test check demo serve bench lint typecheck package checkov screenshots clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,14 @@ ENGINE := $(if $(filter redshift,$(WAREHOUSE)),postgres)
 
 test: setup postgres browser
 	$(PY) -m pytest
+
+# The edit-test loop: lint, types and the unit tests (no stack, no engine, no browser), the unit
+# tests spread over the machine's cores. Under 90 seconds here.
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest tests/unit -q -n auto
 
 demo: setup $(ENGINE)
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack demo
