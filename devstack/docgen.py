@@ -108,12 +108,13 @@ def _summary(path: Path) -> str:
 
 def code_map() -> str:
     """Every module of the Lambda bundle, its size and its job, package by package."""
-    lines = ["| module | what it is |", "|---|---|"]
+    lines = ["| module | lines | what it is |", "|---|---:|---|"]
     paths = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
     for path in paths:
         name = path.relative_to(ROOT).as_posix()
         summary = _summary(path).replace("``", "`").replace("|", "/")
-        lines.append(f"| `{name}` | {summary} |")
+        size = len(path.read_text(encoding="utf-8").splitlines())
+        lines.append(f"| `{name}` | {size} | {summary} |")
     return "\n".join(lines)
 
 

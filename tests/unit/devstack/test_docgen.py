@@ -28,7 +28,7 @@ def test_docs_code_map_lists_every_module() -> None:
     table = docgen.code_map()
     modules = [docgen.ROOT / "app.py", *sorted((docgen.ROOT / "chalicelib").rglob("*.py"))]
     for path in modules:
-        assert f"| `{path.relative_to(docgen.ROOT).as_posix()}` |" in table
+        assert f"| `{path.relative_to(docgen.ROOT).as_posix()}` | " in table
 
 
 def test_docs_name_backup_folders_as_keys_builds_them() -> None:
