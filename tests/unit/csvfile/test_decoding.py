@@ -25,7 +25,9 @@ def _zip(*names: str) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for name in names:
-            archive.writestr(name, "<x/>")
+            # A fixed date, so the bytes (and the test ids made from them) are the same on every
+            # pytest-xdist worker.
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), "<x/>")
     return out.getvalue()
 
 
@@ -33,7 +35,7 @@ def _zip(*names: str) -> bytes:
     ("head", "compression", "refusal"),
     [
         (b"1,Sales\n", None, None),
-        (gzip.compress(b"1,a\n"), "gzip", None),
+        (gzip.compress(b"1,a\n", mtime=0), "gzip", None),
         (bz2.compress(b"1,a\n"), "bzip2", None),
         (zstandard.ZstdCompressor().compress(b"1,a\n"), "zstd", None),
         (b"BZh", None, None),  # too short to be bzip2: text
@@ -69,10 +71,14 @@ def _open(blob: bytes, table: str = "departments", **given: Any) -> rawfile.Open
     ("blob", "given", "message"),
     [
         (_zip("xl/workbook.xml"), {}, "looks like an Excel workbook (xlsx); save it as CSV"),
-        (gzip.compress(_zip("xl/workbook.xml")), {}, "gzip data that looks like an Excel"),
-        (gzip.compress(gzip.compress(b"1,a\n")), {}, "compressed twice (gzip, then gzip)"),
+        (gzip.compress(_zip("xl/workbook.xml"), mtime=0), {}, "gzip data that looks like an Excel"),
+        (
+            gzip.compress(gzip.compress(b"1,a\n", mtime=0), mtime=0),
+            {},
+            "compressed twice (gzip, then gzip)",
+        ),
         (b"1,Sales\n", {"encoding": "utf-16"}, "needs a byte order mark"),
-        (gzip.compress(b"1,Sales\n" * 1000)[:-20], {}, "gzip data ends early"),
+        (gzip.compress(b"1,Sales\n" * 1000, mtime=0)[:-20], {}, "gzip data ends early"),
         (bz2.compress(b"1,Sales\n" * 1000)[:-20], {}, "bzip2 data ends early"),
         (zstandard.ZstdCompressor().compress(b"1,Sales\n" * 1000)[:-5], {}, "zstd data ends early"),
         (b"\x1f\x8b\x08\x00garbage" * 10, {}, "gzip data is corrupt"),
