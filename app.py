@@ -15,6 +15,7 @@ from chalice.app import Chalice, Rate, Response
 
 from chalicelib import console, keys, logs
 from chalicelib.api import (
+    apikey,
     batch_rows,
     deadletters,
     formdata,
@@ -61,6 +62,13 @@ def get_settings() -> Settings:
 @functools.cache
 def get_s3() -> S3Client:
     return boto3.client("s3")
+
+
+@functools.cache
+def get_stage_key() -> str:
+    key_id = get_settings().api_key_id
+    assert key_id is not None  # checked by the caller
+    return apikey.stage_key(boto3.client("apigateway"), key_id)
 
 
 @functools.cache
@@ -113,6 +121,8 @@ def key_refusal(request: Request | None, *, required: bool) -> Response | None:
     With ``required`` a route is refused even when the app has no key set (it cannot check).
     """
     expected = get_settings().api_key
+    if not expected and required and get_settings().api_key_id:
+        expected = get_stage_key()  # deployed: the stage's key, as API Gateway holds it
     if not expected and not required:
         return None
     given = (request.headers.get("x-api-key") if request is not None else None) or ""

@@ -15,12 +15,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack.redshift_local.catalog import bootstrap
 from devstack.redshift_local.cluster import INSTALL_HINT, Cluster, ClusterError, find_binaries
 from devstack.redshift_local.data_service import DataApiServer
 from devstack.redshift_local.proxy import EngineContext, Proxy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["INSTALL_HINT", "ClusterError", "DataApiServer", "LocalRedshift", "available"]
 
@@ -99,8 +102,11 @@ class LocalRedshift:
             "INGEST_REDSHIFT_SSL": "false",
         }
 
-    def start_data_api(self) -> DataApiServer:
-        """The local stand-in of the Redshift Data API, running statements on this engine."""
+    def start_data_api(
+        self, events: Callable[[dict[str, Any]], None] | None = None
+    ) -> DataApiServer:
+        """The local stand-in of the Redshift Data API, running statements on this engine;
+        ``events`` sends its statement events (``DataApiServer``)."""
         if self.data_api is None:
             self.data_api = DataApiServer(
                 {
@@ -111,7 +117,8 @@ class LocalRedshift:
                     "password": self.password,
                     "ssl": False,
                     "timeout": 30,
-                }
+                },
+                events=events,
             ).start()
         return self.data_api
 
