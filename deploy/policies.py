@@ -38,9 +38,10 @@ EVERY_PREFIX = (
     keys.SPLITS,
 )
 # (reads, writes) per function. A read is GetObject (and HeadObject); a write is PutObject with
-# its multipart parts. The API reads backups/ (Redshift's UNLOAD writes them, not the API).
+# its multipart parts. Redshift's UNLOAD writes a backup's files; the API writes its record
+# (backups/<id>/backup.json) and reads both back.
 S3_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    API_FUNCTION: ((*EVERY_PREFIX, keys.BACKUPS), EVERY_PREFIX),
+    API_FUNCTION: ((*EVERY_PREFIX, keys.BACKUPS), (*EVERY_PREFIX, keys.BACKUPS)),
     # The split also reads and writes its own hand-offs (splits/).
     "on_raw_created": (
         (keys.RAW, keys.UPLOADS, keys.SPLITS),

@@ -16,10 +16,11 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from devstack.apifront import ApiFront
 from devstack.emulator import ACCOUNT, REGION, Emulator
 from devstack.redshift_local import DATABASE, USER, LocalRedshift
 
@@ -47,12 +48,6 @@ class Deployment:
         return self.outputs["Bucket"]
 
 
-def api_root(emulator_url: str, api_id: str) -> str:
-    """The root ``/api/v1/...`` paths follow: the emulator's path-style form of the API's
-    ``https://<api id>.execute-api.<region>.amazonaws.com/api``."""
-    return f"{emulator_url}/_aws/execute-api/{api_id}/{API_STAGE}"
-
-
 @dataclass
 class DeployedStack:
     """The emulator, the warehouse and the stack in it; ``start()`` then ``stop()``."""
@@ -61,7 +56,9 @@ class DeployedStack:
     build: Path
     stage: str = "dev"
     port: int = 0
+    api_port: int = 0
     emulator: Emulator | None = None
+    front: ApiFront | None = None
     redshift: LocalRedshift | None = None
     deployment: Deployment | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -83,11 +80,26 @@ class DeployedStack:
             self.emulator.start()
             self.timings["emulator_seconds"] = time.monotonic() - started
             self.redshift.use_s3(self.emulator.client("s3"))
-            self.deployment = deploy(self.emulator, self.build, self.stage, self._secret())
+            deployment = deploy(self.emulator, self.build, self.stage, self._secret())
+            self.front = ApiFront(
+                self.emulator.url,
+                deployment.outputs["RestAPIId"],
+                self.emulator.certificate,
+                self.api_port,
+            ).start()
+            # The root /api/v1/... paths follow, as the stack's EndpointURL is in AWS.
+            self.deployment = replace(deployment, api_url=f"{self.front.url}/{API_STAGE}")
         except BaseException:
             self.stop()
             raise
         return self
+
+    def restart_data_api(self, port: int) -> None:
+        """The Data API stand-in back on ``port``, where the functions reach it (after an
+        outage a test made by stopping it)."""
+        assert self.redshift is not None
+        if self.redshift.data_api is None:
+            self.redshift.start_data_api(events=self._put_event, port=port)
 
     def _put_event(self, entry: dict[str, Any]) -> None:
         assert self.emulator is not None
@@ -109,6 +121,8 @@ class DeployedStack:
         return str(secrets.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         if self.emulator is not None:
             self.emulator.stop()
         if self.redshift is not None:
@@ -189,7 +203,7 @@ def deploy(emulator: Emulator, build: Path, stage: str, secret_arn: str) -> Depl
     key = emulator.client("apigateway").get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)[
         "value"
     ]
-    return Deployment(stack, outputs, key, api_root(emulator.url, outputs["RestAPIId"]), seconds)
+    return Deployment(stack, outputs, key, "", seconds)
 
 
 def _wait(cfn: Any, stack: str) -> dict[str, Any]:

@@ -103,7 +103,7 @@ class LocalRedshift:
         }
 
     def start_data_api(
-        self, events: Callable[[dict[str, Any]], None] | None = None
+        self, events: Callable[[dict[str, Any]], None] | None = None, port: int = 0
     ) -> DataApiServer:
         """The local stand-in of the Redshift Data API, running statements on this engine;
         ``events`` sends its statement events (``DataApiServer``)."""
@@ -118,6 +118,7 @@ class LocalRedshift:
                     "ssl": False,
                     "timeout": 30,
                 },
+                port=port,
                 events=events,
             ).start()
         return self.data_api
