@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,9 @@ REGION = "us-east-1"
 ROOT_KEY = "emulator-root"
 INSTALL_HINT = "the emulator's environment is missing: run `make emulator` (or `make test`)"
 READY_TIMEOUT_S = 60.0
+STOP_GRACE_S = 2.0
+# The emulator's line for each new execution environment of a function.
+_SPAWNED = re.compile(r"Lambda worker spawned for (\S+) \(")
 
 
 class EmulatorError(RuntimeError):
@@ -97,7 +101,8 @@ class Emulator:
             "TMPDIR": str(tmp),
             "STATE_DIR": str(self.root / "state"),
             "S3_DATA_DIR": str(self.root / "s3"),
-            "LOG_LEVEL": "WARNING",
+            # INFO: its log then names each new execution environment (cold_starts()).
+            "LOG_LEVEL": "INFO",
             **self.env,
         }
 
@@ -174,6 +179,14 @@ class Emulator:
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
         )
 
+    def cold_starts(self) -> dict[str, int]:
+        """New execution environments started so far, by function name (from its log)."""
+        found: dict[str, int] = {}
+        if self.log_path.exists():
+            for match in _SPAWNED.finditer(self.log_path.read_text(errors="replace")):
+                found[match.group(1)] = found.get(match.group(1), 0) + 1
+        return found
+
     def client_environment(self) -> dict[str, str]:
         """Environment for a client of the emulator (the AWS CLI, the ingest client, boto3)."""
         return {
@@ -190,7 +203,8 @@ class Emulator:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
             try:
-                process.wait(timeout=10)
+                # Nothing it holds outlives it (no state is kept): a short grace, then kill.
+                process.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
