@@ -183,7 +183,9 @@ def test_presigned_post_form_upload_and_s3_copy_reach_loaded(
 
     s3 = deployed.emulator.client("s3")  # as `aws s3 cp hired_employees.csv s3://<bucket>/raw/...`
     started = time.monotonic()
-    s3.upload_file(str(files.hired_employees), deployed.deployment.bucket, "raw/hired_employees/h.csv")
+    s3.upload_file(
+        str(files.hired_employees), deployed.deployment.bucket, "raw/hired_employees/h.csv"
+    )
 
     def listed() -> str | None:
         uploads = client._call("GET", "/api/v1/uploads", params={"table": "hired_employees"})
@@ -204,11 +206,16 @@ def test_presigned_post_form_upload_and_s3_copy_reach_loaded(
     report = client.report("hires-by-quarter", 2021)
     assert report["rows"], report
 
-    logged = {h: records(log_lines(deployed, h)) for h in (SPLIT, VALIDATE, LOAD, STATEMENT_FUNCTION)}
+    logged = {
+        h: records(log_lines(deployed, h)) for h in (SPLIT, VALIDATE, LOAD, STATEMENT_FUNCTION)
+    }
     finished_by: dict[str, list[str]] = {}
     for upload_id in UPLOADS.values():
         for handler in (SPLIT, VALIDATE, LOAD):
-            assert any(r.get("upload_id") == upload_id for r in logged[handler]), (handler, upload_id)
+            assert any(r.get("upload_id") == upload_id for r in logged[handler]), (
+                handler,
+                upload_id,
+            )
         # A Data API load is finished by whichever learns first that its batch ended: the load
         # function's one look right after submitting, or the completion function on the event.
         finishers = [
@@ -335,9 +342,17 @@ def test_every_metric_filter_reads_the_group_whose_function_logs_its_event(
     reply = deployed.emulator.client("lambda").invoke(
         FunctionName=function(SWEEP_FUNCTION),
         Payload=json.dumps(
-            {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events",
-             "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
-             "resources": [], "detail": {}}
+            {
+                "version": "0",
+                "id": "sweep",
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": "2026-01-01T00:00:00Z",
+                "region": "us-east-1",
+                "resources": [],
+                "detail": {},
+            }
         ),
     )
     assert "FunctionError" not in reply, reply["Payload"].read()
@@ -351,12 +366,18 @@ def test_every_metric_filter_reads_the_group_whose_function_logs_its_event(
         pattern = f'{{ $.event = "{event}" }}'
         for handler in (SPLIT, VALIDATE, LOAD, STATEMENT_FUNCTION, SWEEP_FUNCTION, "api_handler"):
             lines = [part for line in log_lines(deployed, handler) for part in line.splitlines()]
-            logged = [line for line in lines if records([line]) and records([line])[0].get("event") == event]
+            logged = [
+                line
+                for line in lines
+                if records([line]) and records([line])[0].get("event") == event
+            ]
             if not logged:
                 continue
             seen.setdefault(event, set()).add(handler)
             group = f"/aws/lambda/{function(handler)}"
-            assert pattern in by_group.get(group, set()), f"{group} logs {event}; no filter reads it"
+            assert pattern in by_group.get(group, set()), (
+                f"{group} logs {event}; no filter reads it"
+            )
             assert handler in handlers
             assert [line for line in lines if matches(pattern, line)] == logged
     # The rejected COPY above was logged by the function that finished its Data API load.

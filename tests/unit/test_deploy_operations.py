@@ -1,5 +1,7 @@
 """What ``make package`` generates to run a stage: queues and dead-letter queues, the concurrency
-cap, retention by prefix, TLS only, log groups and alarms, each from the stage's settings."""
+cap, retention by prefix, TLS only, log groups, metric filters and alarms, the API's access log,
+and somewhere for the asynchronously invoked functions' failed events, each from the stage's
+settings."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from typing import Any
 import pytest
 
 from chalicelib import keys
-from chalicelib.pipeline.triggers import TRIGGERS
-from deploy import terraform
-from deploy.stage import DeploySettings
+from chalicelib.pipeline.triggers import STAGE_TRIGGERS, TRIGGERS
+from deploy import alarms, template
+from deploy.stage import DeploySettings, logical_id, read_stage
+from tests.unit.cfn import resolve
 from tests.unit.conftest import CONFIG
 
 STAGES = sorted(CONFIG["stages"])
@@ -19,34 +22,41 @@ Packages = dict[str, dict[str, Any]]
 
 
 def _resources(packages: Packages, stage: str) -> dict[str, Any]:
-    return dict(packages[stage]["extra"]["resource"])
+    return dict(packages[stage]["template"]["Resources"])
+
+
+def _of(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {n: r["Properties"] for n, r in resources.items() if r["Type"] == kind}
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_each_stage_queue_dead_letters_after_the_setting_and_outlasts_its_function(
     stage: str, packages: Packages
 ) -> None:
-    info = terraform.read_stage(CONFIG, stage)
-    queues = _resources(packages, stage)["aws_sqs_queue"]
-    assert set(queues) == {t.stage for t in TRIGGERS} | {f"{t.stage}_dlq" for t in TRIGGERS}
-    for trigger in TRIGGERS:
-        queue, dlq = queues[trigger.stage], queues[f"{trigger.stage}_dlq"]
-        assert queue["name"] == f"{CONFIG['app_name']}-{stage}-{trigger.stage}"
-        assert dlq["name"] == f"{queue['name']}-dlq"
-        assert json.loads(queue["redrive_policy"]) == {
-            "deadLetterTargetArn": f"${{aws_sqs_queue.{trigger.stage}_dlq.arn}}",
+    info = read_stage(CONFIG, stage)
+    resources = _resources(packages, stage)
+    for trigger in STAGE_TRIGGERS:
+        name = f"{trigger.stage.title()}Queue"
+        queue = resources[name]["Properties"]
+        dlq = resources[f"{trigger.stage.title()}DeadLetterQueue"]["Properties"]
+        assert queue["QueueName"] == f"{CONFIG['app_name']}-{stage}-{trigger.stage}"
+        assert dlq["QueueName"] == f"{queue['QueueName']}-dlq"
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": {
+                "Fn::GetAtt": [f"{trigger.stage.title()}DeadLetterQueue", "Arn"]
+            },
             "maxReceiveCount": info.settings.max_receive_count,
         }
-        timeout = info.timeouts[trigger.handler]
-        assert queue["visibility_timeout_seconds"] == min(6 * timeout, 43_200)
-        assert dlq["message_retention_seconds"] == 14 * 24 * 3600
-        assert queue["sqs_managed_sse_enabled"] is dlq["sqs_managed_sse_enabled"] is True
-        policy = json.loads(
-            _resources(packages, stage)["aws_sqs_queue_policy"][trigger.stage]["policy"]
-        )
-        allow, deny = policy["Statement"]
+        assert queue["VisibilityTimeout"] == min(6 * info.timeouts[trigger.handler], 43_200)
+        assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+        assert queue["SqsManagedSseEnabled"] is dlq["SqsManagedSseEnabled"] is True
+        allow, deny = resolve(resources[f"{name}Policy"]["Properties"]["PolicyDocument"])[
+            "Statement"
+        ]
         assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
-        assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == info.bucket_arn
+        assert allow["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(
+            f"arn:aws:s3:::csv-ingest-{stage}-"
+        )
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
@@ -54,20 +64,30 @@ def test_each_stage_queue_dead_letters_after_the_setting_and_outlasts_its_functi
 def test_s3_notifies_each_stage_queue_and_each_queue_feeds_one_handler_at_a_time(
     stage: str, packages: Packages
 ) -> None:
-    info = terraform.read_stage(CONFIG, stage)
-    notification = _resources(packages, stage)["aws_s3_bucket_notification"]["ingest"]
+    info = read_stage(CONFIG, stage)
+    resources = _resources(packages, stage)
+    configs = resources["Bucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     assert {
-        (q["id"], q["queue_arn"], q["filter_prefix"], q.get("filter_suffix", ""))
-        for q in notification["queue"]
-    } == {(t.filter_id, f"${{aws_sqs_queue.{t.stage}.arn}}", t.prefix, t.suffix) for t in TRIGGERS}
-    mappings = packages[stage]["chalice"]["resource"]["aws_lambda_event_source_mapping"]
-    by_function = {m["function_name"]: m for m in mappings.values()}
-    for trigger in TRIGGERS:
-        mapping = by_function[f"${{aws_lambda_function.{trigger.handler}.arn}}"]
-        assert mapping["event_source_arn"].endswith(f":{info.queue(trigger.stage)}")
-        assert mapping["batch_size"] == 1
-        assert f"aws_sqs_queue.{trigger.stage}" in mapping["depends_on"]
-        cap = mapping.get("scaling_config", {}).get("maximum_concurrency")
+        (
+            c["Queue"]["Fn::GetAtt"][0],
+            tuple((r["Name"], r["Value"]) for r in c["Filter"]["S3Key"]["Rules"]),
+        )
+        for c in configs
+    } == {
+        (
+            f"{t.stage.title()}Queue",
+            (("prefix", t.prefix), *((("suffix", t.suffix),) if t.suffix else ())),
+        )
+        for t in TRIGGERS
+    }
+    functions = _of(resources, "AWS::Serverless::Function")
+    for trigger in STAGE_TRIGGERS:
+        (event,) = functions[logical_id(trigger.handler)]["Events"].values()
+        details = event["Properties"]
+        assert event["Type"] == "SQS"
+        assert details["Queue"] == {"Fn::GetAtt": [f"{trigger.stage.title()}Queue", "Arn"]}
+        assert details["BatchSize"] == 1
+        cap = details.get("ScalingConfig", {}).get("MaximumConcurrency")
         expected = info.settings.validate_max_concurrency if trigger.stage == "validate" else None
         assert cap == expected
 
@@ -76,14 +96,12 @@ def test_s3_notifies_each_stage_queue_and_each_queue_feeds_one_handler_at_a_time
 def test_data_is_kept_as_long_as_the_settings_say_and_backups_never_expire(
     stage: str, packages: Packages
 ) -> None:
-    settings = terraform.read_stage(CONFIG, stage).settings
-    resources = _resources(packages, stage)
-    assert resources["aws_s3_bucket_versioning"]["ingest"]["versioning_configuration"] == [
-        {"status": "Enabled"}
-    ]
-    rules = resources["aws_s3_bucket_lifecycle_configuration"]["ingest"]["rule"]
-    by_prefix = {r["filter"][0]["prefix"]: r for r in rules}
-    expiry = {p: r.get("expiration", [{}])[0].get("days") for p, r in by_prefix.items()}
+    settings = read_stage(CONFIG, stage).settings
+    bucket = _resources(packages, stage)["Bucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    by_prefix = {r.get("Prefix", ""): r for r in rules}
+    expiry = {p: r.get("ExpirationInDays") for p, r in by_prefix.items()}
     work = settings.work_files_days
     assert expiry == {
         keys.CHUNKS: work,
@@ -100,108 +118,157 @@ def test_data_is_kept_as_long_as_the_settings_say_and_backups_never_expire(
     for prefix, rule in by_prefix.items():
         if prefix:
             days = settings.noncurrent_version_days
-            assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": days}]
+            assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": days}
     everything = by_prefix[""]
-    assert "noncurrent_version_expiration" not in everything  # it would reach backups/
-    assert everything["abort_incomplete_multipart_upload"] == [
-        {"days_after_initiation": settings.incomplete_multipart_days}
-    ]
-    assert everything["expiration"] == [{"expired_object_delete_marker": True}]
+    assert "NoncurrentVersionExpiration" not in everything  # it would reach backups/
+    assert everything["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": settings.incomplete_multipart_days
+    }
+    assert everything["ExpiredObjectDeleteMarker"] is True
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_bucket_refuses_plain_http_and_is_encrypted(stage: str, packages: Packages) -> None:
     resources = _resources(packages, stage)
-    (statement,) = json.loads(resources["aws_s3_bucket_policy"]["ingest"]["policy"])["Statement"]
+    policy = resolve(resources["BucketPolicy"]["Properties"]["PolicyDocument"])
+    (statement,) = policy["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert statement["Resource"] == ["${aws_s3_bucket.ingest.arn}", "${aws_s3_bucket.ingest.arn}/*"]
-    (rule,) = resources["aws_s3_bucket_server_side_encryption_configuration"]["ingest"]["rule"]
-    assert rule["apply_server_side_encryption_by_default"] == [{"sse_algorithm": "AES256"}]
+    assert [r.rsplit(":", 1)[-1] for r in statement["Resource"]] == [
+        f"csv-ingest-{stage}-210987654321-eu-west-1",
+        f"csv-ingest-{stage}-210987654321-eu-west-1/*",
+    ]
+    (rule,) = resources["Bucket"]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
 
 
-def test_a_kms_key_setting_encrypts_the_bucket_logs_topic_and_environment_with_it() -> None:
+def test_a_kms_key_setting_encrypts_the_bucket_logs_topic_and_environment_with_it(
+    packages: Packages,
+) -> None:
     key = "arn:aws:kms:us-east-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
     config = json.loads(json.dumps(CONFIG))
     config["stages"]["prod"]["deploy_settings"]["kms_key_arn"] = key
-    stage = terraform.read_stage(config, "prod")
-    resources = terraform.extras(stage)["resource"]
-    (rule,) = resources["aws_s3_bucket_server_side_encryption_configuration"]["ingest"]["rule"]
-    assert rule["apply_server_side_encryption_by_default"] == [
-        {"sse_algorithm": "aws:kms", "kms_master_key_id": key}
+    rendered = template.render(packages["prod"]["sam"], read_stage(config, "prod"))
+    resources = rendered["Resources"]
+    (rule,) = resources["Bucket"]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
     ]
-    assert rule["bucket_key_enabled"] is True
-    assert {g["kms_key_id"] for g in resources["aws_cloudwatch_log_group"].values()} == {key}
-    assert resources["aws_sns_topic"]["alarms"]["kms_master_key_id"] == key
-    patched, _ = terraform.patch_chalice(
-        {"resource": {"aws_lambda_function": {"api_handler": {}}}}, stage
-    )
-    assert patched["resource"]["aws_lambda_function"]["api_handler"]["kms_key_arn"] == key
+    assert rule == {
+        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+        "BucketKeyEnabled": True,
+    }
+    assert {g["KmsKeyId"] for g in _of(resources, "AWS::Logs::LogGroup").values()} == {key}
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == key
+    assert {f["KmsKeyArn"] for f in _of(resources, "AWS::Serverless::Function").values()} == {key}
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_function_has_a_log_group_with_retention_before_it_runs(
     stage: str, packages: Packages
 ) -> None:
-    info = terraform.read_stage(CONFIG, stage)
-    groups = _resources(packages, stage)["aws_cloudwatch_log_group"]
-    functions = packages[stage]["chalice"]["resource"]["aws_lambda_function"]
-    assert set(groups) == set(functions)
-    for name, function in functions.items():
-        assert groups[name]["name"] == f"/aws/lambda/{function['function_name']}"
-        assert groups[name]["retention_in_days"] == info.settings.log_retention_days
-        assert function["depends_on"] == [f"aws_cloudwatch_log_group.{name}"]
+    info = read_stage(CONFIG, stage)
+    resources = _resources(packages, stage)
+    groups = _of(resources, "AWS::Logs::LogGroup")
+    for name, function in resources.items():
+        if function["Type"] != "AWS::Serverless::Function":
+            continue
+        group = groups[f"{name}LogGroup"]
+        assert group["LogGroupName"] == f"/aws/lambda/{function['Properties']['FunctionName']}"
+        assert group["RetentionInDays"] == info.settings.log_retention_days
+        assert function["DependsOn"] == [f"{name}LogGroup"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_alarms_cover_dead_letters_errors_throttles_stalls_and_copy_failures(
+def test_alarms_cover_dead_letters_errors_throttles_stalls_failed_events_5xx_and_log_metrics(
     stage: str, packages: Packages
 ) -> None:
-    info = terraform.read_stage(CONFIG, stage)
+    info = read_stage(CONFIG, stage)
     resources = _resources(packages, stage)
-    alarms = resources["aws_cloudwatch_metric_alarm"]
+    alarms_ = _of(resources, "AWS::CloudWatch::Alarm")
     watched = {
-        (a["namespace"], a["metric_name"], next(iter(a.get("dimensions", {}).values()), None))
-        for a in alarms.values()
+        (a["Namespace"], a["MetricName"], next((d["Value"] for d in a.get("Dimensions", [])), None))
+        for a in alarms_.values()
     }
-    functions = packages[stage]["chalice"]["resource"]["aws_lambda_function"].values()
+    functions = _of(resources, "AWS::Serverless::Function").values()
     expected = {
         *(
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", info.dead_letter_queue(t.stage))
-            for t in TRIGGERS
+            for t in STAGE_TRIGGERS
         ),
-        *(("AWS/SQS", "ApproximateAgeOfOldestMessage", info.queue(t.stage)) for t in TRIGGERS),
         *(
-            ("AWS/Lambda", m, f["function_name"])
-            for f in functions
-            for m in ("Errors", "Throttles")
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage", info.queue(t.stage))
+            for t in STAGE_TRIGGERS
         ),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", info.failed_events_queue),
+        ("AWS/ApiGateway", "5XXError", info.prefix),
+        *(("AWS/Lambda", m, f["FunctionName"]) for f in functions for m in ("Errors", "Throttles")),
         (f"CsvIngest/{stage}", "CopyFailures", None),
         (f"CsvIngest/{stage}", "LoadsGivenUp", None),
         (f"CsvIngest/{stage}", "UploadsStuck", None),
     }
     assert watched == expected
-    for alarm in alarms.values():
-        assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
-        assert alarm["comparison_operator"] == "GreaterThanThreshold"
-    filters = resources["aws_cloudwatch_log_metric_filter"]
-    assert filters["copy_failed"]["pattern"] == '{ $.event = "load.failed" }'
-    assert filters["copy_failed"]["log_group_name"] == (
-        "${aws_cloudwatch_log_group.on_load_requested.name}"
-    )
-    stuck = filters["uploads_stuck"]
-    assert stuck["pattern"] == '{ $.event = "uploads.checked" }'
-    assert stuck["metric_transformation"][0]["value"] == "$.stuck"
-    assert stuck["log_group_name"] == "${aws_cloudwatch_log_group.check_stuck_uploads.name}"
-    assert ("aws_sns_topic_subscription" in resources) == bool(info.settings.alarm_email)
+    for alarm in alarms_.values():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    api = resources["RestAPI"]["Properties"]
+    assert api["Name"] == info.prefix  # the 5XX alarm's ApiName dimension
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert json.loads(api["AccessLogSetting"]["Format"])["requestId"] == "$context.requestId"
 
 
-def test_an_alarm_email_setting_subscribes_it() -> None:
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_metric_filter_reads_every_group_whose_function_logs_its_event(
+    stage: str, packages: Packages
+) -> None:
+    resources = _resources(packages, stage)
+    filters = _of(resources, "AWS::Logs::MetricFilter")
+    read = {
+        (f["LogGroupName"]["Ref"], f["FilterPattern"], f["MetricTransformations"][0]["MetricName"])
+        for f in filters.values()
+    }
+    # A Data API load logs load.failed and load.gave_up from the function that finishes it.
+    assert read == {
+        (f"{logical_id(h)}LogGroup", alarms.filter_pattern(event), metric)
+        for metric, (event, _, _, handlers) in alarms.LOG_METRICS.items()
+        for h in handlers
+    }
+    for event in ("load.failed", "load.gave_up"):
+        groups = {g for g, p, _ in read if p == alarms.filter_pattern(event)}
+        assert groups == {"OnLoadRequestedLogGroup", "OnLoadStatementChangedLogGroup"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_asynchronously_invoked_functions_send_failed_events_somewhere_watched(
+    stage: str, packages: Packages
+) -> None:
+    resources = _resources(packages, stage)
+    for name, function in _of(resources, "AWS::Serverless::Function").items():
+        kinds = {e["Type"] for e in function.get("Events", {}).values()}
+        asynchronous = bool(kinds & {"Schedule", "EventBridgeRule", "CloudWatchEvent"})
+        config = function.get("EventInvokeConfig")
+        assert (config is not None) == asynchronous, name
+        if config is not None:
+            destination = config["DestinationConfig"]["OnFailure"]
+            assert destination == {
+                "Type": "SQS",
+                "Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]},
+            }
+    assert resources["FailedEventsAlarm"]["Properties"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": read_stage(CONFIG, stage).failed_events_queue}
+    ]
+
+
+def test_an_alarm_email_is_a_parameter_and_the_setting_its_default(packages: Packages) -> None:
     config = json.loads(json.dumps(CONFIG))
     config["stages"]["dev"]["deploy_settings"]["alarm_email"] = "ops@example.com"
-    resources = terraform.extras(terraform.read_stage(config, "dev"))["resource"]
-    subscription = resources["aws_sns_topic_subscription"]["alarm_email"]
-    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "ops@example.com")
+    rendered = template.render(packages["dev"]["sam"], read_stage(config, "dev"))
+    assert rendered["Parameters"]["AlarmEmail"]["Default"] == "ops@example.com"
+    subscription = rendered["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert packages["dev"]["template"]["Parameters"]["AlarmEmail"]["Default"] == ""
 
 
 @pytest.mark.parametrize(
@@ -214,6 +281,7 @@ def test_an_alarm_email_setting_subscribes_it() -> None:
         ({"kms_key_arn": "alias/mine"}, "kms_key_arn must be a KMS key ARN"),
         ({"alarm_email": "nobody"}, "alarm_email must be an e-mail address"),
         ({"retention": 3}, "unknown deploy_settings retention"),
+        ({"vpc_functions": ["nope"]}, "vpc_functions names no function: nope"),
     ],
 )
 def test_deploy_settings_refuse_bad_values(setting: dict[str, Any], message: str) -> None:
@@ -223,8 +291,8 @@ def test_deploy_settings_refuse_bad_values(setting: dict[str, Any], message: str
 
 def test_deploy_settings_defaults_are_the_documented_ones() -> None:
     defaults = DeploySettings()
-    doc = (terraform.CONFIG.parent.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
+    doc = (template.CONFIG.parent.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
     for name in DeploySettings.__dataclass_fields__:
         value = getattr(defaults, name)
-        shown = "null" if value is None else str(value)
+        shown = "null" if value is None else "[]" if value == () else str(value)
         assert f"| `{name}` | {shown} |" in doc, name
