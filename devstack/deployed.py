@@ -215,3 +215,15 @@ def _wait(cfn: Any, stack: str) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise RuntimeError(f"stack {stack} still {described['StackStatus']}")
         time.sleep(0.1)
+
+
+def add_api_key(emulator: Emulator, deployment: Deployment, value: str) -> str:
+    """A second key with ``value`` in the stage's usage plan, as an operator adds one for a
+    client (API Gateway never changes a key's value); returns it."""
+    gateway = emulator.client("apigateway")
+    plan = emulator.client("cloudformation").describe_stack_resource(
+        StackName=deployment.stack, LogicalResourceId="UsagePlan"
+    )["StackResourceDetail"]["PhysicalResourceId"]
+    key = gateway.create_api_key(name=f"{deployment.stack}-local", value=value, enabled=True)
+    gateway.create_usage_plan_key(usagePlanId=plan, keyId=key["id"], keyType="API_KEY")
+    return value
