@@ -79,7 +79,9 @@ def serve_deployed(settings: LocalStackSettings, build: Path, stage: str) -> int
         print(f"S3: {emulator.url}   (bucket {deployment.bucket}, path-style)")
         print(f"AWS: {emulator.url}   (every other service of the stack {deployment.stack})")
         print(f"certificate: {emulator.certificate}   (AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
-        print(f"credentials: AWS_ACCESS_KEY_ID=AWS_SECRET_ACCESS_KEY={ROOT_KEY} (the account's root)")
+        print(
+            f"credentials: AWS_ACCESS_KEY_ID=AWS_SECRET_ACCESS_KEY={ROOT_KEY} (the account's root)"
+        )
         if key != deployment.api_key:
             print(f"stage key (deep health compares with it): {deployment.api_key}")
         print(f"stack created in {deployment.create_seconds:.1f} s; logs: {root / 'stack.log'}")

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 # Hop-by-hop headers (RFC 9110, 7.6.1) are the connection's own, never forwarded.
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
 )
 TIMEOUT_S = 60.0
 

@@ -30,7 +30,10 @@ def stage_key(client: ApiGatewayClient, key_id: str) -> str:
     """
     try:
         value = client.get_api_key(apiKey=key_id, includeValue=True).get("value")
-    except (ClientError, BotoCoreError) as exc:
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "?")
+        raise ConfigError(f"cannot read API key {key_id}: {code}") from None
+    except BotoCoreError as exc:
         raise ConfigError(f"cannot read API key {key_id}: {type(exc).__name__}") from None
     if not isinstance(value, str) or not value:
         raise ConfigError(f"API key {key_id} has no value")

@@ -30,6 +30,7 @@ from devstack.sample import write_samples
 if TYPE_CHECKING:
     from devstack.deployed import DeployedStack
 
+ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "csv-ingest-dev"
 SPLIT, VALIDATE, LOAD = "on_raw_created", "on_chunk_created", "on_load_requested"
 FIGURES: dict[str, Any] = {}
@@ -125,6 +126,13 @@ def test_the_packaged_template_becomes_a_stack_with_every_resource(
     role = functions.get_function(FunctionName=function(VALIDATE))["Configuration"]["Role"]
     assert "OnChunkCreatedRole" in role  # its own role, not a shared one
     FIGURES["stack_resources"] = len(kinds)
+    # docs/deploy.md states the count and the bundle's size: both from a run like this one.
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert f"the stack is created with `RedshiftSecretArn` ({len(kinds)} resources)" in doc
+    stated = float(re.search(r"Python 3\.11: ([0-9.]+) MB zipped", doc).group(1))  # type: ignore[union-attr]
+    size = (deployed.build / "deployment.zip").stat().st_size / 1e6
+    FIGURES["bundle_mb"] = round(size, 1)
+    assert abs(size - stated) <= stated / 10, (size, stated)
     FIGURES["stack_create_seconds"] = round(deployed.deployment.create_seconds, 2)
     FIGURES.update({k: round(v, 2) for k, v in deployed.timings.items()})
     assert deployed.deployment.create_seconds < 30
@@ -267,7 +275,7 @@ def test_a_function_cannot_write_outside_its_prefixes(deployed: DeployedStack) -
     assert deployed.emulator is not None and deployed.deployment is not None
     credentials = _function_credentials(VALIDATE)
     who = deployed.emulator.client("sts", **credentials).get_caller_identity()
-    assert f":assumed-role/" in who["Arn"] and "OnChunkCreatedRole" in who["Arn"]
+    assert ":assumed-role/" in who["Arn"] and "OnChunkCreatedRole" in who["Arn"]
     s3 = deployed.emulator.client("s3", **credentials)
     bucket = deployed.deployment.bucket
     s3.put_object(Bucket=bucket, Key="clean/probe/allowed.csv", Body=b"1\n")  # its own prefix

@@ -1,11 +1,10 @@
-"""Each function's policy, as the template gives it, allows every S3 request its stage makes, and nothing more
-is needed: the stages run against moto, each request is checked against the policy of the
-function that made it, through redeliveries, interleavings and failures."""
+"""Each function's policy, as the template gives it, allows every S3 request its stage makes,
+and nothing more is needed: the stages run against moto, each request is checked against the
+policy of the function that made it, through redeliveries, interleavings and failures."""
 
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any

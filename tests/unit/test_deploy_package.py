@@ -209,8 +209,8 @@ def _evaluate(statements: list[dict[str, Any]], action: str, context: dict[str, 
         conditions = statement.get("Condition", {})
         ok = True
         for operator, tests in conditions.items():
-            for key, wanted in tests.items():
-                wanted = str(wanted).replace("${aws:userid}", context["aws:userid"])
+            for key, value in tests.items():
+                wanted = str(value).replace("${aws:userid}", context["aws:userid"])
                 given = context.get(key, "")
                 if operator == "StringEquals":
                     ok = ok and given == wanted

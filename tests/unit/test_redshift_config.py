@@ -85,7 +85,9 @@ def test_secret_auth_takes_user_password_host_and_port_from_the_secret() -> None
     )
     # A host set in the settings comes with the settings' port; the secret's goes with its host.
     found = redshift(
-        INGEST_REDSHIFT_AUTH="secret", INGEST_REDSHIFT_SECRET_ARN=SECRET, INGEST_REDSHIFT_HOST="mine"
+        INGEST_REDSHIFT_AUTH="secret",
+        INGEST_REDSHIFT_SECRET_ARN=SECRET,
+        INGEST_REDSHIFT_HOST="mine",
     )
     kwargs = connect_kwargs(found, {"username": "u", "password": "p", "host": "h", "port": 5440})
     assert (kwargs["host"], kwargs["port"]) == ("mine", 5439)
