@@ -36,6 +36,14 @@ LOG_METRICS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 }
 
 
+# The alarm on each log metric, named as the Runbook (docs/deploy.md) names it.
+LOG_ALARMS = {
+    "CopyFailures": "copy-failed",
+    "LoadsGivenUp": "load-gave-up",
+    "UploadsStuck": "uploads-stuck",
+}
+
+
 def log_group_id(handler: str) -> str:
     return f"{logical_id(handler)}LogGroup"
 
@@ -127,7 +135,7 @@ def _alarms(stage: Stage) -> Json:
     for metric, (event, _, statistic, handlers) in LOG_METRICS.items():
         found[f"{metric}Alarm"] = _alarm(
             stage,
-            metric,
+            LOG_ALARMS[metric],
             f"{metric}: {' or '.join(stage.function_name(h) for h in handlers)} logged "
             f"{event} (docs/deploy.md)",
             Namespace=f"CsvIngest/{stage.name}",
