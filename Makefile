@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup postgres browser test check demo serve bench lint typecheck package checkov screenshots clean
+.PHONY: setup postgres browser emulator test check demo serve bench lint typecheck package screenshots clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,18 @@ postgres: setup
 WAREHOUSE ?= duckdb
 ENGINE := $(if $(filter redshift,$(WAREHOUSE)),postgres)
 
-test: setup postgres browser
+# The AWS emulator the packaged stack is deployed into (tests/deploy/, STACK=deployed make serve),
+# in a virtual environment of its own: it pins an older botocore than requirements-dev.txt.
+EMULATOR_VENV ?= .venv-ministack
+EMULATOR_STAMP := $(EMULATOR_VENV)/.installed
+emulator: $(EMULATOR_STAMP)
+
+$(EMULATOR_STAMP): requirements-emulator.txt
+	test -x $(EMULATOR_VENV)/bin/python || $(PYTHON) -m venv $(EMULATOR_VENV)
+	$(EMULATOR_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-emulator.txt
+	touch $(EMULATOR_STAMP)
+
+test: setup postgres browser emulator
 	$(PY) -m pytest
 
 # The edit-test loop: lint, types and the unit tests (no stack, no engine, no browser), the unit
@@ -55,8 +66,17 @@ screenshots: setup browser
 	$(PY) -m devstack.screenshots
 
 
-serve: setup $(ENGINE)
+# STACK=deployed: the packaged template of STAGE deployed into the AWS emulator (its warehouse is
+# always the local Redshift engine, behind the Data API stand-in).
+STACK ?= local
+serve: setup
+ifeq ($(STACK),deployed)
+serve: postgres emulator package
+	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack serve --deployed $(BUILD)/$(STAGE) --stage $(STAGE)
+else
+serve: $(ENGINE)
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack serve
+endif
 
 # Not a test: measures the pipeline beside the alternatives and records docs/benchmarks.md.
 ROWS ?= 1000000
@@ -70,30 +90,19 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-# Terraform for one stage into build/<stage>/ (docs/deploy.md). Offline apart from pip fetching
-# requirements.txt for the Lambda zip; needs no AWS credentials and deploys nothing. Chalice
-# refuses to start without a region, but the Terraform it writes does not depend on it (the
-# region comes from the provider at apply time), so any region will do here. Only generated
-# files are replaced: Terraform state or a backend file kept in build/<stage>/ survives.
+# The CloudFormation (SAM) template of one stage into build/<stage>/ (docs/deploy.md):
+# chalice package writes sam.json and deployment.zip, deploy/template.py the template.json to
+# deploy. Offline apart from pip fetching requirements.txt for the Lambda zip; needs no AWS
+# credentials and deploys nothing. Chalice refuses to start without a region, but what it writes
+# does not depend on it (the template takes the region from the stack), so any region will do.
 STAGE ?= dev
 BUILD ?= build
 package: setup
-	rm -f $(BUILD)/$(STAGE)/chalice.tf.json $(BUILD)/$(STAGE)/ingest.tf.json \
-		$(BUILD)/$(STAGE)/versions.tf $(BUILD)/$(STAGE)/deployment.zip
+	rm -rf $(BUILD)/$(STAGE)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
-		$(VENV)/bin/chalice package --pkg-format terraform --stage $(STAGE) $(BUILD)/$(STAGE)
-	$(PY) -m deploy.terraform --stage $(STAGE) --out $(BUILD)/$(STAGE)
-
-# checkov over the package (docs/deploy.md, Accepted checkov findings). Not part of make test:
-# checkov pins an older boto3 than requirements-dev.txt, so it gets a virtual environment of its
-# own. Reports the accepted findings without failing; tests/unit/test_deploy_checks.py fails on
-# any other.
-CHECKOV_VENV ?= .venv-checkov
-checkov: package
-	test -x $(CHECKOV_VENV)/bin/checkov || ($(PYTHON) -m venv $(CHECKOV_VENV) && \
-		$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30)
-	$(CHECKOV_VENV)/bin/checkov -d $(BUILD)/$(STAGE) --framework terraform_json terraform \
-		--skip-download --compact --soft-fail
+		$(VENV)/bin/chalice package --stage $(STAGE) $(BUILD)/$(STAGE)
+	$(PY) -m deploy.template --stage $(STAGE) --out $(BUILD)/$(STAGE)
+	$(VENV)/bin/cfn-lint $(BUILD)/$(STAGE)/template.json
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .local .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(EMULATOR_VENV) .local .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -24,6 +24,8 @@ ENV_CHUNK_ROWS = "INGEST_CHUNK_ROWS"
 ENV_WAREHOUSE = "INGEST_WAREHOUSE"
 ENV_DUCKDB_PATH = "INGEST_DUCKDB_PATH"
 ENV_API_KEY = "INGEST_API_KEY"
+# A deployed stage's API Gateway key (its id): the deep health check compares callers with it.
+ENV_API_KEY_ID = "INGEST_API_KEY_ID"
 ENV_PRESIGN_EXPIRES = "INGEST_PRESIGN_EXPIRES"
 ENV_MAX_UPLOAD_BYTES = "INGEST_MAX_UPLOAD_BYTES"
 ENV_LOAD_ATTEMPTS = "INGEST_LOAD_ATTEMPTS"
@@ -56,6 +58,7 @@ class Settings:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     duckdb_path: str = ":memory:"
     api_key: str | None = None
+    api_key_id: str | None = None
     presign_expires: int = 900
     max_upload_bytes: int = S3_MAX_SINGLE_UPLOAD
     redshift: RedshiftSettings | None = None
@@ -102,6 +105,7 @@ class Settings:
             chunk_rows=chunk_rows,
             duckdb_path=env.get(ENV_DUCKDB_PATH, ":memory:"),
             api_key=env.get(ENV_API_KEY) or None,
+            api_key_id=env.get(ENV_API_KEY_ID) or None,
             presign_expires=presign_expires,
             max_upload_bytes=max_upload,
             redshift=redshift,

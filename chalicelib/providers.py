@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from chalicelib.api import apikey
 from chalicelib.config import Settings
 from chalicelib.tables import TABLES
 from chalicelib.warehouse import (
@@ -47,6 +48,17 @@ def sqs() -> SQSClient:
 
 
 @functools.cache
+def stage_key() -> str | None:
+    """The key the API's own checks compare callers with: ``INGEST_API_KEY`` where the app is
+    given one (the local stack), else the deployed stage's API Gateway key read by its id
+    (``INGEST_API_KEY_ID``), else None."""
+    given = settings()
+    if given.api_key or not given.api_key_id:
+        return given.api_key
+    return apikey.stage_key(boto3.client("apigateway"), given.api_key_id)
+
+
+@functools.cache
 def warehouse() -> Warehouse:
     """The warehouse over a connection (DuckDB, or Redshift through ``redshift_connector``),
     with the target tables created."""
@@ -71,7 +83,7 @@ def statements() -> Warehouse:
     return made
 
 
-_PROVIDERS = (settings, s3, sqs, warehouse, data_api, statements)
+_PROVIDERS = (settings, s3, sqs, stage_key, warehouse, data_api, statements)
 
 
 def reset() -> None:

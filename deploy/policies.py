@@ -1,28 +1,33 @@
-"""Least-privilege IAM policies, one per Lambda function, written to ``.chalice/``.
+"""Least-privilege IAM roles, one per Lambda function, as template resources.
 
 Owns what each function may do: the bucket prefixes it reads and writes (the table below), its
-own log group, its own queue (the API: the dead-letter queues it re-drives), the warehouse
-credentials if it opens a connection, network interfaces if it runs in a VPC, and the bucket's
-KMS key if one is set. Chalice attaches ``policy-<stage>-<function>.json`` to the function's
-role; ``python -m deploy.policies`` rewrites them from ``.chalice/config.json``, and
-tests/unit/test_deploy_iam.py checks the committed files are what this module writes.
+own log group, its own queue (the API: the dead-letter queues it re-drives), the failed-events
+queue for the asynchronously invoked functions, the warehouse credentials if it opens a
+connection, the Data API statements it runs and reads, the stage's API key for the deep health
+check, network interfaces if it runs in a VPC, and the bucket's KMS key if one is set. Every ARN
+is built from the stack's own account, region and resources (``cfn.py``), never written out.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
-import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys
 from chalicelib.pipeline.runner import STAGES
 from chalicelib.pipeline.triggers import TRIGGERS
-from deploy.stage import API_FUNCTION, STATEMENT_FUNCTION, SWEEP_FUNCTION, Stage, read_stage
+from deploy import queues
+from deploy.cfn import PARTITION, REGION, Json, arn, bucket_arn, get_att, ref, sub
+from deploy.stage import (
+    API_FUNCTION,
+    ASYNC_FUNCTIONS,
+    STATEMENT_FUNCTION,
+    SWEEP_FUNCTION,
+    logical_id,
+)
 
-CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
+if TYPE_CHECKING:
+    from deploy.stage import Stage
+
 EVERY_PREFIX = (
     keys.RAW,
     keys.CHUNKS,
@@ -34,9 +39,10 @@ EVERY_PREFIX = (
     keys.SPLITS,
 )
 # (reads, writes) per function. A read is GetObject (and HeadObject); a write is PutObject with
-# its multipart parts. The API reads backups/ (Redshift's UNLOAD writes them, not the API).
+# its multipart parts. Redshift's UNLOAD writes a backup's files; the API writes its record
+# (backups/<id>/backup.json) and reads both back.
 S3_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    API_FUNCTION: ((*EVERY_PREFIX, keys.BACKUPS), EVERY_PREFIX),
+    API_FUNCTION: ((*EVERY_PREFIX, keys.BACKUPS), (*EVERY_PREFIX, keys.BACKUPS)),
     # The split also reads and writes its own hand-offs (splits/).
     "on_raw_created": (
         (keys.RAW, keys.UPLOADS, keys.SPLITS),
@@ -63,6 +69,8 @@ S3_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 # The functions that connect to the warehouse (or run statements through the Data API).
 WAREHOUSE_USERS = (API_FUNCTION, "on_load_requested", STATEMENT_FUNCTION)
+# Submits the load's batch statement; the completion function reads it back.
+LOAD_FUNCTION = "on_load_requested"
 ENI_ACTIONS = [
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
@@ -72,24 +80,31 @@ ENI_ACTIONS = [
 ]
 # What Lambda's SQS event source needs of the function's role to consume a queue.
 CONSUME = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
-_REGION_IN_HOST = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-[0-9])\.redshift(?:-serverless)?\.")
+DATA_API_READS = ["redshift-data:DescribeStatement", "redshift-data:GetStatementResult"]
+# The Data API's condition key naming who ran a statement; for a role its value is
+# "<role id>:<session name>" (the IAM policy variable aws:userid).
+OWNER_KEY = "redshift-data:statement-owner-iam-userid"
 
 
-def policy_file(stage: str, handler: str) -> str:
-    return f"policy-{stage}-{handler}.json"
+def role_id(handler: str) -> str:
+    return f"{logical_id(handler)}Role"
 
 
-def _s3(stage: Stage, handler: str) -> list[dict[str, Any]]:
+def _s3(stage: Stage, handler: str) -> list[Json]:
     reads, writes = S3_ACCESS[handler]
-    arn = stage.bucket_arn
-    statements: list[dict[str, Any]] = [
+    statements: list[Json] = [
         # Without ListBucket a missing key is a 403, not the 404 that storage.get_json expects.
-        {"Sid": "ListStageBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn},
+        {
+            "Sid": "ListStageBucket",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn(stage),
+        },
         {
             "Sid": "ReadPrefixes",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": [f"{arn}/{p}*" for p in reads],
+            "Resource": [bucket_arn(stage, f"/{p}*") for p in reads],
         },
     ]
     if writes:
@@ -98,77 +113,75 @@ def _s3(stage: Stage, handler: str) -> list[dict[str, Any]]:
                 "Sid": "WritePrefixes",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": [f"{arn}/{p}*" for p in writes],
+                "Resource": [bucket_arn(stage, f"/{p}*") for p in writes],
             }
         )
     return statements
 
 
-def _sqs(stage: Stage, handler: str) -> list[dict[str, Any]]:
-    def arn(name: str) -> str:
-        return f"arn:aws:sqs:*:{stage.account}:{name}"
-
+def _sqs(handler: str) -> list[Json]:
     if handler == API_FUNCTION:
         return [
             {
                 "Sid": "ReadDeadLetters",
                 "Effect": "Allow",
                 "Action": ["sqs:GetQueueUrl", *CONSUME],
-                "Resource": [arn(stage.dead_letter_queue(s)) for s in STAGES],
+                "Resource": [get_att(queues.dead_letter_id(s), "Arn") for s in STAGES],
             },
             {
                 "Sid": "RedriveToStageQueues",
                 "Effect": "Allow",
                 "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
-                "Resource": [arn(stage.queue(s)) for s in STAGES],
+                "Resource": [get_att(queues.queue_id(s), "Arn") for s in STAGES],
             },
         ]
+    statements: list[Json] = []
     consumed = [t for t in TRIGGERS if t.handler == handler]
-    if not consumed:
-        return []  # the sweep reads no queue
-    trigger = consumed[0]
-    return [
-        {
-            "Sid": "ConsumeStageQueue",
-            "Effect": "Allow",
-            "Action": CONSUME,
-            "Resource": arn(stage.queue(trigger.stage)),
-        }
-    ]
+    if consumed:
+        statements.append(
+            {
+                "Sid": "ConsumeStageQueue",
+                "Effect": "Allow",
+                "Action": CONSUME,
+                "Resource": get_att(queues.queue_id(consumed[0].stage), "Arn"),
+            }
+        )
+    if handler in ASYNC_FUNCTIONS:
+        # Lambda sends a failed asynchronous event to the on-failure destination as the
+        # function's role.
+        statements.append(
+            {
+                "Sid": "SendFailedEvents",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": get_att(queues.FAILED_EVENTS, "Arn"),
+            }
+        )
+    return statements
 
 
-def _region(env: dict[str, str]) -> str:
-    found = _REGION_IN_HOST.search(env.get("INGEST_REDSHIFT_HOST", ""))
-    return env.get("INGEST_REDSHIFT_REGION") or (found.group(1) if found else "*")
-
-
-def _warehouse(stage: Stage, env: dict[str, str]) -> list[dict[str, Any]]:
-    auth = env.get("INGEST_REDSHIFT_AUTH", "password")
-    if auth == "secret":
-        # A secret's ARN ends in six random characters after its name.
-        secret = re.sub(r"-[A-Za-z0-9]{6}$", "-??????", env["INGEST_REDSHIFT_SECRET_ARN"])
+def _warehouse(stage: Stage) -> list[Json]:
+    if stage.auth == "secret":
         return [
             {
                 "Sid": "ReadRedshiftSecret",
                 "Effect": "Allow",
                 "Action": "secretsmanager:GetSecretValue",
-                "Resource": secret,
+                "Resource": ref("RedshiftSecretArn"),
             }
         ]
-    if auth != "iam":
+    if stage.auth != "iam":
         return []  # password auth: a developer's own cluster, nothing to grant
-    region = _region(env)
-    cluster = env.get("INGEST_REDSHIFT_CLUSTER_ID")
+    cluster = stage.env.get("INGEST_REDSHIFT_CLUSTER_ID")
     if cluster:
-        base = f"arn:aws:redshift:{region}:{stage.account}"
         return [
             {
                 "Sid": "RedshiftTemporaryCredentials",
                 "Effect": "Allow",
                 "Action": "redshift:GetClusterCredentials",
                 "Resource": [
-                    f"{base}:dbuser:{cluster}/{env['INGEST_REDSHIFT_USER']}",
-                    f"{base}:dbname:{cluster}/{env['INGEST_REDSHIFT_DATABASE']}",
+                    arn("redshift", f"dbuser:{cluster}/{stage.env['INGEST_REDSHIFT_USER']}"),
+                    arn("redshift", f"dbname:{cluster}/{stage.env['INGEST_REDSHIFT_DATABASE']}"),
                 ],
             }
         ]
@@ -177,23 +190,22 @@ def _warehouse(stage: Stage, env: dict[str, str]) -> list[dict[str, Any]]:
             "Sid": "RedshiftServerlessCredentials",
             "Effect": "Allow",
             "Action": "redshift-serverless:GetCredentials",
-            # A workgroup's ARN ends in an id that exists only once it does: replace the * with
-            # the ARN of workgroup INGEST_REDSHIFT_WORKGROUP when it is known.
-            "Resource": f"arn:aws:redshift-serverless:{region}:{stage.account}:workgroup/*",
+            # A workgroup's ARN ends in an id that exists only once it does, not in its name.
+            "Resource": arn("redshift-serverless", "workgroup/*"),
         }
     ]
 
 
-def _data_api(stage: Stage, env: dict[str, str]) -> list[dict[str, Any]]:
-    """Run statements on the stage's cluster or workgroup, and read back only one's own."""
-    region = _region(env)
-    cluster = env.get("INGEST_REDSHIFT_CLUSTER_ID")
+def _data_api(stage: Stage, handler: str) -> list[Json]:
+    """Run statements on the stage's cluster or workgroup, and read back only one's own (the
+    completion function: the load function's too)."""
+    cluster = stage.env.get("INGEST_REDSHIFT_CLUSTER_ID")
     target = (
-        f"arn:aws:redshift:{region}:{stage.account}:cluster:{cluster}"
+        arn("redshift", f"cluster:{cluster}")
         if cluster
-        else f"arn:aws:redshift-serverless:{region}:{stage.account}:workgroup/*"
+        else arn("redshift-serverless", "workgroup/*")
     )
-    return [
+    statements: list[Json] = [
         {
             "Sid": "RunDataApiStatements",
             "Effect": "Allow",
@@ -201,38 +213,60 @@ def _data_api(stage: Stage, env: dict[str, str]) -> list[dict[str, Any]]:
             "Resource": target,
         },
         {
-            # These two take no resource ARN; the condition limits them to this role's statements.
+            # These two take no resource ARN; the condition limits them to this role's
+            # statements. Not inside Fn::Sub, so the policy variable reaches IAM as written.
             "Sid": "ReadOwnDataApiStatements",
             "Effect": "Allow",
-            "Action": ["redshift-data:DescribeStatement", "redshift-data:GetStatementResult"],
+            "Action": DATA_API_READS,
             "Resource": "*",
-            "Condition": {
-                "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
-            },
+            "Condition": {"StringEquals": {OWNER_KEY: "${aws:userid}"}},
         },
     ]
+    if handler == STATEMENT_FUNCTION:
+        # The batch it finishes was submitted by the load function, under the load's role: its
+        # owner is "<load role id>:<session>", which ${aws:userid} of this role never equals.
+        statements.append(
+            {
+                "Sid": "ReadLoadStatements",
+                "Effect": "Allow",
+                "Action": DATA_API_READS,
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {OWNER_KEY: sub(f"${{{role_id(LOAD_FUNCTION)}.RoleId}}:*")}
+                },
+            }
+        )
+    return statements
 
 
-def document(
-    stage: Stage, handler: str, env: dict[str, str], in_vpc: bool = False
-) -> dict[str, Any]:
+def document(stage: Stage, handler: str) -> Json:
     """The policy of one function."""
-    logs = f"arn:aws:logs:*:{stage.account}:log-group:/aws/lambda/{stage.function_name(handler)}"
-    statements: list[dict[str, Any]] = [
+    group = f"/aws/lambda/{stage.function_name(handler)}"
+    statements: list[Json] = [
         {
-            # The log group is Terraform's (deploy/alarms.py), with its retention.
+            # The log group is the template's (alarms.py), with its retention.
             "Sid": "WriteOwnLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{logs}:*",
+            "Resource": arn("logs", f"log-group:{group}:*"),
         },
         *_s3(stage, handler),
-        *_sqs(stage, handler),
+        *_sqs(handler),
     ]
-    if handler in WAREHOUSE_USERS:
-        statements += _warehouse(stage, env)
-        if env.get("INGEST_REDSHIFT_API") == "data":
-            statements += _data_api(stage, env)
+    if handler in WAREHOUSE_USERS and stage.env.get("INGEST_WAREHOUSE") == "redshift":
+        statements += _warehouse(stage)
+        if stage.uses_data_api:
+            statements += _data_api(stage, handler)
+    if handler == API_FUNCTION:
+        statements.append(
+            {
+                # GetApiKey of the stage's own key only: the deep health check compares with it.
+                "Sid": "ReadStageApiKey",
+                "Effect": "Allow",
+                "Action": "apigateway:GET",
+                "Resource": sub(f"arn:{PARTITION}:apigateway:{REGION}::/apikeys/${{ApiKey}}"),
+            }
+        )
     if stage.settings.kms_key_arn:
         statements.append(
             {
@@ -242,7 +276,7 @@ def document(
                 "Resource": stage.settings.kms_key_arn,
             }
         )
-    if in_vpc:
+    if handler in stage.settings.vpc_functions:
         # These EC2 actions take no resource ARN.
         statements.append(
             {"Sid": "LambdaInVpc", "Effect": "Allow", "Action": ENI_ACTIONS, "Resource": "*"}
@@ -250,36 +284,27 @@ def document(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def documents(config: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
-    """Every function's policy for stage ``name``, by file name."""
-    stage = read_stage(config, name)
-    raw = config["stages"][name]
-    env = {**config.get("environment_variables", {}), **raw.get("environment_variables", {})}
-    functions = raw.get("lambda_functions", {})
+def roles(stage: Stage) -> dict[str, Any]:
+    """One role per function, its policy inline."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
     return {
-        policy_file(name, handler): document(
-            stage, handler, env, in_vpc="subnet_ids" in functions.get(handler, {})
-        )
+        role_id(handler): {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": trust,
+                "Policies": [
+                    {"PolicyName": "function", "PolicyDocument": document(stage, handler)}
+                ],
+            },
+        }
         for handler in stage.handlers
     }
-
-
-def render(policy: dict[str, Any]) -> str:
-    return json.dumps(policy, indent=2) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--config", type=Path, default=CHALICE_DIR / "config.json")
-    args = parser.parse_args(argv)
-    config = json.loads(args.config.read_text(encoding="utf-8"))
-    for name in sorted(config["stages"]):
-        for file_name, policy in documents(config, name).items():
-            path = args.config.parent / file_name
-            path.write_text(render(policy), encoding="utf-8")
-            sys.stdout.write(f"wrote {path}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

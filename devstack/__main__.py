@@ -1,10 +1,12 @@
-"""``python -m devstack serve|demo``: run the offline stack, or a scripted end-to-end demo."""
+"""``python -m devstack serve|demo``: run the offline stack, or a scripted end-to-end demo;
+``serve --deployed build/<stage>``: the packaged stack deployed into the AWS emulator instead."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 from chalicelib import logs
 from devstack import redshift_local
 from devstack.demo import Shell, session
+from devstack.emulator import ROOT_KEY
 from devstack.sample import write_samples
 from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack
@@ -42,6 +45,50 @@ def serve(settings: LocalStackSettings) -> int:
     print("Ctrl-C or SIGTERM stops the stack.", flush=True)
     stopped.wait()
     stack.stop()
+    print("stopped")
+    return 0
+
+
+def serve_deployed(settings: LocalStackSettings, build: Path, stage: str) -> int:
+    from devstack.deployed import DeployedStack, add_api_key
+
+    root = Path(settings.data_dir).resolve() / "deployed"
+    root.mkdir(parents=True, exist_ok=True)
+    _log_to_file(root / "stack.log")
+    if settings.warehouse != "redshift":
+        print("warehouse: the local Redshift engine (the deployed functions run in processes of")
+        print("  their own, and DuckDB admits one writer)")
+    stack = DeployedStack(
+        root / "stack", build, stage, port=settings.s3_port, api_port=settings.api_port
+    ).start()
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    try:
+        assert stack.deployment is not None and stack.emulator is not None
+        deployment, emulator = stack.deployment, stack.emulator
+        key = deployment.api_key
+        if os.environ.get("API_KEY"):
+            # API Gateway takes keys of 20 to 128 characters only.
+            if len(settings.api_key) < 20:
+                print(f"API_KEY is shorter than API Gateway's 20 characters: using {key}")
+            else:
+                key = add_api_key(emulator, deployment, settings.api_key)
+        url = deployment.api_url
+        print(f"API: {url}   (header x-api-key: {key}; console at {url}/)")
+        print(f"S3: {emulator.url}   (bucket {deployment.bucket}, path-style)")
+        print(f"AWS: {emulator.url}   (every other service of the stack {deployment.stack})")
+        print(f"certificate: {emulator.certificate}   (AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
+        print(
+            f"credentials: AWS_ACCESS_KEY_ID=AWS_SECRET_ACCESS_KEY={ROOT_KEY} (the account's root)"
+        )
+        if key != deployment.api_key:
+            print(f"stage key (deep health compares with it): {deployment.api_key}")
+        print(f"stack created in {deployment.create_seconds:.1f} s; logs: {root / 'stack.log'}")
+        print("Ctrl-C or SIGTERM stops the stack.", flush=True)
+        stopped.wait()
+    finally:
+        stack.stop()
     print("stopped")
     return 0
 
@@ -88,8 +135,21 @@ def _hold_for_console() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("command", choices=["serve", "demo"])
+    parser.add_argument("--deployed", type=Path, help="serve: deploy build/<stage> instead")
+    parser.add_argument("--stage", default="dev")
     args = parser.parse_args(argv)
     settings = LocalStackSettings.from_env()
+    if args.deployed is not None:
+        from devstack import emulator
+
+        for ready, hint in (
+            (redshift_local.available(), redshift_local.INSTALL_HINT),
+            (emulator.available(), emulator.INSTALL_HINT),
+        ):
+            if not ready:
+                sys.stderr.write(f"STACK=deployed: {hint}\n")
+                return 2
+        return serve_deployed(settings, args.deployed, args.stage)
     if settings.warehouse == "redshift" and not redshift_local.available():
         sys.stderr.write(f"WAREHOUSE=redshift needs PostgreSQL: {redshift_local.INSTALL_HINT}\n")
         return 2
@@ -100,8 +160,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _ports_set() -> bool:
-    import os
-
     return bool(os.environ.get("API_PORT") or os.environ.get("S3_PORT"))
 
 

@@ -5,12 +5,14 @@
 requests. The services: ``uploads`` (presigned uploads, status, listings), ``multipart_uploads``
 (S3 multipart for large files, cancelling), ``formdata`` (multipart/form-data bodies of the
 seed-compatible routes), ``deadletters`` (the stages' dead-letter queues), ``reports`` (the
-analytics) and ``health`` (liveness and the deep check). The API's description: ``openapi``
+analytics), ``health`` (liveness and the deep check) and ``apikey`` (the deployed stage's key
+the deep check compares with). The API's description: ``openapi``
 (the document, from the app's routes), ``openapi_requests`` (request bodies and parameters) and
 ``schema_gen`` (reply schemas generated from the reply classes).
 """
 
 __all__ = [
+    "apikey",
     "bodies",
     "boundary",
     "deadletters",

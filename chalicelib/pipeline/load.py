@@ -122,17 +122,20 @@ def finish_loaded(
     rows_in = sum(d.rows_in for d in done)
     rows_valid = sum(d.rows_valid for d in done) - superseded
     rows_rejected = sum(d.rows_rejected for d in done) + superseded
-    state.advance(
+    finished = state.finish(
         s3,
         bucket,
         upload,
-        "loaded",
         rows_total=rows_in,
         rows_valid=rows_valid,
         rows_rejected=rows_rejected,
         error=None,
         extra={**upload.extra, "rows_loaded": loaded, "rejects_rows": rejects_rows},
     )
+    if finished is None:
+        # Another invocation saw the same commit and finished the upload first.
+        logger.info("load.finished_elsewhere")
+        return LoadResult(upload_id, "loaded", loaded, superseded, skipped="finished elsewhere")
     logger.info(
         "load.completed",
         extra={

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib import keys, storage
+from chalicelib.config import event_queue_prefix
 from chalicelib.errors import (
     ConfigError,
     PermanentWarehouseError,
@@ -43,8 +44,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Statement names start with this, so the EventBridge rule matches only this service's loads.
-STATEMENT_PREFIX = "csv-ingest-load:"
+# Statement names start with this, so the EventBridge rule matches only this stage's loads: the
+# stage's queue prefix (csv-ingest-dev) names it, read at import as Chalice reads it when it
+# writes the rule's pattern.
+STATEMENT_PREFIX = f"{event_queue_prefix()}-load:"
 STATEMENT_KEY = "load_statement"
 
 

@@ -177,11 +177,39 @@ def advance(s3: S3Client, bucket: str, upload: Upload, state: State, **changes: 
     Raises:
         StateTransitionError: the move is not allowed from the stored state.
     """
+    moved = _move(s3, bucket, upload, state, None, changes)
+    assert moved is not None  # every stored state may be left when no source is required
+    return moved
+
+
+def finish(s3: S3Client, bucket: str, upload: Upload, **changes: Any) -> Upload | None:
+    """Move ``upload`` from ``loading`` to ``loaded``; None if another invocation got there first.
+
+    Two finishers of one load (the load function's own look at its batch, and the completion
+    event) may both see it end; only the one whose write moves the stored state out of
+    ``loading`` finishes it, so the load is reported loaded once.
+
+    Raises:
+        StateTransitionError: the stored state is neither ``loading`` nor ``loaded``.
+    """
+    return _move(s3, bucket, upload, "loaded", "loading", changes)
+
+
+def _move(
+    s3: S3Client,
+    bucket: str,
+    upload: Upload,
+    state: State,
+    source: State | None,
+    changes: dict[str, Any],
+) -> Upload | None:
     key = keys.state_key(upload.table, upload.upload_id)
     for _ in range(_ADVANCE_ATTEMPTS):
         stored = storage.get_json_and_etag(s3, bucket, key)
         current = Upload.from_json(stored[0]) if stored else upload
-        if state not in _NEXT[current.state]:
+        if source is not None and current.state == state:
+            return None
+        if state not in _NEXT[current.state] or (source is not None and current.state != source):
             raise StateTransitionError(
                 f"upload {upload.upload_id}: cannot go from {current.state} to {state}",
                 upload_id=upload.upload_id,

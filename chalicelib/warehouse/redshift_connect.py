@@ -153,7 +153,10 @@ def connect_kwargs(
             raise ConfigError(f"secret {settings.secret_arn} has no username and password")
         kwargs.update(user=secret["username"], password=secret["password"])
         if "host" not in kwargs and secret.get("host"):
+            # Secrets Manager's Redshift secrets hold the endpoint's port beside its host.
             kwargs["host"] = secret["host"]
+            if secret.get("port"):
+                kwargs["port"] = int(secret["port"])
     if not kwargs.get("host") and settings.auth != "iam":
         raise ConfigError("no Redshift host: set INGEST_REDSHIFT_HOST or put 'host' in the secret")
     return kwargs

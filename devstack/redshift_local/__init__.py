@@ -16,13 +16,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack.redshift_local.catalog import bootstrap
 from devstack.redshift_local.cluster import INSTALL_HINT, Cluster, ClusterError, find_binaries
 from devstack.redshift_local.data_checks import Identity
 from devstack.redshift_local.data_service import DataApiServer
 from devstack.redshift_local.proxy import EngineContext, Proxy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["INSTALL_HINT", "ClusterError", "DataApiServer", "LocalRedshift", "available"]
 
@@ -114,8 +117,17 @@ class LocalRedshift:
             "INGEST_REDSHIFT_SSL": "false",
         }
 
-    def start_data_api(self) -> DataApiServer:
-        """The local stand-in of the Redshift Data API, running statements on this engine."""
+    def start_data_api(
+        self,
+        events: Callable[[dict[str, Any]], None] | None = None,
+        port: int = 0,
+        cluster_id: str = CLUSTER_ID,
+        secret_arns: frozenset[str] = frozenset(),
+    ) -> DataApiServer:
+        """The local stand-in of the Redshift Data API, running statements on this engine;
+        ``events`` sends its statement events (``DataApiServer``); ``cluster_id`` is the name the
+        engine answers to and ``secret_arns`` the secrets that stand for its user (a deployed
+        stage's, where the stack names them)."""
         if self.data_api is None:
             self.data_api = DataApiServer(
                 {
@@ -126,7 +138,9 @@ class LocalRedshift:
                     "password": self.password,
                     "ssl": False,
                 },
-                Identity(CLUSTER_ID, DATABASE, USER),
+                Identity(cluster_id, DATABASE, USER, secret_arns=secret_arns),
+                port=port,
+                events=events,
             ).start()
         return self.data_api
 

@@ -5,8 +5,11 @@ An HTTP server on 127.0.0.1 that speaks the JSON protocol boto3's ``redshift-dat
 ``AWS_ENDPOINT_URL_REDSHIFT_DATA``). Each statement runs in a background thread on its own
 ``redshift_connector`` connection through the engine's proxy: ExecuteStatement in autocommit,
 BatchExecuteStatement between BEGIN and COMMIT (a failure rolls the whole batch back, as in AWS).
-Not emulated, and refused: sessions, result formats other than JSON, EventBridge events (the
-local stack finishes loads by polling), ListStatements, CancelStatement. docs/redshift-local.md.
+With ``events`` set, a statement submitted ``WithEvent`` announces its end as the Data API does,
+an EventBridge event "Redshift Data Statement Status Change" from ``aws.redshift-data`` (the
+deployed stack in the emulator, whose rule invokes the completion function; ``make serve``
+finishes loads by polling instead). Not emulated, and refused: sessions, result formats other
+than JSON, ListStatements, CancelStatement. docs/redshift-local.md.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redshift_connector
 
@@ -36,10 +39,14 @@ from devstack.redshift_local.data_checks import (
     validate,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 PAGE_ROWS = 500
+ENDED = frozenset({"FINISHED", "FAILED", "ABORTED"})
 TARGET_PREFIX = "RedshiftData."
 _UNSUPPORTED = ("SessionId", "SessionKeepAliveSeconds", "ResultFormat", "ExecutionMode")
 # ``:name`` placeholders outside string literals (``::`` casts are left alone).
@@ -112,10 +119,18 @@ class DataApiServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, connect_kwargs: dict[str, Any], identity: Identity, port: int = 0) -> None:
+    def __init__(
+        self,
+        connect_kwargs: dict[str, Any],
+        identity: Identity,
+        port: int = 0,
+        events: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         super().__init__((HOST, port), _Handler)
         self.connect_kwargs = connect_kwargs
         self.identity = identity
+        # Sends one EventBridge entry (PutEvents' shape); None: no events.
+        self.events = events
         self.statements: dict[str, _Statement] = {}
         self.tokens: dict[str, tuple[str, str]] = {}
         self.faults: dict[str, str] = {}
@@ -287,6 +302,34 @@ class DataApiServer(ThreadingHTTPServer):
             statement.status, statement.updated = status, time.time()
             if error:
                 statement.error = error
+        if status in ENDED and statement.request.get("WithEvent") and self.events is not None:
+            self._announce(statement)
+
+    def _announce(self, statement: _Statement) -> None:
+        """The Data API's event for a statement that ended: "Redshift Data Statement Status
+        Change", detail with statementName, statementId, state and rows (Amazon Redshift
+        Management Guide, "Monitoring events for the Amazon Redshift Data API in Amazon
+        EventBridge")."""
+        assert self.events is not None
+        request = statement.request
+        detail = {
+            "statementName": request.get("StatementName", ""),
+            "statementId": statement.id,
+            "redshiftQueryId": -1,
+            "state": statement.status,
+            "rows": sum(max(p.result_rows, 0) for p in statement.parts),
+            "expireAt": int(statement.created) + 24 * 3600,
+        }
+        try:
+            self.events(
+                {
+                    "Source": "aws.redshift-data",
+                    "DetailType": "Redshift Data Statement Status Change",
+                    "Detail": json.dumps(detail),
+                }
+            )
+        except Exception as exc:  # the Data API's events are best effort, in AWS as here
+            logger.warning("data_api.event_lost", extra={"error": str(exc)})
 
     def _run(self, statement: _Statement) -> None:
         self._set(statement, "STARTED")

@@ -1,4 +1,4 @@
-"""The deployable package of each committed stage, built once per run for the deploy tests."""
+"""The deployable template of each committed stage, built once per run for the deploy tests."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from deploy import terraform
+from deploy import template
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
@@ -20,37 +20,35 @@ CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-
 
 def _package(stage: str, work: Path) -> dict[str, Any]:
     """``make package``'s two steps, on a copy of the app with no Lambda requirements: the same
-    Terraform, without pip fetching packages for the zip (so offline)."""
+    template, without pip fetching packages for the zip (so offline)."""
     project = work / "project"
     shutil.copytree(ROOT / "chalicelib", project / "chalicelib")
     shutil.copy(ROOT / "app.py", project / "app.py")
     (project / ".chalice").mkdir()
-    for path in (ROOT / ".chalice").glob("*.json"):
-        shutil.copy(path, project / ".chalice" / path.name)
+    shutil.copy(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
     (project / "requirements.txt").write_text("")
     out = work / "build"
     chalice = Path(sys.executable).with_name("chalice")
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     subprocess.run(
-        [str(chalice), "package", "--pkg-format", "terraform", "--stage", stage, str(out)],
+        [str(chalice), "package", "--stage", stage, str(out)],
         cwd=project,
         env=env,
         check=True,
         capture_output=True,
         timeout=300,
     )
-    terraform.write(terraform.read_stage(CONFIG, stage), out)
+    path = template.write(template.read_stage(CONFIG, stage), out)
     return {
         "dir": out,
-        "chalice": json.loads((out / "chalice.tf.json").read_text(encoding="utf-8")),
-        "extra": json.loads((out / "ingest.tf.json").read_text(encoding="utf-8")),
-        "versions": (out / "versions.tf").read_text(encoding="utf-8"),
+        "sam": json.loads((out / "sam.json").read_text(encoding="utf-8")),
+        "template": json.loads(path.read_text(encoding="utf-8")),
     }
 
 
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Each stage's generated Terraform: ``chalice`` and ``extra`` (parsed), ``versions``."""
+    """Each stage's package: ``template`` (template.json, parsed), ``sam`` (Chalice's), ``dir``."""
     return {
         stage: _package(stage, tmp_path_factory.mktemp(f"package-{stage}"))
         for stage in sorted(CONFIG["stages"])

@@ -26,9 +26,9 @@ def get_health() -> Response | health.Health:
     request = routes.request
     if bodies.query(request, "deep") not in ("true", "1"):
         return health.Health()
-    # The route is public (API Gateway checks no key on it), so the deep check needs the key
-    # the app itself knows.
-    refused = boundary.key_refusal(request, providers.settings().api_key, required=True)
+    # The route is public (API Gateway checks no key on it), so the deep check compares the
+    # caller's key itself: with the app's own, or the deployed stage's.
+    refused = boundary.key_refusal(request, providers.stage_key(), required=True)
     if refused is not None:
         return refused
     result = health.check(providers.s3(), providers.settings(), providers.statements)

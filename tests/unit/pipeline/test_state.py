@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib import keys, storage
-from chalicelib.errors import UploadNotFoundError
+from chalicelib.errors import StateTransitionError, UploadNotFoundError
 from chalicelib.pipeline import state
 
 if TYPE_CHECKING:
@@ -61,3 +61,23 @@ def test_state_index_is_not_a_table_folder(s3: Any, settings: Settings) -> None:
     state.create(s3, settings.bucket, _upload("jobs"))
     listed = state.list_uploads(s3, settings.bucket)
     assert [(u.upload_id, u.table) for u in listed] == [(UID, "jobs")]
+
+
+def test_state_finish_lets_one_of_two_finishers_through(s3: Any, settings: Settings) -> None:
+    created = state.create(s3, settings.bucket, _upload("jobs"))
+    loading = state.advance(s3, settings.bucket, created, "splitting")
+    for step in ("validating", "loading"):
+        loading = state.advance(s3, settings.bucket, loading, step)  # type: ignore[arg-type]
+    # Both hold the same copy, as two invocations that saw the batch end would.
+    first = state.finish(s3, settings.bucket, loading, rows_valid=3)
+    second = state.finish(s3, settings.bucket, loading, rows_valid=99)
+    assert first is not None and first.state == "loaded"
+    assert second is None
+    stored = state.read(s3, settings.bucket, "jobs", UID)
+    assert stored is not None and stored.rows_valid == 3
+
+
+def test_state_finish_refuses_an_upload_that_is_not_loading(s3: Any, settings: Settings) -> None:
+    created = state.create(s3, settings.bucket, _upload("jobs"))
+    with pytest.raises(StateTransitionError, match="cannot go from waiting to loaded"):
+        state.finish(s3, settings.bucket, created)

@@ -79,15 +79,23 @@ def test_iam_auth_for_a_serverless_workgroup() -> None:
     assert "host" not in kwargs  # the driver looks the endpoint up with GetWorkgroup
 
 
-def test_secret_auth_takes_user_password_and_host_from_the_secret() -> None:
+def test_secret_auth_takes_user_password_host_and_port_from_the_secret() -> None:
     found = redshift(INGEST_REDSHIFT_AUTH="secret", INGEST_REDSHIFT_SECRET_ARN=SECRET)
-    kwargs = connect_kwargs(found, {"username": "u", "password": "p", "host": "h", "port": 1})
+    kwargs = connect_kwargs(found, {"username": "u", "password": "p", "host": "h", "port": 5440})
     assert (kwargs["user"], kwargs["password"], kwargs["host"], kwargs["port"]) == (
         "u",
         "p",
         "h",
-        5439,
+        5440,
     )
+    # A host set in the settings comes with the settings' port; the secret's goes with its host.
+    found = redshift(
+        INGEST_REDSHIFT_AUTH="secret",
+        INGEST_REDSHIFT_SECRET_ARN=SECRET,
+        INGEST_REDSHIFT_HOST="mine",
+    )
+    kwargs = connect_kwargs(found, {"username": "u", "password": "p", "host": "h", "port": 5440})
+    assert (kwargs["host"], kwargs["port"]) == ("mine", 5439)
 
 
 @pytest.mark.parametrize("secret", [None, {}, {"username": "u"}, {"password": "p"}])

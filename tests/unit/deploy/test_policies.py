@@ -1,11 +1,10 @@
-"""Each function's committed policy allows every S3 request its stage makes, and nothing more
-is needed: the stages run against moto, each request is checked against the policy of the
-function that made it, through redeliveries, interleavings and failures."""
+"""Each function's policy, as the template gives it, allows every S3 request its stage makes,
+and nothing more is needed: the stages run against moto, each request is checked against the
+policy of the function that made it, through redeliveries, interleavings and failures."""
 
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,15 +17,18 @@ from chalicelib.pipeline import redrive, state, stuck
 from chalicelib.pipeline.redrive import STUCK_AFTER
 from chalicelib.pipeline.triggers import TRIGGERS
 from deploy import policies
+from deploy.cfn import bucket_name
+from deploy.stage import read_stage
 from tests.reliability.harness import Bus, FaultPlan
 from tests.reliability.verdict import fresh_warehouse
-from tests.unit.conftest import CONFIG, ROOT
+from tests.unit.conftest import CONFIG
+from tests.unit.deploy.cfn import resolve
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
 
 STAGE = "prod"
-BUCKET = CONFIG["stages"][STAGE]["environment_variables"]["INGEST_BUCKET"]
+BUCKET = str(resolve({"Fn::Sub": bucket_name(read_stage(CONFIG, STAGE))}))
 HANDLER_OF = {t.stage: t.handler for t in TRIGGERS} | {
     "api": "api_handler",
     "sweep": "check_stuck_uploads",
@@ -49,8 +51,9 @@ ACTIONS = {
 
 
 def _policy(handler: str) -> list[dict[str, Any]]:
-    path = ROOT / ".chalice" / policies.policy_file(STAGE, handler)
-    return list(json.loads(path.read_text(encoding="utf-8"))["Statement"])
+    """The function's policy as the deployed stack gets it."""
+    document = resolve(policies.document(read_stage(CONFIG, STAGE), handler))
+    return list(document["Statement"])
 
 
 def _allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
