@@ -97,8 +97,8 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
     stack.start()
     try:
         api = ApiClient(stack.api_url, settings.api_key, timeout=3600)
-        assert stack.dispatcher is not None
-        workers = stack.dispatcher.worker_pids()
+        assert stack.functions is not None
+        workers = stack.functions.worker_pids()
         _wait_warm(workers)
         # The workers' start-up (imports, a cold start) is not the pipeline's work: count from here.
         cpu = _cpu() + sum(process_cpu(pid) for pid in workers)
@@ -108,7 +108,7 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
         # Each status read costs the stack a few S3 requests: poll gently, not to slow it down.
         status = api.wait(upload_id, timeout=24 * 3600, poll=0.25)
         seconds = time.perf_counter() - started
-        workers = stack.dispatcher.worker_pids()
+        workers = stack.functions.worker_pids()
         used = _cpu() + sum(process_cpu(pid) for pid in workers) - cpu
         worker_peaks = [peak_rss_kb(pid) for pid in workers]
     finally:
