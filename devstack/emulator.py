@@ -20,7 +20,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,18 +41,26 @@ STOP_GRACE_S = 2.0
 # A persistent emulator writes its services' state as it stops: time enough for that.
 SAVE_GRACE_S = 20.0
 PID_FILE = "emulator.pid"
+# A persistent emulator's port: its queue URLs name it (``http://localhost:<port>/<account>/
+# <queue>``), and a queue restored under another port's URL is not the one a client reaches.
+PORT_FILE = "emulator.port"
 # The emulator's line for each new execution environment of a function.
 _SPAWNED = re.compile(r"Lambda worker spawned for (\S+) \(")
-# Run in the emulator's interpreter before it becomes the server: the kernel sends it SIGTERM
-# when the process that started it dies, even by SIGKILL (prctl PR_SET_PDEATHSIG, kept across
-# exec), and it stops, saving its state, instead of running on as an orphan.
+# The emulator's interpreter runs this, then serves: on Linux the kernel sends it SIGTERM when
+# the process that started it dies, even by SIGKILL (prctl PR_SET_PDEATHSIG), and it stops,
+# saving its state, instead of running on as an orphan. The guard (s3guard.py) is found on the
+# path given; the server's worker process inherits that path.
 _LAUNCH = """
 import ctypes, os, signal, sys
-ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))
-if os.getppid() != int(sys.argv[1]):
-    sys.exit(0)
-os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+if sys.platform == "linux":
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit(0)
+sys.path.insert(0, sys.argv[2])
+from hypercorn.__main__ import main
+sys.exit(main(sys.argv[3:]))
 """
+GUARD = "s3guard:app"
 
 
 class EmulatorError(RuntimeError):
@@ -185,11 +192,10 @@ class Emulator:
         if not self.keep_root:
             shutil.rmtree(self.root, ignore_errors=True)  # what a killed run left behind
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port()
+        self.port = self._port()
         env = self._environment()
         python = str(interpreter())
-        command = [python, "-m", "hypercorn", "ministack.app:app"]
-        command += ["--bind", f"{HOST}:{self.port}", "--keep-alive", "75"]
+        command = [GUARD, "--bind", f"{HOST}:{self.port}", "--keep-alive", "75"]
         if self.tls:
             # The emulator's own certificate, made before it starts (hypercorn is handed it).
             subprocess.run(
@@ -200,11 +206,11 @@ class Emulator:
             )
             key = self.certificate.with_name("server.key")
             command += ["--certfile", str(self.certificate), "--keyfile", str(key)]
-        launch = [python, "-c", _LAUNCH, str(os.getpid()), *command[1:]]
+        launch = [python, "-c", _LAUNCH, str(os.getpid()), str(Path(__file__).parent), *command]
         with self.log_path.open("ab") as log:
             # A session of its own: stop() ends it and the function processes it started.
             self.process = subprocess.Popen(
-                launch if sys.platform == "linux" else command,
+                launch,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -212,7 +218,29 @@ class Emulator:
             )
         (self.root / PID_FILE).write_text(str(self.process.pid), encoding="utf-8")
         self._wait_ready()
+        if self.persist:
+            (self.root / PORT_FILE).write_text(str(self.port), encoding="utf-8")
         return self
+
+    def _port(self) -> int:
+        """The port asked for; for a persistent emulator asked for any (0), the one its saved
+        queues were made on.
+
+        Raises:
+            EmulatorError: its saved queues were made on another port than the one asked for.
+        """
+        try:
+            saved = int((self.root / PORT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = 0
+        if not self.persist or not saved:
+            return self.port or free_port()
+        if self.port not in (0, saved):
+            raise EmulatorError(
+                f"the queues kept in {self.root} were made on port {saved} (their URLs name "
+                f"it): start on port {saved} (or 0), or remove {self.root} to start empty"
+            )
+        return saved
 
     def _wait_ready(self) -> None:
         import ssl
