@@ -63,20 +63,6 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def process_group(pgid: int) -> list[int]:
-    """The running processes of process group ``pgid`` (the emulator's server and the worker
-    process it serves from)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _wait_warm(pids: list[int], timeout: float = 60.0) -> None:
     """Wait until the worker processes have started and gone idle (their cold start is over)."""
     deadline = time.monotonic() + timeout
@@ -93,7 +79,7 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
     """Upload through a presigned POST on a fresh local stack and wait until it is loaded."""
     from chalicelib import logs
     from devstack.client import ApiClient
-    from devstack.emulator import end_orphan
+    from devstack.emulator import end_orphan, group_members
     from devstack.settings import LocalStackSettings
     from devstack.stack import LocalStack
 
@@ -122,7 +108,7 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
         _wait_warm(workers)
         # The workers' start-up (imports, a cold start) is not the pipeline's work: count from here.
         cpu = _cpu() + sum(process_cpu(pid) for pid in workers)
-        emulator_cpu = sum(process_cpu(pid) for pid in process_group(emulator))
+        emulator_cpu = sum(process_cpu(pid) for pid in group_members(emulator))
         started = time.perf_counter()
         upload_id = api.upload("hired_employees", Path(args["file"]))
         uploaded = time.perf_counter() - started
@@ -130,10 +116,10 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
         status = api.wait(upload_id, timeout=24 * 3600, poll=0.25)
         seconds = time.perf_counter() - started
         workers = stack.functions.worker_pids()
-        emulator_used = sum(process_cpu(pid) for pid in process_group(emulator)) - emulator_cpu
+        emulator_used = sum(process_cpu(pid) for pid in group_members(emulator)) - emulator_cpu
         used = _cpu() + sum(process_cpu(pid) for pid in workers) - cpu + emulator_used
         worker_peaks = [peak_rss_kb(pid) for pid in workers]
-        emulator_peak = sum(peak_rss_kb(pid) for pid in process_group(emulator))
+        emulator_peak = sum(peak_rss_kb(pid) for pid in group_members(emulator))
     finally:
         stack.stop()
     return {

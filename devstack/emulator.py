@@ -82,6 +82,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def group_members(pgid: int) -> list[int]:
+    """The running processes of process group ``pgid`` (the emulator's server and the worker
+    process it serves from share its group), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _ours(pid: int, root: Path) -> bool:
     """Whether ``pid`` is an emulator keeping its files under ``root`` (read from /proc)."""
     try:

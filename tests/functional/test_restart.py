@@ -96,11 +96,12 @@ def _alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
-def _wait_gone(pid: int, timeout: float = 30.0) -> bool:
+def _wait_gone(pgid: int, timeout: float = 30.0) -> bool:
+    """Whether every process of the group (the emulator's server and its worker) has ended."""
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while emulator.group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not _alive(pid)
+    return not emulator.group_members(pgid)
 
 
 def _seen(api: ApiClient) -> dict[str, Any]:
@@ -151,6 +152,7 @@ def test_a_stack_killed_with_sigkill_comes_back_with_everything(
         sqs.send_message(QueueUrl=dlq, MessageBody='{"Event": "s3:TestEvent"}')
         before = _seen(api)
         emulator_pid = int((data_dir / "emulator" / PID_FILE).read_text(encoding="utf-8"))
+        assert len(emulator.group_members(emulator_pid)) >= 2  # the server and its worker
         first.kill()
     finally:
         first.stop()
