@@ -96,11 +96,15 @@ class _Gzip(Filter):
         except zlib.error as exc:
             raise UnreadableFileError(f"the gzip data is corrupt ({exc})") from None
         self._in_member = True
-        self._pending = self._decompressor.unconsumed_tail
         if self._decompressor.eof:
-            self._pending = self._decompressor.unused_data + self._pending
+            # Everything after the member's end is in unused_data. After a call that hit the
+            # output limit, Python 3.11's zlib leaves the same bytes in unconsumed_tail as well:
+            # taking both would read the next member twice.
+            self._pending = self._decompressor.unused_data
             self._decompressor = zlib.decompressobj(wbits=47)
             self._in_member = False
+        else:
+            self._pending = self._decompressor.unconsumed_tail
         return out
 
 

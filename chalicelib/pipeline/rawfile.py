@@ -72,8 +72,10 @@ def open_raw(body: Source, table: str, options: FileOptions) -> OpenedFile:
                 "compress the CSV once"
             )
     encoding = options.encoding
-    if head.startswith(sniff.UTF16_BOMS) and encoding == "utf-8":
-        encoding = "utf-16"  # a UTF-16 byte order mark is not UTF-8 text: it cannot be meant so
+    if head.startswith(sniff.UTF16_BOMS):
+        # FF FE and FE FF are not text in any encoding a CSV is saved in ("ÿþ" in Windows-1252):
+        # a byte order mark says how the file is written, whatever the upload said.
+        encoding = "utf-16"
     if encoding == "utf-16" and not head.startswith(sniff.UTF16_BOMS):
         raise UnreadableFileError(
             "encoding utf-16 needs a byte order mark (FF FE or FE FF) at the start of the file, "

@@ -216,3 +216,44 @@ def test_a_zstd_bomb_is_read_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert total == 200 * 1024 * 1024
     assert peak < 40 * 1024 * 1024, peak
+
+
+_COMPRESS = {
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "zstd": zstandard.ZstdCompressor().compress,
+}
+
+
+@pytest.mark.parametrize("codec", sorted(_COMPRESS))
+@pytest.mark.parametrize("first", [2**21, decoding.OUT_BYTES + 1, 3 * decoding.OUT_BYTES])
+def test_a_member_larger_than_one_output_step_is_followed_by_the_next_once(
+    codec: str, first: int
+) -> None:
+    # A first member that needs several output steps and compresses far better than 4:1: the
+    # decompressor stops at the output limit with the next member's bytes still unread.
+    members = [b"1,A\n" + b"\n" * first, b"2,B\n", b"3,C\n" * 50_000]
+    blob = b"".join(_COMPRESS[codec](m) for m in members)
+    out = decoding.decompressed(io.BytesIO(blob), codec).read()  # type: ignore[arg-type]
+    assert out == b"".join(members)
+
+
+@pytest.mark.parametrize("codec", sorted(_COMPRESS))
+def test_the_first_bytes_are_judged_across_members(codec: str) -> None:
+    compress = _COMPRESS[codec]
+    # The header line cut between two members is still a header line.
+    opened = _open(compress(b"id,depart") + compress(b"ment\n1,Sales\n"))
+    assert (opened.header_skipped, opened.first_line) == (True, 2)
+    assert opened.stream.read() == b"1,Sales\n"
+    # A UTF-16 byte order mark cut between two members is still one.
+    text = "1,Sales\n".encode("utf-16")
+    opened = _open(compress(text[:1]) + compress(text[1:]))
+    assert (opened.encoding, opened.stream.read()) == ("utf-16", b"1,Sales\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "latin-1"])
+def test_a_utf16_bom_wins_over_the_encoding_given(encoding: str) -> None:
+    blob = b"\xff\xfe1\x00,\x00S\x00a\x00l\x00e\x00s\x00\n\x00"
+    opened = _open(blob, encoding=encoding)
+    assert (opened.encoding, opened.stream.read()) == ("utf-16", b"1,Sales\n")
+    assert _judge(blob, encoding=encoding) == (b"1,Sales,1\n", b"")
