@@ -194,6 +194,33 @@ def decompressed(source: Source, compression: Compression) -> Filter:
     return _DECOMPRESSORS[compression](source)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class WithoutBom(Filter):
+    """UTF-8 text without the byte order mark it may start with.
+
+    The mark says how the file is written, it is not text: it is taken off before records are
+    looked for, so it can hide neither a quote that opens the first field nor a blank file.
+    """
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(source)
+        self._first = True
+
+    def _more(self) -> bytes | None:
+        data = self._source.read(IN_BYTES)
+        if self._first:
+            self._first = False
+            while data and len(data) < len(UTF8_BOM) and UTF8_BOM.startswith(data):
+                more = self._source.read(IN_BYTES)  # a source may hand out a byte at a time
+                if not more:
+                    break
+                data += more
+            return data.removeprefix(UTF8_BOM)
+        return data or None
+
+
 class Transcoded(Filter):
     """Text in ``encoding`` re-encoded as UTF-8, as it is read.
 

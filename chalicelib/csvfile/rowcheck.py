@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 _SHOW_CHARS = 60
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 RAW_PREVIEW_CHARS = 1000
-BOM = "\ufeff"
 
 FORMATS = FormatChecker(formats=())
 _UTC_KEYWORDS = {"title", "type", "pattern", "format"}
@@ -217,7 +216,7 @@ class RowChecker:
             return []
         return self.reasons(values, passed)
 
-    def check_record(self, record: Record, *, strip_bom: bool = False) -> Verdict | None:
+    def check_record(self, record: Record) -> Verdict | None:
         """Judge one record; None for a blank line, which is not a row."""
         if record.truncated:
             reason = f"record: longer than {MAX_RECORD_BYTES} bytes"
@@ -242,8 +241,6 @@ class RowChecker:
                 (f"record: not valid UTF-8 (byte 0x{bad:02x} at position {exc.start})",),
                 _preview(record.data.decode("utf-8", "replace"), record.size),
             )
-        if strip_bom and text.startswith(BOM):
-            text = text[1:]
         if text == "":
             return None
         nul = text.find("\x00")

@@ -16,7 +16,7 @@ from chalicelib.csvfile import boundaries, decoding, sniff
 from chalicelib.csvfile.boundaries import READ_BYTES, Record
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.fields import FieldSyntaxError, parse_fields
-from chalicelib.csvfile.rowcheck import BOM, RowChecker
+from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.errors import UnreadableFileError
 from chalicelib.tables import get_table
 
@@ -81,6 +81,8 @@ def open_raw(body: Source, table: str, options: FileOptions) -> OpenedFile:
             "encoding utf-16 needs a byte order mark (FF FE or FE FF) at the start of the file, "
             "and this file has none; save it as UTF-16 with a BOM, or as UTF-8"
         )
+    if encoding == "utf-8" and head.startswith(decoding.UTF8_BOM):
+        stream.read(len(decoding.UTF8_BOM))  # not text: it must not hide a quote in line 1
     if encoding != "utf-8" or options.delimiter != ",":
         source: Source = stream
         if encoding != "utf-8":
@@ -120,12 +122,12 @@ def is_header(table: str, line: bytes) -> bool:
     rejected as a row anyway: case and surrounding spaces do not count."""
     data = line.removesuffix(b"\r")
     try:
-        text = data.decode("utf-8").removeprefix(BOM)
+        text = data.decode("utf-8")
         fields = parse_fields(text)
     except (UnicodeDecodeError, FieldSyntaxError):
         return False
     names = get_table(table).column_names
     if [f.strip().lower() for f in fields] != [n.lower() for n in names]:
         return False
-    verdict = _checker(table).check_record(Record(1, data, len(data)), strip_bom=True)
+    verdict = _checker(table).check_record(Record(1, data, len(data)))
     return verdict is not None and verdict.values is None

@@ -97,7 +97,7 @@ def start(
     planner = Planner(
         stream,
         delimiter=options.delimiter,
-        skip_bom=options.encoding == "utf-8" and options.delimiter != ",",
+        skip_bom=options.encoding == "utf-8",
     )
     skipped = _skip_header(planner, upload.table, options)
     detected = {"compression": None, "encoding": options.encoding, "header_skipped": skipped}

@@ -116,7 +116,6 @@ def test_a_utf16_bom_is_honoured_without_the_option_and_both_byte_orders_read() 
         (b'1;"a;b"\n', b"1,a;b\n"),
         (b'1;O"Brien\n', b'1,"O""Brien"\n'),
         (b'1;"two\nlines"\n2;x', b'1,"two\nlines"\n2,x'),
-        (b"\xef\xbb\xbf1;x\n", b"1,x\n"),  # a BOM goes, as a comma file's first line loses it
         # Broken quoting keeps its breakage: delimiter and commas swap places.
         (b'1;"Sales",x\n2;y\n', b'1,"Sales";x\n2,y\n'),
         (b'1;"never closed\n2;y\n', b'1,"never closed\n2,y\n'),
@@ -257,3 +256,55 @@ def test_a_utf16_bom_wins_over_the_encoding_given(encoding: str) -> None:
     opened = _open(blob, encoding=encoding)
     assert (opened.encoding, opened.stream.read()) == ("utf-16", b"1,Sales\n")
     assert _judge(blob, encoding=encoding) == (b"1,Sales,1\n", b"")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (b"\xef\xbb\xbf1,x\n", b"1,x\n"),
+        (b"\xef\xbb\xbf", b""),
+        (b"\xef\xbb\xbf\xef\xbb\xbf1", b"\xef\xbb\xbf1"),  # only the first is a mark
+        (b"\xef\xbb1", b"\xef\xbb1"),
+        (b"1,\xef\xbb\xbf\n", b"1,\xef\xbb\xbf\n"),
+        (b"", b""),
+    ],
+)
+def test_without_bom_takes_off_the_mark_at_the_start_only(given: bytes, expected: bytes) -> None:
+    assert decoding.WithoutBom(io.BytesIO(given)).read() == expected
+
+
+class _Trickle:
+    """A source that hands out one byte per read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return self._data.read(1)
+
+
+def test_without_bom_finds_the_mark_in_a_source_that_trickles() -> None:
+    assert decoding.WithoutBom(_Trickle(b"\xef\xbb\xbf1,x\n")).read() == b"1,x\n"
+
+
+@pytest.mark.parametrize(
+    ("blob", "given", "rows"),
+    [
+        # The mark is not text: the quote after it opens the first field, in any separator,
+        # and the field never closes (every line after it is read into it).
+        (b'\xef\xbb\xbf"1,Sales\n2,HR\n', {}, b""),
+        (b'\xef\xbb\xbf"1;Sales\n2;HR\n', {"delimiter": ";"}, b""),
+        (b'\xef\xbb\xbf"1,Sales\n2,HR\n', {"encoding": "utf-16"}, None),
+        (gzip.compress(b'\xef\xbb\xbf"1,Sales\n2,HR\n'), {}, b""),
+        (b"\xef\xbb\xbf1,Sales\n2,HR\n", {}, b"1,Sales,1\n2,HR,2\n"),
+    ],
+    ids=["comma", "semicolon", "utf-16 asked", "gzip", "rows after it"],
+)
+def test_a_utf8_bom_hides_no_quote(blob: bytes, given: dict[str, str], rows: bytes | None) -> None:
+    if rows is None:
+        with pytest.raises(UnreadableFileError, match="byte order mark"):
+            _open(blob, **given)
+        return
+    clean, rejected = _judge(blob, **given)
+    assert clean == rows
+    assert (b'"row": 1,' in rejected) is (rows == b"")

@@ -218,7 +218,9 @@ def test_screen_cases(line: str, accepted: bool) -> None:
     assert (screen.fullmatch(line) is not None) is accepted
 
 
-# Files: lines of fields near the boundaries, CSV-quoted or not, with CRLF, blank lines, a BOM.
+# Files: lines of fields near the boundaries, CSV-quoted or not, with CRLF, blank lines, and a
+# U+FEFF at the start (the split takes a file's byte order mark off: one that reaches a chunk is
+# data, to both paths).
 def _file_lines(table: Table) -> st.SearchStrategy[bytes]:
     line = st.tuples(
         fields_for(table),
@@ -238,7 +240,7 @@ def reference_judgement(table: Table, data: bytes) -> tuple[bytes, bytes, int, i
     clean, rejected = io.StringIO(), io.StringIO()
     rows = valid = 0
     for record in iter_records(io.BytesIO(data)):
-        verdict = checker.check_record(record, strip_bom=record.line == 1)
+        verdict = checker.check_record(record)
         if verdict is None:
             continue
         rows += 1

@@ -79,7 +79,7 @@ def test_pipeline_loads_valid_rows_and_explains_the_rest(
         (3, ["datetime: '2021-02-30T10:00:00Z' is not a real date and time"]),
         (7, ["record: expected 5 fields, got 4"]),
     ]
-    assert report[0]["raw"] == "\ufeff1,Ada Lovelace,2021-01-05T10:00:00Z,1,1"
+    assert report[0]["raw"] == "1,Ada Lovelace,2021-01-05T10:00:00Z,1,1"  # no byte order mark
     assert report[2]["raw"] == "5,Bad Row,2021-10-05T10:00:00Z,2"
 
 
