@@ -134,6 +134,10 @@ class Delimited(Filter):
             if pos >= end or record[pos] != d:
                 break
             pos += 1
+        if cells == [b""] and record:
+            # A record of one quoted empty field ("") is a row (rejected: too few fields); left
+            # bare it would become a blank line, which is not one.
+            cells = [b'""']
         return b",".join(cells) + term
 
     def _record_end(self, data: bytes, pos: int) -> int:

@@ -116,6 +116,9 @@ def test_a_utf16_bom_is_honoured_without_the_option_and_both_byte_orders_read() 
         (b'1;"a;b"\n', b"1,a;b\n"),
         (b'1;O"Brien\n', b'1,"O""Brien"\n'),
         (b'1;"two\nlines"\n2;x', b'1,"two\nlines"\n2,x'),
+        # A line of one quoted empty field is a (bad) row, not a blank line.
+        (b'1;x\n""\n2;y\r\n""\r\n', b'1,x\n""\n2,y\r\n""\r\n'),
+        (b'"";""\n', b",\n"),
         # Broken quoting keeps its breakage: delimiter and commas swap places.
         (b'1;"Sales",x\n2;y\n', b'1,"Sales";x\n2,y\n'),
         (b'1;"never closed\n2;y\n', b'1,"never closed\n2,y\n'),
