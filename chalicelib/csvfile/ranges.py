@@ -109,6 +109,22 @@ class Planner:
             if len(data) - pos >= limit or not self._fill():
                 return data[pos : pos + limit]
 
+    def skip_blank_lines(self) -> None:
+        """Step over the blank lines ahead (LF or CRLF alone): not rows, nor a header."""
+        self._start()
+        while True:
+            data, pos = self._data, self._pos
+            if len(data) - pos < 2 and self._fill():
+                continue
+            if data.startswith(b"\n", pos):
+                self._pos += 1
+            elif data.startswith(b"\r\n", pos) or data[pos:] == b"\r":
+                self._pos += len(data[pos : pos + 2])  # a CR that ends the file ends its line
+            else:
+                break
+            self._line += 1
+        self.offset, self.line = self._here(), self._line
+
     def skip_record(self) -> bool:
         """Step over one record (a header); False if there is none."""
         return next(self.spans(1, 1), None) is not None

@@ -9,6 +9,7 @@ gets no filter at all. Cutting into chunks is ``split.py``'s.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
     from chalicelib.csvfile.boundaries import Source
     from chalicelib.csvfile.options import FileOptions
+
+
+_BLANK_LINES = re.compile(rb"(?:\r?\n)*")
 
 
 @dataclass(frozen=True)
@@ -95,21 +99,28 @@ def open_raw(body: Source, table: str, options: FileOptions) -> OpenedFile:
 
 
 def _skip_header(stream: io.BufferedReader, table: str, options: FileOptions) -> tuple[int, bool]:
-    """Consume the header line if there is one; (the line the data starts on, skipped?)."""
+    """Consume the header record if there is one, with the blank lines before it (a blank line
+    is not a row, so it is no header either); (the line the data starts on, skipped?)."""
     if options.header == "no":
         return 1, False
     if options.header == "yes":
-        piece = stream.readline(READ_BYTES)
-        if not piece:
-            return 1, False
-        _, _, line = boundaries.read_record(piece, stream.readline, 1)
-        return line, True
+        line = 1
+        while piece := stream.readline(READ_BYTES):
+            record, _, after = boundaries.read_record(piece, stream.readline, line)
+            if record.data or record.truncated:
+                return after, True
+            line = after
+        return line, False
+    # The first bytes are in the read buffer whole (a megabyte, or the file): the first line
+    # that is not blank is looked at there, and nothing is consumed unless it is a header.
     first = stream.peek(READ_BYTES)
-    eol = first.find(b"\n")
-    if is_header(table, first[: eol if eol >= 0 else len(first)]):
-        stream.readline(READ_BYTES)
-        return 2, True
-    return 1, False
+    start = _BLANK_LINES.match(first).end()  # type: ignore[union-attr]
+    eol = first.find(b"\n", start)
+    if not is_header(table, first[start : eol if eol >= 0 else len(first)]):
+        return 1, False
+    stream.read(start)
+    stream.readline(READ_BYTES)
+    return first.count(b"\n", 0, start) + 2, True
 
 
 @functools.cache

@@ -135,6 +135,7 @@ def resume(
 def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
     if options.header == "no":
         return False
+    planner.skip_blank_lines()  # not rows: the header is the first line that is not blank
     if options.header == "auto":
         line = planner.first_line_bytes(READ_BYTES)
         if not rawfile.is_header(table, _as_read(line, options)):
