@@ -9,9 +9,10 @@ the pattern does not match is not rejected: it goes to ``RowChecker`` (JSON Sche
 gives the verdict and the reasons.
 
 It compiles only schemas made of keywords it knows (integer ranges from 0 or 1, string lengths,
-the non-blank pattern, the UTC timestamp with its date-time format) and returns None for any
-other schema. Tests prove that every line it matches is valid with exactly its own text as the
-cleaned row, and that it matches every valid row of the common shape.
+the non-blank pattern, the refusal of control characters, the UTC timestamp with its date-time
+format) and returns None for any other schema. Tests prove that every line it matches is valid
+with exactly its own text as the cleaned row, and that it matches every valid row of the common
+shape.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ Screen = re.Pattern[str]
 
 _ROW_KEYWORDS = {"$schema", "$id", "title", "description", "type", "x-primary-key", "prefixItems"}
 _INTEGER_KEYWORDS = {"title", "type", "minimum", "maximum"}
-_TEXT_KEYWORDS = {"title", "type", "minLength", "maxLength", "pattern"}
+_TEXT_KEYWORDS = {"title", "type", "minLength", "maxLength", "pattern", "not"}
 _TIMESTAMP_KEYWORDS = {"title", "type", "pattern", "format"}
 _NOT_BLANK = r"\S"
+# The schemas' refusal of control characters (``"not": {"pattern": ...}``): C0, DEL and C1 (the
+# Unicode category Cc), except a line break, LF or CRLF, which a quoted field may hold.
+CONTROL_PATTERN = r"[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f]|\r(?!\n)"
 # The schemas' UTC timestamp pattern; with format "date-time" the value must also be a real
 # moment (rows.FORMATS: strptime with '%Y-%m-%dT%H:%M:%SZ').
 UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
@@ -56,6 +60,10 @@ _BARE = r'[^",\r\n\x00]'
 # ... and its first and last characters: not whitespace either. Such a value is never blank, and
 # needs no quotes in the cleaned chunk.
 _EDGE = r'[^\s",\x00]'
+# The same where the schema refuses control characters (CR, LF and NUL are among them).
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+_BARE_NO_CONTROL = rf'[^",{_CONTROLS}]'
+_EDGE_NO_CONTROL = rf'[^\s",{_CONTROLS}]'
 
 
 def _integer(item: dict[str, Any]) -> str | None:
@@ -80,12 +88,17 @@ def _text(item: dict[str, Any]) -> str | None:
     longest = item.get("maxLength")
     if longest is not None and int(longest) < 1:
         return None
+    if "not" in item and item["not"] != {"pattern": CONTROL_PATTERN}:
+        return None
+    edge, inner, quoted_char = _EDGE, _BARE, r'[^"\r\n\x00]'
+    if "not" in item:
+        edge, inner, quoted_char = _EDGE_NO_CONTROL, _BARE_NO_CONTROL, f'[^"{_CONTROLS}]'
     middle = "*" if longest is None else f"{{0,{int(longest) - 2}}}" if longest > 1 else None
-    bare = _EDGE if middle is None else f"{_EDGE}(?:{_BARE}{middle}{_EDGE})?"
+    bare = edge if middle is None else f"{edge}(?:{inner}{middle}{edge})?"
     # A quoted cell is taken only if it holds a comma, so that its cleaned text (quoted because
     # of that comma) is the same text; the comma also makes it non-blank.
     length = "+" if longest is None else f"{{1,{int(longest)}}}"
-    quoted = f'"(?=[^"\\n]*,)[^"\\r\\n\\x00]{length}"'
+    quoted = f'"(?=[^"\\n]*,){quoted_char}{length}"'
     return f"(?:{bare}|{quoted})"
 
 

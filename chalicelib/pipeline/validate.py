@@ -114,7 +114,7 @@ class _Judge:
 
     def by_schema(self, record: Record) -> str:
         """The cleaned row for ``record`` ('' if it is rejected or blank), by JSON Schema."""
-        verdict = self.checker.check_record(record, strip_bom=record.line == 1)
+        verdict = self.checker.check_record(record)
         if verdict is None:
             return ""
         self.rows_in += 1
@@ -126,8 +126,7 @@ class _Judge:
 
     def text(self, line: int, text: str) -> str:
         """The cleaned row for one record's text, through the fast path if it can."""
-        # Line 1 may start with a BOM, which only the schema path strips.
-        if self.screen is not None and line != 1 and self.screen.fullmatch(text):
+        if self.screen is not None and self.screen.fullmatch(text):
             self.rows_in += 1
             self.rows_valid += 1
             return f"{text},{line}\n"
@@ -150,8 +149,6 @@ class _Judge:
         others = [i for i, rest in enumerate(left) if rest]
         if "" in lines:  # blank lines: emptied by nothing, and not rows
             others = sorted({*others, *(i for i, line in enumerate(lines) if not line)})
-        if first == 1 and lines and others[:1] != [0]:
-            others.insert(0, 0)  # a BOM is for the schema path to strip
         out = [f"{line_text},{line}\n" for line, line_text in enumerate(lines, first)]
         for i in others:
             data = lines[i].encode()

@@ -340,7 +340,8 @@ def test_every_command_shows_file_content_as_visible_escapes(
     assert all(run.code == 0 for run in runs), [run.err for run in runs if run.code]
     for raw in (ESC, "\x07", "\u202e"):
         assert raw not in printed
-    assert "\\x1b[31mRed" in printed  # the report's department
+    # Text holding a control character is refused, so the department is shown as rejected.
+    assert "\\x1b[31mRed" in printed
     assert "\\x1b[31mred" in printed  # the stray key's table
     assert "\\x1b]0;t\\x07.csv" in printed  # the file name
     assert "\\u202e" in printed
