@@ -1,15 +1,16 @@
 """Table definitions, derived from the JSON Schema files in ``chalicelib/schemas``.
 
 The schema files are the source of truth for what a valid row is; column order, SQL types,
-the primary key and length limits are read from them here and nowhere else. Each schema is
-checked against the JSON Schema metaschema once, at import.
+the primary key, length limits and which columns refer to which tables are read from them here
+and nowhere else, and so is the order tables load in (a table after the tables it refers to).
+Each schema is checked against the JSON Schema metaschema once, at import.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,8 @@ class Table:
     schema: dict[str, Any]
     columns: tuple[Column, ...]
     primary_key: str
+    # Column -> the table whose id it holds (``x-references``).
+    references: dict[str, str] = field(default_factory=dict)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -75,7 +78,12 @@ def _load(path: Path) -> Table:
     primary_key = schema.get("x-primary-key", "")
     if primary_key not in {c.name for c in columns}:
         raise InvalidSchemaError(f"{path.name}: x-primary-key {primary_key!r} is not a column")
-    return Table(match["table"], int(match["version"]), schema, columns, primary_key)
+    references = schema.get("x-references", {})
+    if not isinstance(references, dict) or not set(references) <= {c.name for c in columns}:
+        raise InvalidSchemaError(f"{path.name}: x-references must map its columns to tables")
+    return Table(
+        match["table"], int(match["version"]), schema, columns, primary_key, dict(references)
+    )
 
 
 def _load_all() -> dict[str, Table]:
@@ -87,9 +95,30 @@ def _load_all() -> dict[str, Table]:
     return latest
 
 
+def load_order(tables: dict[str, Table]) -> tuple[str, ...]:
+    """The tables, each after every table it refers to (dimensions before facts), ties by name.
+
+    Raises:
+        InvalidSchemaError: a reference to no table, or tables that refer to each other.
+    """
+    depth: dict[str, int] = {}
+
+    def depth_of(name: str, path: tuple[str, ...]) -> int:
+        if name in path:
+            raise InvalidSchemaError(f"tables refer to each other: {' -> '.join((*path, name))}")
+        if name not in tables:
+            raise InvalidSchemaError(f"{path[-1]} refers to {name!r}, which is no table")
+        if name not in depth:
+            targets = tables[name].references.values()
+            depth[name] = 1 + max((depth_of(t, (*path, name)) for t in targets), default=-1)
+        return depth[name]
+
+    return tuple(sorted(tables, key=lambda name: (depth_of(name, ()), name)))
+
+
 TABLES: dict[str, Table] = _load_all()
-# Loading order that satisfies report joins: dimensions before facts.
-TABLE_NAMES: tuple[str, ...] = ("departments", "jobs", "hired_employees")
+# The order a folder of files loads in, so that reports join facts to their dimensions.
+TABLE_NAMES: tuple[str, ...] = load_order(TABLES)
 # A table name in a reply body; its JSON Schema lists the tables (see api/schema_gen.py).
 TableName = Annotated[str, TABLE_NAMES]
 

@@ -1,7 +1,7 @@
 """A fast path for judging rows: one regular expression, written from the table's JSON Schema.
 
-``compile_screen`` turns a table's schema into a pattern that matches the text of a record only
-when the schema surely accepts the row *and* the record is already its own cleaned CSV text
+``compile_row_pattern`` turns a table's schema into a pattern that matches the text of a record
+only when the schema surely accepts the row *and* the record is already its own cleaned CSV text
 (``cleaned.clean_row``): canonical integers, text that needs no quoting (or is quoted because it
 holds a comma), UTC timestamps on real dates. Validation then takes whole runs of such lines
 with one ``fullmatch`` each, in C, and copies them to the cleaned chunk as they are. A record
@@ -23,9 +23,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from chalicelib.tables import Column, Table
 
-Screen = re.Pattern[str]
+RowPattern = re.Pattern[str]
 
-_ROW_KEYWORDS = {"$schema", "$id", "title", "description", "type", "x-primary-key", "prefixItems"}
+_ROW_KEYWORDS = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "type",
+    "x-primary-key",
+    "x-references",
+    "prefixItems",
+}
 _INTEGER_KEYWORDS = {"title", "type", "minimum", "maximum"}
 _TEXT_KEYWORDS = {"title", "type", "minLength", "maxLength", "pattern", "not"}
 _TIMESTAMP_KEYWORDS = {"title", "type", "pattern", "format"}
@@ -120,7 +129,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def screen_pattern(table: Table) -> str | None:
+def row_pattern_text(table: Table) -> str | None:
     """The text of ``table``'s fast-path pattern, or None if its schema has unknown keywords."""
     schema = table.schema
     width = len(table.columns)
@@ -134,17 +143,17 @@ def screen_pattern(table: Table) -> str | None:
     return ",".join(cell for cell in cells if cell is not None)
 
 
-def compile_screen(table: Table) -> Screen | None:
+def compile_row_pattern(table: Table) -> RowPattern | None:
     """The fast path for ``table`` (use its ``fullmatch`` on a record's text), or None.
 
     A match means: the schema accepts the row, and the record's text is its cleaned CSV row.
     No match means: ask the schema.
     """
-    pattern = screen_pattern(table)
+    pattern = row_pattern_text(table)
     return None if pattern is None else re.compile(pattern)
 
 
-def lines_screen(screen: Screen) -> Screen:
-    """``screen`` for a text of many lines: ``sub('', text)`` empties every line it matches whole
+def lines_pattern(pattern: RowPattern) -> RowPattern:
+    """``pattern`` for a text of many lines: ``sub('', text)`` empties every line it matches whole
     and leaves the others, and every line break, in place (one pass in C, no call per line)."""
-    return re.compile(f"(?m)^(?:{screen.pattern})$")
+    return re.compile(f"(?m)^(?:{pattern.pattern})$")

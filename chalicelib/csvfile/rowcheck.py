@@ -113,6 +113,7 @@ _ROW_ONLY = {
     "description",
     "type",
     "x-primary-key",
+    "x-references",
     "minItems",
     "maxItems",
 }

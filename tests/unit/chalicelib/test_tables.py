@@ -54,3 +54,33 @@ def test_a_schema_version_that_only_adds_row_rules_keeps_the_warehouse_table(
     # v2 refuses control characters in text; what the warehouse holds is the same.
     first = tables._load(tables.SCHEMA_DIR / f"{name}.v1.json")
     assert sql.create_table(first, dialect) == sql.create_table(tables.get_table(name), dialect)
+
+
+def _table(name: str, references: dict[str, str] | None = None) -> tables.Table:
+    column = tables.Column("id", "integer", {"title": "id", "type": "integer"})
+    return tables.Table(name, 1, {}, (column,), "id", references or {})
+
+
+def test_tables_load_after_the_tables_they_refer_to() -> None:
+    given = {
+        "facts": _table("facts", {"a_id": "alpha", "z_id": "zulu"}),
+        "zulu": _table("zulu"),
+        "alpha": _table("alpha"),
+        "summary": _table("summary", {"fact_id": "facts"}),
+    }
+    assert tables.load_order(given) == ("alpha", "zulu", "facts", "summary")
+
+
+def test_tables_load_order_refuses_cycles_and_unknown_tables() -> None:
+    with pytest.raises(InvalidSchemaError, match="refer to each other: a -> b -> a"):
+        tables.load_order({"a": _table("a", {"b_id": "b"}), "b": _table("b", {"a_id": "a"})})
+    with pytest.raises(InvalidSchemaError, match="refers to 'nowhere', which is no table"):
+        tables.load_order({"a": _table("a", {"n_id": "nowhere"})})
+
+
+def test_tables_the_shipped_schemas_load_dimensions_before_facts() -> None:
+    assert tables.TABLE_NAMES == ("departments", "jobs", "hired_employees")
+    assert tables.TABLES["hired_employees"].references == {
+        "department_id": "departments",
+        "job_id": "jobs",
+    }

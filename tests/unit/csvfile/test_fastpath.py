@@ -24,8 +24,8 @@ from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fastpath import (
     CONTROL_PATTERN,
     UTC_PATTERN,
-    compile_screen,
-    screen_pattern,
+    compile_row_pattern,
+    row_pattern_text,
 )
 from chalicelib.csvfile.fields import FieldSyntaxError, parse_fields
 from chalicelib.csvfile.rowcheck import FORMATS, RowChecker
@@ -33,7 +33,7 @@ from chalicelib.pipeline.validate import judge_chunk
 from chalicelib.tables import TABLES, Table, _column
 
 CHECKERS = {name: RowChecker(table) for name, table in TABLES.items()}
-SCREENS = {name: compile_screen(table) for name, table in TABLES.items()}
+SCREENS = {name: compile_row_pattern(table) for name, table in TABLES.items()}
 WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 
 integer_text = st.one_of(
@@ -178,7 +178,7 @@ def test_screen_matches_exactly_the_valid_rows_already_in_cleaned_form(
 
 TIMESTAMP = next(c for c in TABLES["hired_employees"].columns if c.kind == "timestamp")
 TIMESTAMP_VALID = Draft202012Validator(TIMESTAMP.schema, format_checker=FORMATS).is_valid
-TIMESTAMP_PATTERN = compile_screen(Table("t", 1, {"type": "array"}, (TIMESTAMP,), "datetime"))
+TIMESTAMP_PATTERN = compile_row_pattern(Table("t", 1, {"type": "array"}, (TIMESTAMP,), "datetime"))
 YEARS = [0, 1, 4, 99, 100, 104, 200, 400, 1000, 1600, 1700, 1899, 1900, 1996, 1999, 2000, 2001]
 YEARS += [2020, 2021, 2023, 2024, 2100, 2400, 2500, 8000, 9996, 9999]
 
@@ -333,7 +333,7 @@ CUSTOM = _table(
 def test_screen_compiled_from_other_values_agrees_with_the_schema(
     fields: tuple[str, str, str], quoting: int
 ) -> None:
-    screen = compile_screen(CUSTOM)
+    screen = compile_row_pattern(CUSTOM)
     assert screen is not None
     text = as_record(list(fields), quoting)
     verdict = RowChecker(CUSTOM).check_record(Record(2, text.encode(), len(text.encode())))
@@ -367,5 +367,5 @@ def test_screen_compiled_from_other_values_agrees_with_the_schema(
     ],
 )
 def test_screen_is_not_compiled_for_keywords_it_does_not_know(table: Table) -> None:
-    assert compile_screen(table) is None
-    assert screen_pattern(table) is None
+    assert compile_row_pattern(table) is None
+    assert row_pattern_text(table) is None
