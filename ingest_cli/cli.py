@@ -19,7 +19,6 @@ from rich.text import Text
 
 from ingest_cli import __version__, backups, charts, deadletters, rejected
 from ingest_cli.api import DEFAULT_URL, Api
-from ingest_cli.contract import TABLES
 from ingest_cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -28,6 +27,7 @@ from ingest_cli.errors import (
     Interrupted,
     UsageError,
 )
+from ingest_cli.files import plan_files
 from ingest_cli.follow import follow
 from ingest_cli.progress import Feedback
 from ingest_cli.render import (
@@ -92,37 +92,6 @@ def health(session: Session) -> int:
     return EXIT_OK
 
 
-def plan_files(
-    paths: Sequence[Path], table: str | None, feedback: Feedback
-) -> list[tuple[Path, str]]:
-    """(file, table) pairs in upload order; a directory gives its ``<table>.csv`` files.
-
-    Raises:
-        UsageError: a file's table is unknown, or a directory holds no table file.
-    """
-    plan: list[tuple[Path, str]] = []
-    for path in paths:
-        if path.is_dir():
-            if table:
-                raise UsageError(
-                    "--table applies to files; a directory's files are named after their tables"
-                )
-            found = [(path / f"{t}.csv", t) for t in TABLES if (path / f"{t}.csv").is_file()]
-            if not found:
-                names = ", ".join(f"{t}.csv" for t in TABLES)
-                raise UsageError(f"{path} holds none of {names}")
-            for other in sorted(set(path.glob("*.csv")) - {p for p, _ in found}):
-                feedback.say(f"skipping {other.name} (not named after a table)")
-            plan += found
-            continue
-        stem = path.name.split(".", 1)[0]  # hired_employees.csv.gz is for hired_employees
-        name = table or (stem if stem in TABLES else None)
-        if name is None:
-            raise UsageError(f"which table is {path.name} for? pass --table ({', '.join(TABLES)})")
-        plan.append((path, name))
-    return plan
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
@@ -156,7 +125,12 @@ def _follow(session: Session, label: str, upload_id: str, timeout: float | None)
     type=click.Path(exists=True, path_type=Path),
     metavar="PATH...",
 )
-@click.option("-t", "--table", help="Table of the FILEs (default: from the name, e.g. jobs.csv).")
+@click.option(
+    "-t",
+    "--table",
+    help="Table of the FILEs (default: from the name: 'hired employees (1).csv' is for "
+    "hired_employees).",
+)
 @click.option(
     "--wait/--no-wait",
     default=True,

@@ -3,17 +3,29 @@
 // file (not the bytes) is kept in sessionStorage, so a reload keeps following what was sent.
 
 import { api, badge, el, formatBytes, formatNumber, formatSeconds } from "./api.js";
-import { TABLES } from "./contract.js";
+import { NAME_WORDS, PATH_SEPARATORS, TABLES } from "./contract.js";
 import { Transfer } from "./transfer.js";
 
 const QUEUE_ITEM = "ingest.queue";
 const POLL_MS = 1000;
 const FINISHED = new Set(["loaded", "failed", "cancelled", "interrupted"]);
 
+// The table a file is for, from its name, by the rule of the API and the ingest client
+// (chalicelib/tables.py guess_table; the pattern comes from the generated contract): the one
+// table whose words appear side by side among the words of the name's last path segment.
+// "" when no table, or several, fit.
 export function guessTable(name) {
-  const stem = String(name).replace(/\.[^.]*$/, "").toLowerCase();
-  if (TABLES.includes(stem)) return stem;
-  return TABLES.filter((t) => stem.includes(t)).sort((a, b) => b.length - a.length)[0] || "";
+  const base = String(name).split(new RegExp(PATH_SEPARATORS)).pop();
+  const words = (base.match(new RegExp(NAME_WORDS, "g")) || []).map((w) => w.toLowerCase());
+  const named = TABLES.filter((table) => holdsRun(words, table.split("_")));
+  return named.length === 1 ? named[0] : "";
+}
+
+function holdsRun(words, run) {
+  for (let i = 0; i + run.length <= words.length; i += 1) {
+    if (run.every((word, j) => words[i + j] === word)) return true;
+  }
+  return false;
 }
 
 export class UploadView {
