@@ -20,6 +20,7 @@ from chalicelib.csvfile.options import OPTION_NAMES, Encoding, FileOptions, pars
 from chalicelib.csvfile.sniff import Compression  # noqa: TC001 - schema_gen reads the hints
 from chalicelib.errors import InvalidRequestError
 from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.findings import UploadWarning
 from chalicelib.pipeline.state import PublicState, Upload, now_iso
 from chalicelib.tables import TABLE_NAMES, Table, get_table, guess_table
 
@@ -206,6 +207,11 @@ class UploadStatus:
     split_invocations: Annotated[
         int | None, "How many invocations the split took, once split (it hands on when out of time)"
     ]
+    warnings: Annotated[
+        list[UploadWarning],
+        "Once loaded, what the counts alone do not say: no data rows, every row rejected, most "
+        "rows rejected for one reason (with the option that would read the file right)",
+    ]
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,7 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         header_skipped=found.get("header_skipped"),
         split=found.get("split"),
         split_invocations=found.get("split_invocations"),
+        warnings=[UploadWarning(**w) for w in upload.warnings or []],
     )
 
 

@@ -72,6 +72,8 @@ class Upload:
     # How to read the file (csvfile/options.py), and what reading it found (pipeline/rawfile.py).
     options: dict[str, str] | None = None
     detected: dict[str, Any] | None = None
+    # Once loaded: what the counts alone do not say (pipeline/findings.py UploadWarning, as dicts).
+    warnings: list[dict[str, Any]] | None = None
 
     @property
     def public_state(self) -> PublicState:
