@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from chalicelib.csvfile.options import FileOptions
 
 WarningCode = Literal["no_data_rows", "all_rows_rejected", "most_rows_rejected"]
+# Rejected rows whose reasons are counted: every one of a file of up to this many rejected rows;
+# of a larger one, the first ones (reading a line costs about 10 us: counting all of a file of
+# ten million rejected rows would add minutes to its load, this caps it near a second).
+REASON_SAMPLE = 100_000
 # Rows with the wrong number of fields tried against the other delimiters: enough to name one
 # with confidence, few enough that an all-rejected file of millions costs nothing more.
 DELIMITER_SAMPLE = 1000
@@ -49,7 +53,7 @@ class UploadWarning:
     message: str
     option: Annotated[
         dict[str, str] | None,
-        "A file option to upload the file again with, e.g. {\"delimiter\": \";\"}",
+        'A file option to upload the file again with, e.g. {"delimiter": ";"}',
     ]
 
 
@@ -67,20 +71,29 @@ def shown_delimiter(delimiter: str) -> str:
 
 
 class Tally:
-    """The rejects file's lines counted by reason as they are written; for the first
-    ``DELIMITER_SAMPLE`` rows with the wrong number of fields, which other delimiters would
-    have split them into the table's columns."""
+    """The rejects file's lines (the first ``REASON_SAMPLE``) counted by reason as they are
+    written; for the first ``DELIMITER_SAMPLE`` rows with the wrong number of fields, which
+    other delimiters would have split them into the table's columns."""
 
     def __init__(self, table: str, read_as: FileOptions) -> None:
         self.width = len(get_table(table).columns)
         self.delimiter = read_as.delimiter
+        self.lines = 0
         self.rows = 0
         self.reasons: Counter[str] = Counter()
         self.tried = 0
         self.splits: Counter[str] = Counter()
 
+    @property
+    def sampled(self) -> bool:
+        """True if only the first of the rejected rows were counted."""
+        return self.rows < self.lines
+
     def add(self, line: bytes) -> None:
         """Count one line of the rejects file (``{"row", "raw", "errors"}``)."""
+        self.lines += 1
+        if self.rows >= REASON_SAMPLE:
+            return
         entry = json.loads(line)
         errors = [str(e) for e in entry.get("errors") or []]
         self.rows += 1
@@ -153,13 +166,20 @@ def warnings_of(
         )
     if tally is not None and tally.reasons:
         reason, count = tally.reasons.most_common(1)[0]
-        if count * 2 > rows_total:
+        if 2 * count * tally.lines > rows_total * tally.rows:
             found.append(_common_reason(reason, count, rows_total, tally))
     return found
 
 
 def _common_reason(reason: str, count: int, rows_total: int, tally: Tally) -> UploadWarning:
-    message = f"{count:,} of {rows_total:,} rows were rejected for one reason: {reason}"
+    if tally.sampled:
+        message = (
+            f"most rows were rejected for one reason: {count:,} of the first {tally.rows:,} "
+            f"rejected rows ({tally.lines:,} of the file's {rows_total:,} rows were rejected): "
+            f"{reason}"
+        )
+    else:
+        message = f"{count:,} of {rows_total:,} rows were rejected for one reason: {reason}"
     hint = tally.delimiter_hint() if _FIELD_COUNT.match(reason) else None
     if hint is None:
         return UploadWarning("most_rows_rejected", message, None)

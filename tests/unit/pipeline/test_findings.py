@@ -162,3 +162,21 @@ def test_the_delimiter_trial_stops_after_its_sample() -> None:
         tally.add(_line(n + 1, f"{n};Sales", "record: expected 2 fields, got 1"))
     assert sum(tally.splits.values()) == findings.DELIMITER_SAMPLE
     assert tally.reasons["record: expected 2 fields, got 1"] == findings.DELIMITER_SAMPLE + 50
+
+
+def test_reasons_of_a_very_large_rejects_file_are_counted_on_its_first_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(findings, "REASON_SAMPLE", 10)
+    tally = findings.Tally("departments", FileOptions())
+    for n in range(1, 31):
+        tally.add(_line(n, f"{n};x", "record: expected 2 fields, got 1"))
+    assert (tally.rows, tally.lines, tally.sampled) == (10, 30, True)
+    (warning,) = findings.warnings_of(40, 10, False, tally)
+    assert warning.code == "most_rows_rejected"
+    assert "10 of the first 10 rejected rows (30 of the file's 40 rows were rejected)" in (
+        warning.message
+    )
+    assert warning.option == {"delimiter": ";"}
+    # 10 of the first 10 stand for 30 of 70: not most rows.
+    assert findings.warnings_of(70, 40, False, tally) == []
