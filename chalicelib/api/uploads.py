@@ -207,6 +207,12 @@ class UploadStatus:
     split_invocations: Annotated[
         int | None, "How many invocations the split took, once split (it hands on when out of time)"
     ]
+    retryable: Annotated[
+        bool,
+        "Whether POST /api/v1/uploads/{id}/retry can help: true for a failed upload whose "
+        "cause was not the file itself, and for a processing one (refused unless stuck); false "
+        "when the file must be fixed or sent again",
+    ]
     warnings: Annotated[
         list[UploadWarning],
         "Once loaded, what the counts alone do not say: no data rows, every row rejected, most "
@@ -280,8 +286,18 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         header_skipped=found.get("header_skipped"),
         split=found.get("split"),
         split_invocations=found.get("split_invocations"),
+        retryable=retryable(upload),
         warnings=[UploadWarning(**w) for w in upload.warnings or []],
     )
+
+
+def retryable(upload: Upload) -> bool:
+    """Whether a re-drive can help ``upload`` (``redrive.retry_upload`` refuses the rest)."""
+    if upload.table not in TABLE_NAMES:
+        return False
+    if upload.state == "failed":
+        return upload.retryable is not False
+    return upload.public_state == "processing"
 
 
 def listing(s3: S3Client, settings: Settings, table: str | None) -> UploadList:

@@ -74,6 +74,9 @@ class Upload:
     detected: dict[str, Any] | None = None
     # Once loaded: what the counts alone do not say (pipeline/findings.py UploadWarning, as dicts).
     warnings: list[dict[str, Any]] | None = None
+    # Once failed: False when a re-drive cannot help (the file itself is at fault, or it never
+    # arrived); cleared whenever the upload moves on.
+    retryable: bool | None = None
 
     @property
     def public_state(self) -> PublicState:
@@ -188,6 +191,8 @@ def advance(s3: S3Client, bucket: str, upload: Upload, state: State, **changes: 
                 f"upload {upload.upload_id}: cannot go from {current.state} to {state}",
                 upload_id=upload.upload_id,
             )
+        if state != "failed":
+            changes.setdefault("retryable", None)
         moved = replace(current, state=state, updated_at=now_iso(), **changes)
         if stored is None:
             written = storage.put_json_if_absent(s3, bucket, key, asdict(moved))

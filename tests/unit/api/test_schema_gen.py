@@ -172,6 +172,7 @@ STATUS = {
     "header_skipped": False,
     "split": "copy",
     "split_invocations": 1,
+    "retryable": False,
     "warnings": [
         {
             "code": "most_rows_rejected",
@@ -199,6 +200,7 @@ def _renamed(body: dict[str, Any], old: str, new: str) -> dict[str, Any]:
         ({**STATUS, "rows_total": "2"}, False),
         ({**STATUS, "warnings": [{"code": "odd", "message": "x", "option": None}]}, False),
         ({**STATUS, "warnings": [{"code": "no_data_rows", "message": "x"}]}, False),
+        ({**STATUS, "retryable": None}, False),
     ],
 )
 def test_document_upload_status_rejects_drifted_bodies(body: dict[str, Any], valid: bool) -> None:
