@@ -328,11 +328,12 @@ def report(
         click.echo(to_json(data))
     elif as_csv:
         rows = data.get("rows", [])[:limit]
-        write_csv(sys.stdout, REPORT_COLUMNS[name], rows)
+        write_csv(sys.stdout, REPORT_COLUMNS[name], rows, for_terminal=sys.stdout.isatty())
     else:
         session.out.print(REPORT_TABLES[name](data, limit))
     if plot:
-        charts.CHARTS[name](data, plot)
+        for note in charts.CHARTS[name](data, plot):
+            session.feedback.say(f"chart: {note}")
         session.feedback.say(f"chart written to {plot}")
     return EXIT_OK
 

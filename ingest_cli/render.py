@@ -39,14 +39,22 @@ def to_json(value: Any) -> str:
     return json_text(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def write_csv(out: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    """CSV of ``rows``, control characters in text shown as escapes (it may meet a terminal;
-    ``--json`` keeps exact values)."""
+def write_csv(
+    out: IO[str],
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+    *,
+    for_terminal: bool = False,
+) -> None:
+    """CSV of ``rows``: the stored values exactly, for a file or a pipe; on a terminal
+    (``for_terminal``), control characters in text shown as visible escapes instead."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         values = ["" if row.get(c) is None else row.get(c) for c in columns]
-        writer.writerow([shown(v) if isinstance(v, str) else v for v in values])
+        if for_terminal:
+            values = [shown(v) if isinstance(v, str) else v for v in values]
+        writer.writerow(values)
 
 
 def number(value: Any) -> str:

@@ -230,3 +230,18 @@ def test_status_shows_each_warning_and_the_option_to_use() -> None:
     assert "warning  every one ... was rejected" in text
     assert "warning  12 of 12 ..." in text
     assert "next     upload the file again with --delimiter ';'" in text
+
+
+STORED = "Sales\x1b]0;owned\x07\u202eWest\x9b"
+
+
+def test_write_csv_carries_stored_values_byte_for_byte() -> None:
+    out = io.StringIO()
+    write_csv(out, ["id", "department"], [{"id": 1, "department": STORED}])
+    assert out.getvalue() == f"id,department\n1,{STORED}\n"
+
+
+def test_write_csv_for_a_terminal_shows_control_characters_as_escapes() -> None:
+    out = io.StringIO()
+    write_csv(out, ["id", "department"], [{"id": 1, "department": STORED}], for_terminal=True)
+    assert out.getvalue() == "id,department\n1,Sales\\x1b]0;owned\\x07\\u202eWest\\x9b\n"
