@@ -301,7 +301,13 @@ def uploads(session: Session, table: str | None, limit: int | None, as_json: boo
 @cli.command()
 @click.argument("name", type=click.Choice(list(REPORT_TABLES)), metavar="REPORT")
 @click.option("--year", type=int, required=True, help="Calendar year (UTC).")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (header line, then rows).")
+@click.option(
+    "--csv",
+    "as_csv",
+    is_flag=True,
+    help="Print CSV (header line, then rows): the stored values exactly, escaped only on a "
+    "terminal.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @click.option(
     "--plot",
