@@ -20,7 +20,7 @@ from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import FilePayload, Page
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 KEY = "local-only-api-key"
@@ -92,16 +92,12 @@ def take(out: Path, data_dir: Path) -> list[Path]:
             page.screenshot(path=shots[-1], full_page=True)
             page.goto(f"{url}#upload")
             page.click("#clear-done")
-            page.set_input_files(
-                "#file-input",
-                files=[
-                    {
-                        "name": "departments export.csv",
-                        "mimeType": "text/csv",
-                        "buffer": b"1;Accounting\n2;Business Development\n3;Engineering\n",
-                    }
-                ],
-            )
+            semicolons: FilePayload = {
+                "name": "departments export.csv",
+                "mimeType": "text/csv",
+                "buffer": b"1;Accounting\n2;Business Development\n3;Engineering\n",
+            }
+            page.set_input_files("#file-input", files=[semicolons])
             page.click("#send-all")
             if _wait_loaded(page) != ["loaded"]:
                 raise RuntimeError("the semicolon file did not load")
