@@ -35,7 +35,7 @@ def next_step(status: dict[str, Any]) -> str | None:
     if status.get("state") == "failed":
         if status.get("retryable"):
             return f"once the cause is fixed, re-drive it: ingest retry {upload_id}"
-        return "a re-drive would fail the same way: fix the file if need be and upload it again"
+        return "a re-drive cannot help: upload the file again (fixed, if the file was at fault)"
     for warning in status.get("warnings") or []:
         option = warning.get("option") or {}
         if option:
@@ -53,7 +53,7 @@ def finished_lines(name: str, status: dict[str, Any], seconds: float) -> list[st
         lines = [f"{name}: failed: {status.get('error')}"]
     else:
         lines = [
-            f"{name}: {state}: {status.get('rows_total') or 0:,} rows, "
+            f"{name}: {state}: {_plural(status.get('rows_total') or 0, 'row')}, "
             f"{status.get('rows_valid') or 0:,} valid, {status.get('rows_rejected') or 0:,} "
             f"rejected ({_plural(status.get('chunks_total') or 0, 'chunk')}, {seconds:.1f} s)"
         ]

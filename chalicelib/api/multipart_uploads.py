@@ -299,5 +299,5 @@ def cancel(s3: S3Client, settings: Settings, upload_id: str) -> Cancelled:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
-    state.advance(s3, settings.bucket, upload, "failed", error=CANCELLED, retryable=False)
+    state.advance(s3, settings.bucket, upload, "failed", error=CANCELLED)
     return Cancelled(upload_id, "failed", CANCELLED)

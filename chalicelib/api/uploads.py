@@ -286,18 +286,24 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         header_skipped=found.get("header_skipped"),
         split=found.get("split"),
         split_invocations=found.get("split_invocations"),
-        retryable=retryable(upload),
+        retryable=retryable(s3, bucket, upload),
         warnings=[UploadWarning(**w) for w in upload.warnings or []],
     )
 
 
-def retryable(upload: Upload) -> bool:
-    """Whether a re-drive can help ``upload`` (``redrive.retry_upload`` refuses the rest)."""
+def retryable(s3: S3Client, bucket: str, upload: Upload) -> bool:
+    """Whether a re-drive can help ``upload`` (``redrive.retry_upload`` refuses the rest): not
+    when its file is at fault, and not before its file is in ``raw/`` (a cancelled upload whose
+    file never came: there is nothing to split)."""
     if upload.table not in TABLE_NAMES:
         return False
-    if upload.state == "failed":
-        return upload.retryable is not False
-    return upload.public_state == "processing"
+    if upload.state != "failed":
+        return upload.public_state == "processing"
+    if upload.retryable is False:
+        return False
+    if upload.chunks_total is None:
+        return upload.source_key is not None and storage.exists(s3, bucket, upload.source_key)
+    return True
 
 
 def listing(s3: S3Client, settings: Settings, table: str | None) -> UploadList:

@@ -211,7 +211,7 @@ def test_a_cancelled_upload_offers_no_redrive_and_no_dashes(page: Page, api: Api
     assert "none counted: it failed before its rows were read" in fields
     assert "none: it failed before it was split" in fields
     assert "- in all" not in fields and "of - done" not in fields
-    assert "A re-drive would fail the same way" in fields
+    assert "A re-drive cannot help" in fields
     assert page.is_hidden("#detail-retry")
     state = page.locator(f"#uploads tbody tr[data-upload-id='{failed['upload_id']}'] .badge")
     assert state.inner_text() == "failed"

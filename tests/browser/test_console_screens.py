@@ -241,7 +241,7 @@ def test_a_file_the_pipeline_cannot_read_offers_no_redrive(page: Page, api: ApiC
     page.wait_for_selector("#upload-detail:not([hidden])")
     fields = page.inner_text("#detail-fields")
     assert "none counted: it failed before its rows were read" in fields
-    assert "A re-drive would fail the same way" in fields
+    assert "A re-drive cannot help" in fields
     assert page.is_hidden("#detail-retry")
 
 

@@ -273,7 +273,7 @@ function nextStep(status) {
   if (status.state === "failed") {
     return status.retryable
       ? "Once the cause is fixed, re-drive it (below)."
-      : "A re-drive would fail the same way: fix the file, or the table or options it is read with, and upload it again.";
+      : "A re-drive cannot help: upload the file again (fixed, or read with another table or options, if the file was at fault).";
   }
   const option = (status.warnings || []).map((w) => w.option).find(Boolean);
   if (!option) return "";

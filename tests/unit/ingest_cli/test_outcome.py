@@ -45,7 +45,7 @@ def test_a_loaded_upload_with_a_delimiter_warning_names_the_flag_to_use() -> Non
         ({"state": "failed", "upload_id": UID, "retryable": True},
          f"once the cause is fixed, re-drive it: ingest retry {UID}"),
         ({"state": "failed", "upload_id": UID, "retryable": False},
-         "a re-drive would fail the same way: fix the file if need be and upload it again"),
+         "a re-drive cannot help: upload the file again (fixed, if the file was at fault)"),
         (_loaded(0, {**SEMICOLONS, "option": {"delimiter": "\t"}}),
          "upload the file again with --delimiter tab"),
         (_loaded(0, {"code": "no_data_rows", "message": "no data rows", "option": None}), None),
@@ -82,3 +82,10 @@ def test_exit_code_says_failed_before_nothing_loaded(
 def test_option_flags_quote_what_a_shell_would_split() -> None:
     assert option_flag("delimiter", "|") == "--delimiter '|'"
     assert option_flag("encoding", "cp1252") == "--encoding cp1252"
+
+
+def test_one_row_is_one_row() -> None:
+    status = {**_loaded(1), "rows_total": 1, "rows_rejected": 0}
+    assert finished_lines("j.csv", status, 0.5)[0] == (
+        "j.csv: loaded: 1 row, 1 valid, 0 rejected (1 chunk, 0.5 s)"
+    )

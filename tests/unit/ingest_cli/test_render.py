@@ -208,7 +208,7 @@ def test_status_of_a_failed_upload_says_what_was_never_counted() -> None:
     assert "- in all" not in text and "0 of -" not in text
     assert "none counted: it failed before its rows were read" in text
     assert "none: it failed before it was split" in text
-    assert "fix the file if need be and upload it again" in text
+    assert "a re-drive cannot help: upload the file again" in text
     assert "ingest retry" not in text
 
 

@@ -77,12 +77,19 @@ def test_a_failure_outside_the_file_is_offered_a_redrive_and_takes_it(
     assert uploads.status(s3, settings, upload.upload_id).retryable is True
 
 
-def test_a_cancelled_upload_offers_no_redrive(s3: Any, settings: Settings) -> None:
-    grant = uploads.create_upload(s3, settings, {"table": "jobs", "filename": "j.csv", "size": 9})
+def test_a_cancelled_upload_is_retryable_only_once_its_file_is_there(
+    s3: Any, settings: Settings
+) -> None:
+    grant = uploads.create_upload(s3, settings, {"table": "jobs", "filename": "j.csv", "size": 6})
     multipart_uploads.cancel(s3, settings, grant.upload_id)
     assert uploads.status(s3, settings, grant.upload_id).retryable is False
-    with pytest.raises(UploadStateError, match="cannot change"):
+    with pytest.raises(UploadStateError, match="no file under raw/"):
         redrive.retry_upload(s3, settings, grant.upload_id)
+    # The POST that was on its way when the upload was cancelled lands after all: the file can
+    # be split, and a re-drive does it.
+    s3.put_object(Bucket=settings.bucket, Key=grant.key, Body=b"1,Dev\n")
+    assert uploads.status(s3, settings, grant.upload_id).retryable is True
+    assert redrive.retry_upload(s3, settings, grant.upload_id).stage == "split"
 
 
 def test_only_failed_and_processing_uploads_are_retryable(
