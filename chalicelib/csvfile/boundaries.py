@@ -95,9 +95,17 @@ class _Raw(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._source.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        # Filled to the end unless the source ends: a source may hand out less than asked (a
+        # decompressor, one member of a multi-member file at a time), and what ``peek`` shows
+        # of a file's start (its magic, BOM and header line) must not stop at such a seam.
+        filled, size = 0, len(buffer)
+        while filled < size:
+            data = self._source.read(size - filled)
+            if not data:
+                break
+            buffer[filled : filled + len(data)] = data
+            filled += len(data)
+        return filled
 
 
 def buffered(source: Source) -> io.BufferedReader:

@@ -96,11 +96,15 @@ class _Gzip(Filter):
         except zlib.error as exc:
             raise UnreadableFileError(f"the gzip data is corrupt ({exc})") from None
         self._in_member = True
-        self._pending = self._decompressor.unconsumed_tail
         if self._decompressor.eof:
-            self._pending = self._decompressor.unused_data + self._pending
+            # Everything after the member's end is in unused_data. After a call that hit the
+            # output limit, Python 3.11's zlib leaves the same bytes in unconsumed_tail as well:
+            # taking both would read the next member twice.
+            self._pending = self._decompressor.unused_data
             self._decompressor = zlib.decompressobj(wbits=47)
             self._in_member = False
+        else:
+            self._pending = self._decompressor.unconsumed_tail
         return out
 
 
@@ -188,6 +192,33 @@ def decompressed(source: Source, compression: Compression) -> Filter:
     The filter raises UnreadableFileError when the data turns out corrupt or truncated.
     """
     return _DECOMPRESSORS[compression](source)
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class WithoutBom(Filter):
+    """UTF-8 text without the byte order mark it may start with.
+
+    The mark says how the file is written, it is not text: it is taken off before records are
+    looked for, so it can hide neither a quote that opens the first field nor a blank file.
+    """
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(source)
+        self._first = True
+
+    def _more(self) -> bytes | None:
+        data = self._source.read(IN_BYTES)
+        if self._first:
+            self._first = False
+            while data and len(data) < len(UTF8_BOM) and UTF8_BOM.startswith(data):
+                more = self._source.read(IN_BYTES)  # a source may hand out a byte at a time
+                if not more:
+                    break
+                data += more
+            return data.removeprefix(UTF8_BOM)
+        return data or None
 
 
 class Transcoded(Filter):

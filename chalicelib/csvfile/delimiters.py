@@ -20,7 +20,6 @@ from chalicelib.csvfile.decoding import IN_BYTES, Filter
 if TYPE_CHECKING:
     from chalicelib.csvfile.boundaries import Source
 
-_BOM = b"\xef\xbb\xbf"
 _NEEDS_QUOTES = re.compile(rb'[,"\r\n]')
 # A record longer than this that is still open is past any row's size: it is streamed with its
 # delimiters swapped (and rejected as too long) instead of being held whole.
@@ -28,13 +27,10 @@ _HOLD_BYTES = 2 * MAX_RECORD_BYTES
 
 
 class Delimited(Filter):
-    """``source`` (UTF-8 CSV separated by ``delimiter``) as comma-separated CSV.
+    """``source`` (UTF-8 CSV separated by ``delimiter``, without a byte order mark: see
+    ``decoding.WithoutBom``) as comma-separated CSV."""
 
-    ``at_start`` says ``source`` begins at the start of the file, where a UTF-8 byte order mark
-    is taken off; a byte range from the middle of a file keeps whatever bytes it starts with.
-    """
-
-    def __init__(self, source: Source, delimiter: str, *, at_start: bool = True) -> None:
+    def __init__(self, source: Source, delimiter: str) -> None:
         super().__init__(source)
         d = delimiter.encode()
         self._d = d[0]
@@ -54,15 +50,10 @@ class Delimited(Filter):
         self._record = re.compile(rb"%s(?:%s%s)*+\r?(?=\n)" % (field, e, field))
         self._field = re.compile(rb'"((?:[^"]|"")*+)"|([^%s\n]*+)' % e)
         self._rest = b""
-        self._first = at_start
         self._swapping: int | None = None  # the quoting state while streaming a long record
 
     def _more(self) -> bytes | None:
         block = self._source.read(IN_BYTES)
-        if self._first:
-            self._first = False
-            if block.startswith(_BOM):
-                block = block[len(_BOM) :]  # as a comma file's first line would lose it
         if not block:
             if not self._rest:
                 return None
@@ -143,6 +134,10 @@ class Delimited(Filter):
             if pos >= end or record[pos] != d:
                 break
             pos += 1
+        if cells == [b""] and record:
+            # A record of one quoted empty field ("") is a row (rejected: too few fields); left
+            # bare it would become a blank line, which is not one.
+            cells = [b'""']
         return b",".join(cells) + term
 
     def _record_end(self, data: bytes, pos: int) -> int:

@@ -1,7 +1,7 @@
 """A fast path for judging rows: one regular expression, written from the table's JSON Schema.
 
-``compile_screen`` turns a table's schema into a pattern that matches the text of a record only
-when the schema surely accepts the row *and* the record is already its own cleaned CSV text
+``compile_row_pattern`` turns a table's schema into a pattern that matches the text of a record
+only when the schema surely accepts the row *and* the record is already its own cleaned CSV text
 (``cleaned.clean_row``): canonical integers, text that needs no quoting (or is quoted because it
 holds a comma), UTC timestamps on real dates. Validation then takes whole runs of such lines
 with one ``fullmatch`` each, in C, and copies them to the cleaned chunk as they are. A record
@@ -9,9 +9,10 @@ the pattern does not match is not rejected: it goes to ``RowChecker`` (JSON Sche
 gives the verdict and the reasons.
 
 It compiles only schemas made of keywords it knows (integer ranges from 0 or 1, string lengths,
-the non-blank pattern, the UTC timestamp with its date-time format) and returns None for any
-other schema. Tests prove that every line it matches is valid with exactly its own text as the
-cleaned row, and that it matches every valid row of the common shape.
+the non-blank pattern, the refusal of control characters, the UTC timestamp with its date-time
+format) and returns None for any other schema. Tests prove that every line it matches is valid
+with exactly its own text as the cleaned row, and that it matches every valid row of the common
+shape.
 """
 
 from __future__ import annotations
@@ -22,13 +23,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from chalicelib.tables import Column, Table
 
-Screen = re.Pattern[str]
+RowPattern = re.Pattern[str]
 
-_ROW_KEYWORDS = {"$schema", "$id", "title", "description", "type", "x-primary-key", "prefixItems"}
+_ROW_KEYWORDS = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "type",
+    "x-primary-key",
+    "x-references",
+    "prefixItems",
+}
 _INTEGER_KEYWORDS = {"title", "type", "minimum", "maximum"}
-_TEXT_KEYWORDS = {"title", "type", "minLength", "maxLength", "pattern"}
+_TEXT_KEYWORDS = {"title", "type", "minLength", "maxLength", "pattern", "not"}
 _TIMESTAMP_KEYWORDS = {"title", "type", "pattern", "format"}
 _NOT_BLANK = r"\S"
+# The schemas' refusal of control characters (``"not": {"pattern": ...}``): C0, DEL and C1 (the
+# Unicode category Cc), except a line break, LF or CRLF, which a quoted field may hold.
+CONTROL_PATTERN = r"[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f]|\r(?!\n)"
 # The schemas' UTC timestamp pattern; with format "date-time" the value must also be a real
 # moment (rows.FORMATS: strptime with '%Y-%m-%dT%H:%M:%SZ').
 UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
@@ -56,6 +69,10 @@ _BARE = r'[^",\r\n\x00]'
 # ... and its first and last characters: not whitespace either. Such a value is never blank, and
 # needs no quotes in the cleaned chunk.
 _EDGE = r'[^\s",\x00]'
+# The same where the schema refuses control characters (CR, LF and NUL are among them).
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+_BARE_NO_CONTROL = rf'[^",{_CONTROLS}]'
+_EDGE_NO_CONTROL = rf'[^\s",{_CONTROLS}]'
 
 
 def _integer(item: dict[str, Any]) -> str | None:
@@ -80,12 +97,17 @@ def _text(item: dict[str, Any]) -> str | None:
     longest = item.get("maxLength")
     if longest is not None and int(longest) < 1:
         return None
+    if "not" in item and item["not"] != {"pattern": CONTROL_PATTERN}:
+        return None
+    edge, inner, quoted_char = _EDGE, _BARE, r'[^"\r\n\x00]'
+    if "not" in item:
+        edge, inner, quoted_char = _EDGE_NO_CONTROL, _BARE_NO_CONTROL, f'[^"{_CONTROLS}]'
     middle = "*" if longest is None else f"{{0,{int(longest) - 2}}}" if longest > 1 else None
-    bare = _EDGE if middle is None else f"{_EDGE}(?:{_BARE}{middle}{_EDGE})?"
+    bare = edge if middle is None else f"{edge}(?:{inner}{middle}{edge})?"
     # A quoted cell is taken only if it holds a comma, so that its cleaned text (quoted because
     # of that comma) is the same text; the comma also makes it non-blank.
     length = "+" if longest is None else f"{{1,{int(longest)}}}"
-    quoted = f'"(?=[^"\\n]*,)[^"\\r\\n\\x00]{length}"'
+    quoted = f'"(?=[^"\\n]*,){quoted_char}{length}"'
     return f"(?:{bare}|{quoted})"
 
 
@@ -107,7 +129,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def screen_pattern(table: Table) -> str | None:
+def row_pattern_text(table: Table) -> str | None:
     """The text of ``table``'s fast-path pattern, or None if its schema has unknown keywords."""
     schema = table.schema
     width = len(table.columns)
@@ -121,17 +143,17 @@ def screen_pattern(table: Table) -> str | None:
     return ",".join(cell for cell in cells if cell is not None)
 
 
-def compile_screen(table: Table) -> Screen | None:
+def compile_row_pattern(table: Table) -> RowPattern | None:
     """The fast path for ``table`` (use its ``fullmatch`` on a record's text), or None.
 
     A match means: the schema accepts the row, and the record's text is its cleaned CSV row.
     No match means: ask the schema.
     """
-    pattern = screen_pattern(table)
+    pattern = row_pattern_text(table)
     return None if pattern is None else re.compile(pattern)
 
 
-def lines_screen(screen: Screen) -> Screen:
-    """``screen`` for a text of many lines: ``sub('', text)`` empties every line it matches whole
+def lines_pattern(pattern: RowPattern) -> RowPattern:
+    """``pattern`` for a text of many lines: ``sub('', text)`` empties every line it matches whole
     and leaves the others, and every line break, in place (one pass in C, no call per line)."""
-    return re.compile(f"(?m)^(?:{screen.pattern})$")
+    return re.compile(f"(?m)^(?:{pattern.pattern})$")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.csvfile.boundaries import QUOTED, START, closed_fields, scan
+from chalicelib.csvfile.decoding import UTF8_BOM
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from chalicelib.csvfile.boundaries import Source
 
 PLAN_READ_BYTES = 8 * 1024 * 1024
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,10 @@ class Planner:
     """Finds chunk boundaries in a stream that starts at byte ``offset`` (a record boundary) of
     the file, on line ``line``.
 
-    ``skip_bom`` says the file is read through ``delimiters.Delimited``, which takes a leading
-    UTF-8 byte order mark off. ``skip_record`` and ``spans`` read on from where the last left
-    off; ``offset`` and ``line`` are always where the next chunk would start.
+    ``skip_bom`` says the file is UTF-8, whose leading byte order mark is not text: the first
+    chunk starts after it, so no reader of a range ever sees it. ``skip_record`` and ``spans``
+    read on from where the last left off; ``offset`` and ``line`` are always where the next
+    chunk would start.
     """
 
     def __init__(
@@ -85,12 +86,21 @@ class Planner:
         self._last_line = line
         self.offset, self.line = offset, line
         self.finished = False  # the end of the file was reached: no span comes after the last
-        # A UTF-8 byte order mark the reader will take off (``delimiters.Delimited`` does) is
-        # not part of the first field: it must not hide a quote that opens it.
         self._skip_bom = skip_bom and offset == 0
+
+    def _start(self) -> None:
+        """Step over a UTF-8 byte order mark at the start of the file, once."""
+        if self._skip_bom:
+            self._skip_bom = False
+            while len(self._data) < len(UTF8_BOM) and self._fill():
+                pass
+            if self._data.startswith(UTF8_BOM):
+                self._pos = len(UTF8_BOM)
+                self.offset = self._here()
 
     def first_line_bytes(self, limit: int) -> bytes:
         """The first line ahead (without its line break), or its first ``limit`` bytes."""
+        self._start()
         while True:
             data, pos = self._data, self._pos
             eol = data.find(b"\n", pos, pos + limit)
@@ -98,6 +108,22 @@ class Planner:
                 return data[pos:eol]
             if len(data) - pos >= limit or not self._fill():
                 return data[pos : pos + limit]
+
+    def skip_blank_lines(self) -> None:
+        """Step over the blank lines ahead (LF or CRLF alone): not rows, nor a header."""
+        self._start()
+        while True:
+            data, pos = self._data, self._pos
+            if len(data) - pos < 2 and self._fill():
+                continue
+            if data.startswith(b"\n", pos):
+                self._pos += 1
+            elif data.startswith(b"\r\n", pos) or data[pos:] == b"\r":
+                self._pos += len(data[pos : pos + 2])  # a CR that ends the file ends its line
+            else:
+                break
+            self._line += 1
+        self.offset, self.line = self._here(), self._line
 
     def skip_record(self) -> bool:
         """Step over one record (a header); False if there is none."""
@@ -139,12 +165,7 @@ class Planner:
     def _step(self, room_records: int, room_bytes: int) -> bool:
         """Take some records, at most ``room_records`` (at least one) and about ``room_bytes``
         bytes; False at the end of the file."""
-        if self._skip_bom:
-            while len(self._data) < len(_BOM) and self._fill():
-                pass
-            self._skip_bom = False
-            if self._data.startswith(_BOM):
-                self._pos = len(_BOM)
+        self._start()
         data, pos = self._data, self._pos
         if not self._in_record:
             lines_end = data.rfind(b"\n", pos) + 1

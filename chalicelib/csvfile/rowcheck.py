@@ -11,6 +11,7 @@ before the schema sees any field.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 _SHOW_CHARS = 60
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 RAW_PREVIEW_CHARS = 1000
-BOM = "\ufeff"
 
 FORMATS = FormatChecker(formats=())
 _UTC_KEYWORDS = {"title", "type", "pattern", "format"}
@@ -59,9 +59,13 @@ def screen_column(column: Column) -> Callable[[Any], bool] | None:
     """A fast check equivalent to the column's schema, or None if the schema has other keywords."""
     item = column.schema
     known = {"title", "type", "minimum", "maximum", "minLength", "maxLength", "pattern", "format"}
-    if set(item) - known or item.get("format", "date-time") != "date-time":
+    if set(item) - known - {"not"} or item.get("format", "date-time") != "date-time":
+        return None
+    refused = item.get("not")
+    if refused is not None and not _refuses_characters(item):
         return None
     pattern = re.compile(item["pattern"]) if "pattern" in item else None
+    forbidden = re.compile(refused["pattern"]) if refused is not None else None
     if item.get("type") == "integer":
         low = item.get("minimum", float("-inf"))
         high = item.get("maximum", float("inf"))
@@ -81,6 +85,8 @@ def screen_column(column: Column) -> Callable[[Any], bool] | None:
             return False
         if pattern is not None and not pattern.search(v):
             return False
+        if forbidden is not None and forbidden.search(v):
+            return False
         if has_format:
             try:
                 datetime.strptime(v, _UTC_FORMAT)
@@ -89,6 +95,13 @@ def screen_column(column: Column) -> Callable[[Any], bool] | None:
         return True
 
     return check
+
+
+def _refuses_characters(item: dict[str, Any]) -> bool:
+    """True if the column is text whose ``not`` is a pattern alone (characters it may not hold)."""
+    refused = item.get("not")
+    is_pattern = isinstance(refused, dict) and set(refused) == {"pattern"}
+    return item.get("type") == "string" and is_pattern
 
 
 # Row keywords that constrain only the row as a whole, never its items: with only these, each
@@ -100,6 +113,7 @@ _ROW_ONLY = {
     "description",
     "type",
     "x-primary-key",
+    "x-references",
     "minItems",
     "maxItems",
 }
@@ -217,7 +231,7 @@ class RowChecker:
             return []
         return self.reasons(values, passed)
 
-    def check_record(self, record: Record, *, strip_bom: bool = False) -> Verdict | None:
+    def check_record(self, record: Record) -> Verdict | None:
         """Judge one record; None for a blank line, which is not a row."""
         if record.truncated:
             reason = f"record: longer than {MAX_RECORD_BYTES} bytes"
@@ -242,8 +256,6 @@ class RowChecker:
                 (f"record: not valid UTF-8 (byte 0x{bad:02x} at position {exc.start})",),
                 _preview(record.data.decode("utf-8", "replace"), record.size),
             )
-        if strip_bom and text.startswith(BOM):
-            text = text[1:]
         if text == "":
             return None
         nul = text.find("\x00")
@@ -320,6 +332,12 @@ def _reason(column: Column, error: ValidationError) -> str:
         return f"{_show(value)} does not match the pattern {limit}"
     if rule == "format":
         return f"{_show(value)} is not a real date and time"
+    if rule == "not" and isinstance(limit, dict) and set(limit) == {"pattern"}:
+        found = re.search(limit["pattern"], str(value))
+        if found:
+            char = found[0][0]
+            what = "control character" if unicodedata.category(char) == "Cc" else "character"
+            return f"{_show(value)} holds the {what} U+{ord(char):04X}"
     return error.message
 
 

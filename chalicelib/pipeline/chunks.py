@@ -146,8 +146,12 @@ def _read_range(
     stream = open_range(s3, bucket, described["source_key"], described["source_etag"], start, end)
     if described["encoding"] != "utf-8":
         stream = decoding.Transcoded(stream, described["encoding"])
+    elif start == 0:
+        # A plan starts its first range after a byte order mark; one made before it did so
+        # starts at 0, and its reader takes the mark off here.
+        stream = decoding.WithoutBom(stream)
     if described["delimiter"] != ",":
-        stream = Delimited(stream, described["delimiter"], at_start=start == 0)
+        stream = Delimited(stream, described["delimiter"])
     pieces = chunkfile.iter_chunks(
         boundaries.buffered(stream),
         sys.maxsize,

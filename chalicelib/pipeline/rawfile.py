@@ -9,6 +9,7 @@ gets no filter at all. Cutting into chunks is ``split.py``'s.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from chalicelib.csvfile import boundaries, decoding, sniff
 from chalicelib.csvfile.boundaries import READ_BYTES, Record
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.fields import FieldSyntaxError, parse_fields
-from chalicelib.csvfile.rowcheck import BOM, RowChecker
+from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.errors import UnreadableFileError
 from chalicelib.tables import get_table
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
     from chalicelib.csvfile.boundaries import Source
     from chalicelib.csvfile.options import FileOptions
+
+
+_BLANK_LINES = re.compile(rb"(?:\r?\n)*")
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,17 @@ def open_raw(body: Source, table: str, options: FileOptions) -> OpenedFile:
                 "compress the CSV once"
             )
     encoding = options.encoding
-    if head.startswith(sniff.UTF16_BOMS) and encoding == "utf-8":
-        encoding = "utf-16"  # a UTF-16 byte order mark is not UTF-8 text: it cannot be meant so
+    if head.startswith(sniff.UTF16_BOMS):
+        # FF FE and FE FF are not text in any encoding a CSV is saved in ("ÿþ" in Windows-1252):
+        # a byte order mark says how the file is written, whatever the upload said.
+        encoding = "utf-16"
     if encoding == "utf-16" and not head.startswith(sniff.UTF16_BOMS):
         raise UnreadableFileError(
             "encoding utf-16 needs a byte order mark (FF FE or FE FF) at the start of the file, "
             "and this file has none; save it as UTF-16 with a BOM, or as UTF-8"
         )
+    if encoding == "utf-8" and head.startswith(decoding.UTF8_BOM):
+        stream.read(len(decoding.UTF8_BOM))  # not text: it must not hide a quote in line 1
     if encoding != "utf-8" or options.delimiter != ",":
         source: Source = stream
         if encoding != "utf-8":
@@ -91,21 +99,28 @@ def open_raw(body: Source, table: str, options: FileOptions) -> OpenedFile:
 
 
 def _skip_header(stream: io.BufferedReader, table: str, options: FileOptions) -> tuple[int, bool]:
-    """Consume the header line if there is one; (the line the data starts on, skipped?)."""
+    """Consume the header record if there is one, with the blank lines before it (a blank line
+    is not a row, so it is no header either); (the line the data starts on, skipped?)."""
     if options.header == "no":
         return 1, False
     if options.header == "yes":
-        piece = stream.readline(READ_BYTES)
-        if not piece:
-            return 1, False
-        _, _, line = boundaries.read_record(piece, stream.readline, 1)
-        return line, True
+        line = 1
+        while piece := stream.readline(READ_BYTES):
+            record, _, after = boundaries.read_record(piece, stream.readline, line)
+            if record.data or record.truncated:
+                return after, True
+            line = after
+        return line, False
+    # The first bytes are in the read buffer whole (a megabyte, or the file): the first line
+    # that is not blank is looked at there, and nothing is consumed unless it is a header.
     first = stream.peek(READ_BYTES)
-    eol = first.find(b"\n")
-    if is_header(table, first[: eol if eol >= 0 else len(first)]):
-        stream.readline(READ_BYTES)
-        return 2, True
-    return 1, False
+    start = _BLANK_LINES.match(first).end()  # type: ignore[union-attr]
+    eol = first.find(b"\n", start)
+    if not is_header(table, first[start : eol if eol >= 0 else len(first)]):
+        return 1, False
+    stream.read(start)
+    stream.readline(READ_BYTES)
+    return first.count(b"\n", 0, start) + 2, True
 
 
 @functools.cache
@@ -118,12 +133,12 @@ def is_header(table: str, line: bytes) -> bool:
     rejected as a row anyway: case and surrounding spaces do not count."""
     data = line.removesuffix(b"\r")
     try:
-        text = data.decode("utf-8").removeprefix(BOM)
+        text = data.decode("utf-8")
         fields = parse_fields(text)
     except (UnicodeDecodeError, FieldSyntaxError):
         return False
     names = get_table(table).column_names
     if [f.strip().lower() for f in fields] != [n.lower() for n in names]:
         return False
-    verdict = _checker(table).check_record(Record(1, data, len(data)), strip_bom=True)
+    verdict = _checker(table).check_record(Record(1, data, len(data)))
     return verdict is not None and verdict.values is None

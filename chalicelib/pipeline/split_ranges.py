@@ -98,7 +98,7 @@ def start(
     planner = Planner(
         stream,
         delimiter=options.delimiter,
-        skip_bom=options.encoding == "utf-8" and options.delimiter != ",",
+        skip_bom=options.encoding == "utf-8",
     )
     skipped = _skip_header(planner, upload.table, options)
     detected = {"compression": None, "encoding": options.encoding, "header_skipped": skipped}
@@ -136,6 +136,7 @@ def resume(
 def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
     if options.header == "no":
         return False
+    planner.skip_blank_lines()  # not rows: the header is the first line that is not blank
     if options.header == "auto":
         line = planner.first_line_bytes(READ_BYTES)
         if not rawfile.is_header(table, _as_read(line, options)):

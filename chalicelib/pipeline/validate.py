@@ -20,7 +20,7 @@ from chalicelib import keys, storage
 from chalicelib.csvfile import boundaries, chunkfile
 from chalicelib.csvfile.boundaries import Record
 from chalicelib.csvfile.cleaned import clean_row
-from chalicelib.csvfile.fastpath import Screen, compile_screen, lines_screen
+from chalicelib.csvfile.fastpath import RowPattern, compile_row_pattern, lines_pattern
 from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.pipeline import chunks, completion, rejects, state
 from chalicelib.pipeline.state import ChunkDone
@@ -34,17 +34,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_CHECKERS: dict[str, tuple[RowChecker, Screen | None, Screen | None]] = {}
+_CHECKERS: dict[str, tuple[RowChecker, RowPattern | None, RowPattern | None]] = {}
 
 
-def checker_for(table: str) -> tuple[RowChecker, Screen | None, Screen | None]:
+def checker_for(table: str) -> tuple[RowChecker, RowPattern | None, RowPattern | None]:
     """One compiled checker and fast path (for one line, and for many) per table per
     container."""
     if table not in _CHECKERS:
         definition = get_table(table)
-        screen = compile_screen(definition)
-        lines = None if screen is None else lines_screen(screen)
-        _CHECKERS[table] = (RowChecker(definition), screen, lines)
+        pattern = compile_row_pattern(definition)
+        lines = None if pattern is None else lines_pattern(pattern)
+        _CHECKERS[table] = (RowChecker(definition), pattern, lines)
     return _CHECKERS[table]
 
 
@@ -105,8 +105,10 @@ def judge_chunk(table: str, body: bytes) -> Judged:
 class _Judge:
     """Judges the records of one chunk and counts them; keeps the rejects lines."""
 
-    def __init__(self, checker: RowChecker, screen: Screen | None, lines: Screen | None) -> None:
-        self.checker, self.screen = checker, screen
+    def __init__(
+        self, checker: RowChecker, pattern: RowPattern | None, lines: RowPattern | None
+    ) -> None:
+        self.checker, self.pattern = checker, pattern
         self.emptied = None if lines is None else lines.sub
         self.columns = checker.table.columns
         self.rejected: list[str] = []
@@ -114,7 +116,7 @@ class _Judge:
 
     def by_schema(self, record: Record) -> str:
         """The cleaned row for ``record`` ('' if it is rejected or blank), by JSON Schema."""
-        verdict = self.checker.check_record(record, strip_bom=record.line == 1)
+        verdict = self.checker.check_record(record)
         if verdict is None:
             return ""
         self.rows_in += 1
@@ -126,8 +128,7 @@ class _Judge:
 
     def text(self, line: int, text: str) -> str:
         """The cleaned row for one record's text, through the fast path if it can."""
-        # Line 1 may start with a BOM, which only the schema path strips.
-        if self.screen is not None and line != 1 and self.screen.fullmatch(text):
+        if self.pattern is not None and self.pattern.fullmatch(text):
             self.rows_in += 1
             self.rows_valid += 1
             return f"{text},{line}\n"
@@ -150,8 +151,6 @@ class _Judge:
         others = [i for i, rest in enumerate(left) if rest]
         if "" in lines:  # blank lines: emptied by nothing, and not rows
             others = sorted({*others, *(i for i, line in enumerate(lines) if not line)})
-        if first == 1 and lines and others[:1] != [0]:
-            others.insert(0, 0)  # a BOM is for the schema path to strip
         out = [f"{line_text},{line}\n" for line, line_text in enumerate(lines, first)]
         for i in others:
             data = lines[i].encode()

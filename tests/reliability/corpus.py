@@ -98,7 +98,7 @@ TEXT_CASES = [
     '"a"b',  # text after a closing quote
     '"a" ',
     ' "a"',
-    "a\rb",  # a lone CR is data
+    "a\rb",  # a lone CR is data, and a control character a name may not hold
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -96,7 +97,11 @@ def _datetime_ok(text: str) -> bool:
 
 
 def _text_ok(text: str) -> bool:
-    return 1 <= len(text) <= TEXT_MAX and not text.isspace()
+    # No control character (Unicode Cc) but a line break, LF or CRLF.
+    controls = [
+        c for c in text.replace("\r\n", "\n") if c != "\n" and unicodedata.category(c) == "Cc"
+    ]
+    return 1 <= len(text) <= TEXT_MAX and not text.isspace() and not controls
 
 
 def _value(kind: str, text: str) -> Any:

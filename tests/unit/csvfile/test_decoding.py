@@ -122,7 +122,9 @@ def test_a_utf16_bom_is_honoured_without_the_option_and_both_byte_orders_read() 
         (b'1;"a;b"\n', b"1,a;b\n"),
         (b'1;O"Brien\n', b'1,"O""Brien"\n'),
         (b'1;"two\nlines"\n2;x', b'1,"two\nlines"\n2,x'),
-        (b"\xef\xbb\xbf1;x\n", b"1,x\n"),  # a BOM goes, as a comma file's first line loses it
+        # A line of one quoted empty field is a (bad) row, not a blank line.
+        (b'1;x\n""\n2;y\r\n""\r\n', b'1,x\n""\n2,y\r\n""\r\n'),
+        (b'"";""\n', b",\n"),
         # Broken quoting keeps its breakage: delimiter and commas swap places.
         (b'1;"Sales",x\n2;y\n', b'1,"Sales";x\n2,y\n'),
         (b'1;"never closed\n2;y\n', b'1,"never closed\n2,y\n'),
@@ -222,3 +224,96 @@ def test_a_zstd_bomb_is_read_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert total == 200 * 1024 * 1024
     assert peak < 40 * 1024 * 1024, peak
+
+
+_COMPRESS = {
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "zstd": zstandard.ZstdCompressor().compress,
+}
+
+
+@pytest.mark.parametrize("codec", sorted(_COMPRESS))
+@pytest.mark.parametrize("first", [2**21, decoding.OUT_BYTES + 1, 3 * decoding.OUT_BYTES])
+def test_a_member_larger_than_one_output_step_is_followed_by_the_next_once(
+    codec: str, first: int
+) -> None:
+    # A first member that needs several output steps and compresses far better than 4:1: the
+    # decompressor stops at the output limit with the next member's bytes still unread.
+    members = [b"1,A\n" + b"\n" * first, b"2,B\n", b"3,C\n" * 50_000]
+    blob = b"".join(_COMPRESS[codec](m) for m in members)
+    out = decoding.decompressed(io.BytesIO(blob), codec).read()  # type: ignore[arg-type]
+    assert out == b"".join(members)
+
+
+@pytest.mark.parametrize("codec", sorted(_COMPRESS))
+def test_the_first_bytes_are_judged_across_members(codec: str) -> None:
+    compress = _COMPRESS[codec]
+    # The header line cut between two members is still a header line.
+    opened = _open(compress(b"id,depart") + compress(b"ment\n1,Sales\n"))
+    assert (opened.header_skipped, opened.first_line) == (True, 2)
+    assert opened.stream.read() == b"1,Sales\n"
+    # A UTF-16 byte order mark cut between two members is still one.
+    text = "1,Sales\n".encode("utf-16")
+    opened = _open(compress(text[:1]) + compress(text[1:]))
+    assert (opened.encoding, opened.stream.read()) == ("utf-16", b"1,Sales\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "latin-1"])
+def test_a_utf16_bom_wins_over_the_encoding_given(encoding: str) -> None:
+    blob = b"\xff\xfe1\x00,\x00S\x00a\x00l\x00e\x00s\x00\n\x00"
+    opened = _open(blob, encoding=encoding)
+    assert (opened.encoding, opened.stream.read()) == ("utf-16", b"1,Sales\n")
+    assert _judge(blob, encoding=encoding) == (b"1,Sales,1\n", b"")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (b"\xef\xbb\xbf1,x\n", b"1,x\n"),
+        (b"\xef\xbb\xbf", b""),
+        (b"\xef\xbb\xbf\xef\xbb\xbf1", b"\xef\xbb\xbf1"),  # only the first is a mark
+        (b"\xef\xbb1", b"\xef\xbb1"),
+        (b"1,\xef\xbb\xbf\n", b"1,\xef\xbb\xbf\n"),
+        (b"", b""),
+    ],
+)
+def test_without_bom_takes_off_the_mark_at_the_start_only(given: bytes, expected: bytes) -> None:
+    assert decoding.WithoutBom(io.BytesIO(given)).read() == expected
+
+
+class _Trickle:
+    """A source that hands out one byte per read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return self._data.read(1)
+
+
+def test_without_bom_finds_the_mark_in_a_source_that_trickles() -> None:
+    assert decoding.WithoutBom(_Trickle(b"\xef\xbb\xbf1,x\n")).read() == b"1,x\n"
+
+
+@pytest.mark.parametrize(
+    ("blob", "given", "rows"),
+    [
+        # The mark is not text: the quote after it opens the first field, in any separator,
+        # and the field never closes (every line after it is read into it).
+        (b'\xef\xbb\xbf"1,Sales\n2,HR\n', {}, b""),
+        (b'\xef\xbb\xbf"1;Sales\n2;HR\n', {"delimiter": ";"}, b""),
+        (b'\xef\xbb\xbf"1,Sales\n2,HR\n', {"encoding": "utf-16"}, None),
+        (gzip.compress(b'\xef\xbb\xbf"1,Sales\n2,HR\n'), {}, b""),
+        (b"\xef\xbb\xbf1,Sales\n2,HR\n", {}, b"1,Sales,1\n2,HR,2\n"),
+    ],
+    ids=["comma", "semicolon", "utf-16 asked", "gzip", "rows after it"],
+)
+def test_a_utf8_bom_hides_no_quote(blob: bytes, given: dict[str, str], rows: bytes | None) -> None:
+    if rows is None:
+        with pytest.raises(UnreadableFileError, match="byte order mark"):
+            _open(blob, **given)
+        return
+    clean, rejected = _judge(blob, **given)
+    assert clean == rows
+    assert (b'"row": 1,' in rejected) is (rows == b"")

@@ -70,7 +70,7 @@ def test_pipeline_loads_valid_rows_and_explains_the_rest(
         (3, ["datetime: '2021-02-30T10:00:00Z' is not a real date and time"]),
         (7, ["record: expected 5 fields, got 4"]),
     ]
-    assert report[0]["raw"] == "\ufeff1,Ada Lovelace,2021-01-05T10:00:00Z,1,1"
+    assert report[0]["raw"] == "1,Ada Lovelace,2021-01-05T10:00:00Z,1,1"  # no byte order mark
     assert report[2]["raw"] == "5,Bad Row,2021-10-05T10:00:00Z,2"
 
 
@@ -168,11 +168,15 @@ def test_a_warehouse_that_rejects_the_load_fails_the_upload_readably(
     assert upload.error is not None and "jobs" in upload.error
 
 
-def test_a_carriage_return_inside_a_name_loads_as_data(
+def test_a_crlf_inside_a_quoted_name_loads_as_data_and_a_lone_cr_is_refused(
     s3: Any, warehouse: DuckDBWarehouse, settings: Settings
 ) -> None:
     # DuckDB used to sniff "\r" as the line break of the cleaned chunk and fail the whole load.
-    body = b'1,De\rv\n2,"Op\rs"\n3,QA\n'
+    body = b'1,De\rv\n2,"Op\r\ns"\n3,QA\n4,"Q\rA"\n'
     upload = run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", body))
-    assert (upload.state, upload.rows_valid) == ("loaded", 3)
-    assert table_rows(warehouse, "jobs") == [(1, "De\rv"), (2, "Op\rs"), (3, "QA")]
+    assert (upload.state, upload.rows_valid) == ("loaded", 2)
+    assert table_rows(warehouse, "jobs") == [(2, "Op\r\ns"), (3, "QA")]
+    assert [(r["row"], r["errors"]) for r in rejected(s3, settings, upload)] == [
+        (1, ["job: 'De\\rv' holds the control character U+000D"]),
+        (5, ["job: 'Q\\rA' holds the control character U+000D"]),
+    ]

@@ -32,7 +32,8 @@ TABLE = "hired_employees"
 PLAIN = FileOptions()
 HEADER = "id,name,datetime,department_id,job_id"
 # Characters every single-byte encoding under test can write (no euro sign: not Latin-1), with
-# the ones CSV cares about, accents, and controls (an ESC is data; a NUL rejects its row).
+# the ones CSV cares about, accents, and controls (an ESC or a tab rejects its row, as a NUL
+# does).
 _ALPHABET = "abcXYZ 019,;\t|\"'-éÑüßÆ\xa0¿\x1b\x00\n"
 _FIELDS = st.text(alphabet=_ALPHABET, max_size=12)
 _IDS = st.one_of(st.integers(1, 60).map(str), st.sampled_from(["", "x", "07", "-1", "1.5"]))
