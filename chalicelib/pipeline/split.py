@@ -18,9 +18,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib import keys, logs, storage
+from chalicelib.config import DEFAULT_CHUNK_BYTES
 from chalicelib.csvfile import boundaries, chunkfile, options, sniff
 from chalicelib.errors import StateTransitionError
-from chalicelib.pipeline import chunks, completion, rawfile, split_ranges, state
+from chalicelib.pipeline import (
+    chunks,
+    completion,
+    rawfile,
+    split_parallel,
+    split_ranges,
+    state,
+)
 from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.state import Upload, now_iso
 
@@ -33,8 +41,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A chunk is also cut at this size, so memory stays bounded even for files of very long lines.
-CHUNK_MAX_BYTES = 32 * 1024 * 1024
+# A chunk is also cut at this size (the byte grid, INGEST_CHUNK_BYTES), so memory stays bounded
+# even for files of very long lines.
+CHUNK_MAX_BYTES = DEFAULT_CHUNK_BYTES
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,20 @@ def split_upload(
     go on planning from the hand-off it names; within ``budget`` where it can
     (``split_ranges.py``)."""
     budget = budget or Budget()
+    if event.part is not None or event.chain is not None:
+        outcome = split_parallel.run(s3, settings, event, budget)
+        if outcome is None:
+            return SplitResult(event.key, event.upload_id, event.table, skipped="nothing to do")
+        return SplitResult(
+            event.key,
+            event.upload_id,
+            event.table,
+            outcome.chunks,
+            outcome.records,
+            handed_on=outcome.handed_on,
+        )
     if event.plan is not None:
-        outcome = split_ranges.resume(s3, settings, event, budget, CHUNK_MAX_BYTES)
+        outcome = split_ranges.resume(s3, settings, event, budget)
         if outcome is None:
             return SplitResult(event.key, event.upload_id, event.table, skipped="nothing to do")
         return SplitResult(
@@ -146,7 +167,12 @@ def _split(
     if split_ranges.readable_by_ranges(
         stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES], read_as
     ):
-        outcome = split_ranges.start(s3, settings, upload, stream, read_as, budget, CHUNK_MAX_BYTES)
+        planner, detected = split_ranges.open_planner(stream, table, read_as)
+        size = head["ContentLength"]
+        if size > settings.part_bytes:
+            outcome = split_parallel.fan_out(s3, settings, upload, planner, detected, size)
+        else:
+            outcome = split_ranges.start(s3, settings, upload, planner, detected, budget)
         return SplitResult(
             key, upload_id, table, outcome.chunks, outcome.records, handed_on=outcome.handed_on
         )
@@ -154,7 +180,7 @@ def _split(
     total = 0
     opened = rawfile.open_raw(stream, table, read_as)
     pieces = chunkfile.iter_chunks(
-        opened.stream, settings.chunk_rows, CHUNK_MAX_BYTES, first_line=opened.first_line
+        opened.stream, settings.chunk_rows, settings.chunk_bytes, first_line=opened.first_line
     )
     for n, piece in enumerate(pieces):
         chunks.check_count(n)

@@ -79,36 +79,53 @@ def readable_by_ranges(head: bytes, options: FileOptions) -> bool:
     return options.encoding in RANGE_ENCODINGS
 
 
-def plan_id(upload: Upload, chunk_rows: int, max_bytes: int) -> str:
-    """Names one plan: the same file, read the same way, cut at the same sizes."""
-    basis = json.dumps([upload.source_etag, upload.options, chunk_rows, max_bytes], sort_keys=True)
+def plan_id(upload: Upload, settings: Settings, parts: int | None = None) -> str:
+    """Names one plan: the same file, read the same way, cut at the same sizes (on the byte
+    grid), by one reader or by the same parts."""
+    basis = json.dumps(
+        [
+            upload.source_etag,
+            upload.options,
+            settings.chunk_rows,
+            settings.chunk_bytes,
+            "grid",
+            parts and settings.part_bytes,
+        ],
+        sort_keys=True,
+    )
     return hashlib.sha256(basis.encode()).hexdigest()[:12]
+
+
+def open_planner(
+    stream: io.BufferedReader, table: str, options: FileOptions
+) -> tuple[Planner, dict[str, Any]]:
+    """A planner on the file ``stream`` reads from its first byte, past its header; and what
+    the status shows of how the file is read."""
+    planner = Planner(
+        stream,
+        delimiter=options.delimiter,
+        skip_bom=options.encoding == "utf-8",
+    )
+    skipped = _skip_header(planner, table, options)
+    detected = {"compression": None, "encoding": options.encoding, "header_skipped": skipped}
+    return planner, {**detected, "split": "ranges"}
 
 
 def start(
     s3: S3Client,
     settings: Settings,
     upload: Upload,
-    stream: io.BufferedReader,
-    options: FileOptions,
+    planner: Planner,
+    detected: dict[str, Any],
     budget: Budget,
-    max_bytes: int,
 ) -> Outcome:
-    """Plan the file from its first byte (``stream`` reads it), its header skipped."""
-    planner = Planner(
-        stream,
-        delimiter=options.delimiter,
-        skip_bom=options.encoding == "utf-8",
-    )
-    skipped = _skip_header(planner, upload.table, options)
-    detected = {"compression": None, "encoding": options.encoding, "header_skipped": skipped}
-    progress = _Progress(planner.offset, planner.line, 0, 0, 1, {**detected, "split": "ranges"})
-    return _plan(s3, settings, upload, planner, progress, budget, max_bytes)
+    """Plan the file on from where ``planner`` stands (its data's start), one reader."""
+    detected = {**detected, "planning": "sequential"}
+    progress = _Progress(planner.offset, planner.line, 0, 0, 1, detected)
+    return _plan(s3, settings, upload, planner, progress, budget)
 
 
-def resume(
-    s3: S3Client, settings: Settings, event: StageEvent, budget: Budget, max_bytes: int
-) -> Outcome | None:
+def resume(s3: S3Client, settings: Settings, event: StageEvent, budget: Budget) -> Outcome | None:
     """Plan on from the hand-off ``event`` names; None if there is nothing to do any more."""
     bucket = settings.bucket
     upload = state.read(s3, bucket, event.table, event.upload_id or "")
@@ -117,7 +134,7 @@ def resume(
         reason = "no such upload" if upload is None else f"upload is {upload.state}"
         logger.info("split.handoff_ignored", extra={"reason": reason})
         return None
-    if plan_id(upload, settings.chunk_rows, max_bytes) != event.plan:
+    if plan_id(upload, settings) != event.plan:
         logger.info("split.handoff_ignored", extra={"reason": "from an earlier plan"})
         return None
     progress = _Progress(**{**handoff, "chunks": []})
@@ -130,7 +147,7 @@ def resume(
         line=progress.line,
         delimiter=(upload.options or {}).get("delimiter", ","),
     )
-    return _plan(s3, settings, upload, planner, progress, budget, max_bytes)
+    return _plan(s3, settings, upload, planner, progress, budget)
 
 
 def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
@@ -161,15 +178,14 @@ def _plan(
     planner: Planner,
     progress: _Progress,
     budget: Budget,
-    max_bytes: int,
 ) -> Outcome:
     bucket, table, upload_id = settings.bucket, upload.table, upload.upload_id
-    plan = plan_id(upload, settings.chunk_rows, max_bytes)
+    plan = plan_id(upload, settings)
     source = (upload.source_key or "", upload.source_etag or "")
     options = upload.options or {"encoding": "utf-8", "delimiter": ","}
     first_offset, slowest = progress.offset, 0.0
     started = time.monotonic()
-    for span in planner.spans(settings.chunk_rows, max_bytes):
+    for span in planner.spans(settings.chunk_rows, settings.chunk_bytes):
         step = time.monotonic()
         chunks.write_range(s3, bucket, (table, upload_id, progress.n), source, span, options)
         progress.chunks.append({"n": progress.n, **span.to_json()})
