@@ -171,6 +171,11 @@ class UploadStatus:
     split_invocations: Annotated[
         int | None, "How many invocations the split took, once split (it hands on when out of time)"
     ]
+    planning: Annotated[
+        Literal["parallel", "sequential"] | None,
+        "How the split read the file, once split: by parts at once (a large plain file), or by "
+        "one reader that resumes across invocations",
+    ]
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,7 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         header_skipped=found.get("header_skipped"),
         split=found.get("split"),
         split_invocations=found.get("split_invocations"),
+        planning=found.get("planning"),
     )
 
 
