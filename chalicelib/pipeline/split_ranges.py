@@ -27,6 +27,7 @@ from chalicelib import keys, storage
 from chalicelib.csvfile import decoding, sniff
 from chalicelib.csvfile.boundaries import READ_BYTES
 from chalicelib.csvfile.delimiters import Delimited
+from chalicelib.csvfile.inflate import GzipReader, RestartPoint
 from chalicelib.csvfile.ranges import Planner
 from chalicelib.errors import StateTransitionError
 from chalicelib.pipeline import chunks, completion, rawfile, state
@@ -69,10 +70,12 @@ class _Progress:
     invocation: int
     detected: dict[str, Any]
     chunks: list[dict[str, int]] = field(default_factory=list)  # planned by this invocation
+    restart: dict[str, Any] | None = None  # a gzip file's restart point at or before offset
 
 
 def readable_by_ranges(head: bytes, options: FileOptions) -> bool:
-    """True if the file whose first bytes are ``head`` can be split by ranges."""
+    """True if the file whose first bytes are ``head`` (decompressed, for a gzip file) can be
+    split by ranges."""
     found = sniff.sniff(head)
     if found.refusal or found.compression or head.startswith(sniff.UTF16_BOMS):
         return False
@@ -97,17 +100,17 @@ def plan_id(upload: Upload, settings: Settings, parts: int | None = None) -> str
 
 
 def open_planner(
-    stream: io.BufferedReader, table: str, options: FileOptions
+    stream: io.BufferedReader, table: str, options: FileOptions, compression: str | None = None
 ) -> tuple[Planner, dict[str, Any]]:
-    """A planner on the file ``stream`` reads from its first byte, past its header; and what
-    the status shows of how the file is read."""
+    """A planner on the file ``stream`` reads from its first byte (decompressed), past its
+    header; and what the status shows of how the file is read."""
     planner = Planner(
         stream,
         delimiter=options.delimiter,
         skip_bom=options.encoding == "utf-8",
     )
     skipped = _skip_header(planner, table, options)
-    detected = {"compression": None, "encoding": options.encoding, "header_skipped": skipped}
+    detected = {"compression": compression, "encoding": options.encoding, "header_skipped": skipped}
     return planner, {**detected, "split": "ranges"}
 
 
@@ -118,11 +121,15 @@ def start(
     planner: Planner,
     detected: dict[str, Any],
     budget: Budget,
+    gzip: GzipReader | None = None,
 ) -> Outcome:
-    """Plan the file on from where ``planner`` stands (its data's start), one reader."""
+    """Plan the file on from where ``planner`` stands (its data's start), one reader; of a gzip
+    file, the decompressed bytes ``gzip`` reads."""
     detected = {**detected, "planning": "sequential"}
     progress = _Progress(planner.offset, planner.line, 0, 0, 1, detected)
-    return _plan(s3, settings, upload, planner, progress, budget)
+    if gzip is not None:
+        progress.restart = gzip.restart_point(planner.offset).to_json()
+    return _plan(s3, settings, upload, planner, progress, budget, gzip)
 
 
 def resume(s3: S3Client, settings: Settings, event: StageEvent, budget: Budget) -> Outcome | None:
@@ -138,16 +145,21 @@ def resume(s3: S3Client, settings: Settings, event: StageEvent, budget: Budget) 
         logger.info("split.handoff_ignored", extra={"reason": "from an earlier plan"})
         return None
     progress = _Progress(**{**handoff, "chunks": []})
-    source = chunks.open_range(
-        s3, bucket, upload.source_key or "", upload.source_etag or "", progress.offset, None
-    )
+    key, etag = upload.source_key or "", upload.source_etag or ""
+    gzip = None
+    if progress.restart is None:
+        source = chunks.open_range(s3, bucket, key, etag, progress.offset, None)
+    else:
+        point = RestartPoint.from_json(progress.restart)
+        gzip = GzipReader(chunks.open_range(s3, bucket, key, etag, point.read_from, None), point)
+        source = chunks.Sliced(gzip, progress.offset - point.out, None)
     planner = Planner(
         source,
         offset=progress.offset,
         line=progress.line,
         delimiter=(upload.options or {}).get("delimiter", ","),
     )
-    return _plan(s3, settings, upload, planner, progress, budget)
+    return _plan(s3, settings, upload, planner, progress, budget, gzip)
 
 
 def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
@@ -178,6 +190,7 @@ def _plan(
     planner: Planner,
     progress: _Progress,
     budget: Budget,
+    gzip: GzipReader | None,
 ) -> Outcome:
     bucket, table, upload_id = settings.bucket, upload.table, upload.upload_id
     plan = plan_id(upload, settings)
@@ -187,7 +200,11 @@ def _plan(
     started = time.monotonic()
     for span in planner.spans(settings.chunk_rows, settings.chunk_bytes):
         step = time.monotonic()
-        chunks.write_range(s3, bucket, (table, upload_id, progress.n), source, span, options)
+        restart = None if progress.restart is None else RestartPoint.from_json(progress.restart)
+        chunk = (table, upload_id, progress.n)
+        chunks.write_range(s3, bucket, chunk, source, span, options, restart)
+        if gzip is not None:  # where the next chunk starts, while the reader still keeps it
+            progress.restart = gzip.restart_point(planner.offset).to_json()
         progress.chunks.append({"n": progress.n, **span.to_json()})
         progress.n += 1
         progress.records += span.records
