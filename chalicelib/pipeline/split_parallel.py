@@ -8,8 +8,8 @@ that part under both quoting hypotheses (``csvfile/parallel.py``) and stores the
 (``planned/<n>.summary``). The parts' fan-in is a tree of markers, ten children a node, as in
 ``completion.py``: whoever completes the root writes the chain task (``chain/<first
 chunk>.json``) once. The chain reads every summary, picks each part's hypothesis, numbers the
-lines and writes the chunk objects and the manifest, handing the rest of the writing on when
-its budget runs low.
+lines, writes the manifest and records the chunk count, then writes the chunk objects by slices
+(one task per slice, so they are written at once), each handed on when its budget runs low.
 
 Why it is safe to run twice: a part's summary depends on the file and the plan's settings only,
 markers are facts, the chain task is written with ``If-None-Match``, and the chain writes the same
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
 from chalicelib.csvfile.parallel import PartSummary, chain, line_start_at_or_after, plan_part
+from chalicelib.csvfile.ranges import Span
 from chalicelib.errors import StateTransitionError
 from chalicelib.pipeline import chunks, completion, state
 from chalicelib.pipeline.split_ranges import Outcome, plan_id
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
     from chalicelib.config import Settings
     from chalicelib.csvfile.boundaries import Source
-    from chalicelib.csvfile.ranges import Planner, Span
+    from chalicelib.csvfile.ranges import Planner
     from chalicelib.pipeline.budget import Budget
     from chalicelib.pipeline.runner import StageEvent
     from chalicelib.pipeline.state import Upload
@@ -47,8 +48,10 @@ logger = logging.getLogger(__name__)
 
 # S3 requests one invocation keeps in flight: the fan-out's tasks, the chain's reads and writes.
 THREADS = 32
-# The chain checks its budget after each batch of chunk objects.
+# The chain checks its budget after each batch of chunk objects, and writes at most a slice of
+# them per invocation: a 1 TB file's 89,000 chunks are written by 45 invocations at once.
 WRITE_BATCH = 256
+SLICE = 2000
 FANOUT = 10
 # A line start is looked for in pieces of this size after a part's edge.
 _EDGE_BYTES = 64 * 1024
@@ -114,7 +117,10 @@ def _current(s3: S3Client, settings: Settings, event: StageEvent) -> _Plan | Non
     reason = None
     if upload is None or task is None:
         reason = "no such upload or task"
-    elif upload.state != "splitting":
+    elif upload.state != "splitting" and not (
+        # The chain records the chunk count before the chunks are written: its slices come after.
+        event.chain is not None and upload.state == "validating"
+    ):
         reason = f"upload is {upload.state}"
     elif plan_id(upload, settings, int(task.get("parts", 0)) or None) != event.plan:
         reason = "from an earlier plan"
@@ -209,7 +215,11 @@ def _climb(s3: S3Client, bucket: str, found: _Plan, n: int, parts: int) -> bool:
 
 
 def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: Budget) -> Outcome:
-    """Chain the parts' summaries into the plan; write its chunk objects from ``first`` on."""
+    """Chain the parts' summaries into the plan: the manifest and the upload's chunk count,
+    then the chunk objects, a slice of ``SLICE`` chunks per invocation (this one writes the
+    first; each of the others gets a task of its own, so they are written at once)."""
+    if "end" in found.task:
+        return _write_slice(s3, settings, found, first, budget)
     upload, task, bucket = found.upload, found.task, settings.bucket
     table, upload_id = upload.table, upload.upload_id
     started = time.monotonic()
@@ -222,29 +232,15 @@ def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: B
         return PartSummary.from_json(data)
 
     spans = chain(_each(read, range(parts)), int(task["first_line"]))
-    source = (upload.source_key or "", upload.source_etag or "")
-    options = upload.options or {"encoding": "utf-8", "delimiter": ","}
-
-    def write(n: int) -> None:
-        chunks.write_range(s3, bucket, (table, upload_id, n), source, spans[n], options)
-
-    invocation = int(task["invocation"])
-    n, slowest = first, 0.0
-    while n < len(spans):
-        step = time.monotonic()
-        batch = range(n, min(n + WRITE_BATCH, len(spans)))
-        _each(write, batch)
-        n = batch.stop
-        slowest = max(slowest, time.monotonic() - step)
-        if n < len(spans) and not budget.allows(slowest, 0):
-            key = keys.split_chain_key(table, upload_id, found.plan, n)
-            storage.put_json(s3, bucket, key, {**task, "invocation": invocation + 1})
-            logger.info("split.handed_on", extra={"invocation": invocation, "chunk": n})
-            return Outcome(n - first, sum(s.records for s in spans[:n]), handed_on=True)
-    invocations = 1 + parts + invocation
+    if len(spans) > keys.MAX_CHUNKS:
+        chunks.check_count(len(spans) - 1)
+    slices = range(0, len(spans), SLICE)
+    invocations = 1 + parts + len(slices)
     detected = {**task["detected"], "split_invocations": invocations}
     _write_manifest(s3, bucket, upload, spans, invocations)
     try:
+        # The count is on record before the chunks exist: a chunk validated before the last is
+        # written then climbs the completion tree knowing where its root is.
         moved = state.advance(
             s3,
             bucket,
@@ -257,7 +253,13 @@ def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: B
     except StateTransitionError:
         current = state.read(s3, bucket, table, upload_id)
         logger.info("split.overtaken", extra={"state": current.state if current else None})
-        return Outcome(len(spans) - first, sum(s.records for s in spans), False, len(spans))
+        return Outcome(0, sum(s.records for s in spans), False, len(spans))
+
+    def hand_out(n: int) -> None:
+        body = {**task, "end": min(n + SLICE, len(spans)), "invocation": 1}
+        storage.put_json(s3, bucket, keys.split_chain_key(table, upload_id, found.plan, n), body)
+
+    _each(hand_out, slices[1:])
     records = sum(s.records for s in spans)
     logger.info(
         "split.completed",
@@ -268,8 +270,63 @@ def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: B
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )
+    end = min(SLICE, len(spans))
+    outcome = _write(s3, settings, found, spans, (0, end), {**task, "end": end}, budget)
     completion.request_load_if_complete(s3, bucket, moved)
-    return Outcome(len(spans) - first, records, False, len(spans))
+    return Outcome(outcome.chunks, records, outcome.handed_on, len(spans))
+
+
+def _write_slice(
+    s3: S3Client, settings: Settings, found: _Plan, first: int, budget: Budget
+) -> Outcome:
+    """Write the chunk objects ``[first, end)`` of the plan the manifest holds."""
+    upload = found.upload
+    manifest = storage.get_json(
+        s3, settings.bucket, keys.split_manifest_key(upload.table, upload.upload_id)
+    )
+    if manifest is None:
+        raise RuntimeError(f"split plan {found.plan} has no manifest to write chunks from")
+    spans = [
+        Span(c["start"], c["end"], c["first_line"], c["last_line"], c["records"])
+        for c in manifest["chunks"]
+    ]
+    span = (first, int(found.task["end"]))
+    return _write(s3, settings, found, spans, span, found.task, budget)
+
+
+def _write(
+    s3: S3Client,
+    settings: Settings,
+    found: _Plan,
+    spans: list[Span],
+    numbers: tuple[int, int],
+    task: dict[str, Any],
+    budget: Budget,
+) -> Outcome:
+    """Write chunks ``numbers`` (first, end) of ``spans``; hand the rest on when the budget runs
+    low."""
+    upload, bucket = found.upload, settings.bucket
+    table, upload_id = upload.table, upload.upload_id
+    source = (upload.source_key or "", upload.source_etag or "")
+    options = upload.options or {"encoding": "utf-8", "delimiter": ","}
+
+    def write(n: int) -> None:
+        chunks.write_range(s3, bucket, (table, upload_id, n), source, spans[n], options)
+
+    first, end = numbers
+    n, slowest = first, 0.0
+    while n < end:
+        step = time.monotonic()
+        batch = range(n, min(n + WRITE_BATCH, end))
+        _each(write, batch)
+        n = batch.stop
+        slowest = max(slowest, time.monotonic() - step)
+        if n < end and not budget.allows(slowest, 0):
+            key = keys.split_chain_key(table, upload_id, found.plan, n)
+            storage.put_json(s3, bucket, key, {**task, "invocation": int(task["invocation"]) + 1})
+            logger.info("split.handed_on", extra={"chunk": n, "end": end})
+            return Outcome(n - first, 0, handed_on=True)
+    return Outcome(n - first, 0, handed_on=False)
 
 
 def _write_manifest(

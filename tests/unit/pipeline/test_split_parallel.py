@@ -11,12 +11,13 @@ import pytest
 
 from chalicelib import keys, storage
 from chalicelib.csvfile.parallel import PartSummary
-from chalicelib.pipeline import split, state, triggers, validate
+from chalicelib.pipeline import load, split, state, triggers, validate
 from chalicelib.pipeline.budget import Budget
 from tests.stage_events import stage_event
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
+    from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
 TABLE = "hired_employees"
 
@@ -153,12 +154,13 @@ def test_redelivered_and_reordered_part_events_change_nothing(
     )
 
 
-def test_the_chain_hands_its_writing_on_when_its_budget_runs_out(
+def test_the_chain_writes_chunks_by_slices_at_once_and_hands_each_on_when_out_of_budget(
     s3: Any, small: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chalicelib.pipeline import split_parallel
 
     monkeypatch.setattr(split_parallel, "WRITE_BATCH", 3)
+    monkeypatch.setattr(split_parallel, "SLICE", 7)
     data = _rows(300)
     handed, whole = _same_file_twice(s3, small, data)
     expected, _ = _split_all(s3, small, whole)
@@ -173,9 +175,12 @@ def test_the_chain_hands_its_writing_on_when_its_budget_runs_out(
             split.split_upload(s3, small, stage_event(task), Budget(max_bytes=0))
     upload = state.read(s3, small.bucket, TABLE, made.upload_id)
     assert upload is not None and upload.chunks_total is not None and upload.detected
-    assert chains == -(-upload.chunks_total // 3)
+    total = upload.chunks_total
+    slices = [min(7, total - a) for a in range(0, total, 7)]
+    assert len(slices) > 2
+    assert chains == sum(-(-size // 3) for size in slices)  # a batch of 3 an invocation
     parts = upload.detected["parts"]
-    assert upload.detected["split_invocations"] == 1 + parts + chains
+    assert upload.detected["split_invocations"] == 1 + parts + len(slices)
     for n in range(upload.chunks_total):
         validate.validate_chunk(s3, small, stage_event(keys.chunk_key(TABLE, made.upload_id, n)))
     assert _without_source(_outputs(s3, small, made.upload_id)) == _without_source(
@@ -183,14 +188,30 @@ def test_the_chain_hands_its_writing_on_when_its_budget_runs_out(
     )
 
 
-def test_a_task_of_an_upload_that_moved_on_does_nothing(s3: Any, small: Settings) -> None:
+def test_a_task_delivered_again_later_changes_nothing(
+    s3: Any, small: Settings, warehouse: DuckDBWarehouse
+) -> None:
     data = _rows(200)
     key, _ = _same_file_twice(s3, small, data)
     upload_id, _ = _split_all(s3, small, key)
     prefix = f"{keys.SPLITS}{TABLE}/{upload_id}/"
     tasks = [k for k in storage.list_keys(s3, small.bucket, prefix) if triggers.starts("split", k)]
-    before = sorted(storage.list_keys(s3, small.bucket, ""))
-    for task in tasks:
+
+    def objects() -> dict[str, str]:
+        return {
+            item["Key"]: item["ETag"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=small.bucket)
+            for item in page.get("Contents", [])
+            if not item["Key"].startswith(keys.UPLOADS)  # the state's time changes
+        }
+
+    before = objects()
+    for task in tasks:  # while validating: the parts are ignored, the chain writes the same
         made = split.split_upload(s3, small, stage_event(task), Budget())
-        assert made.skipped == "nothing to do"
-    assert sorted(storage.list_keys(s3, small.bucket, "")) == before
+        assert ("/parts/" in task) == (made.skipped == "nothing to do")
+    assert objects() == before
+    load.load_upload(s3, warehouse, small, stage_event(keys.load_key(TABLE, upload_id)))
+    loaded = objects()
+    for task in tasks:  # once loaded: every task is ignored
+        assert split.split_upload(s3, small, stage_event(task), Budget()).skipped
+    assert objects() == loaded
