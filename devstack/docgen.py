@@ -55,11 +55,13 @@ _LAYOUT: tuple[tuple[str, str, str], ...] = (
      "a `failed` upload for an object under `raw/` that no table takes (`raw/employees/...`, "
      "a folder marker)"),
     (keys.chunk_key(_TABLE, _UID, _CHUNK), "split",
-     "a byte range of the raw file (JSON: start, end, first line, how to read it); for a "
-     "compressed or UTF-16 file, its framed records copied, each with its line number"),
+     "a byte range of the raw file (JSON: start, end, first line, how to read it); of a gzip "
+     "file, a range of its decompressed bytes with the restart point before it; for a bzip2, "
+     "zstd or UTF-16 file, its framed records copied, each with its line number"),
     (keys.split_handoff_key(_TABLE, _UID, _PLAN, _OFFSET), "split",
-     "a hand-off: where planning goes on (byte offset, line, next chunk) and the chunks the "
-     "invocation before planned; its creation starts the next split invocation"),
+     "a hand-off: where planning goes on (byte offset, line, next chunk; in a gzip file, with "
+     "its restart point) and the chunks the invocation before planned; its creation starts the "
+     "next split invocation"),
     (keys.split_part_key(_TABLE, _UID, _PLAN, _PART), "split (the raw object's invocation)",
      "a part's task, for a plain file larger than `INGEST_PLAN_RANGE_BYTES`: the part's byte "
      "range and where the data starts; its creation starts the invocation that plans the part"),
