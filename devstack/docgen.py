@@ -56,8 +56,8 @@ _LAYOUT: tuple[tuple[str, str, str], ...] = (
      "a folder marker)"),
     (keys.chunk_key(_TABLE, _UID, _CHUNK), "split",
      "a byte range of the raw file (JSON: start, end, first line, how to read it); of a gzip "
-     "file, a range of its decompressed bytes with the restart point before it; for a bzip2, "
-     "zstd or UTF-16 file, its framed records copied, each with its line number"),
+     "file, a range of its decompressed bytes with the restart point before it; for a bzip2 or "
+     "zstd file (or gzip of UTF-16 text), its framed records copied, each with its line number"),
     (keys.split_handoff_key(_TABLE, _UID, _PLAN, _OFFSET), "split",
      "a hand-off: where planning goes on (byte offset, line, next chunk; in a gzip file, with "
      "its restart point) and the chunks the invocation before planned; its creation starts the "

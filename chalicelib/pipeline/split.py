@@ -34,6 +34,8 @@ from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.state import Upload, now_iso
 
 if TYPE_CHECKING:
+    import io
+
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
 
@@ -168,29 +170,16 @@ def _split(
     stream = boundaries.buffered(body)
     first = stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES]
     size = head["ContentLength"]
-    if split_ranges.readable_by_ranges(first, read_as):
-        planner, detected = split_ranges.open_planner(stream, table, read_as)
-        if size > settings.part_bytes:
-            outcome = split_parallel.fan_out(s3, settings, upload, planner, detected, size)
-        else:
-            outcome = split_ranges.start(s3, settings, upload, planner, detected, budget)
+    outcome = _plan_by_ranges(s3, settings, upload, stream, read_as, budget, size)
+    if outcome is not None:
         return SplitResult(
             key, upload_id, table, outcome.chunks, outcome.records, handed_on=outcome.handed_on
         )
-    found = sniff.sniff(first)
-    if found.compression == "gzip" and read_as.encoding in split_ranges.RANGE_ENCODINGS:
-        gzip = GzipReader(stream)
-        inner = boundaries.buffered(gzip)
-        if split_ranges.readable_by_ranges(inner.peek(sniff.SNIFF_BYTES), read_as):
-            planner, detected = split_ranges.open_planner(inner, table, read_as, "gzip")
-            outcome = split_ranges.start(s3, settings, upload, planner, detected, budget, gzip)
-            return SplitResult(
-                key, upload_id, table, outcome.chunks, outcome.records, handed_on=outcome.handed_on
-            )
-        # Something else inside (UTF-16, a workbook, compressed twice): read it the copy way.
+    if sniff.sniff(first).compression == "gzip":
+        # Not planned (UTF-16 inside, a workbook, compressed twice): read it the copy way.
         body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
         stream = boundaries.buffered(body)
-    refuse_if_too_large(first, read_as, size)
+    refuse_if_too_large(first, size)
     written: list[dict[str, int]] = []
     total = 0
     opened = rawfile.open_raw(stream, table, read_as)
@@ -262,27 +251,28 @@ def _split(
 
 
 # What one invocation can copy into chunks (1,024 MB, 870 s after the margin) at the copying
-# split's measured CPU seconds per MB of CSV (bzip2 0.0505, zstd 0.013, UTF-16 0.0096 as sent:
-# docs/scale.md), halved for the waits on S3 the CPU figure leaves out, in bytes as sent at the
-# measured sizes (bzip2 0.175 and zstd 0.294 of the CSV, UTF-16 twice it).
+# split's measured CPU seconds per MB of CSV (bzip2 0.0505, zstd 0.013; gzip of UTF-16 text,
+# the one gzip file that is copied, 0.0121 + 0.0096 for the transcoding), halved for the waits
+# on S3 the CPU figure leaves out, in bytes as sent at the measured sizes (bzip2 0.175 and zstd
+# 0.294 of the CSV; gzip of UTF-16 taken at 0.3 of the UTF-16, rounded down).
 SINGLE_PASS_LIMITS: dict[str, tuple[int, str]] = {
     "bzip2": (850 * 10**6, "send it gzip-compressed (read on across invocations) or uncompressed"),
     "zstd": (5 * 10**9, "send it gzip-compressed (read on across invocations) or uncompressed"),
-    "utf-16": (50 * 10**9, "save it as UTF-8 (read by parts)"),
+    "gzip": (
+        3 * 10**9,
+        "save the text as UTF-8 before compressing it (read on across invocations)",
+    ),
 }
 
 
-def refuse_if_too_large(first: bytes, options: FileOptions, size: int) -> None:
-    """Refuse, before any work, a file that must be copied in one invocation and is larger
-    than one invocation can copy.
+def refuse_if_too_large(first: bytes, size: int) -> None:
+    """Refuse, before any work, a file that must be copied in one invocation (a compressed file
+    that cannot be planned by ranges) and is larger than one invocation can copy.
 
     Raises:
         UnreadableFileError: it is; the message names the limit and the remedy.
     """
-    found = sniff.sniff(first)
-    kind = found.compression or ("utf-16" if options.encoding == "utf-16" else None)
-    if first.startswith(sniff.UTF16_BOMS):
-        kind = "utf-16"
+    kind = sniff.sniff(first).compression
     if kind not in SINGLE_PASS_LIMITS:
         return
     limit, remedy = SINGLE_PASS_LIMITS[kind]
@@ -291,6 +281,39 @@ def refuse_if_too_large(first: bytes, options: FileOptions, size: int) -> None:
             f"a {kind} file is read by one invocation of the split, which can read about "
             f"{limit / 1e9:.2f} GB of it; this one is {size / 1e9:.2f} GB: {remedy}"
         )
+
+
+def _plan_by_ranges(
+    s3: S3Client,
+    settings: Settings,
+    upload: Upload,
+    stream: io.BufferedReader,
+    read_as: FileOptions,
+    budget: Budget,
+    size: int,
+) -> split_ranges.Outcome | None:
+    """Plan the file as ranges if it can be (of its bytes, of a gzip file's decompressed
+    bytes, of a UTF-16 file's code units), by parts when it is large; None if it cannot."""
+    table = upload.table
+    first = stream.peek(sniff.SNIFF_BYTES)[: sniff.SNIFF_BYTES]
+    found = sniff.sniff(first)
+    if split_ranges.readable_by_ranges(first, read_as):
+        planner, detected = split_ranges.open_planner(stream, table, read_as)
+    elif not found.refusal and not found.compression and first.startswith(sniff.UTF16_BOMS):
+        planner, detected = split_ranges.open_utf16_planner(stream, table, read_as)
+    elif found.compression == "gzip" and read_as.encoding in split_ranges.RANGE_ENCODINGS:
+        gzip = GzipReader(stream)
+        inner = boundaries.buffered(gzip)
+        if not split_ranges.readable_by_ranges(inner.peek(sniff.SNIFF_BYTES), read_as):
+            return None
+        planner, detected = split_ranges.open_planner(inner, table, read_as, "gzip")
+        # A deflate stream is read in order: one reader, going on from restart points.
+        return split_ranges.start(s3, settings, upload, planner, detected, budget, gzip)
+    else:
+        return None
+    if size > settings.part_bytes:
+        return split_parallel.fan_out(s3, settings, upload, planner, detected, size)
+    return split_ranges.start(s3, settings, upload, planner, detected, budget, size=size)
 
 
 def _overtaken(s3: S3Client, settings: Settings, key: str, upload: Upload) -> SplitResult:

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
+from chalicelib.csvfile import utf16
 from chalicelib.csvfile.parallel import PartSummary, chain, line_start_at_or_after, plan_part
 from chalicelib.csvfile.ranges import Span
 from chalicelib.errors import StateTransitionError
-from chalicelib.pipeline import chunks, completion, state
+from chalicelib.pipeline import chunks, completion, split_ranges, state
 from chalicelib.pipeline.split_ranges import Outcome, plan_id
 
 if TYPE_CHECKING:
@@ -78,6 +79,10 @@ def fan_out(
     start); each task's creation starts the invocation that plans the part."""
     step = settings.part_bytes
     data_start = planner.offset
+    units = detected.pop("units", None)
+    raw_size = size
+    if units is not None:  # offsets count a UTF-16 file's code units
+        size = utf16.unit_at_or_after(size)
     edges = [data_start, *range((data_start // step + 1) * step, size, step), size]
     parts = len(edges) - 1
     plan = plan_id(upload, settings, parts)
@@ -85,6 +90,8 @@ def fan_out(
         "data_start": data_start,
         "first_line": planner.line,
         "size": size,
+        "raw_size": raw_size,
+        "units": units,
         "parts": parts,
         "detected": {**detected, "planning": "parallel", "parts": parts},
     }
@@ -135,17 +142,18 @@ def _plan_part(s3: S3Client, settings: Settings, found: _Plan, n: int) -> Outcom
     started = time.monotonic()
     key, etag = upload.source_key or "", upload.source_etag or ""
     size = int(task["size"])
+    reading = _Reading(task.get("units"), int(task.get("raw_size", size)))
 
     def line_start(position: int) -> int:
         if position in (int(task["data_start"]), size):
             return position
-        return _line_start(s3, bucket, (key, etag), position, size)
+        return _line_start(s3, bucket, (key, etag), position, size, reading)
 
     start, end = line_start(int(task["start"])), line_start(int(task["end"]))
     end = max(start, end)  # a line that crosses the whole part: the part holds nothing
 
     def opener() -> Source:
-        return chunks.open_range(s3, bucket, key, etag, start, end)
+        return reading.open(s3, bucket, (key, etag), start, end)
 
     summary = plan_part(
         opener,
@@ -169,20 +177,48 @@ def _plan_part(s3: S3Client, settings: Settings, found: _Plan, n: int) -> Outcom
     )
     if _climb(s3, bucket, found, n, int(task["parts"])):
         chain_key = keys.split_chain_key(table, upload_id, found.plan, 0)
-        body = {k: task[k] for k in ("data_start", "first_line", "size", "parts", "detected")}
+        keep = ("data_start", "first_line", "size", "raw_size", "units", "parts", "detected")
+        body = {k: task[k] for k in keep}
         if storage.put_json_if_absent(s3, bucket, chain_key, {**body, "invocation": 1}):
             logger.info("split.parts_planned", extra={"parts": task["parts"]})
     return Outcome(0, 0, handed_on=True)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """How a plan's offsets map to the raw file: its bytes, or a UTF-16 file's code units."""
+
+    units: str | None
+    raw_size: int
+
+    def open(
+        self, s3: S3Client, bucket: str, source: tuple[str, str], start: int, end: int
+    ) -> Source:
+        """The file's bytes (or code units) ``[start, end)``."""
+        if self.units is None:
+            return chunks.open_range(s3, bucket, *source, start, end)
+        first = utf16.raw_offset(start, self.raw_size)
+        last = utf16.raw_offset(end, self.raw_size)
+        raw = chunks.open_range(s3, bucket, *source, first, last)
+        return utf16.CodeUnits(raw, big_endian=self.units == "be")
+
+    def as_read(self, span: Span) -> Span:
+        return span if self.units is None else split_ranges.in_file(span, self.raw_size)
+
+
 def _line_start(
-    s3: S3Client, bucket: str, source: tuple[str, str], position: int, size: int
+    s3: S3Client,
+    bucket: str,
+    source: tuple[str, str],
+    position: int,
+    size: int,
+    reading: _Reading,
 ) -> int:
-    """The first line start at or after ``position`` in the raw file."""
+    """The first line start at or after ``position`` in the file (of ``size`` bytes or units)."""
     head, at = b"", position - 1
     while at < size:
         piece_end = min(at + _EDGE_BYTES, size)
-        piece = chunks.open_range(s3, bucket, *source, at, piece_end).read()
+        piece = reading.open(s3, bucket, source, at, piece_end).read()
         head += piece
         at = piece_end
         if head[:1] == b"\n" or head.find(b"\n", 1) >= 0:
@@ -231,7 +267,8 @@ def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: B
             raise RuntimeError(f"split plan {found.plan} lacks the summary of part {n}")
         return PartSummary.from_json(data)
 
-    spans = chain(_each(read, range(parts)), int(task["first_line"]))
+    reading = _Reading(task.get("units"), int(task.get("raw_size", task["size"])))
+    spans = [reading.as_read(s) for s in chain(_each(read, range(parts)), int(task["first_line"]))]
     if len(spans) > keys.MAX_CHUNKS:
         chunks.check_count(len(spans) - 1)
     slices = range(0, len(spans), SLICE)
@@ -309,6 +346,8 @@ def _write(
     table, upload_id = upload.table, upload.upload_id
     source = (upload.source_key or "", upload.source_etag or "")
     options = upload.options or {"encoding": "utf-8", "delimiter": ","}
+    if task.get("units") is not None:
+        options = {**options, "encoding": utf16.codec(task["units"] == "be")}
 
     def write(n: int) -> None:
         chunks.write_range(s3, bucket, (table, upload_id, n), source, spans[n], options)

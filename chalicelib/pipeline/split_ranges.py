@@ -20,15 +20,15 @@ import io
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
-from chalicelib.csvfile import decoding, sniff
+from chalicelib.csvfile import decoding, sniff, utf16
 from chalicelib.csvfile.boundaries import READ_BYTES
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.inflate import GzipReader, RestartPoint
-from chalicelib.csvfile.ranges import Planner
+from chalicelib.csvfile.ranges import Planner, Span
 from chalicelib.errors import StateTransitionError
 from chalicelib.pipeline import chunks, completion, rawfile, state
 
@@ -71,6 +71,8 @@ class _Progress:
     detected: dict[str, Any]
     chunks: list[dict[str, int]] = field(default_factory=list)  # planned by this invocation
     restart: dict[str, Any] | None = None  # a gzip file's restart point at or before offset
+    units: str | None = None  # a UTF-16 file's byte order: offsets count its code units
+    size: int | None = None  # the file's size, where offsets are code units
 
 
 def readable_by_ranges(head: bytes, options: FileOptions) -> bool:
@@ -114,6 +116,28 @@ def open_planner(
     return planner, {**detected, "split": "ranges"}
 
 
+def open_utf16_planner(
+    stream: io.BufferedReader, table: str, options: FileOptions
+) -> tuple[Planner, dict[str, Any]]:
+    """A planner on the code units of the UTF-16 file ``stream`` reads from its BOM on, past its
+    header (offsets count code units after the BOM); and what the status shows."""
+    big_endian = stream.read(utf16.BOM_BYTES) == b"\xfe\xff"
+    units = utf16.CodeUnits(stream, big_endian=big_endian)
+    planner = Planner(units, delimiter=options.delimiter)
+    raw = RawHead(units, utf16.codec(big_endian))
+    skipped = _skip_header(planner, table, options, raw)
+    detected = {"compression": None, "encoding": "utf-16", "header_skipped": skipped}
+    return planner, {**detected, "split": "ranges", "units": "be" if big_endian else "le"}
+
+
+@dataclass(frozen=True)
+class RawHead:
+    """Where the text of a UTF-16 file's first line is read from: its first bytes, kept."""
+
+    units: utf16.CodeUnits
+    codec: str
+
+
 def start(
     s3: S3Client,
     settings: Settings,
@@ -122,11 +146,16 @@ def start(
     detected: dict[str, Any],
     budget: Budget,
     gzip: GzipReader | None = None,
+    size: int | None = None,
 ) -> Outcome:
     """Plan the file on from where ``planner`` stands (its data's start), one reader; of a gzip
-    file, the decompressed bytes ``gzip`` reads."""
+    file, the decompressed bytes ``gzip`` reads; of a UTF-16 file (``size`` bytes), its code
+    units."""
+    units = detected.pop("units", None)
     detected = {**detected, "planning": "sequential"}
     progress = _Progress(planner.offset, planner.line, 0, 0, 1, detected)
+    if units is not None:
+        progress.units, progress.size = units, size
     if gzip is not None:
         progress.restart = gzip.restart_point(planner.offset).to_json()
     return _plan(s3, settings, upload, planner, progress, budget, gzip)
@@ -147,7 +176,13 @@ def resume(s3: S3Client, settings: Settings, event: StageEvent, budget: Budget) 
     progress = _Progress(**{**handoff, "chunks": []})
     key, etag = upload.source_key or "", upload.source_etag or ""
     gzip = None
-    if progress.restart is None:
+    source: Source
+    if progress.units is not None:
+        at = utf16.raw_offset(progress.offset, progress.size or 0)
+        source = utf16.CodeUnits(
+            chunks.open_range(s3, bucket, key, etag, at, None), big_endian=progress.units == "be"
+        )
+    elif progress.restart is None:
         source = chunks.open_range(s3, bucket, key, etag, progress.offset, None)
     else:
         point = RestartPoint.from_json(progress.restart)
@@ -162,12 +197,19 @@ def resume(s3: S3Client, settings: Settings, event: StageEvent, budget: Budget) 
     return _plan(s3, settings, upload, planner, progress, budget, gzip)
 
 
-def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
+def _skip_header(
+    planner: Planner, table: str, options: FileOptions, raw: RawHead | None = None
+) -> bool:
     if options.header == "no":
         return False
     planner.skip_blank_lines()  # not rows: the header is the first line that is not blank
     if options.header == "auto":
+        start = planner.offset
         line = planner.first_line_bytes(READ_BYTES)
+        if raw is not None:  # the units stand for the text: read the line's own bytes
+            head = raw.units.head[2 * start : 2 * (start + len(line))]
+            line = decoding.Transcoded(io.BytesIO(head), raw.codec).read()
+            options = replace(options, encoding="utf-8")
         if not rawfile.is_header(table, _as_read(line, options)):
             return False
     return planner.skip_record()
@@ -196,16 +238,19 @@ def _plan(
     plan = plan_id(upload, settings)
     source = (upload.source_key or "", upload.source_etag or "")
     options = upload.options or {"encoding": "utf-8", "delimiter": ","}
+    if progress.units is not None:
+        options = {**options, "encoding": utf16.codec(progress.units == "be")}
     first_offset, slowest = progress.offset, 0.0
     started = time.monotonic()
     for span in planner.spans(settings.chunk_rows, settings.chunk_bytes):
         step = time.monotonic()
         restart = None if progress.restart is None else RestartPoint.from_json(progress.restart)
         chunk = (table, upload_id, progress.n)
-        chunks.write_range(s3, bucket, chunk, source, span, options, restart)
+        found = span if progress.units is None else in_file(span, progress.size or 0)
+        chunks.write_range(s3, bucket, chunk, source, found, options, restart)
         if gzip is not None:  # where the next chunk starts, while the reader still keeps it
             progress.restart = gzip.restart_point(planner.offset).to_json()
-        progress.chunks.append({"n": progress.n, **span.to_json()})
+        progress.chunks.append({"n": progress.n, **found.to_json()})
         progress.n += 1
         progress.records += span.records
         progress.offset, progress.line = planner.offset, planner.line
@@ -223,6 +268,13 @@ def _plan(
             )
             return Outcome(len(progress.chunks), progress.records, handed_on=True)
     return _finish(s3, bucket, upload, plan, progress, started)
+
+
+def in_file(span: Span, size: int) -> Span:
+    """A span of a UTF-16 file's code units as the bytes of the file (of ``size`` bytes)."""
+    return replace(
+        span, start=utf16.raw_offset(span.start, size), end=utf16.raw_offset(span.end, size)
+    )
 
 
 def _hand_on(s3: S3Client, bucket: str, upload: Upload, plan: str, progress: _Progress) -> None:

@@ -215,3 +215,21 @@ def test_a_task_delivered_again_later_changes_nothing(
     for task in tasks:  # once loaded: every task is ignored
         assert split.split_upload(s3, small, stage_event(task), Budget()).skipped
     assert objects() == loaded
+
+
+def test_a_large_utf16_file_is_planned_by_parts_into_the_sequential_plan(
+    s3: Any, small: Settings
+) -> None:
+    text = _rows(300).decode().replace("Name", "Nàme😀")
+    data = "\ufeff".encode("utf-16-be") + text.encode("utf-16-be")
+    by_parts, one_reader = _same_file_twice(s3, small, data)
+    parallel, _ = _split_all(s3, small, by_parts)
+    sequential_settings = replace(small, plan_range_bytes=len(data))
+    sequential, _ = _split_all(s3, sequential_settings, one_reader)
+    upload = state.read(s3, small.bucket, TABLE, parallel)
+    assert upload is not None and upload.detected is not None
+    assert (upload.detected["planning"], upload.detected["encoding"]) == ("parallel", "utf-16")
+    assert upload.detected["parts"] > 3
+    assert _without_source(_outputs(s3, small, parallel)) == _without_source(
+        _outputs(s3, sequential_settings, sequential)
+    )

@@ -215,6 +215,33 @@ def test_a_gzip_file_is_planned_on_its_decompressed_bytes_across_invocations(
     assert [(u.state, u.rows_valid) for u in loaded if u] == [("loaded", 283)] * 2
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_planned_on_its_code_units_across_invocations(
+    s3: Any, small: Settings, codec: str
+) -> None:
+    data = _rows(300)
+    bom = "\ufeff".encode(codec)
+    # a header (with a no-break space the units alone cannot see), and non-ASCII names
+    text = "\u00a0id,name,datetime,department_id,job_id\r\n" + data.decode().replace("Doe", "Dœ😀")
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/p.csv", Body=text.encode())
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/u.csv", Body=bom + text.encode(codec))
+    plain, _ = _split_all(s3, small, f"raw/{TABLE}/p.csv", Budget())
+    wide, invocations = _split_all(s3, small, f"raw/{TABLE}/u.csv", Budget(max_bytes=1))
+    upload = state.read(s3, small.bucket, TABLE, wide)
+    assert upload is not None and upload.detected is not None
+    assert (upload.detected["split"], upload.detected["encoding"]) == ("ranges", "utf-16")
+    assert upload.detected["header_skipped"] is True
+    assert invocations == upload.detected["split_invocations"] == upload.chunks_total > 1
+    got, expected = _outputs(s3, small, wide), _outputs(s3, small, plain)
+    assert (got["clean"], got["rejects"], got["records"]) == (
+        expected["clean"],
+        expected["rejects"],
+        expected["records"],
+    )
+    spans = [(c["start"], c["end"]) for c in got["chunks"]]
+    assert spans[0][0] > 2 and spans[-1][1] == len(bom + text.encode(codec))
+
+
 def test_a_bzip2_file_is_copied_into_chunks_in_one_invocation(s3: Any, small: Settings) -> None:
     data = _rows(80)
     s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/p.csv", Body=data)
@@ -240,7 +267,11 @@ _NUMBERS = b"".join(b"%d,a\n" % n for n in range(2000))
     [
         ("big.csv.bz2", bz2.compress(_NUMBERS), ["bzip2", "0.00 GB", "gzip-compressed"]),
         ("big.csv.zst", zstandard.compress(_NUMBERS), ["zstd", "gzip-compressed"]),
-        ("big16.csv", "1,a\n".encode("utf-16") * 500, ["utf-16", "save it as UTF-8"]),
+        (
+            "big16.csv.gz",
+            gzip.compress("".join(f"{n},a\n" for n in range(2000)).encode("utf-16")),
+            ["gzip", "as UTF-8"],
+        ),
     ],
 )
 def test_a_file_too_large_for_one_copying_invocation_is_refused_up_front(
