@@ -293,8 +293,8 @@ def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: B
         return Outcome(0, sum(s.records for s in spans), False, len(spans))
 
     def hand_out(n: int) -> None:
-        body = {**task, "end": min(n + SLICE, len(spans)), "invocation": 1}
-        storage.put_json(s3, bucket, keys.split_chain_key(table, upload_id, found.plan, n), body)
+        key = keys.split_chain_key(table, upload_id, found.plan, n)
+        storage.put_json(s3, bucket, key, _slice_task(task, spans, n, min(n + SLICE, len(spans))))
 
     _each(hand_out, slices[1:])
     records = sum(s.records for s in spans)
@@ -308,49 +308,49 @@ def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: B
         },
     )
     end = min(SLICE, len(spans))
-    outcome = _write(s3, settings, found, spans, (0, end), {**task, "end": end}, budget)
+    outcome = _write(s3, settings, found, (0, spans), (0, end), budget)
     completion.request_load_if_complete(s3, bucket, moved)
     return Outcome(outcome.chunks, records, outcome.handed_on, len(spans))
+
+
+def _slice_task(task: dict[str, Any], spans: list[Span], first: int, end: int) -> dict[str, Any]:
+    """The task of writing chunks ``[first, end)``: it carries their spans, so the invocation
+    that writes them reads nothing else."""
+    rows = [[s.start, s.end, s.first_line, s.last_line, s.records] for s in spans[first:end]]
+    return {**task, "first": first, "end": end, "spans": rows}
 
 
 def _write_slice(
     s3: S3Client, settings: Settings, found: _Plan, first: int, budget: Budget
 ) -> Outcome:
-    """Write the chunk objects ``[first, end)`` of the plan the manifest holds."""
-    upload = found.upload
-    manifest = storage.get_json(
-        s3, settings.bucket, keys.split_manifest_key(upload.table, upload.upload_id)
+    """Write the chunk objects ``[first, end)`` that the slice's task holds."""
+    task = found.task
+    spans = [Span(*row) for row in task["spans"]]
+    return _write(
+        s3, settings, found, (int(task["first"]), spans), (first, int(task["end"])), budget
     )
-    if manifest is None:
-        raise RuntimeError(f"split plan {found.plan} has no manifest to write chunks from")
-    spans = [
-        Span(c["start"], c["end"], c["first_line"], c["last_line"], c["records"])
-        for c in manifest["chunks"]
-    ]
-    span = (first, int(found.task["end"]))
-    return _write(s3, settings, found, spans, span, found.task, budget)
 
 
 def _write(
     s3: S3Client,
     settings: Settings,
     found: _Plan,
-    spans: list[Span],
+    planned: tuple[int, list[Span]],
     numbers: tuple[int, int],
-    task: dict[str, Any],
     budget: Budget,
 ) -> Outcome:
-    """Write chunks ``numbers`` (first, end) of ``spans``; hand the rest on when the budget runs
-    low."""
+    """Write chunks ``numbers`` (first, end) of ``planned`` (the number of its first span, its
+    spans); hand the rest on when the budget runs low."""
     upload, bucket = found.upload, settings.bucket
     table, upload_id = upload.table, upload.upload_id
     source = (upload.source_key or "", upload.source_etag or "")
     options = upload.options or {"encoding": "utf-8", "delimiter": ","}
-    if task.get("units") is not None:
-        options = {**options, "encoding": utf16.codec(task["units"] == "be")}
+    if found.task.get("units") is not None:
+        options = {**options, "encoding": utf16.codec(found.task["units"] == "be")}
+    base, spans = planned
 
     def write(n: int) -> None:
-        chunks.write_range(s3, bucket, (table, upload_id, n), source, spans[n], options)
+        chunks.write_range(s3, bucket, (table, upload_id, n), source, spans[n - base], options)
 
     first, end = numbers
     n, slowest = first, 0.0
@@ -362,7 +362,8 @@ def _write(
         slowest = max(slowest, time.monotonic() - step)
         if n < end and not budget.allows(slowest, 0):
             key = keys.split_chain_key(table, upload_id, found.plan, n)
-            storage.put_json(s3, bucket, key, {**task, "invocation": int(task["invocation"]) + 1})
+            rest = _slice_task(found.task, spans, n - base, end - base)
+            storage.put_json(s3, bucket, key, {**rest, "first": n, "end": end})
             logger.info("split.handed_on", extra={"chunk": n, "end": end})
             return Outcome(n - first, 0, handed_on=True)
     return Outcome(n - first, 0, handed_on=False)
