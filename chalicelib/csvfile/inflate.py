@@ -295,6 +295,10 @@ class GzipReader:
         return b""
 
     def close(self) -> None:
+        """Free zlib's state (a reader of one chunk stops before the file's end)."""
         if self._open:
             _LIB.inflateEnd(ctypes.byref(self._stream))
             self._open = False
+
+    def __del__(self) -> None:
+        self.close()
