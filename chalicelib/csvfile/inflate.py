@@ -296,7 +296,7 @@ class GzipReader:
 
     def close(self) -> None:
         """Free zlib's state (a reader of one chunk stops before the file's end)."""
-        if self._open:
+        if getattr(self, "_open", False):
             _LIB.inflateEnd(ctypes.byref(self._stream))
             self._open = False
 
