@@ -263,11 +263,6 @@ def _one_reader(stage: StageFigures, csv_mb: float, chunks: int, dep: Deployment
     )
 
 
-def request_seconds() -> float:
-    """One small S3 request, as the model takes it (AWS: 'tens of milliseconds')."""
-    return AWS["s3_small_request_ms"].value / 1000
-
-
 def model_size(label: str, size: int, fig: Figures, dep: Deployment, chunk_rows: int) -> SizeModel:
     """Invocations, GB-seconds, S3 requests and wall time of each stage for one file size."""
     rows = math.ceil(size / fig.bytes_per_row)
@@ -280,7 +275,7 @@ def model_size(label: str, size: int, fig: Figures, dep: Deployment, chunk_rows:
     # The raw object's invocation writes the parts' tasks, THREADS requests at a time; the
     # chain reads every summary the same way and hands out the slices' tasks, then the slices
     # write their chunk objects at once, each THREADS at a time.
-    request = request_seconds() / THREADS
+    request = AWS["s3_small_request_ms"].value / 1000 / THREADS
     chain_slices = math.ceil(chunks / SLICE)
     per_chunk = fig.chain_cpu_per_chunk / vcpu + request
     tasks = parts * request

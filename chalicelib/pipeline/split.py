@@ -1,13 +1,16 @@
 """Stage 1: split a raw upload into chunks, streaming, in constant memory.
 
 Owns turning ``raw/<table>/...`` into ``chunks/<table>/<upload_id>/<n>.rec`` plus the chunk
-manifest. A file that can be read by byte ranges (not compressed, not UTF-16) is planned, not
-copied: each chunk is a range of the raw file (``split_ranges.py``), and planning hands on to a
-fresh invocation when its budget runs low. Any other file is copied into chunks (in the format of
-``csvfile/chunkfile.py``: records as they are, with their line numbers, after ``rawfile.py`` has
-undone compression, encoding and delimiter and taken off a header line), in one invocation. It
-does not judge rows (``validate.py``) or load them (``load.py``). Re-running it on the same object
-writes the same chunks, so a redelivered event is harmless.
+manifest. A file that can be read by ranges (uncompressed in a one-byte encoding or UTF-16,
+or gzip) is planned, not copied: each chunk is a range of the raw file (``split_ranges.py``), a
+large uncompressed file is planned by parts at once (``split_parallel.py``), and planning
+hands on to a fresh invocation when its budget runs low. Any other file (bzip2, zstd, gzip of
+UTF-16 text) is copied into chunks (in the format of ``csvfile/chunkfile.py``: records as they
+are, with their line numbers, after ``rawfile.py`` has undone compression, encoding and
+delimiter and taken off a header line), in one invocation, and refused up front when larger
+than one invocation can copy. It does not judge rows (``validate.py``) or load them
+(``load.py``). Re-running it on the same object writes the same chunks, so a redelivered event
+is harmless.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The split by byte ranges: plan chunks on the raw file, hand on when the budget runs out.
 
 Owns the split of a file that can be read by ranges (not compressed, in UTF-8, cp1252 or
-latin-1, any delimiter): one streaming read finds the chunk boundaries (``csvfile/ranges.py``)
-and each chunk is written as a small range object (``chunks.py``), which starts its validation
-at once. When the invocation's budget (``budget.py``) runs low it writes a hand-off,
+latin-1, any delimiter; a UTF-16 file by its code units, ``csvfile/utf16.py``; a gzip file by
+its decompressed bytes, each chunk with a restart point, ``csvfile/inflate.py``) by one reader:
+one streaming read finds the chunk boundaries (``csvfile/ranges.py``) and each chunk is written
+as a small range object (``chunks.py``), which starts its validation at once. When the
+invocation's budget (``budget.py``) runs low it writes a hand-off,
 ``splits/<table>/<id>/<plan>/<offset>.json``, whose creation starts a fresh invocation that
 reads on from ``offset`` with a ranged GET; so no file is too large for one invocation's time.
 
