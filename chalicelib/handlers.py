@@ -107,7 +107,12 @@ def on_load_statement_changed(event: CloudWatchEvent) -> None:
     )
 
 
-# Logs uploads stuck in processing (the deployed alarm counts them); changes nothing.
-@handlers.schedule(Rate(30, unit=Rate.MINUTES))
+# Logs uploads stuck in processing (the deployed alarm counts them), and asks again about Data
+# API loads whose completion event may have been lost (EventBridge delivers at best effort).
+@handlers.schedule(Rate(5, unit=Rate.MINUTES))
 def check_stuck_uploads(event: CloudWatchEvent) -> None:
-    stuck.find_stuck(providers.s3(), providers.settings())
+    s3, settings = providers.s3(), providers.settings()
+    processing = stuck.recent_processing(s3, settings.bucket)
+    stuck.find_stuck(s3, settings, processing=processing)
+    if uses_data_api(settings):
+        load_async.recheck_waiting(s3, settings, processing)

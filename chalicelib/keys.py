@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,7 +40,16 @@ CHUNK_DIGITS = 6
 MAX_CHUNKS = 10**CHUNK_DIGITS
 # User metadata (x-amz-meta-upload-id) a re-drive sets on a raw object it rewrites.
 UPLOAD_ID_METADATA = "upload-id"
-FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+# A file's name is whatever the person's computer called it (shown in listings as it was given);
+# the last part of its raw key is derived from it, made only of the characters AWS lists as safe
+# in keys (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html, "Object key
+# naming guidelines"), so no path part, percent sign or odd character ever reaches a key.
+MAX_FILENAME_CHARS = 1024
+OBJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_OBJECT_NAME_CHARS = 128
+_OBJECT_SUFFIX_CHARS = 24
+_PATH_SEPARATOR = re.compile(r"[/\\]")
+_NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_-]+")
 _CHUNK = re.compile(
     rf"^chunks/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<n>[0-9]{{{CHUNK_DIGITS}}})\.rec\Z"
 )
@@ -91,17 +101,42 @@ def check_upload_id(upload_id: str) -> str:
 
 
 def check_filename(filename: str) -> str:
-    """Return ``filename`` if it is a plain file name (no path, no odd characters).
+    """Return ``filename`` if it can be a file's name: any text a computer names files with.
 
     Raises:
-        InvalidRequestError: it is not.
+        InvalidRequestError: not a string, empty or blank, longer than ``MAX_FILENAME_CHARS``,
+            holding a NUL (no file system allows one) or a lone surrogate (not text at all).
     """
-    if not isinstance(filename, str) or not FILENAME.match(filename) or ".." in filename:
-        raise InvalidRequestError(
-            f"filename {filename!r} must be 1-128 characters of letters, digits, '.', '_', '-'",
-            filename=filename,
-        )
+    shown = repr(filename[:80]) if isinstance(filename, str) else repr(filename)
+    refusal = (
+        f"filename must be the file's name, 1 to {MAX_FILENAME_CHARS} characters of text, "
+        f"got {shown}"
+    )
+    if not isinstance(filename, str) or not filename.strip():
+        raise InvalidRequestError(refusal, parameter="filename")
+    if len(filename) > MAX_FILENAME_CHARS or "\x00" in filename:
+        raise InvalidRequestError(refusal, parameter="filename")
+    try:
+        filename.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(refusal, parameter="filename") from None
     return filename
+
+
+def object_name(filename: str) -> str:
+    """The last part of a raw key for a file called ``filename``: its last path segment, letters
+    spelled in ASCII, every run of other characters one ``_``, at most 128 characters (the
+    extensions kept), never empty and never with a path part or ``..`` in it."""
+    base = _PATH_SEPARATOR.split(filename)[-1]
+    ascii_text = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    parts = [_NOT_IN_KEYS.sub("_", part).strip("_-") for part in ascii_text.split(".")]
+    stem = parts[0] or "file"
+    suffix = ".".join(part for part in parts[1:] if part)
+    if len(suffix) > _OBJECT_SUFFIX_CHARS:
+        suffix = suffix[-_OBJECT_SUFFIX_CHARS:].lstrip("._-")
+    room = _OBJECT_NAME_CHARS - (len(suffix) + 1 if suffix else 0)
+    stem = stem[:room].rstrip("._-")
+    return f"{stem}.{suffix}" if suffix else stem
 
 
 @dataclass(frozen=True)
@@ -124,7 +159,8 @@ def parse_raw_key(key: str) -> RawKey | None:
 
 
 def raw_key(table: str, upload_id: str, filename: str) -> str:
-    return f"{RAW}{table}/{upload_id}/{filename}"
+    """Where the file called ``filename`` of an upload is written (its name made safe)."""
+    return f"{RAW}{table}/{upload_id}/{object_name(filename)}"
 
 
 def raw_prefix(table: str) -> str:

@@ -3,7 +3,9 @@
 The schema files are the source of truth for what a valid row is; column order, SQL types,
 the primary key, length limits and which columns refer to which tables are read from them here
 and nowhere else, and so is the order tables load in (a table after the tables it refers to).
-Each schema is checked against the JSON Schema metaschema once, at import.
+Each schema is checked against the JSON Schema metaschema once, at import. Which table a file
+is for, when only its name says, is guessed here too (``guess_table``), by the rule the clients
+share.
 """
 
 from __future__ import annotations
@@ -134,3 +136,30 @@ def get_table(name: str) -> Table:
         known = ", ".join(TABLE_NAMES)
         raise InvalidRequestError(f"unknown table {name!r}; expected one of: {known}", table=name)
     return table
+
+
+# The words of a file name: a run of capitals (an acronym, or a word in capitals), a word with
+# at most its first letter capitalised, or a run of digits; any other character (space,
+# punctuation, a letter outside ASCII) only separates words. Written in the part of regular
+# expressions Python and JavaScript read alike: the clients get this very pattern through their
+# generated contract files (devstack/docgen.py), so all three guess alike.
+NAME_WORDS = r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+"
+PATH_SEPARATORS = r"[/\\]"
+
+
+def guess_table(filename: str) -> str | None:
+    """The table a file is for, from its name alone; None when the name does not say.
+
+    A table is named when its words (``hired_employees``: hired, employees) appear one after the
+    other, case aside, among the words of the name's last path segment: ``hired employees
+    (1).csv``, ``HiredEmployees.csv`` and ``2021_hired-employees.csv.gz`` are for
+    ``hired_employees``. No table, or more than one (``departments and jobs.csv``), is no guess.
+    """
+    base = re.split(PATH_SEPARATORS, filename)[-1]
+    words = [word.lower() for word in re.findall(NAME_WORDS, base)]
+    named = [name for name in TABLE_NAMES if _holds_run(words, name.split("_"))]
+    return named[0] if len(named) == 1 else None
+
+
+def _holds_run(words: list[str], run: list[str]) -> bool:
+    return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))

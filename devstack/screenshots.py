@@ -1,8 +1,9 @@
 """``make screenshots``: the console's pictures in docs/img/console-*.png, as a person uses it.
 
 Starts the local stack on free ports, drops the demo's sample files on the page in headless
-Chromium, waits until they are loaded, then photographs each view at 1280x800 and the upload
-view in a narrow window. Exits non-zero if a file does not load.
+Chromium, waits until they are loaded, then photographs each view at 1280x800, a `;` file read
+with the defaults (its warnings and the option they name), and the reports, uploads and backups
+in a 390 px window. Exits non-zero if a file does not load.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from devstack.settings import LocalStackSettings
 from devstack.stack import LocalStack
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import FilePayload, Page
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 KEY = "local-only-api-key"
@@ -89,6 +90,21 @@ def take(out: Path, data_dir: Path) -> list[Path]:
             page.wait_for_selector("#rejected-summary:not([hidden])")
             shots.append(out / "console-uploads.png")
             page.screenshot(path=shots[-1], full_page=True)
+            page.goto(f"{url}#upload")
+            page.click("#clear-done")
+            semicolons: FilePayload = {
+                "name": "departments export.csv",
+                "mimeType": "text/csv",
+                "buffer": b"1;Accounting\n2;Business Development\n3;Engineering\n",
+            }
+            page.set_input_files("#file-input", files=[semicolons])
+            page.click("#send-all")
+            if _wait_loaded(page) != ["loaded"]:
+                raise RuntimeError("the semicolon file did not load")
+            page.wait_for_selector("#queue button.again:not([hidden])")
+            shots.append(out / "console-warnings.png")
+            page.screenshot(path=shots[-1])
+            page.click("#alert-close")
             page.goto(f"{url}#reports")
             page.wait_for_selector("#above-chart g.bar")
             shots.append(out / "console-reports.png")
@@ -105,6 +121,14 @@ def take(out: Path, data_dir: Path) -> list[Path]:
             _enter_key(phone, f"{url}#reports", KEY)
             phone.wait_for_selector("#above-chart g.bar")
             shots.append(out / "console-narrow.png")
+            phone.screenshot(path=shots[-1])
+            phone.goto(f"{url}#uploads")
+            phone.wait_for_selector("#uploads tbody tr[data-upload-id]")
+            shots.append(out / "console-narrow-uploads.png")
+            phone.screenshot(path=shots[-1])
+            phone.goto(f"{url}#backups")
+            phone.wait_for_selector("#backups tbody tr[data-backup-id]")
+            shots.append(out / "console-narrow-backups.png")
             phone.screenshot(path=shots[-1])
     return shots
 

@@ -202,6 +202,9 @@ class Api:
     def cancel(self, upload_id: str) -> dict[str, Any]:
         return dict(self.call(*route("cancel_upload", upload_id=upload_id)))
 
+    def retry(self, upload_id: str) -> dict[str, Any]:
+        return dict(self.call(*route("retry_upload", upload_id=upload_id)))
+
     def status(self, upload_id: str) -> dict[str, Any]:
         return dict(self.call(*route("get_upload", upload_id=upload_id)))
 

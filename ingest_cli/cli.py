@@ -19,16 +19,17 @@ from rich.text import Text
 
 from ingest_cli import __version__, backups, charts, deadletters, rejected
 from ingest_cli.api import DEFAULT_URL, Api
-from ingest_cli.contract import TABLES
+from ingest_cli.contract import FILE_OPTIONS
 from ingest_cli.errors import (
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     CliError,
     Interrupted,
     UsageError,
 )
+from ingest_cli.files import plan_files
 from ingest_cli.follow import follow
+from ingest_cli.outcome import SKIPPED, exit_code, finished_lines
 from ingest_cli.progress import Feedback
 from ingest_cli.render import (
     REPORT_COLUMNS,
@@ -49,7 +50,8 @@ MiB = 1024**2
 EPILOG = """\b
 Configuration: --api-url/INGEST_API_URL (the API root, e.g. a Chalice stage URL) and
 --api-key/INGEST_API_KEY. Exit codes: 0 ok, 1 refused by the API or upload failed,
-2 bad command line, 3 API unreachable, 4 --wait-timeout reached, 130 interrupted.
+2 bad command line, 3 API unreachable, 4 --wait-timeout reached, 5 an upload loaded no
+rows (its warnings say why) or a file was empty, 130 interrupted.
 """
 
 
@@ -92,51 +94,6 @@ def health(session: Session) -> int:
     return EXIT_OK
 
 
-def plan_files(
-    paths: Sequence[Path], table: str | None, feedback: Feedback
-) -> list[tuple[Path, str]]:
-    """(file, table) pairs in upload order; a directory gives its ``<table>.csv`` files.
-
-    Raises:
-        UsageError: a file's table is unknown, or a directory holds no table file.
-    """
-    plan: list[tuple[Path, str]] = []
-    for path in paths:
-        if path.is_dir():
-            if table:
-                raise UsageError(
-                    "--table applies to files; a directory's files are named after their tables"
-                )
-            found = [(path / f"{t}.csv", t) for t in TABLES if (path / f"{t}.csv").is_file()]
-            if not found:
-                names = ", ".join(f"{t}.csv" for t in TABLES)
-                raise UsageError(f"{path} holds none of {names}")
-            for other in sorted(set(path.glob("*.csv")) - {p for p, _ in found}):
-                feedback.say(f"skipping {other.name} (not named after a table)")
-            plan += found
-            continue
-        stem = path.name.split(".", 1)[0]  # hired_employees.csv.gz is for hired_employees
-        name = table or (stem if stem in TABLES else None)
-        if name is None:
-            raise UsageError(f"which table is {path.name} for? pass --table ({', '.join(TABLES)})")
-        plan.append((path, name))
-    return plan
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
-
-
-def _finished(name: str, status: dict[str, Any], seconds: float) -> str:
-    if status.get("state") == "failed":
-        return f"{name}: failed: {status.get('error')}"
-    return (
-        f"{name}: {status.get('state')}: {status.get('rows_total') or 0:,} rows, "
-        f"{status.get('rows_valid') or 0:,} valid, {status.get('rows_rejected') or 0:,} rejected "
-        f"({_plural(status.get('chunks_total') or 0, 'chunk')}, {seconds:.1f} s)"
-    )
-
-
 def _follow(session: Session, label: str, upload_id: str, timeout: float | None) -> dict[str, Any]:
     try:
         with session.feedback.processing(label) as update:
@@ -156,7 +113,12 @@ def _follow(session: Session, label: str, upload_id: str, timeout: float | None)
     type=click.Path(exists=True, path_type=Path),
     metavar="PATH...",
 )
-@click.option("-t", "--table", help="Table of the FILEs (default: from the name, e.g. jobs.csv).")
+@click.option(
+    "-t",
+    "--table",
+    help="Table of the FILEs (default: from the name: 'hired employees (1).csv' is for "
+    "hired_employees).",
+)
 @click.option(
     "--wait/--no-wait",
     default=True,
@@ -185,12 +147,12 @@ def _follow(session: Session, label: str, upload_id: str, timeout: float | None)
 )
 @click.option(
     "--header",
-    type=click.Choice(["auto", "yes", "no"]),
+    type=click.Choice(FILE_OPTIONS["header"]),
     help="Is the first line a header? (API default: auto, skipped if it names the columns).",
 )
 @click.option(
     "--encoding",
-    type=click.Choice(["utf-8", "utf-16", "cp1252", "latin-1"], case_sensitive=False),
+    type=click.Choice(FILE_OPTIONS["encoding"], case_sensitive=False),
     help="Text encoding of the files (API default: utf-8; utf-16 needs its byte order mark).",
 )
 @click.option(
@@ -227,6 +189,13 @@ def upload(
     results: list[dict[str, Any]] = []
     for path, name in plan_files(paths, table, session.feedback):
         started = time.monotonic()
+        if path.stat().st_size == 0:
+            # S3 and the API take no empty object: say which file, and carry on with the rest.
+            empty = "the file is empty (0 bytes): there is nothing to upload"
+            skipped = {"upload_id": None, "table": name, "filename": path.name, "state": SKIPPED}
+            results.append({**skipped, "error": empty})
+            session.feedback.say(f"{path.name}: {SKIPPED}: {empty}")
+            continue
         sent = send(
             session.api,
             path,
@@ -248,13 +217,15 @@ def upload(
             )
             continue
         status = _follow(session, path.name, sent.upload_id, wait_timeout)
-        session.feedback.say(_finished(path.name, status, time.monotonic() - started))
+        for line in finished_lines(path.name, status, time.monotonic() - started):
+            session.feedback.say(line)
         results.append(status)
     if as_json:
         click.echo(to_json(results))
     elif not wait:
         for result in results:
-            click.echo(result["upload_id"])
+            if result["upload_id"]:
+                click.echo(result["upload_id"])
     else:
         session.out.print(uploads_table(results))
         for result in results:
@@ -263,7 +234,7 @@ def upload(
                     f"why rows of {result['filename']} were rejected: "
                     f"ingest rejected {result['upload_id']}"
                 )
-    return EXIT_FAILED if any(r.get("state") == "failed" for r in results) else EXIT_OK
+    return exit_code(results)
 
 
 @cli.command()
@@ -275,9 +246,9 @@ def upload(
 def status(
     session: Session, upload_id: str, wait: bool, wait_timeout: float | None, as_json: bool
 ) -> int:
-    """Show one upload: state, row and chunk counts, error.
+    """Show one upload: state, row and chunk counts, warnings, error.
 
-    With --wait, exits 1 if the upload ends failed.
+    With --wait, exits 1 if the upload ends failed, 5 if it loaded no row.
     """
     if wait:
         reply = _follow(session, upload_id, upload_id, wait_timeout)
@@ -287,7 +258,27 @@ def status(
         click.echo(to_json(reply))
     else:
         session.out.print(status_table(reply))
-    return EXIT_FAILED if wait and reply.get("state") == "failed" else EXIT_OK
+    return exit_code([reply]) if wait else EXIT_OK
+
+
+@cli.command()
+@click.argument("upload_id")
+@click.option("--wait", is_flag=True, help="Follow the upload until loaded or failed.")
+@click.option("--wait-timeout", type=float, metavar="SECONDS", help="Stop following after this.")
+@click.pass_obj
+def retry(session: Session, upload_id: str, wait: bool, wait_timeout: float | None) -> int:
+    """Re-drive an upload that failed for a cause now fixed, or that is stuck.
+
+    The API refuses (exit 1) one whose file is at fault: upload a fixed file instead.
+    """
+    retried = session.api.retry(upload_id)
+    session.feedback.say(f"upload {upload_id}: re-driven from its {retried.get('stage')} stage")
+    if not wait:
+        return EXIT_OK
+    reply = _follow(session, upload_id, upload_id, wait_timeout)
+    for line in finished_lines(upload_id, reply, 0.0):
+        session.feedback.say(line)
+    return exit_code([reply])
 
 
 @cli.command()
@@ -310,7 +301,13 @@ def uploads(session: Session, table: str | None, limit: int | None, as_json: boo
 @cli.command()
 @click.argument("name", type=click.Choice(list(REPORT_TABLES)), metavar="REPORT")
 @click.option("--year", type=int, required=True, help="Calendar year (UTC).")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (header line, then rows).")
+@click.option(
+    "--csv",
+    "as_csv",
+    is_flag=True,
+    help="Print CSV (header line, then rows): the stored values exactly, escaped only on a "
+    "terminal.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @click.option(
     "--plot",
@@ -337,11 +334,12 @@ def report(
         click.echo(to_json(data))
     elif as_csv:
         rows = data.get("rows", [])[:limit]
-        write_csv(sys.stdout, REPORT_COLUMNS[name], rows)
+        write_csv(sys.stdout, REPORT_COLUMNS[name], rows, for_terminal=sys.stdout.isatty())
     else:
         session.out.print(REPORT_TABLES[name](data, limit))
     if plot:
-        charts.CHARTS[name](data, plot)
+        for note in charts.CHARTS[name](data, plot):
+            session.feedback.say(f"chart: {note}")
         session.feedback.say(f"chart written to {plot}")
     return EXIT_OK
 

@@ -13,6 +13,7 @@ EXIT_FAILED = 1  # the API refused the request, or an upload ended failed
 EXIT_USAGE = 2  # bad command line (click's own code)
 EXIT_UNREACHABLE = 3  # no answer from the API
 EXIT_TIMEOUT = 4  # --wait-timeout passed before the upload finished
+EXIT_NOTHING_LOADED = 5  # an upload ended loaded with no row (see its warnings), or was empty
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 

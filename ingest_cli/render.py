@@ -18,6 +18,7 @@ from rich import box
 from rich.console import Group
 from rich.table import Table
 
+from ingest_cli.outcome import next_step
 from ingest_cli.safe import cell, json_text, shown
 
 if TYPE_CHECKING:
@@ -38,14 +39,22 @@ def to_json(value: Any) -> str:
     return json_text(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def write_csv(out: IO[str], columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    """CSV of ``rows``, control characters in text shown as escapes (it may meet a terminal;
-    ``--json`` keeps exact values)."""
+def write_csv(
+    out: IO[str],
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+    *,
+    for_terminal: bool = False,
+) -> None:
+    """CSV of ``rows``: the stored values exactly, for a file or a pipe; on a terminal
+    (``for_terminal``), control characters in text shown as visible escapes instead."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         values = ["" if row.get(c) is None else row.get(c) for c in columns]
-        writer.writerow([shown(v) if isinstance(v, str) else v for v in values])
+        if for_terminal:
+            values = [shown(v) if isinstance(v, str) else v for v in values]
+        writer.writerow(values)
 
 
 def number(value: Any) -> str:
@@ -101,29 +110,50 @@ def uploads_table(uploads: Sequence[dict[str, Any]]) -> Table:
     return table
 
 
+def counts_text(status: dict[str, Any]) -> tuple[str, str]:
+    """The rows and chunks lines of one upload, in words where there are no counts yet."""
+    state, total, chunks = status.get("state"), status.get("rows_total"), status.get("chunks_total")
+    if total is None:
+        rows = (
+            "none counted: it failed before its rows were read"
+            if state == "failed"
+            else ("not counted yet")
+        )
+    else:
+        rows = (
+            f"{number(total)} in all, {number(status.get('rows_valid'))} valid, "
+            f"{number(status.get('rows_rejected'))} rejected"
+        )
+    if chunks is None:
+        split = "none: it failed before it was split" if state == "failed" else "not split yet"
+    else:
+        split = f"{number(status.get('chunks_done') or 0)} of {number(chunks)} done"
+    return rows, split
+
+
 def status_table(status: dict[str, Any]) -> Table:
-    """One upload, field by field."""
+    """One upload, field by field, with its warnings and the next step that can help."""
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    total, done = status.get("chunks_total"), status.get("chunks_done")
+    rows_line, chunks_line = counts_text(status)
     rows: list[tuple[str, str | Text]] = [
         ("upload", cell(status.get("upload_id"))),
         ("table", cell(status.get("table"))),
         ("file", cell(status.get("filename") or "-")),
         ("state", state_text(status.get("state"))),
-        (
-            "rows",
-            f"{number(status.get('rows_total'))} in all, {number(status.get('rows_valid'))} "
-            f"valid, {number(status.get('rows_rejected'))} rejected",
-        ),
-        ("chunks", f"{number(done)} of {number(total)} done"),
+        ("rows", rows_line),
+        ("chunks", chunks_line),
         ("read as", cell(read_as(status))),
         ("created", cell(status.get("created_at") or "-")),
         ("updated", cell(status.get("updated_at") or "-")),
     ]
     if status.get("error"):
         rows.append(("error", cell(status["error"], "red")))
+    rows += [("warning", cell(w.get("message"), "yellow")) for w in status.get("warnings") or []]
+    step = next_step(status)
+    if step:
+        rows.append(("next", cell(step)))
     if status.get("rows_rejected"):
         rows.append(("why", f"ingest rejected {status.get('upload_id')}"))
     for name, value in rows:

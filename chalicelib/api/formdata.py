@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import re
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 # to it base64-encoded (4/3 larger): 4 MiB of form data is about 5.6 MB in the event.
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 MAX_FORM_BYTES = 4 * 1024 * 1024
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -91,13 +89,6 @@ def _parse(content_type: str | None, body: bytes) -> EmailMessage:
     if not message.get_boundary() or not message.is_multipart():
         raise InvalidRequestError(f"the form body could not be read: {expected}")
     return message
-
-
-def safe_filename(name: str | None, default: str) -> str:
-    """A file name fit for an S3 key: the last path segment, odd characters replaced by '_'."""
-    base = re.split(r"[/\\]", name or "")[-1]
-    cleaned = _UNSAFE.sub("_", base).lstrip("._-")[:128]
-    return cleaned if cleaned and ".." not in cleaned else default
 
 
 def public_base_url(headers: Mapping[str, str], context: Mapping[str, object]) -> str:

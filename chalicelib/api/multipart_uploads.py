@@ -17,11 +17,11 @@ from botocore.exceptions import ClientError
 
 from chalicelib import keys
 from chalicelib.api.bodies import check_fields
+from chalicelib.api.uploads import check_size, named_file
 from chalicelib.csvfile.options import OPTION_NAMES, parse_options
 from chalicelib.errors import InvalidRequestError, UploadStateError
 from chalicelib.pipeline import state
 from chalicelib.pipeline.state import Upload, now_iso
-from chalicelib.tables import get_table
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -113,14 +113,14 @@ def create(s3: S3Client, settings: Settings, body: Any) -> MultipartUpload:
     """Register an upload and start its S3 multipart upload.
 
     Raises:
-        InvalidRequestError: the body is not {"table", "filename", "size"[, "part_size"]}.
+        InvalidRequestError: the body is not {"filename", "size"[, "table", "part_size"]}
+            (the table, when left out, guessed from the file name).
     """
     if not isinstance(body, dict):
-        raise InvalidRequestError("body must be a JSON object with table, filename and size")
+        raise InvalidRequestError("body must be a JSON object with filename and size")
     check_fields(body, ("table", "filename", "size", "part_size", *OPTION_NAMES))
-    table = get_table(body.get("table"))  # type: ignore[arg-type]
-    filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
-    size: Any = body.get("size")
+    table, filename = named_file(body)
+    size = check_size(body.get("size"), filename, MAX_OBJECT_BYTES)
     part_size, part_count = plan_parts(size, body.get("part_size"))
     read_as = parse_options(body)
     upload_id = keys.new_upload_id()

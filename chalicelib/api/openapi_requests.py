@@ -40,7 +40,18 @@ def pattern(regex: re.Pattern[str]) -> str:
 
 TABLE: Schema = {"type": "string", "enum": list(TABLE_NAMES)}
 TABLE_OR_ALL: Schema = {"type": "string", "enum": [*TABLE_NAMES, ALL]}
-_FILENAME = {"type": "string", "pattern": pattern(keys.FILENAME)}
+_FILENAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": keys.MAX_FILENAME_CHARS,
+    "description": "The file's name as the person's computer gave it (any text but NUL), shown "
+    "in listings; the object key's last part is made from it, path parts dropped",
+}
+_TABLE_OR_GUESS: Schema = {
+    **TABLE,
+    "description": "The target table; when left out, guessed from the file name (its words "
+    "hold the table's words side by side: 'hired employees (1).csv' is for hired_employees)",
+}
 _ID = {"type": "string", "pattern": pattern(keys.UPLOAD_ID)}
 
 
@@ -63,9 +74,9 @@ _FILE_OPTIONS: dict[str, Schema] = {
 
 SCHEMAS: dict[str, Schema] = {
     "UploadRequest": _strict(
-        ["table", "filename", "size"],
+        ["filename", "size"],
         **_FILE_OPTIONS,
-        table=TABLE,
+        table=_TABLE_OR_GUESS,
         filename=_FILENAME,
         size={
             "type": "integer",
@@ -75,9 +86,9 @@ SCHEMAS: dict[str, Schema] = {
         },
     ),
     "MultipartRequest": _strict(
-        ["table", "filename", "size"],
+        ["filename", "size"],
         **_FILE_OPTIONS,
-        table=TABLE,
+        table=_TABLE_OR_GUESS,
         filename=_FILENAME,
         size={"type": "integer", "minimum": 1, "maximum": MAX_OBJECT_BYTES},
         part_size={

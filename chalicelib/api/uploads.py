@@ -20,8 +20,9 @@ from chalicelib.csvfile.options import OPTION_NAMES, Encoding, FileOptions, pars
 from chalicelib.csvfile.sniff import Compression  # noqa: TC001 - schema_gen reads the hints
 from chalicelib.errors import InvalidRequestError
 from chalicelib.pipeline import completion, state
+from chalicelib.pipeline.findings import UploadWarning
 from chalicelib.pipeline.state import PublicState, Upload, now_iso
-from chalicelib.tables import get_table
+from chalicelib.tables import TABLE_NAMES, Table, get_table, guess_table
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,25 +44,59 @@ class PresignedUpload:
     expires_in: Annotated[int, "Seconds the presigned POST stays valid"]
 
 
+def named_file(body: dict[str, Any]) -> tuple[Table, str]:
+    """The table and the file name an upload request gives; the table, when left out, is
+    guessed from the name (``tables.guess_table``).
+
+    Raises:
+        InvalidRequestError: no usable file name, an unknown table, or none given and none
+            guessed.
+    """
+    filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
+    given = body.get("table")
+    if given is None:
+        given = guess_table(filename)
+        if given is None:
+            raise InvalidRequestError(
+                f"which table is {filename!r} for? its name does not say: give table "
+                f"({', '.join(TABLE_NAMES)})",
+                parameter="table",
+            )
+    return get_table(given), filename
+
+
+def check_size(size: Any, filename: str, largest: int) -> int:
+    """``size`` if it is a whole number of bytes from 1 to ``largest``.
+
+    Raises:
+        InvalidRequestError: it is not; an empty file is named as such.
+    """
+    if type(size) is int and size == 0:
+        raise InvalidRequestError(
+            f"{filename} is empty (0 bytes): there is nothing to upload", parameter="size"
+        )
+    if type(size) is not int or not 1 <= size <= largest:
+        raise InvalidRequestError(
+            f"size must be an integer number of bytes from 1 to {largest}, got {size!r} "
+            f"for {filename}",
+            parameter="size",
+        )
+    return size
+
+
 def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUpload:
     """Register an upload and presign a POST for it.
 
     Raises:
-        InvalidRequestError: the body is not {"table", "filename", "size"} (and the file
-            options ``header``, ``encoding``, ``delimiter``) with sane values.
+        InvalidRequestError: the body is not {"filename", "size"} (and the table, unless its
+            name says it, and the file options ``header``, ``encoding``, ``delimiter``) with
+            sane values.
     """
     if not isinstance(body, dict):
-        raise InvalidRequestError("body must be a JSON object with table, filename and size")
+        raise InvalidRequestError("body must be a JSON object with filename and size")
     check_fields(body, UPLOAD_FIELDS)
-    table = get_table(body.get("table"))  # type: ignore[arg-type]
-    filename = keys.check_filename(body.get("filename"))  # type: ignore[arg-type]
-    size = body.get("size")
-    if type(size) is not int or not 1 <= size <= settings.max_upload_bytes:
-        raise InvalidRequestError(
-            f"size must be an integer number of bytes from 1 to {settings.max_upload_bytes}, "
-            f"got {size!r}",
-            parameter="size",
-        )
+    table, filename = named_file(body)
+    size = check_size(body.get("size"), filename, settings.max_upload_bytes)
     read_as = parse_options(body)
     upload_id, key = _register(s3, settings, table.name, filename, read_as)
     post = s3.generate_presigned_post(
@@ -82,7 +117,8 @@ def create_upload(s3: S3Client, settings: Settings, body: Any) -> PresignedUploa
 def _register(
     s3: S3Client, settings: Settings, table: str, filename: str, read_as: FileOptions
 ) -> tuple[str, str]:
-    """Record a new upload as waiting for its file; return (upload_id, the raw key to write)."""
+    """Record a new upload as waiting for its file; return (upload_id, the raw key to write).
+    The key's last part is made from ``filename``; the state keeps the name as it was given."""
     upload_id = keys.new_upload_id()
     key = keys.raw_key(table, upload_id, filename)
     created = now_iso()
@@ -129,7 +165,7 @@ def accept_form_file(
     """
     table = get_table(table_name)
     sent = formdata.read_file_field(content_type, body, options=OPTION_NAMES)
-    filename = keys.check_filename(formdata.safe_filename(sent.filename, f"{table.name}.csv"))
+    filename = keys.check_filename(sent.filename or f"{table.name}.csv")
     read_as = parse_options(sent.fields)
     upload_id, key = _register(s3, settings, table.name, filename, read_as)
     s3.put_object(Bucket=settings.bucket, Key=key, Body=sent.data, ContentType="text/csv")
@@ -175,6 +211,17 @@ class UploadStatus:
         Literal["parallel", "sequential"] | None,
         "How the split read the file, once split: by parts at once (a large plain file), or by "
         "one reader that resumes across invocations",
+    ]
+    retryable: Annotated[
+        bool,
+        "Whether POST /api/v1/uploads/{id}/retry can help: true for a failed upload whose "
+        "cause was not the file itself, and for a processing one (refused unless stuck); false "
+        "when the file must be fixed or sent again",
+    ]
+    warnings: Annotated[
+        list[UploadWarning],
+        "Once loaded, what the counts alone do not say: no data rows, every row rejected, most "
+        "rows rejected for one reason (with the option that would read the file right)",
     ]
 
 
@@ -245,7 +292,24 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         split=found.get("split"),
         split_invocations=found.get("split_invocations"),
         planning=found.get("planning"),
+        retryable=retryable(s3, bucket, upload),
+        warnings=[UploadWarning(**w) for w in upload.warnings or []],
     )
+
+
+def retryable(s3: S3Client, bucket: str, upload: Upload) -> bool:
+    """Whether a re-drive can help ``upload`` (``redrive.retry_upload`` refuses the rest): not
+    when its file is at fault, and not before its file is in ``raw/`` (a cancelled upload whose
+    file never came: there is nothing to split)."""
+    if upload.table not in TABLE_NAMES:
+        return False
+    if upload.state != "failed":
+        return upload.public_state == "processing"
+    if upload.retryable is False:
+        return False
+    if upload.chunks_total is None:
+        return upload.source_key is not None and storage.exists(s3, bucket, upload.source_key)
+    return True
 
 
 def listing(s3: S3Client, settings: Settings, table: str | None) -> UploadList:

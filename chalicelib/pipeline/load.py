@@ -14,12 +14,13 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
+from chalicelib.csvfile import options
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
-from chalicelib.pipeline import completion, rejects, state
+from chalicelib.pipeline import completion, findings, rejects, state
 from chalicelib.tables import Table, get_table
 from chalicelib.warehouse import Warehouse, upsert
 
@@ -116,12 +117,21 @@ def finish_loaded(
     superseded: int,
     started: float,
 ) -> LoadResult:
-    """After the commit: write the rejects file and mark the upload loaded, with its counts."""
+    """After the commit: write the rejects file and mark the upload loaded, with its counts and
+    its warnings (``findings.py``)."""
     table_name, upload_id = upload.table, upload.upload_id
-    rejects_rows = rejects.write_rejects(s3, bucket, table_name, upload_id, done)
     rows_in = sum(d.rows_in for d in done)
     rows_valid = sum(d.rows_valid for d in done) - superseded
     rows_rejected = sum(d.rows_rejected for d in done) + superseded
+    # Reasons are counted only when they could be most rows': a mostly clean upload's rejects
+    # file is merged without reading a line of it.
+    tally = None
+    if rows_rejected * 2 > rows_in:
+        tally = findings.Tally(table_name, options.from_json(upload.options))
+    seen = tally.add if tally is not None else None
+    rejects_rows = rejects.write_rejects(s3, bucket, table_name, upload_id, done, seen)
+    header_skipped = bool((upload.detected or {}).get("header_skipped"))
+    warnings = findings.warnings_of(rows_in, rows_valid, header_skipped, tally)
     finished = state.finish(
         s3,
         bucket,
@@ -130,6 +140,7 @@ def finish_loaded(
         rows_valid=rows_valid,
         rows_rejected=rows_rejected,
         error=None,
+        warnings=[asdict(w) for w in warnings],
         extra={**upload.extra, "rows_loaded": loaded, "rejects_rows": rejects_rows},
     )
     if finished is None:
@@ -144,6 +155,7 @@ def finish_loaded(
             "rows_valid": rows_valid,
             "rows_rejected": rows_rejected,
             "rows_loaded": loaded,
+            "warnings": [w.code for w in warnings],
             "duration_ms": round((time.monotonic() - started) * 1000),
         },
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import keys, storage
@@ -26,12 +26,13 @@ from chalicelib.errors import (
     TransientWarehouseError,
     WarehouseError,
 )
+from chalicelib.logs import bind
 from chalicelib.pipeline import completion, load, rejects, state
 from chalicelib.tables import get_table
 from chalicelib.warehouse import sql
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from mypy_boto3_s3 import S3Client
 
@@ -49,6 +50,9 @@ logger = logging.getLogger(__name__)
 # writes the rule's pattern.
 STATEMENT_PREFIX = f"{event_queue_prefix()}-load:"
 STATEMENT_KEY = "load_statement"
+# How long a load waits on its batch's completion event before the sweep asks again. Longer than
+# the event's usual delay (seconds), short enough that a lost event costs minutes, not hours.
+RECHECK_AFTER = timedelta(minutes=5)
 
 
 def statement_name(table: str, upload_id: str) -> str:
@@ -126,6 +130,31 @@ def on_statement_event(
     return _settle(s3, api, settings, table, upload, api.describe(statement_id), requeue=False)
 
 
+def recheck_waiting(
+    s3: S3Client, settings: Settings, uploads: Iterable[Upload], now: datetime | None = None
+) -> list[str]:
+    """Ask again about loads whose batch may have ended without its event reaching us.
+
+    For each upload still ``loading`` on a statement and unchanged for ``RECHECK_AFTER``, the
+    load trigger is written again: the load function describes the statement and finishes the
+    load if it ended (or leaves it running). Safe at any time: finishing is once only. Returns
+    the upload ids asked about.
+    """
+    now = now or datetime.now(UTC)
+    asked = []
+    for upload in uploads:
+        if upload.state != "loading" or not upload.extra.get(STATEMENT_KEY):
+            continue
+        updated = datetime.strptime(upload.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if now - updated < RECHECK_AFTER:
+            continue
+        completion.request_load(s3, settings.bucket, upload)
+        asked.append(upload.upload_id)
+        with bind(upload_id=upload.upload_id, table=upload.table):
+            logger.info("load.rechecked", extra={"statement_id": upload.extra[STATEMENT_KEY]})
+    return asked
+
+
 def _submit(
     s3: S3Client,
     api: DataApi,
@@ -171,9 +200,10 @@ def _settle(
 ) -> load.LoadResult:
     bucket = settings.bucket
     if status.running:
-        # Re-queued even when the completion event is on: EventBridge delivers at best effort,
-        # and a lost event would leave the upload loading. Finishing twice is harmless.
-        if requeue:
+        # With events on, the completion event finishes it; a lost event (EventBridge delivers
+        # at best effort) is made up for by the sweep (``recheck_waiting``), not by an
+        # invocation every few seconds for as long as the batch runs.
+        if requeue and not _redshift(settings).data_events:
             completion.request_load(s3, bucket, upload)
         logger.info("load.waiting", extra={"statement_id": status.statement_id})
         return load.LoadResult(upload.upload_id, upload.state, skipped="load statement running")

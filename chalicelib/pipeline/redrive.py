@@ -54,7 +54,8 @@ def retry_upload(
     Raises:
         InvalidRequestError: malformed id.
         UploadNotFoundError: no such upload.
-        UploadStateError: it is loaded, has no file yet, or is still making progress.
+        UploadStateError: it is loaded, has no file yet, is still making progress, or failed
+            in a way no re-drive changes (the file itself, or a cancelled upload).
     """
     bucket = settings.bucket
     upload = state.find(s3, bucket, upload_id)
@@ -68,6 +69,13 @@ def retry_upload(
             raise UploadStateError(
                 f"upload {upload_id} is a file no table takes ({upload.error}); retrying would "
                 "not change that: copy the file to raw/<table>/ instead",
+                upload_id=upload_id,
+            )
+        if upload.state == "failed" and upload.retryable is False:
+            raise UploadStateError(
+                f"upload {upload_id} failed in a way a re-drive cannot change ({upload.error}): "
+                "it would read the same file and fail the same way; fix the file if need be and "
+                "upload it again",
                 upload_id=upload_id,
             )
         stage = _stage_needed(s3, bucket, upload)

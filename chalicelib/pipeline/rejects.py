@@ -22,7 +22,7 @@ from chalicelib.csvfile.rowcheck import RAW_PREVIEW_CHARS
 from chalicelib.pipeline import chunks
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from collections.abc import Set as AbstractSet
 
     from mypy_boto3_s3 import S3Client
@@ -124,9 +124,15 @@ def _rows_of(lines: list[bytes], body: bytes) -> list[int]:
     return [_row_of(line) for line in lines]
 
 
-def merge_rejects(chunks: Iterable[bytes], extra: Iterable[bytes], out: IO[bytes]) -> int:
+def merge_rejects(
+    chunks: Iterable[bytes],
+    extra: Iterable[bytes],
+    out: IO[bytes],
+    seen: Callable[[bytes], None] | None = None,
+) -> int:
     """Write the lines of the chunk rejects files (JSON Lines bodies), with the ``extra`` lines
-    merged in by row number, to ``out``; return the number of lines written.
+    merged in by row number, to ``out``; return the number of lines written. ``seen``, if
+    given, is shown every line written, in order.
 
     Each chunk's file is in row order and holds rows after those of the file before it, and
     ``extra`` is in row order: so a chunk's file that no extra line falls inside is copied as it
@@ -160,24 +166,35 @@ def merge_rejects(chunks: Iterable[bytes], extra: Iterable[bytes], out: IO[bytes
             pieces += lines[placed:]
         out.write(b"\n".join(pieces) + b"\n")
         count += len(pieces)
+        if seen is not None:
+            for piece in pieces:
+                seen(piece)
     while following is not None:
         out.write(following[1] + b"\n")
         count += 1
+        if seen is not None:
+            seen(following[1])
         following = next(extras, None)
     return count
 
 
 def write_rejects(
-    s3: S3Client, bucket: str, table: str, upload_id: str, done: list[state.ChunkDone]
+    s3: S3Client,
+    bucket: str,
+    table: str,
+    upload_id: str,
+    done: list[state.ChunkDone],
+    seen: Callable[[bytes], None] | None = None,
 ) -> int:
-    """Merge the per-chunk rejects files and the duplicates into one, ordered by row."""
+    """Merge the per-chunk rejects files and the duplicates into one, ordered by row; ``seen``
+    is shown each line written."""
     # Chunks hold consecutive lines, so their rejects files, one after the other, are in row
     # order: only the duplicates need merging in, and one chunk's file is held at a time.
     chunks = (_body(s3, bucket, keys.chunk_rejects_key(table, upload_id, d.n)) for d in done)
     body = s3.get_object(Bucket=bucket, Key=keys.duplicates_key(table, upload_id))["Body"]
     duplicates = body.iter_lines(chunk_size=READ_BYTES)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
-        count = merge_rejects(chunks, duplicates, out)
+        count = merge_rejects(chunks, duplicates, out, seen)
         out.seek(0)
         s3.upload_fileobj(
             out,

@@ -145,20 +145,24 @@ def run_stage(
             message = (
                 exc.message if isinstance(exc, IngestError) else f"{type(exc).__name__}: {exc}"
             )
-            # A file the user must fix needs no traceback; anything else may.
-            log = logger.error if isinstance(exc, InputError) else logger.exception
+            # A file the user must fix needs no traceback, and no re-drive: it would read the
+            # same file and fail the same way. Anything else may need both.
+            at_fault = isinstance(exc, InputError)
+            log = logger.error if at_fault else logger.exception
             log(f"{stage}.failed", extra={"error": message})
-            _mark_failed(s3, bucket, event, f"{stage}: {message}")
+            _mark_failed(s3, bucket, event, f"{stage}: {message}", retryable=not at_fault)
             return None
 
 
-def _mark_failed(s3: S3Client, bucket: str, event: StageEvent, message: str) -> None:
+def _mark_failed(
+    s3: S3Client, bucket: str, event: StageEvent, message: str, *, retryable: bool
+) -> None:
     if event.upload_id is not None:
         upload = state.read(s3, bucket, event.table, event.upload_id)
     else:
         upload = _owner_of_raw(s3, bucket, event)
     if upload is not None and upload.state not in ("loaded", "failed"):
-        state.advance(s3, bucket, upload, "failed", error=message)
+        state.advance(s3, bucket, upload, "failed", error=message, retryable=retryable)
 
 
 def _owner_of_raw(s3: S3Client, bucket: str, event: StageEvent) -> state.Upload | None:

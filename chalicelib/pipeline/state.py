@@ -72,6 +72,11 @@ class Upload:
     # How to read the file (csvfile/options.py), and what reading it found (pipeline/rawfile.py).
     options: dict[str, str] | None = None
     detected: dict[str, Any] | None = None
+    # Once loaded: what the counts alone do not say (pipeline/findings.py UploadWarning, as dicts).
+    warnings: list[dict[str, Any]] | None = None
+    # Once failed: False when a re-drive cannot help (the file itself is at fault, or it never
+    # arrived); cleared whenever the upload moves on.
+    retryable: bool | None = None
 
     @property
     def public_state(self) -> PublicState:
@@ -214,6 +219,8 @@ def _move(
                 f"upload {upload.upload_id}: cannot go from {current.state} to {state}",
                 upload_id=upload.upload_id,
             )
+        if state != "failed":
+            changes.setdefault("retryable", None)
         moved = replace(current, state=state, updated_at=now_iso(), **changes)
         if stored is None:
             written = storage.put_json_if_absent(s3, bucket, key, asdict(moved))

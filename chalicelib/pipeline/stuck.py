@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
+    from chalicelib.pipeline.state import Upload
 
 logger = logging.getLogger(__name__)
 # Uploads created longer ago than this are not looked at: they were reported for two days
@@ -45,10 +46,10 @@ def _created(upload_id: str) -> datetime:
     return datetime.strptime(upload_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
-def find_stuck(s3: S3Client, settings: Settings, now: datetime | None = None) -> list[Stuck]:
-    """Recent uploads stuck in processing; logs each one and the count."""
+def recent_processing(s3: S3Client, bucket: str, now: datetime | None = None) -> list[Upload]:
+    """Uploads created within ``LOOKBACK`` that are still processing."""
     now = now or datetime.now(UTC)
-    bucket, found, checked = settings.bucket, [], 0
+    found = []
     for table in TABLES:
         for upload_id in storage.list_folders(s3, bucket, upload_prefix(table)):
             try:
@@ -57,18 +58,33 @@ def find_stuck(s3: S3Client, settings: Settings, now: datetime | None = None) ->
             except ValueError:
                 continue  # not an upload id: nothing of ours
             upload = state.read(s3, bucket, table, upload_id)
-            if upload is None or upload.public_state != "processing":
-                continue
-            checked += 1
-            last = redrive.last_progress(s3, bucket, upload)
-            if now - last < redrive.STUCK_AFTER:
-                continue
-            stuck = Stuck(upload_id, table, upload.state, f"{last:%Y-%m-%dT%H:%M:%SZ}")
-            found.append(stuck)
-            with bind(upload_id=upload_id, table=table):
-                logger.warning(
-                    "uploads.stuck",
-                    extra={"state": upload.state, "last_progress": stuck.last_progress},
-                )
-    logger.info("uploads.checked", extra={"processing": checked, "stuck": len(found)})
+            if upload is not None and upload.public_state == "processing":
+                found.append(upload)
+    return found
+
+
+def find_stuck(
+    s3: S3Client,
+    settings: Settings,
+    now: datetime | None = None,
+    processing: list[Upload] | None = None,
+) -> list[Stuck]:
+    """Recent uploads stuck in processing (of ``processing``, when the caller has read them);
+    logs each one and the count."""
+    now = now or datetime.now(UTC)
+    bucket, found = settings.bucket, []
+    if processing is None:
+        processing = recent_processing(s3, bucket, now)
+    for upload in processing:
+        last = redrive.last_progress(s3, bucket, upload)
+        if now - last < redrive.STUCK_AFTER:
+            continue
+        stuck = Stuck(upload.upload_id, upload.table, upload.state, f"{last:%Y-%m-%dT%H:%M:%SZ}")
+        found.append(stuck)
+        with bind(upload_id=upload.upload_id, table=upload.table):
+            logger.warning(
+                "uploads.stuck",
+                extra={"state": upload.state, "last_progress": stuck.last_progress},
+            )
+    logger.info("uploads.checked", extra={"processing": len(processing), "stuck": len(found)})
     return found

@@ -66,6 +66,7 @@ def record_unrouted(s3: S3Client, bucket: str, key: str) -> Upload | None:
         filename=filename or None,
         error=f"split: {reason}",
         stage="split",
+        retryable=False,
     )
     stored = state.create(s3, bucket, upload, folder=keys.UNROUTED)
     logger.warning("split.unrouted", extra={"upload_id": upload_id, "error": reason})

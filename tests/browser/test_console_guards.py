@@ -86,20 +86,26 @@ def test_wrong_key_shows_its_error(context: BrowserContext, stack: LocalStack) -
 
 
 def test_markup_in_files_shows_as_text_and_runs_nothing(
-    page: Page, dialogs: list[str], loaded: dict[str, Any]
+    page: Page, dialogs: list[str], loaded: dict[str, Any], api: ApiClient
 ) -> None:
-    # A file whose name is markup: the API refuses the name, and the page shows the message.
+    # A file whose name is markup goes in like any other name, and shows as the text it is.
     page.goto(page.url.split("#")[0] + "#upload")
+    name = f"{EVIL} jobs.csv"
     page.set_input_files(
-        "#file-input", files=[{"name": f"{EVIL}.csv", "mimeType": "text/csv", "buffer": b"1,x\n"}]
+        "#file-input", files=[{"name": name, "mimeType": "text/csv", "buffer": b"9999,Markup\n"}]
     )
     row = page.locator("#queue tbody tr").last
-    assert row.get_attribute("data-name") == f"{EVIL}.csv"
-    row.locator("select").select_option("jobs")
+    assert row.get_attribute("data-name") == name
+    assert row.locator("select").first.input_value() == "jobs"  # guessed from the name
     page.click("#send-all")
-    assert EVIL in alert_text(page)
-    dismiss(page)
-    row.locator("button").click()  # remove it from the list
+    assert wait_for_phases(page, [name])[name] == "loaded"
+    assert row.locator("td.name span").first.inner_text() == name
+    listed = api._call("GET", "/api/v1/uploads", params={"table": "jobs"})["uploads"]
+    assert listed[0]["filename"] == name
+    page.goto(page.url.split("#")[0] + "#uploads")
+    page.wait_for_selector(f"#uploads tbody tr[data-upload-id='{listed[0]['upload_id']}']")
+    shown = page.locator(f"#uploads tbody tr[data-upload-id='{listed[0]['upload_id']}'] td").nth(3)
+    assert shown.inner_text() == name
     # Every place that showed the markup holds it as text: no element was made from it.
     assert page.evaluate("document.querySelectorAll('img').length") == 0
     page.goto(page.url.split("#")[0] + "#reports")
@@ -132,6 +138,7 @@ def test_controls_are_labelled_and_reachable_by_keyboard(page: Page) -> None:
 
 def test_file_too_large_shows_one_clear_message(page: Page) -> None:
     page.goto(page.url.split("#")[0] + "#upload")
+    dismiss(page)
     big = b"1,Engineer\n" * (MAX_UPLOAD_BYTES // 11 + 10)
     page.set_input_files(
         "#file-input", files=[{"name": "jobs_big.csv", "mimeType": "text/csv", "buffer": big}]
@@ -192,19 +199,22 @@ def test_progress_shows_bytes_rate_time_left_and_cancel_works(
     assert boto3.client("s3").list_objects_v2(Bucket=LOCAL_BUCKET, Prefix=raw)["KeyCount"] == 0
 
 
-def test_failed_upload_detail_and_redrive_message(page: Page, api: ApiClient) -> None:
+def test_a_cancelled_upload_offers_no_redrive_and_no_dashes(page: Page, api: ApiClient) -> None:
     failed = next(
         u for u in api._call("GET", "/api/v1/uploads")["uploads"] if u["state"] == "failed"
     )
+    assert api.status(failed["upload_id"])["retryable"] is False
     page.goto(page.url.split("#")[0] + f"#uploads/{failed['upload_id']}")
-    page.wait_for_selector("#detail-retry:not([hidden])")
-    assert CANCELLED in page.inner_text("#detail-fields")
+    page.wait_for_selector("#upload-detail:not([hidden])")
+    fields = page.inner_text("#detail-fields")
+    assert CANCELLED in fields
+    assert "none counted: it failed before its rows were read" in fields
+    assert "none: it failed before it was split" in fields
+    assert "- in all" not in fields and "of - done" not in fields
+    assert "A re-drive cannot help" in fields
+    assert page.is_hidden("#detail-retry")
     state = page.locator(f"#uploads tbody tr[data-upload-id='{failed['upload_id']}'] .badge")
     assert state.inner_text() == "failed"
-    page.click("#detail-retry")
-    message = alert_text(page)
-    assert message.startswith(f"The upload {failed['upload_id']} was not re-driven:")
-    dismiss(page)
 
 
 def test_the_key_travels_only_in_its_header(

@@ -89,8 +89,10 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key(stack: LocalStack
     ("body", "fragment"),
     [
         ({"table": "payroll", "filename": "a.csv", "size": 10}, "unknown table 'payroll'"),
-        ({"table": "jobs", "filename": "../a.csv", "size": 10}, "filename '../a.csv'"),
-        ({"table": "jobs", "filename": "a.csv", "size": 0}, "size must be"),
+        ({"table": "jobs", "filename": "", "size": 10}, "filename must be the file's name"),
+        ({"table": "jobs", "filename": "a\x00.csv", "size": 10}, "filename must be"),
+        ({"filename": "export.csv", "size": 10}, "which table is 'export.csv' for?"),
+        ({"table": "jobs", "filename": "a.csv", "size": 0}, "a.csv is empty (0 bytes)"),
         ({"table": "jobs", "filename": "a.csv", "size": "10"}, "size must be"),
         ({"table": "jobs", "filename": "a.csv", "size": 6 * 1024**3}, "size must be"),
         ([1, 2], "JSON object"),

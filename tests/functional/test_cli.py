@@ -27,7 +27,13 @@ from chalicelib import providers
 from chalicelib.api.multipart_uploads import CANCELLED
 from ingest_cli.api import Api
 from ingest_cli.cli import main
-from ingest_cli.errors import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Interrupted
+from ingest_cli.errors import (
+    EXIT_FAILED,
+    EXIT_NOTHING_LOADED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Interrupted,
+)
 from ingest_cli.progress import Feedback
 from ingest_cli.transfer import send
 from tests.functional.conftest import STACK_KEY
@@ -173,6 +179,74 @@ def test_upload_no_wait_prints_only_the_id_and_status_wait_follows_it(
     followed = ingest(stack, "status", uid, "--wait", "--json")
     assert followed.code == 0
     assert (followed.json()["state"], followed.json()["rows_valid"]) == ("loaded", 2)
+
+
+def test_an_ordinary_file_name_goes_in_with_its_table_guessed_and_is_listed_as_given(
+    stack: LocalStack, inputs: Path, uploaded: Result, tmp_path: Path
+) -> None:
+    path = tmp_path / "hired employees (1).csv"
+    path.write_bytes(HIRES.encode())
+    result = ingest(stack, "upload", str(path))
+    assert result.code == 0, result.err
+    assert any("hired employees (1).csv: upload " in line for line in result.lines)
+    uid = UPLOAD_ID.findall(result.out)[0]
+    # Ids sort by the second they were made in, so find this one rather than take the first.
+    (newest,) = [u for u in ingest(stack, "uploads", "--json").json() if u["upload_id"] == uid]
+    assert (newest["filename"], newest["table"], newest["state"]) == (
+        "hired employees (1).csv",
+        "hired_employees",
+        "loaded",
+    )
+
+
+def test_a_semicolon_file_sent_with_the_defaults_warns_and_names_the_delimiter(
+    stack: LocalStack, uploaded: Result, tmp_path: Path
+) -> None:
+    path = tmp_path / "departments.csv"
+    path.write_text(DEPARTMENTS.replace(",", ";"))
+    result = ingest(stack, "upload", str(path))
+    assert result.code == EXIT_NOTHING_LOADED, result.err
+    assert any(
+        line.startswith("departments.csv: warning: every one of the file's 2 rows was rejected")
+        for line in result.lines
+    )
+    assert any("option delimiter ';'" in line for line in result.lines)
+    assert "departments.csv: upload the file again with --delimiter ';'" in result.lines
+    uid = UPLOAD_ID.findall(result.out)[0]
+    again = ingest(stack, "status", uid, "--wait")
+    assert again.code == EXIT_NOTHING_LOADED
+    assert "upload the file again with --delimiter ';'" in again.out
+    fixed = ingest(stack, "upload", str(path), "--delimiter", ";")
+    assert fixed.code == 0, fixed.err
+    assert not any("warning" in line for line in fixed.lines)
+
+
+def test_a_header_only_file_warns_of_no_data_rows(
+    stack: LocalStack, uploaded: Result, tmp_path: Path
+) -> None:
+    path = tmp_path / "jobs.csv"
+    path.write_text("id,job\n")
+    result = ingest(stack, "upload", str(path))
+    assert result.code == EXIT_NOTHING_LOADED, result.err
+    assert (
+        "jobs.csv: warning: the file holds a header line and no data rows (blank lines are not "
+        "rows): nothing was loaded"
+    ) in result.lines
+
+
+def test_an_empty_file_in_a_folder_is_named_and_the_others_still_go(
+    stack: LocalStack, uploaded: Result, tmp_path: Path
+) -> None:
+    (tmp_path / "departments.csv").write_bytes(b"")
+    (tmp_path / "jobs.csv").write_text(JOBS)
+    result = ingest(stack, "upload", str(tmp_path))
+    assert result.code == EXIT_NOTHING_LOADED, result.err
+    assert (
+        "departments.csv: skipped: the file is empty (0 bytes): there is nothing to upload"
+        in result.lines
+    )
+    assert any(line.startswith("jobs.csv: loaded: 2 rows, 2 valid") for line in result.lines)
+    assert "size must be" not in result.err
 
 
 def test_status_shows_one_upload_readably_or_as_the_apis_json(

@@ -10,11 +10,14 @@ objects copied where no table is, must show up as failed uploads with their reas
 from __future__ import annotations
 
 import bz2
+import contextlib
 import csv
 import gzip
 import io
 import json
+import os
 import re
+import threading
 import zipfile
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +27,10 @@ import pytest
 import requests
 import zstandard
 
+from chalicelib import providers
 from devstack.client import ApiClient, ApiError
 from devstack.sample import write_samples
+from ingest_cli.cli import main
 from tests.functional.conftest import STACK_KEY
 from tests.functional.test_cli import ingest
 from tests.stacks import running_stack
@@ -304,6 +309,16 @@ HOSTILE_DEPARTMENTS = (
     "4,[bold]markup[/bold]\n"
     f"x{ESC}[5m,Blink\n"
 )
+# Names a warehouse may still hold from before text refused control characters (schema v1): the
+# reports show what is stored, so they must keep it in data output and escape it on a terminal.
+STORED_HOSTILE = {1: f"Sales{ESC}]0;owned\x07{ESC}[2J", 2: f"{ESC}[31mRed"}
+
+
+def _store_hostile_departments() -> None:
+    warehouse = providers.warehouse()
+    for dept_id, name in STORED_HOSTILE.items():
+        warehouse.execute('DELETE FROM "departments" WHERE "id" = ?', [dept_id])
+        warehouse.execute('INSERT INTO "departments" VALUES (?, ?)', [dept_id, name])
 
 
 def test_every_command_shows_file_content_as_visible_escapes(
@@ -314,6 +329,7 @@ def test_every_command_shows_file_content_as_visible_escapes(
     path.write_bytes(HOSTILE_DEPARTMENTS.encode())
     sent = ingest(stack, "upload", str(path))
     assert sent.code == 0, sent.err
+    _store_hostile_departments()
     listed = api._call("GET", "/api/v1/uploads", params={"table": "departments"})["uploads"]
     upload_id = listed[0]["upload_id"]
     s3 = boto3.client("s3")
@@ -330,7 +346,6 @@ def test_every_command_shows_file_content_as_visible_escapes(
         ingest(stack, "rejected", upload_id, "--json"),
         ingest(stack, "report", "departments-above-mean", "--year", "2021"),
         ingest(stack, "report", "hires-by-quarter", "--year", "2021"),
-        ingest(stack, "report", "hires-by-quarter", "--year", "2021", "--csv"),
         ingest(stack, "report", "hires-by-quarter", "--year", "2021", "--json"),
     ]
     newest = api._call("GET", "/api/v1/uploads")["uploads"][:2]
@@ -347,3 +362,66 @@ def test_every_command_shows_file_content_as_visible_escapes(
     assert "\\u202e" in printed
     assert "[bold]markup[/bold]" in printed  # shown as the text it is
     assert "x\\x1b[5m" in printed  # the rejected row
+    # CSV to a file or a pipe is data: the stored values, byte for byte.
+    as_csv = ingest(stack, "report", "hires-by-quarter", "--year", "2021", "--csv")
+    assert as_csv.code == 0, as_csv.err
+    stored = {row["department"] for row in csv.DictReader(io.StringIO(as_csv.out))}
+    hires = api._call("GET", "/api/v1/reports/hires-by-quarter", params={"year": 2021})
+    assert stored == {row["department"] for row in hires["rows"]}
+    assert f"Sales{ESC}]0;owned\x07{ESC}[2J" in stored
+
+
+def _on_a_terminal(stack: LocalStack, *args: str) -> tuple[int, bytes]:
+    """Run ``ingest ARGS`` in-process with stdout and stderr on a pseudo-terminal; return the
+    exit code and every byte the terminal received (read as it comes, so no write blocks)."""
+    main_fd, terminal_fd = os.openpty()
+    received: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                piece = os.read(main_fd, 65536)
+            except OSError:  # the terminal side closed
+                return
+            if not piece:
+                return
+            received.append(piece)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    terminal = os.fdopen(terminal_fd, "w", encoding="utf-8")
+    try:
+        with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
+            code = main(["--api-url", stack.api_url, "--api-key", STACK_KEY, *args])
+    finally:
+        terminal.close()
+        reader.join(timeout=10)
+        os.close(main_fd)
+    return code, b"".join(received)
+
+
+def test_no_command_writes_a_files_escape_sequences_to_a_terminal(
+    stack: LocalStack, api: ApiClient, plain: bytes, tmp_path: Path
+) -> None:
+    assert api.wait(_post(api, "hired_employees.csv", plain, {}))["state"] == "loaded"
+    path = tmp_path / "departments.csv"
+    path.write_bytes(HOSTILE_DEPARTMENTS.encode() + "5,日本\n".encode())
+    assert ingest(stack, "upload", str(path)).code == 0
+    _store_hostile_departments()
+    chart = tmp_path / "above.png"
+    runs = [
+        ("report", "departments-above-mean", "--year", "2021", "--csv"),
+        ("report", "hires-by-quarter", "--year", "2021", "--csv"),
+        ("report", "hires-by-quarter", "--year", "2021", "--plot", str(chart)),
+        ("report", "departments-above-mean", "--year", "2021", "--plot", str(chart)),
+    ]
+    for args in runs:
+        code, received = _on_a_terminal(stack, *args)
+        assert code == 0, received
+        for raw in (b"\x1b]0;", b"\x07", b"\x1b[2J", b"\x1b[5m", "\u202e".encode()):
+            assert raw not in received, (args, received)
+        assert b"UserWarning" not in received and b"site-packages" not in received, received
+        if args[1] == "hires-by-quarter" and "--csv" in args:
+            assert b"Sales\\x1b]0;owned\\x07\\x1b[2J" in received, received
+        elif "--plot" in args and args[1] == "hires-by-quarter":
+            assert b"no glyph for" in received and b"U+65E5" in received, received

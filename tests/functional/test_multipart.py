@@ -97,7 +97,7 @@ def test_complete_refuses_missing_parts_and_a_wrong_total_size(api: ApiClient) -
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        ({"size": 0}, "size must be"),
+        ({"size": 0}, "is empty (0 bytes)"),
         ({"size": 6 * 1024**4}, "size must be"),
         ({"part_size": 1024}, "part_size must be"),
         ({"part_size": "5MB"}, "part_size must be"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -207,8 +208,8 @@ def test_an_environmental_error_from_the_data_api_is_retried(
 def test_a_finished_load_is_found_when_its_event_never_arrives(
     redshift_engine: LocalRedshift, s3: Any, api: DataApi
 ) -> None:
-    # WithEvent on, but the event is lost (EventBridge delivers at best effort): the load must
-    # still come back on its own, through its re-written trigger.
+    # WithEvent on, but the event is lost (EventBridge delivers at best effort): the sweep's
+    # recheck must bring the load back and finish it.
     env = {**redshift_engine.data_api_environment(), "INGEST_BUCKET": BUCKET}
     events = Settings.from_env(
         env | {"INGEST_REDSHIFT_DATA_EVENTS": "true", "INGEST_REDSHIFT_DATA_WAIT_SECONDS": "0"}
@@ -217,13 +218,21 @@ def test_a_finished_load_is_found_when_its_event_never_arrives(
     trigger = keys.load_key("jobs", uid)
     redshift_engine.delay(1.5, r"^\s*COPY")
     try:
-        for _ in range(40):
-            s3.delete_object(Bucket=BUCKET, Key=trigger)
-            result = load_async.load_upload(s3, api, events, stage_event(trigger))
-            if result.state == "loaded" or not storage.exists(s3, BUCKET, trigger):
-                break  # loaded, or no new trigger event would come
-            time.sleep(0.2)
+        s3.delete_object(Bucket=BUCKET, Key=trigger)
+        first = load_async.load_upload(s3, api, events, stage_event(trigger))
     finally:
         redshift_engine.delay(0)
-
+    assert first.skipped == "load statement running"
+    assert not storage.exists(s3, BUCKET, trigger)  # no re-queue: an event was asked for
+    waiting = state.read(s3, BUCKET, "jobs", uid)
+    assert waiting is not None
+    statement = waiting.extra[load_async.STATEMENT_KEY]
+    for _ in range(100):  # the batch ends; its event never comes
+        if api.describe(statement).status == "FINISHED":
+            break
+        time.sleep(0.1)
+    later = datetime.now(UTC) + load_async.RECHECK_AFTER
+    assert load_async.recheck_waiting(s3, events, [waiting], later) == [uid]
+    assert storage.exists(s3, BUCKET, trigger)
+    result = load_async.load_upload(s3, api, events, stage_event(trigger))
     assert result.state == "loaded"

@@ -96,11 +96,12 @@ export function route(name, params = {}, query = {}) {
 export const api = {
   uploads: (table) => call(...route("list_uploads", {}, { table })),
   upload: (id) => call(...route("get_upload", { upload_id: id })),
-  createUpload: (table, filename, size) => call(...route("create_upload"), { table, filename, size }),
+  createUpload: (table, filename, size, options = {}) =>
+    call(...route("create_upload"), { table, filename, size, ...options }),
   cancelUpload: (id) => call(...route("cancel_upload", { upload_id: id })),
   retry: (id) => call(...route("retry_upload", { upload_id: id })),
-  createMultipart: (table, filename, size, part_size) =>
-    call(...route("create_multipart_upload"), { table, filename, size, part_size }),
+  createMultipart: (table, filename, size, part_size, options = {}) =>
+    call(...route("create_multipart_upload"), { table, filename, size, part_size, ...options }),
   signParts: (id, numbers) =>
     call(...route("sign_upload_parts", { upload_id: id }), { part_numbers: numbers }),
   completeMultipart: (id, parts) =>
@@ -147,6 +148,15 @@ export function formatNumber(value) {
   return typeof value === "number" ? value.toLocaleString("en-US") : String(value);
 }
 
+// One way to show a time everywhere: the API's UTC timestamps as "2021-11-26 14:54:35" (the
+// columns say UTC), whatever their precision; text that is not a time is shown as it is.
+export function formatDate(value) {
+  if (!value) return "-";
+  const when = new Date(String(value));
+  if (Number.isNaN(when.getTime())) return String(value);
+  return when.toISOString().slice(0, 19).replace("T", " ");
+}
+
 export function formatSeconds(s) {
   if (!Number.isFinite(s) || s < 0) return "-";
   if (s < 60) return `${Math.ceil(s)} s`;
@@ -176,6 +186,17 @@ export function row(cells) {
     }
   }
   return tr;
+}
+
+// Each body cell of a table learns its column's name (data-label), which a narrow screen shows
+// beside the value once the table's rows are stacked.
+export function labelCells(table) {
+  const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.cells].forEach((td, i) => {
+      if (names[i] && !td.hasAttribute("colspan")) td.dataset.label = names[i];
+    });
+  }
 }
 
 export function badge(state) {

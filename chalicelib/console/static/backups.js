@@ -1,7 +1,7 @@
 // The Backups view: the catalog newest first, a new backup (Parquet or AVRO), and a restore that
 // first asks, naming the table and how many rows the backup holds.
 
-import { api, el, formatNumber, row } from "./api.js";
+import { api, el, formatDate, formatNumber, labelCells, row } from "./api.js";
 
 export class BackupsView {
   constructor(root, notify) {
@@ -23,7 +23,16 @@ export class BackupsView {
     });
   }
 
+  // Forget what the API sent (a refused key must not leave it on screen), and any reply still
+  // on its way, which was asked for with that key.
+  clear() {
+    this.epoch = (this.epoch || 0) + 1;
+    this.root.querySelector("#backups tbody").replaceChildren();
+    this.root.querySelector("#backup-result").textContent = "";
+  }
+
   async show() {
+    const epoch = this.epoch;
     let backups;
     try {
       backups = (await api.backups()).backups;
@@ -31,6 +40,7 @@ export class BackupsView {
       this.notify(exc.message);
       return;
     }
+    if (epoch !== this.epoch) return;
     const tbody = this.root.querySelector("#backups tbody");
     tbody.replaceChildren();
     for (const backup of backups) {
@@ -46,7 +56,7 @@ export class BackupsView {
         }
         const tr = row([
           i === 0 ? backup.backup_id : "",
-          i === 0 ? backup.created_at || "-" : "",
+          i === 0 ? formatDate(backup.created_at) : "",
           i === 0 ? backup.format || "parquet" : "",
           table,
           { text: formatNumber(info.rows), attrs: { class: "num" } },
@@ -58,6 +68,7 @@ export class BackupsView {
       });
     }
     if (!backups.length) tbody.append(row([{ text: "No backups yet.", attrs: { colspan: 6 } }]));
+    labelCells(this.root.querySelector("#backups"));
   }
 
   async create() {
@@ -86,7 +97,8 @@ export class BackupsView {
     this.pending = { backup, table, info, button };
     this.root.querySelector("#restore-question").textContent =
       `Replace every row of the table ${table} with the ${formatNumber(info.rows)} rows of backup ` +
-      `${backup.backup_id} (${backup.created_at || "date unknown"})? The rows loaded since then are lost.`;
+      `${backup.backup_id} (${backup.created_at ? `${formatDate(backup.created_at)} UTC` : "date unknown"})? ` +
+      "The rows loaded since then are lost.";
     this.dialog.returnValue = "";
     this.dialog.showModal();
     this.root.querySelector("#restore-cancel").focus();

@@ -1,7 +1,7 @@
 // The console's entry point: the key (typed once, kept in sessionStorage), the one message area,
 // and the views, chosen by the address's #fragment so a reload shows the same place.
 
-import { api, getKey, setKey } from "./api.js";
+import { api, el, getKey, setKey } from "./api.js";
 import { BackupsView } from "./backups.js";
 import { ReportsView } from "./reports.js";
 import { UploadView } from "./upload.js";
@@ -10,21 +10,34 @@ import { UploadsView } from "./uploads.js";
 const VIEWS = ["upload", "uploads", "reports", "backups"];
 const alertBox = document.getElementById("alert");
 const alertText = document.getElementById("alert-text");
+// The messages stay until dismissed, each once, the newest last: five files failing in one batch
+// show five messages. The box takes the gravest level among them.
+const LEVELS = ["info", "warning", "error"];
+const KEPT_MESSAGES = 8;
+const views = {};
 
 export function notify(message, level = "error") {
-  alertText.textContent = String(message);
-  alertBox.dataset.level = level;
+  const text = String(message);
+  if (alertBox.hidden) alertText.replaceChildren();
+  if (![...alertText.children].some((p) => p.textContent === text)) {
+    alertText.append(el("p", text, { "data-level": level }));
+  }
+  while (alertText.children.length > KEPT_MESSAGES) alertText.firstElementChild.remove();
+  const levels = [...alertText.children].map((p) => LEVELS.indexOf(p.dataset.level));
+  alertBox.dataset.level = LEVELS[Math.max(...levels)] || "error";
   alertBox.hidden = false;
-  if (/refused the key/.test(message)) {
+  if (/refused the key/.test(text)) {
     setKey(""); // a refused key is of no use: ask for the right one
     showKeyState();
+    // Nothing read with the old key stays on screen once it is refused.
+    for (const view of Object.values(views)) view.clear?.();
     askForKey();
   }
 }
 
 function clearAlert() {
   alertBox.hidden = true;
-  alertText.textContent = "";
+  alertText.replaceChildren();
 }
 
 function askForKey() {
@@ -35,12 +48,12 @@ function askForKey() {
 }
 
 const main = document.querySelector("main");
-const views = {
+Object.assign(views, {
   upload: new UploadView(document.getElementById("view-upload"), notify),
   uploads: new UploadsView(document.getElementById("view-uploads"), notify),
   reports: new ReportsView(document.getElementById("view-reports"), notify),
   backups: new BackupsView(document.getElementById("view-backups"), notify),
-};
+});
 
 function route() {
   const [name, ...rest] = location.hash.replace(/^#/, "").split("/");

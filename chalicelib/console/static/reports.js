@@ -2,7 +2,7 @@
 // department) and the departments above the mean (bars and the mean line), numbers as the API
 // sends them. The chart follows the table: same filter, departments in the table's order.
 
-import { api, formatNumber, row } from "./api.js";
+import { api, formatNumber, labelCells, row } from "./api.js";
 import { barsWithMean, QUARTERS, stackedQuarters } from "./charts.js";
 
 const YEAR_ITEM = "ingest.reportYear";
@@ -37,6 +37,17 @@ export class ReportsView {
     });
   }
 
+  // Forget what the API sent (a refused key must not leave it on screen), and any reply still
+  // on its way, which was asked for with that key.
+  clear() {
+    this.epoch = (this.epoch || 0) + 1;
+    this.rows = [];
+    this.above = null;
+    for (const tbody of this.root.querySelectorAll("tbody")) tbody.replaceChildren();
+    for (const chart of this.root.querySelectorAll(".chart")) chart.replaceChildren();
+    this.root.querySelector("#hires-count").textContent = "";
+  }
+
   redraw() {
     if (this.root.hidden || !this.above) return;
     this.draw();
@@ -49,6 +60,7 @@ export class ReportsView {
       this.notify("Enter a year such as 2021.");
       return;
     }
+    const epoch = this.epoch;
     let hires;
     let above;
     try {
@@ -57,6 +69,7 @@ export class ReportsView {
       this.notify(exc.message);
       return;
     }
+    if (epoch !== this.epoch) return;
     this.root.querySelector("#hires-title").textContent = `Hires by quarter, ${hires.year}`;
     this.rows = hires.rows.map((r, index) => ({ ...r, total: QUARTERS.reduce((s, q) => s + r[q], 0), index }));
     this.above = above;
@@ -128,6 +141,7 @@ export class ReportsView {
       );
     }
     if (!report.rows.length) tbody.append(row([{ text: "(none)", attrs: { colspan: 4 } }]));
+    labelCells(this.root.querySelector("#above"));
     barsWithMean(this.root.querySelector("#above-chart"), report.rows, mean);
   }
 }

@@ -48,9 +48,10 @@ function send(method, url, body, onProgress, requests) {
 }
 
 export class Transfer {
-  constructor(file, table, { multipart = null, onProgress = () => {}, onStarted = () => {} } = {}) {
+  constructor(file, table, { multipart = null, options = {}, onProgress = () => {}, onStarted = () => {} } = {}) {
     this.file = file;
     this.table = table;
+    this.options = options;
     this.useMultipart = multipart ?? file.size > MULTIPART_THRESHOLD;
     this.onProgress = onProgress;
     this.onStarted = onStarted;
@@ -67,8 +68,8 @@ export class Transfer {
       throw new ApiError(`${file.name} is too large: S3 takes at most 5 TiB in one object.`);
     }
     const grant = this.useMultipart
-      ? await api.createMultipart(table, file.name, file.size, partSize(file.size))
-      : await api.createUpload(table, file.name, file.size);
+      ? await api.createMultipart(table, file.name, file.size, partSize(file.size), this.options)
+      : await api.createUpload(table, file.name, file.size, this.options);
     this.uploadId = grant.upload_id;
     this.onStarted(grant);
     try {

@@ -1,20 +1,29 @@
-// The Upload view: files dropped or picked, each with a table guessed from its name, sent in
-// load order, then followed through the pipeline until loaded or failed. What it knows about each
-// file (not the bytes) is kept in sessionStorage, so a reload keeps following what was sent.
+// The Upload view: files dropped or picked, each with a table guessed from its name and the
+// options to read it with, sent in load order, then followed through the pipeline until loaded
+// or failed, with the warnings of an upload that loaded little or nothing. A file still in the
+// page can be sent again (with the option a warning names). What it knows about each file (not
+// the bytes) is kept in sessionStorage, so a reload keeps following what was sent.
 
-import { api, badge, el, formatBytes, formatNumber, formatSeconds } from "./api.js";
-import { TABLES } from "./contract.js";
+import { api, badge, el, formatBytes } from "./api.js";
+import { FILE_OPTIONS, TABLES } from "./contract.js";
+import {
+  changedOptions,
+  defaultOptions,
+  guessTable,
+  OPTION_HINTS,
+  OPTION_NAMES,
+  optionPhrase,
+  optionText,
+} from "./files.js";
+import { describeFailure, pipelineText, resendable, rowsText, transferText } from "./queued.js";
 import { Transfer } from "./transfer.js";
+
+export { guessTable };
 
 const QUEUE_ITEM = "ingest.queue";
 const POLL_MS = 1000;
 const FINISHED = new Set(["loaded", "failed", "cancelled", "interrupted"]);
-
-export function guessTable(name) {
-  const stem = String(name).replace(/\.[^.]*$/, "").toLowerCase();
-  if (TABLES.includes(stem)) return stem;
-  return TABLES.filter((t) => stem.includes(t)).sort((a, b) => b.length - a.length)[0] || "";
-}
+const OPTION_LABELS = { header: "header", encoding: "encoding", delimiter: "delimiter" };
 
 export class UploadView {
   constructor(root, notify) {
@@ -58,6 +67,7 @@ export class UploadView {
         name: file.name,
         size: file.size,
         table: guessTable(file.name),
+        options: defaultOptions(),
         phase: "queued",
         sent: 0,
         file,
@@ -81,6 +91,7 @@ export class UploadView {
       saved = [];
     }
     for (const item of saved) {
+      item.options = { ...defaultOptions(), ...item.options };
       if (item.phase === "queued") {
         item.phase = "interrupted";
         item.error = "The page was reloaded before this file was sent: choose it again.";
@@ -107,12 +118,15 @@ export class UploadView {
   }
 
   async sendAll() {
+    await this.send(this.items.filter((i) => i.phase === "queued"));
+  }
+
+  async send(queued) {
     if (this.sending) {
       this.again = true; // files added meanwhile go when the current ones are sent
       this.notify("Sending; the files added since go next.", "info");
       return;
     }
-    const queued = this.items.filter((i) => i.phase === "queued");
     const untabled = queued.filter((i) => !TABLES.includes(i.table));
     if (untabled.length) {
       this.notify(`Choose a table for ${untabled.map((i) => i.name).join(", ")}: it cannot be guessed from the name.`);
@@ -141,12 +155,39 @@ export class UploadView {
     }
   }
 
+  // A file still in the page, sent as a new upload: as it is, or with ``option`` (the option a
+  // warning named) changed first.
+  async sendAgain(item, option = null) {
+    if (!item.file) return;
+    Object.assign(item, {
+      options: { ...item.options, ...(option || {}) },
+      phase: "queued",
+      sent: 0,
+      uploadId: null,
+      parts: null,
+      chunksDone: null,
+      chunksTotal: null,
+      rowsTotal: null,
+      rowsValid: null,
+      rowsRejected: null,
+      warnings: [],
+      retryable: null,
+      error: null,
+    });
+    this.save();
+    this.render(item);
+    await this.send([item]);
+  }
+
   async sendOne(item, multipart) {
     item.phase = "sending";
+    item.failedIn = null;
+    item.sentAs = { table: item.table, ...item.options };
     item.sent = 0;
     item.startedAt = performance.now();
     const transfer = new Transfer(item.file, item.table, {
       multipart,
+      options: changedOptions(item.options),
       onStarted: (grant) => {
         item.uploadId = grant.upload_id;
         item.parts = grant.part_count || null;
@@ -171,12 +212,15 @@ export class UploadView {
         item.error = "Cancelled; the upload was withdrawn on the server.";
       } else {
         item.phase = "failed";
+        // Sent again as it is, only a failure on the way (network, S3, a server error) can end
+        // otherwise; what the API or the page refused needs another table or option first.
+        const onTheWay = ["unreachable", "network", "s3"].includes(exc.kind) || exc.status >= 500;
+        item.failedIn = onTheWay ? "transfer" : "request";
         item.error = describeFailure(item, exc);
         this.notify(item.error);
       }
     } finally {
       item.transfer = null;
-      item.file = item.phase === "processing" || item.phase === "loaded" ? null : item.file;
       this.save();
       this.render(item);
     }
@@ -194,11 +238,21 @@ export class UploadView {
           rowsTotal: status.rows_total,
           rowsValid: status.rows_valid,
           rowsRejected: status.rows_rejected,
+          warnings: status.warnings || [],
+          retryable: status.retryable,
         });
-        if (status.state === "loaded") item.phase = "loaded";
+        if (status.state === "loaded") {
+          item.phase = "loaded";
+          for (const warning of item.warnings) this.notify(`${item.name}: ${warning.message}`, "warning");
+        }
         if (status.state === "failed") {
           item.phase = "failed";
-          item.error = `${item.name} failed in the pipeline: ${status.error || "no reason given"}. Re-drive it from Uploads.`;
+          item.failedIn = "pipeline";
+          // A re-drive is offered only where the API says one can help.
+          const remedy = status.retryable
+            ? "Once the cause is fixed, re-drive it from Uploads."
+            : "A re-drive would fail the same way: fix the file, or the table or options it is read with, and send it again.";
+          item.error = `${item.name} failed in the pipeline: ${status.error || "no reason given"}. ${remedy}`;
           this.notify(item.error);
         }
         this.save();
@@ -238,8 +292,14 @@ export class UploadView {
       this.rows.set(item.id, view);
       this.tbody.append(view.tr);
     }
+    // A file still in the page can be changed and sent again once its upload has ended.
+    const editable = item.phase === "queued" || (Boolean(item.file) && FINISHED.has(item.phase));
     view.select.value = item.table || "";
-    view.select.disabled = item.phase !== "queued";
+    view.select.disabled = !editable;
+    for (const name of OPTION_NAMES) {
+      view.options[name].value = item.options[name];
+      view.options[name].disabled = !editable;
+    }
     view.progress.max = Math.max(1, item.size);
     view.progress.value = Math.min(item.size, item.sent || 0);
     view.transfer.textContent = transferText(item);
@@ -248,12 +308,20 @@ export class UploadView {
     view.rows.textContent = rowsText(item);
     view.message.textContent = item.error || "";
     view.message.hidden = !item.error;
+    view.warnings.replaceChildren(...(item.warnings || []).map((w) => el("li", w.message)));
+    view.warnings.hidden = !item.warnings?.length;
     view.link.hidden = !item.uploadId;
     if (item.uploadId) view.link.setAttribute("href", `#uploads/${encodeURIComponent(item.uploadId)}`);
     const cancellable = item.phase === "queued" || item.phase === "sending" || FINISHED.has(item.phase);
     view.button.hidden = !cancellable;
     view.button.textContent = item.phase === "sending" ? "Cancel" : "Remove";
     view.button.setAttribute("aria-label", `${view.button.textContent} ${item.name}`);
+    const option = (item.warnings || []).map((w) => w.option).find(Boolean) || null;
+    const again = Boolean(item.file) && resendable(item, option);
+    view.again.hidden = !again;
+    view.again.textContent = option && item.phase === "loaded" ? `Send again with ${optionPhrase(option)}` : "Send again";
+    view.again.setAttribute("aria-label", `${view.again.textContent}: ${item.name}`);
+    view.again.onclick = () => this.sendAgain(item, item.phase === "loaded" ? option : null);
     view.tr.dataset.phase = item.phase;
   }
 
@@ -262,16 +330,37 @@ export class UploadView {
     const name = el("td", null, { class: "name" });
     name.append(el("span", item.name));
     const message = el("p", "", { class: "error-text" });
-    name.append(message);
+    const warnings = el("ul", null, { class: "warning-text" });
+    name.append(message, warnings);
     const select = el("select", null, { "aria-label": `Table for ${item.name}` });
     select.append(el("option", "choose…", { value: "" }));
     for (const t of TABLES) select.append(el("option", t, { value: t }));
     select.addEventListener("change", () => {
       item.table = select.value;
       this.save();
+      this.render(item);
     });
     const tableCell = el("td");
     tableCell.append(select);
+    const options = {};
+    const optionsCell = el("td", null, { class: "read-as" });
+    for (const option of OPTION_NAMES) {
+      const chooser = el("select", null, {
+        "aria-label": `${OPTION_LABELS[option]} of ${item.name}`,
+        "data-option": option,
+        title: OPTION_HINTS[option],
+      });
+      for (const value of FILE_OPTIONS[option]) chooser.append(el("option", optionText(option, value), { value }));
+      chooser.addEventListener("change", () => {
+        item.options = { ...item.options, [option]: chooser.value };
+        this.save();
+        this.render(item);
+      });
+      const label = el("label", null, { class: "option" });
+      label.append(el("span", OPTION_LABELS[option], { class: "note" }), chooser);
+      optionsCell.append(label);
+      options[option] = chooser;
+    }
     const progress = el("progress", null, { "aria-label": `Bytes of ${item.name} sent` });
     const transfer = el("span", "", { class: "note" });
     const transferCell = el("td", null, { class: "transfer" });
@@ -286,41 +375,17 @@ export class UploadView {
     rowsCell.append(rows, " ", link);
     const button = el("button", "Remove", { type: "button" });
     button.addEventListener("click", () => this.cancel(item));
-    const actions = el("td");
-    actions.append(button);
-    tr.append(name, tableCell, el("td", formatBytes(item.size), { class: "num" }), transferCell, pipelineCell, rowsCell, actions);
-    return { tr, select, progress, transfer, state, pipeline, rows, link, button, message };
+    const again = el("button", "Send again", { type: "button", class: "again" });
+    const actions = el("td", null, { class: "actions" });
+    actions.append(again, button);
+    const size = el("td", formatBytes(item.size), { class: "num" });
+    tr.append(name, tableCell, size, optionsCell, transferCell, pipelineCell, rowsCell, actions);
+    const labels = ["File", "Table", "Size", "Read as", "Transfer", "Pipeline", "Rows"];
+    labels.forEach((label, i) => {
+      tr.cells[i].dataset.label = label;
+    });
+    return { tr, select, options, progress, transfer, state, pipeline, rows, link, button, again, message, warnings };
   }
-}
-
-function describeFailure(item, exc) {
-  if (exc.kind === "key" || exc.kind === "unreachable") return exc.message;
-  if (exc.status === 400 && /^size must be/.test(exc.message)) {
-    return `${item.name} is too large to upload (${formatBytes(item.size)}): ${exc.message}.`;
-  }
-  return `${item.name} was not uploaded: ${exc.message}`;
-}
-
-function transferText(item) {
-  if (item.phase === "queued") return "waiting to be sent";
-  const parts = item.parts ? ` in ${item.parts} parts` : "";
-  if (item.phase !== "sending") return item.sent ? `${formatBytes(item.size)} sent${parts}` : "";
-  const elapsed = (performance.now() - item.startedAt) / 1000;
-  const rate = elapsed > 0 ? item.sent / elapsed : 0;
-  const left = rate > 0 ? (item.size - item.sent) / rate : Number.NaN;
-  return `${formatBytes(item.sent)} of ${formatBytes(item.size)} · ${formatBytes(rate)}/s · ${formatSeconds(left)} left${parts}`;
-}
-
-function pipelineText(item) {
-  if (item.chunksTotal === null || item.chunksTotal === undefined) {
-    return item.phase === "processing" ? "splitting" : "";
-  }
-  return `chunks ${formatNumber(item.chunksDone ?? 0)} of ${formatNumber(item.chunksTotal)}`;
-}
-
-function rowsText(item) {
-  if (item.rowsTotal === null || item.rowsTotal === undefined) return "";
-  return `${formatNumber(item.rowsTotal)} rows: ${formatNumber(item.rowsValid)} valid, ${formatNumber(item.rowsRejected)} rejected`;
 }
 
 function sleep(ms) {

@@ -1,7 +1,10 @@
-// The Uploads view: history newest first (filter by table), one upload's details, its rejected
-// rows summarised by reason exactly as `ingest rejected` does, their download, and a re-drive.
+// The Uploads view: history newest first (filter by table), one upload's details with its
+// warnings, its rejected rows summarised by reason exactly as `ingest rejected` does, their
+// download, and a re-drive where the API says one can help.
 
-import { api, ApiError, badge, el, formatNumber, row } from "./api.js";
+import { api, ApiError, badge, el, formatDate, formatNumber, labelCells, row } from "./api.js";
+import { UPLOAD_ID } from "./contract.js";
+import { optionPhrase } from "./files.js";
 
 const EXAMPLES = 5;
 // The same rules as ingest_cli/render.py's reason_of: the row's own values taken out, so like
@@ -89,7 +92,17 @@ export class UploadsView {
     else this.detail.hidden = true;
   }
 
+  // Forget what the API sent (a refused key must not leave it on screen), and any reply still
+  // on its way, which was asked for with that key.
+  clear() {
+    this.epoch = (this.epoch || 0) + 1;
+    this.tbody.replaceChildren();
+    this.detail.hidden = true;
+    this.current = null;
+  }
+
   async refresh() {
+    const epoch = this.epoch;
     let uploads;
     try {
       uploads = (await api.uploads(this.filter.value)).uploads;
@@ -97,11 +110,12 @@ export class UploadsView {
       this.notify(exc.message);
       return;
     }
+    if (epoch !== this.epoch) return;
     this.tbody.replaceChildren();
     for (const u of uploads) {
       const link = el("a", u.upload_id, { href: `#uploads/${encodeURIComponent(u.upload_id)}` });
       const tr = row([
-        String(u.created_at || "-").replace("T", " ").replace(/Z$/, ""),
+        formatDate(u.created_at),
         link,
         u.table,
         u.filename || "-",
@@ -114,9 +128,17 @@ export class UploadsView {
       this.tbody.append(tr);
     }
     if (!uploads.length) this.tbody.append(row([{ text: "No uploads yet.", attrs: { colspan: 8 } }]));
+    labelCells(this.root.querySelector("#uploads"));
   }
 
   async showDetail(uploadId) {
+    if (!new RegExp(UPLOAD_ID).test(uploadId)) {
+      // Said here, as it was typed: the API would quote it as its address carried it (encoded).
+      this.detail.hidden = true;
+      this.notify(`“${uploadId}” is not an upload id: ids look like 20211126T031500Z-0123456789ab.`);
+      return;
+    }
+    const epoch = this.epoch;
     let status;
     try {
       status = await api.upload(uploadId);
@@ -124,6 +146,7 @@ export class UploadsView {
       this.notify(exc.message);
       return;
     }
+    if (epoch !== this.epoch) return;
     this.current = status;
     this.detail.hidden = false;
     this.root.querySelector("#detail-title").textContent = `Upload ${status.upload_id}`;
@@ -139,13 +162,18 @@ export class UploadsView {
     add("table", status.table);
     add("file", status.filename || "-");
     add("state", badge(status.state));
-    add("rows", `${formatNumber(status.rows_total)} in all, ${formatNumber(status.rows_valid)} valid, ${formatNumber(status.rows_rejected)} rejected`);
-    add("chunks", `${formatNumber(status.chunks_done)} of ${formatNumber(status.chunks_total)} done`);
-    add("created", status.created_at || "-");
-    add("updated", status.updated_at || "-");
+    const [rows, chunks] = countsText(status);
+    add("rows", rows);
+    add("chunks", chunks);
+    add("created", `${formatDate(status.created_at)} UTC`);
+    add("updated", `${formatDate(status.updated_at)} UTC`);
     if (status.error) add("error", el("span", status.error, { class: "error-text" }));
-    // The API decides (409) whether a processing upload is stuck; failed ones always qualify.
-    this.retryButton.hidden = !(status.state === "failed" || status.state === "processing");
+    for (const warning of status.warnings || []) add("warning", el("span", warning.message, { class: "warning-text" }));
+    const step = nextStep(status);
+    if (step) add("next", step);
+    // Only where the API says a re-drive can help (it decides, 409, whether a processing one is
+    // stuck); an upload whose file is at fault would fail the same way.
+    this.retryButton.hidden = !status.retryable;
     await this.showRejected(status);
     this.detail.scrollIntoView({ block: "nearest" });
   }
@@ -175,7 +203,9 @@ export class UploadsView {
     for (const table of box.querySelectorAll("table, h4:not(#rejected-title)")) table.hidden = !summary.rows;
     const reasons = this.root.querySelector("#rejected-reasons tbody");
     reasons.replaceChildren();
+    let shares = 0;
     for (const [reason, seen] of summary.ordered()) {
+      shares += summary.rows ? seen.rows / summary.rows : 0;
       const share = summary.rows ? `${Math.round((100 * seen.rows) / summary.rows)}%` : "-";
       reasons.append(
         row([
@@ -186,6 +216,9 @@ export class UploadsView {
         ]),
       );
     }
+    // Each share is of the rejected rows; a row with two reasons counts under both.
+    this.root.querySelector("#rejected-share-note").hidden = !(shares > 1.0001);
+    labelCells(this.root.querySelector("#rejected-reasons"));
     const examples = this.root.querySelector("#rejected-examples tbody");
     examples.replaceChildren();
     for (const entry of summary.examples) {
@@ -197,6 +230,7 @@ export class UploadsView {
         ]),
       );
     }
+    labelCells(this.root.querySelector("#rejected-examples"));
     box.hidden = false;
   }
 
@@ -214,4 +248,34 @@ export class UploadsView {
     }
     await this.showDetail(status.upload_id);
   }
+}
+
+// The rows and chunks lines of one upload, in words where nothing was counted (as `ingest status`).
+function countsText(status) {
+  const failed = status.state === "failed";
+  const rows =
+    status.rows_total === null || status.rows_total === undefined
+      ? failed
+        ? "none counted: it failed before its rows were read"
+        : "not counted yet"
+      : `${formatNumber(status.rows_total)} in all, ${formatNumber(status.rows_valid)} valid, ${formatNumber(status.rows_rejected)} rejected`;
+  const chunks =
+    status.chunks_total === null || status.chunks_total === undefined
+      ? failed
+        ? "none: it failed before it was split"
+        : "not split yet"
+      : `${formatNumber(status.chunks_done ?? 0)} of ${formatNumber(status.chunks_total)} done`;
+  return [rows, chunks];
+}
+
+// What can help an upload that failed or loaded nothing useful (as `ingest status` says it).
+function nextStep(status) {
+  if (status.state === "failed") {
+    return status.retryable
+      ? "Once the cause is fixed, re-drive it (below)."
+      : "A re-drive cannot help: upload the file again (fixed, or read with another table or options, if the file was at fault).";
+  }
+  const option = (status.warnings || []).map((w) => w.option).find(Boolean);
+  if (!option) return "";
+  return `Upload the file again with ${optionPhrase(option)}.`;
 }

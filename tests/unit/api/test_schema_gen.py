@@ -173,6 +173,14 @@ STATUS = {
     "split": "copy",
     "split_invocations": 1,
     "planning": "sequential",
+    "retryable": False,
+    "warnings": [
+        {
+            "code": "most_rows_rejected",
+            "message": "2 of 2 rows were rejected for one reason: ...",
+            "option": {"delimiter": ";"},
+        }
+    ],
 }
 
 
@@ -191,6 +199,9 @@ def _renamed(body: dict[str, Any], old: str, new: str) -> dict[str, Any]:
         ({**STATUS, "options": {"header": "maybe", "encoding": "utf-8", "delimiter": ","}}, False),
         ({**STATUS, "compression": "zip"}, False),
         ({**STATUS, "rows_total": "2"}, False),
+        ({**STATUS, "warnings": [{"code": "odd", "message": "x", "option": None}]}, False),
+        ({**STATUS, "warnings": [{"code": "no_data_rows", "message": "x"}]}, False),
+        ({**STATUS, "retryable": None}, False),
     ],
 )
 def test_document_upload_status_rejects_drifted_bodies(body: dict[str, Any], valid: bool) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib import keys
 from chalicelib.errors import InvalidRequestError
@@ -57,11 +59,72 @@ def test_parsers_refuse_keys_outside_the_layout(key: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["../x.csv", "a/b.csv", "/etc/passwd", ".hidden", "", "a" * 200, "x%2F..csv", "a b.csv", "a\n"],
+    [
+        "jobs (1).csv",
+        "hired employees (1).csv",
+        "../jobs.csv",
+        "a/b.csv",
+        "<script>.csv",
+        "C:\\Users\\me\\jobs.csv",
+        "résumé: final.csv",
+        "日本語.csv",
+        "x" * 200 + ".csv",
+        ".hidden",
+        "a\n",
+    ],
 )
-def test_check_filename_refuses_paths_and_odd_names(name: str) -> None:
-    with pytest.raises(InvalidRequestError):
-        keys.check_filename(name)
+def test_check_filename_takes_any_name_a_computer_makes(name: str) -> None:
+    assert keys.check_filename(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "   ", "a\x00b.csv", "\ud800.csv", "x" * 1025, None, 7, ["jobs.csv"]]
+)
+def test_check_filename_refuses_what_no_file_is_named(name: object) -> None:
+    with pytest.raises(InvalidRequestError, match="filename"):
+        keys.check_filename(name)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("jobs.csv", "jobs.csv"),
+        ("hired employees (1).csv", "hired_employees_1.csv"),
+        ("../jobs.csv", "jobs.csv"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\jobs 2021.csv", "jobs_2021.csv"),
+        ("<script>alert(1)</script>.csv", "script.csv"),
+        ("<b>x</b >.csv", "b.csv"),
+        ("<img src=x onerror=alert(1)>.csv", "img_src_x_onerror_alert_1.csv"),
+        ("jobs:2021?.csv", "jobs_2021.csv"),
+        ("résumé.csv", "resume.csv"),
+        ("日本語.csv", "file.csv"),
+        ("hired_employees.csv.gz", "hired_employees.csv.gz"),
+        ("a..b.csv", "a.b.csv"),
+        (".hidden", "file.hidden"),
+        ("..", "file"),
+        ("jobs.csv/", "file"),
+        ("-rf .csv", "rf.csv"),
+        ("%2e%2e%2f", "2e_2e_2f"),
+        ("x" * 300 + ".csv", "x" * 124 + ".csv"),
+        ("x" * 300, "x" * 128),
+    ],
+)
+def test_object_name_keeps_what_is_safe_in_a_key_and_drops_path_parts(
+    name: str, expected: str
+) -> None:
+    assert keys.object_name(name) == expected
+    assert keys.raw_key("jobs", UID, name) == f"raw/jobs/{UID}/{expected}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_object_name_of_any_text_is_one_safe_key_segment(name: str) -> None:
+    made = keys.object_name(name)
+    assert keys.OBJECT_NAME.match(made), made
+    assert ".." not in made
+    parsed = keys.parse_raw_key(keys.raw_key("jobs", UID, name))
+    assert parsed == keys.RawKey(f"raw/jobs/{UID}/{made}", "jobs", UID, made)
 
 
 @pytest.mark.parametrize("uid", ["../../etc", "x", UID + "/", "'; DROP TABLE jobs; --", UID + "\n"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,8 +13,6 @@ from chalicelib.errors import InvalidRequestError, InvalidSchemaError
 from chalicelib.warehouse import sql
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from chalicelib.warehouse.sql.quoting import Dialect
 
 
@@ -84,3 +83,15 @@ def test_tables_the_shipped_schemas_load_dimensions_before_facts() -> None:
         "department_id": "departments",
         "job_id": "jobs",
     }
+
+
+# File names as people's computers make them, and the table each is for: one table of cases the
+# API, the ingest client and the console are each held to.
+GUESSES = json.loads((Path(__file__).parents[2] / "filenames.json").read_text(encoding="utf-8"))[
+    "guesses"
+]
+
+
+@pytest.mark.parametrize(("name", "table"), GUESSES)
+def test_guess_table_from_a_file_name(name: str, table: str | None) -> None:
+    assert tables.guess_table(name) == table

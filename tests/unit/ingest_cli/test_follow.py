@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import requests
 
 from ingest_cli.api import error_of, normalize_url
-from ingest_cli.cli import plan_files
 from ingest_cli.errors import EXIT_TIMEOUT, UsageError, WaitTimeoutError
 from ingest_cli.follow import MAX_DELAY, follow
-from ingest_cli.progress import Feedback
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 class FakeStatuses:
@@ -114,35 +109,3 @@ def test_error_of_makes_one_line_from_any_error_body(
     assert "\n" not in error.message
     assert (error.hint is not None) == hinted
     assert error.status == response.status_code
-
-
-def test_plan_files_takes_a_directory_in_load_order_and_skips_other_files(tmp_path: Path) -> None:
-    for name in ("hired_employees.csv", "jobs.csv", "departments.csv", "notes.csv"):
-        (tmp_path / name).write_text("1,x\n")
-    lines: list[str] = []
-    feedback = Feedback.__new__(Feedback)
-    feedback.say = lines.append  # type: ignore[method-assign]
-    plan = plan_files([tmp_path], None, feedback)
-    assert [(p.name, t) for p, t in plan] == [
-        ("departments.csv", "departments"),
-        ("jobs.csv", "jobs"),
-        ("hired_employees.csv", "hired_employees"),
-    ]
-    assert lines == ["skipping notes.csv (not named after a table)"]
-
-
-def test_plan_files_names_a_files_table_from_its_name_or_the_flag(tmp_path: Path) -> None:
-    jobs, other = tmp_path / "jobs.csv", tmp_path / "export-2021.csv"
-    for path in (jobs, other):
-        path.write_text("1,x\n")
-    feedback = Feedback.__new__(Feedback)
-    assert plan_files([jobs], None, feedback) == [(jobs, "jobs")]
-    assert plan_files([other], "hired_employees", feedback) == [(other, "hired_employees")]
-    with pytest.raises(UsageError, match="which table is export-2021.csv for"):
-        plan_files([other], None, feedback)
-    with pytest.raises(UsageError, match="--table applies to files"):
-        plan_files([tmp_path], "jobs", feedback)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(UsageError, match="holds none of"):
-        plan_files([empty], None, feedback)

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from ingest_cli.progress import Feedback, phase
-from ingest_cli.render import RejectedSummary, reason_of, write_csv
+from ingest_cli.render import RejectedSummary, reason_of, status_table, write_csv
 
 
 @pytest.mark.parametrize(
@@ -186,3 +186,62 @@ def test_charts_order_ties_as_the_report_tables_do() -> None:
         ],
     }
     assert _top_down(charts.draw_hires_by_quarter(quarters)) == expected
+
+
+def _shown(renderable: Any) -> str:
+    out = Console(width=200, record=True, file=io.StringIO())
+    out.print(renderable)
+    return out.export_text()
+
+
+def test_status_of_a_failed_upload_says_what_was_never_counted() -> None:
+    failed = {
+        "upload_id": "20260101T000000Z-0123456789ab",
+        "state": "failed",
+        "rows_total": None,
+        "chunks_total": None,
+        "chunks_done": 0,
+        "error": "split: looks like an Excel workbook (xlsx)",
+        "retryable": False,
+    }
+    text = _shown(status_table(failed))
+    assert "- in all" not in text and "0 of -" not in text
+    assert "none counted: it failed before its rows were read" in text
+    assert "none: it failed before it was split" in text
+    assert "a re-drive cannot help: upload the file again" in text
+    assert "ingest retry" not in text
+
+
+def test_status_shows_each_warning_and_the_option_to_use() -> None:
+    loaded = {
+        "upload_id": "20260101T000000Z-0123456789ab",
+        "state": "loaded",
+        "rows_total": 12,
+        "rows_valid": 0,
+        "rows_rejected": 12,
+        "chunks_total": 1,
+        "chunks_done": 1,
+        "warnings": [
+            {"code": "all_rows_rejected", "message": "every one ... was rejected", "option": None},
+            {"code": "most_rows_rejected", "message": "12 of 12 ...", "option": {"delimiter": ";"}},
+        ],
+    }
+    text = _shown(status_table(loaded))
+    assert "warning  every one ... was rejected" in text
+    assert "warning  12 of 12 ..." in text
+    assert "next     upload the file again with --delimiter ';'" in text
+
+
+STORED = "Sales\x1b]0;owned\x07\u202eWest\x9b"
+
+
+def test_write_csv_carries_stored_values_byte_for_byte() -> None:
+    out = io.StringIO()
+    write_csv(out, ["id", "department"], [{"id": 1, "department": STORED}])
+    assert out.getvalue() == f"id,department\n1,{STORED}\n"
+
+
+def test_write_csv_for_a_terminal_shows_control_characters_as_escapes() -> None:
+    out = io.StringIO()
+    write_csv(out, ["id", "department"], [{"id": 1, "department": STORED}], for_terminal=True)
+    assert out.getvalue() == "id,department\n1,Sales\\x1b]0;owned\\x07\\u202eWest\\x9b\n"

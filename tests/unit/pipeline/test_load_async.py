@@ -4,6 +4,7 @@ waiting, re-queueing, resubmitting a rolled-back batch, giving up, and the compl
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -96,7 +97,7 @@ def _upload(s3: Any, settings: Settings, uid: str) -> state.Upload:
 
 
 @pytest.mark.parametrize("events", [True, False])
-def test_a_running_batch_is_re_queued_even_when_an_event_will_come(
+def test_a_running_batch_is_re_queued_only_when_no_event_will_come(
     s3: Any, settings: Settings, events: bool
 ) -> None:
     settings = _settings(settings, events)
@@ -111,9 +112,35 @@ def test_a_running_batch_is_re_queued_even_when_an_event_will_come(
     second = load_async.load_upload(s3, api, settings, event)
 
     assert first.skipped == second.skipped == "load statement running"
-    assert requeued  # EventBridge delivers at best effort: the trigger is the backstop
+    # With events on the completion event finishes it (and the sweep makes up for a lost one);
+    # without, the trigger is the only way back.
+    assert requeued is not events
     assert list(fake.batches) == ["b-1"]  # the redelivered trigger waited on it
     assert _upload(s3, settings, uid).extra[load_async.STATEMENT_KEY] == "b-1"
+
+
+def test_the_sweep_asks_again_about_a_load_whose_event_may_be_lost(
+    s3: Any, settings: Settings
+) -> None:
+    settings = _settings(settings, events=True)
+    uid = _validated(s3, settings)
+    fake = FakeDataApi(["STARTED"])
+    api = DataApi(fake, Target("dev", "c", db_user="u"))
+    s3.delete_object(Bucket=settings.bucket, Key=keys.load_key("jobs", uid))
+    event = stage_event(keys.load_key("jobs", uid))
+    assert load_async.load_upload(s3, api, settings, event).skipped == "load statement running"
+    waiting = _upload(s3, settings, uid)
+    changed = datetime.strptime(waiting.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+    soon = load_async.recheck_waiting(s3, settings, [waiting], changed + timedelta(minutes=1))
+    assert soon == [] and not _triggered(s3, settings)  # the event may still be on its way
+    later = changed + load_async.RECHECK_AFTER + timedelta(seconds=1)
+    assert load_async.recheck_waiting(s3, settings, [waiting], later) == [uid]
+    assert _triggered(s3, settings)
+    # The batch ended meanwhile, its event lost: the rewritten trigger finishes the load.
+    fake.batches["b-1"]["Status"] = "FINISHED"
+    assert load_async.load_upload(s3, api, settings, event).state == "loaded"
+    assert load_async.recheck_waiting(s3, settings, [_upload(s3, settings, uid)], later) == []
 
 
 def test_the_completion_event_finishes_only_the_recorded_statement(
