@@ -12,6 +12,7 @@ from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record
 from chalicelib.csvfile.fields import coerce
 from chalicelib.csvfile.rowcheck import RowChecker
 from chalicelib.tables import TABLES
+from tests.properties import examples
 
 HIRES = RowChecker(TABLES["hired_employees"])
 DEPARTMENTS = RowChecker(TABLES["departments"])
@@ -230,7 +231,7 @@ hire_values = st.lists(st.just(0), min_size=3, max_size=7).flatmap(
 )
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(hire_values)
 def test_screen_accepts_exactly_what_the_schema_accepts(values: tuple[Any, ...]) -> None:
     schema_valid = HIRES.validator.is_valid(list(values))
@@ -238,7 +239,7 @@ def test_screen_accepts_exactly_what_the_schema_accepts(values: tuple[Any, ...])
     assert (HIRES.check_values(values) == []) == schema_valid
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.text(alphabet="0123456789-+. ex", max_size=22), min_size=5, max_size=5))
 def test_coerce_turns_only_canonical_integers_into_ints(fields: list[str]) -> None:
     values = coerce(TABLES["hired_employees"], fields)
@@ -255,7 +256,7 @@ def _error_keys(errors: list[tuple[int, Any]]) -> list[tuple[int, str, str]]:
     return sorted((index, str(e.validator), repr(e.instance)) for index, e in errors)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(hire_values)
 def test_errors_checked_column_by_column_are_the_whole_schemas_errors(
     values: tuple[Any, ...],
@@ -266,7 +267,7 @@ def test_errors_checked_column_by_column_are_the_whole_schemas_errors(
     assert _error_keys(HIRES.errors(values)) == _error_keys(whole)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(hire_values, min_size=1, max_size=4))
 def test_remembered_reasons_are_the_reasons_from_the_whole_error_list(
     rows: list[tuple[Any, ...]],

@@ -19,6 +19,7 @@ from chalicelib.errors import InvalidRequestError, PermanentWarehouseError
 from chalicelib.pipeline import rows as batch
 from chalicelib.pipeline import state
 from chalicelib.tables import get_table
+from tests.properties import examples
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
@@ -56,7 +57,7 @@ JSON_VALUE = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(table=st.sampled_from(["jobs", "hired_employees"]), row=st.lists(JSON_VALUE, max_size=6))
 def test_a_json_row_gets_the_verdict_of_the_csv_line_it_stands_for(
     table: str, row: list[Any]
