@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import keys, storage
+from chalicelib import keys
 from chalicelib.csvfile import boundaries, chunkfile
 from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, QUOTED, START, Record, scan
 from chalicelib.csvfile.cleaned import clean_row
@@ -215,17 +215,8 @@ def validate_chunk(s3: S3Client, settings: Settings, event: StageEvent) -> Chunk
     if upload is None or upload.state not in ("splitting", "validating"):
         reason = "unknown upload" if upload is None else f"upload is {upload.state}"
         return ChunkResult(key, upload_id, skipped=reason)
-    done = storage.get_json(s3, bucket, keys.done_key(table, upload_id, n))
-    if done is not None:
-        completion.request_load_if_complete(s3, bucket, upload, chunk=n)
-        return ChunkResult(
-            key,
-            upload_id,
-            done["rows_in"],
-            done["rows_valid"],
-            done["rows_rejected"],
-            skipped="already done",
-        )
+    # A redelivered event judges its chunk again and writes the same objects: rarer than
+    # looking for the chunk's done marker first would be costly (one request per chunk).
     started = time.monotonic()
     chunk = chunks.read_chunk(s3, bucket, key)
     judged = judge_range(table, chunk) if isinstance(chunk, chunks.PlainRange) else None
@@ -237,13 +228,16 @@ def validate_chunk(s3: S3Client, settings: Settings, event: StageEvent) -> Chunk
         Body=judged.clean,
         ContentType="text/csv",
     )
-    s3.put_object(
-        Bucket=bucket,
-        Key=keys.chunk_rejects_key(table, upload_id, n),
-        Body=judged.rejected,
-        ContentType="application/x-ndjson",
+    if judged.rejected:  # no rejects, no file: the load reads only chunks that rejected rows
+        s3.put_object(
+            Bucket=bucket,
+            Key=keys.chunk_rejects_key(table, upload_id, n),
+            Body=judged.rejected,
+            ContentType="application/x-ndjson",
+        )
+    result = ChunkDone(
+        n, judged.rows_in, judged.rows_valid, judged.rows_rejected, len(judged.clean)
     )
-    result = ChunkDone(n, judged.rows_in, judged.rows_valid, judged.rows_rejected)
     completion.mark_chunk_done(s3, bucket, table, upload_id, result)
     logger.info(
         "validate.completed",
