@@ -189,8 +189,9 @@ def test_an_ordinary_file_name_goes_in_with_its_table_guessed_and_is_listed_as_g
     result = ingest(stack, "upload", str(path))
     assert result.code == 0, result.err
     assert any("hired employees (1).csv: upload " in line for line in result.lines)
-    listed = ingest(stack, "uploads", "--json").json()
-    newest = listed[0]
+    uid = UPLOAD_ID.findall(result.out)[0]
+    # Ids sort by the second they were made in, so find this one rather than take the first.
+    (newest,) = [u for u in ingest(stack, "uploads", "--json").json() if u["upload_id"] == uid]
     assert (newest["filename"], newest["table"], newest["state"]) == (
         "hired employees (1).csv",
         "hired_employees",
