@@ -86,8 +86,10 @@ _LAYOUT: tuple[tuple[str, str, str], ...] = (
      "valid rows in canonical CSV (integers in digits, timestamps as their ISO text, text quoted "
      "only when CSV needs it), plus the line each came from"),
     (keys.chunk_rejects_key(_TABLE, _UID, _CHUNK), "validate",
-     'rejected rows of one chunk: `{"row", "raw", "errors"}`'),
-    (keys.done_key(_TABLE, _UID, _CHUNK), "validate", "one chunk's counts (its done marker)"),
+     'rejected rows of one chunk: `{"row", "raw", "errors"}` (none for a chunk that rejected '
+     "none)"),
+    (keys.done_key(_TABLE, _UID, _CHUNK), "validate",
+     "one chunk's counts and cleaned size (its done marker)"),
     (keys.done_node_key(_TABLE, _UID, 2, _LEVEL_INDEX), "validate, split, re-drive",
      "completion tree: every chunk whose number starts with these digits is done"),
     (keys.load_key(_TABLE, _UID), "split or validate, whichever finishes last",

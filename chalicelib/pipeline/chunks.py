@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -95,6 +96,50 @@ def write_range(
     )
 
 
+@dataclass(frozen=True)
+class PlainRange:
+    """A range chunk of a UTF-8, comma-separated file, as the bytes of the file itself (no byte
+    order mark): whole records, the first on ``first_line``, not yet cut into runs."""
+
+    data: bytes
+    first_line: int
+
+    def body(self) -> bytes:
+        """The same records as a chunk body (``chunkfile`` format)."""
+        pieces = chunkfile.iter_chunks(
+            boundaries.buffered(io.BytesIO(self.data)),
+            sys.maxsize,
+            sys.maxsize,
+            first_line=self.first_line,
+        )
+        return b"".join(piece.data for piece in pieces)
+
+
+def read_chunk(s3: S3Client, bucket: str, key: str) -> PlainRange | bytes:
+    """The chunk at ``key``: a ``PlainRange`` when it is a range that needs no re-encoding and no
+    delimiter rewrite, else its chunk body (as ``read_body``).
+
+    Raises:
+        UnreadableFileError: the raw file a range names has changed or gone since it was planned.
+        ValueError: the object is neither kind.
+    """
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    if not body.startswith(_RANGE_START):
+        return body
+    described = _described(key, body)
+    if described["encoding"] != "utf-8" or described["delimiter"] != ",":
+        return b"".join(_read_range(s3, bucket, described, sys.maxsize))
+    start, end = int(described["start"]), int(described["end"])
+    data = open_range(
+        s3, bucket, described["source_key"], described["source_etag"], start, end
+    ).read()
+    if start == 0:
+        # A plan starts its first range after a byte order mark; one made before it did so
+        # starts at 0 (as in _read_range).
+        data = data.removeprefix(decoding.UTF8_BOM)
+    return PlainRange(data, int(described["first_line"]))
+
+
 def read_body(s3: S3Client, bucket: str, key: str) -> bytes:
     """The chunk body (``chunkfile`` format) of the chunk at ``key``, whichever its kind.
 
@@ -117,10 +162,14 @@ def iter_body(s3: S3Client, bucket: str, key: str, piece_bytes: int) -> Iterator
     if not body.startswith(_RANGE_START):
         yield body
         return
-    described = json.loads(body)
+    yield from _read_range(s3, bucket, _described(key, body), piece_bytes)
+
+
+def _described(key: str, body: bytes) -> dict[str, Any]:
+    described: dict[str, Any] = json.loads(body)
     if described.get("format") != RANGE_FORMAT:
         raise ValueError(f"{key} is not a chunk: unknown format {described.get('format')!r}")
-    yield from _read_range(s3, bucket, described, piece_bytes)
+    return described
 
 
 def open_range(

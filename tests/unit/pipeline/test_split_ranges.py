@@ -78,14 +78,16 @@ def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
     def body(key: str) -> bytes:
         return bytes(s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read())
 
+    def rejects(n: int) -> bytes:  # a chunk that rejected nothing writes no file
+        key = keys.chunk_rejects_key(TABLE, upload_id, n)
+        return body(key) if storage.exists(s3, settings.bucket, key) else b""
+
     return {
         "state": upload.state,
         "chunks": manifest["chunks"],
         "records": manifest["records"],
         "clean": [body(keys.clean_key(TABLE, upload_id, n)) for n in range(upload.chunks_total)],
-        "rejects": [
-            body(keys.chunk_rejects_key(TABLE, upload_id, n)) for n in range(upload.chunks_total)
-        ],
+        "rejects": [rejects(n) for n in range(upload.chunks_total)],
     }
 
 
