@@ -129,11 +129,8 @@ def read_chunk(s3: S3Client, bucket: str, key: str) -> PlainRange | bytes:
     described = _described(key, body)
     if described["encoding"] != "utf-8" or described["delimiter"] != ",":
         return b"".join(_read_range(s3, bucket, described, sys.maxsize))
-    start, end = int(described["start"]), int(described["end"])
-    data = open_range(
-        s3, bucket, described["source_key"], described["source_etag"], start, end
-    ).read()
-    if start == 0:
+    data = _open_source(s3, bucket, described).read()
+    if int(described["start"]) == 0:
         # A plan starts its first range after a byte order mark; one made before it did so
         # starts at 0 (as in _read_range).
         data = data.removeprefix(decoding.UTF8_BOM)
@@ -240,23 +237,10 @@ class Sliced(decoding.Filter):
 def _read_range(
     s3: S3Client, bucket: str, described: dict[str, Any], piece_bytes: int
 ) -> Iterator[bytes]:
-    start, end = int(described["start"]), int(described["end"])
-    if described.get("compression") == "gzip":
-        stream = open_gzip(
-            s3,
-            bucket,
-            (described["source_key"], described["source_etag"]),
-            RestartPoint.from_json(described["restart"]),
-            start,
-            end,
-        )
-    else:
-        stream = open_range(
-            s3, bucket, described["source_key"], described["source_etag"], start, end
-        )
+    stream = _open_source(s3, bucket, described)
     if described["encoding"] != "utf-8":
         stream = decoding.Transcoded(stream, described["encoding"])
-    elif start == 0:
+    elif int(described["start"]) == 0:
         # A plan starts its first range after a byte order mark; one made before it did so
         # starts at 0, and its reader takes the mark off here.
         stream = decoding.WithoutBom(stream)
@@ -269,3 +253,14 @@ def _read_range(
         first_line=int(described["first_line"]),
     )
     return (piece.data for piece in pieces)
+
+
+def _open_source(s3: S3Client, bucket: str, described: dict[str, Any]) -> Source:
+    """The bytes a range chunk names, as the file holds them: of its decompressed bytes, from
+    the chunk's restart point, when the file is gzip."""
+    start, end = int(described["start"]), int(described["end"])
+    source = (described["source_key"], described["source_etag"])
+    if described.get("compression") == "gzip":
+        point = RestartPoint.from_json(described["restart"])
+        return open_gzip(s3, bucket, source, point, start, end)
+    return open_range(s3, bucket, *source, start, end)
