@@ -14,6 +14,7 @@ from chalicelib.csvfile.decoding import UTF8_BOM, WithoutBom
 from chalicelib.csvfile.parallel import PartSummary, chain, line_start_at_or_after, plan_part
 from chalicelib.csvfile.ranges import Planner, Span
 from tests.csvfiles import TOKENS, files
+from tests.properties import examples
 
 
 def _sequential(data: bytes, records: int, grid: int, delimiter: str = ",") -> list[Span]:
@@ -54,7 +55,7 @@ def _records(data: bytes, first_line: int = 1) -> list[Record]:
     return list(iter_records(io.BytesIO(data), first_line))
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(
     files,
     st.integers(min_value=1, max_value=6),
@@ -74,7 +75,7 @@ def test_parallel_plan_is_the_sequential_plan_for_any_file_and_range_size(
     assert found == _records(WithoutBom(io.BytesIO(data)).read())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.data(),
     st.sampled_from([";", "\t", "|"]),
@@ -93,7 +94,7 @@ def test_parallel_plan_follows_the_uploads_delimiter(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(files, st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=30))
 def test_summaries_survive_their_json_form(data: bytes, records: int, grid: int) -> None:
     parts = _parts(data, records, grid, 1)

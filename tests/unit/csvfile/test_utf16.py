@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from chalicelib.csvfile.boundaries import iter_records
 from chalicelib.csvfile.ranges import Planner
 from chalicelib.csvfile.utf16 import CodeUnits, codec, raw_offset, unit_at_or_after
+from tests.properties import examples
 
 # Text that drives the record finder through its states, with characters whose UTF-16 units
 # hold the bytes of a line break, a quote or a comma (U+0A22, U+2C0A, U+220A), a surrogate pair
@@ -20,7 +21,7 @@ _TEXT = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(_TEXT, st.booleans(), st.integers(min_value=1, max_value=4), st.integers(1, 50))
 def test_code_units_plan_the_records_the_decoded_text_has(
     text: str, big_endian: bool, records: int, grid: int
