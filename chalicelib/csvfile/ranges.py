@@ -153,6 +153,7 @@ class Planner:
     def spans(self, max_records: int, max_bytes: int) -> Iterator[Span]:
         """The spans from here on, each ``max_records`` records or, once the next multiple of
         ``max_bytes`` in the file is reached, up to the end of the record that reaches it."""
+        self._start()  # the grid cell is the data's, after a byte order mark, as a part's is
         grid = (self.offset // max_bytes + 1) * max_bytes
         while True:
             if not self._step(max_records - self._records, grid - self._here()):
