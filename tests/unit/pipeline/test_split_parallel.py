@@ -80,6 +80,10 @@ def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
     def body(key: str) -> bytes:
         return bytes(s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read())
 
+    def rejects(n: int) -> bytes:  # a chunk that rejected nothing writes no file
+        key = keys.chunk_rejects_key(TABLE, upload_id, n)
+        return body(key) if storage.exists(s3, settings.bucket, key) else b""
+
     total = upload.chunks_total
     return {
         "state": upload.state,
@@ -87,7 +91,7 @@ def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
         "records": manifest["records"],
         "pointers": [body(keys.chunk_key(TABLE, upload_id, n)) for n in range(total)],
         "clean": [body(keys.clean_key(TABLE, upload_id, n)) for n in range(total)],
-        "rejects": [body(keys.chunk_rejects_key(TABLE, upload_id, n)) for n in range(total)],
+        "rejects": [rejects(n) for n in range(total)],
     }
 
 
