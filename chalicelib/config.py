@@ -33,6 +33,14 @@ ENV_QUEUE_PREFIX = "INGEST_QUEUE_PREFIX"
 # What one invocation may spend before it hands its work on (pipeline/budget.py).
 ENV_MAX_INVOCATION_SECONDS = "INGEST_MAX_INVOCATION_SECONDS"
 ENV_MAX_INVOCATION_BYTES = "INGEST_MAX_INVOCATION_BYTES"
+# A plain file larger than this is planned by parts of this size at once (split_parallel.py).
+ENV_PLAN_RANGE_BYTES = "INGEST_PLAN_RANGE_BYTES"
+# The chunk byte grid: a chunk ends at the first record end at or past each multiple of it.
+ENV_CHUNK_BYTES = "INGEST_CHUNK_BYTES"
+DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+# Eight grid cells: planned under both hypotheses in about 16 s of a 1,024 MB split Lambda
+# (docs/scale.md), small next to its timeout, and 4,096 parts for a 1 TiB file.
+DEFAULT_PLAN_RANGE_BYTES = 8 * DEFAULT_CHUNK_BYTES
 # Chosen from `make bench --sweep` at 1M rows (docs/benchmarks.md): 250k rows took the least CPU
 # (16.9 s, against 19.0 s at 100k and 24.8 s at 25k: fewer S3 requests and invocations) at a wall
 # time within the noise of the fastest, with the largest chunk handler at 124 MB. A chunk is
@@ -68,6 +76,13 @@ class Settings:
     # Caps on one split invocation; None: the Lambda's remaining time (pipeline/budget.py).
     max_invocation_seconds: float | None = None
     max_invocation_bytes: int | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    plan_range_bytes: int = DEFAULT_PLAN_RANGE_BYTES
+
+    @property
+    def part_bytes(self) -> int:
+        """The size of a part of a file planned by parts: whole cells of the chunk byte grid."""
+        return -(-self.plan_range_bytes // self.chunk_bytes) * self.chunk_bytes
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -99,6 +114,10 @@ class Settings:
         load_attempts = envvars.integer(env, ENV_LOAD_ATTEMPTS, DEFAULT_LOAD_ATTEMPTS, minimum=1)
         max_seconds = envvars.seconds(env, ENV_MAX_INVOCATION_SECONDS)
         max_bytes = envvars.integer(env, ENV_MAX_INVOCATION_BYTES, 0, minimum=1) or None
+        chunk_bytes = envvars.integer(env, ENV_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, minimum=1)
+        range_bytes = envvars.integer(
+            env, ENV_PLAN_RANGE_BYTES, DEFAULT_PLAN_RANGE_BYTES, minimum=1
+        )
         return cls(
             bucket=bucket,
             warehouse=warehouse,  # type: ignore[arg-type]  # checked above
@@ -113,6 +132,8 @@ class Settings:
             queue_prefix=event_queue_prefix(env),
             max_invocation_seconds=max_seconds,
             max_invocation_bytes=max_bytes,
+            chunk_bytes=chunk_bytes,
+            plan_range_bytes=range_bytes,
         )
 
 

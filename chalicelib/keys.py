@@ -60,6 +60,12 @@ _SPLIT = re.compile(
     rf"^splits/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<plan>[0-9a-f]{{12}})/"
     rf"(?P<offset>[0-9]{{{OFFSET_DIGITS}}})\.json\Z"
 )
+# The objects of a plan made by parts (pipeline/split_parallel.py): a part's task and the chain's
+# (their creation starts a split invocation), and what the parts found (no event: not .json).
+PART_DIGITS = 6
+_SPLIT_PLAN = r"^splits/(?P<table>[a-z_]+)/(?P<uid>[^/]+)/(?P<plan>[0-9a-f]{12})/"
+_SPLIT_PART = re.compile(rf"{_SPLIT_PLAN}parts/(?P<n>[0-9]{{{PART_DIGITS}}})\.json\Z")
+_SPLIT_CHAIN = re.compile(rf"{_SPLIT_PLAN}chain/(?P<n>[0-9]{{{CHUNK_DIGITS}}})\.json\Z")
 BACKUPS = "backups/"
 BACKUP_MANIFEST = "manifest"
 _BACKUP_LOCATION = re.compile(
@@ -249,6 +255,54 @@ def split_plan_prefix(table: str, upload_id: str, plan: str) -> str:
 def split_handoff_key(table: str, upload_id: str, plan: str, offset: int) -> str:
     """The object whose creation starts the split invocation that plans on from ``offset``."""
     return f"{split_plan_prefix(table, upload_id, plan)}{_digits(offset, OFFSET_DIGITS)}.json"
+
+
+def split_part_key(table: str, upload_id: str, plan: str, part: int) -> str:
+    """The object whose creation starts the split invocation that plans part ``part``."""
+    return f"{split_plan_prefix(table, upload_id, plan)}parts/{_digits(part, PART_DIGITS)}.json"
+
+
+def split_summary_prefix(table: str, upload_id: str, plan: str) -> str:
+    return f"{split_plan_prefix(table, upload_id, plan)}planned/"
+
+
+def split_summary_key(table: str, upload_id: str, plan: str, part: int) -> str:
+    """What planning part ``part`` found, under both quoting hypotheses."""
+    prefix = split_summary_prefix(table, upload_id, plan)
+    return f"{prefix}{_digits(part, PART_DIGITS)}.summary"
+
+
+def split_tree_key(table: str, upload_id: str, plan: str, level: int, index: int) -> str:
+    """The marker of node (``level`` >= 1, ``index``) of the tree of planned parts: every part
+    whose number starts with these digits is planned (level 0 is a part's summary)."""
+    digits = _digits(index, PART_DIGITS - level)
+    return f"{split_plan_prefix(table, upload_id, plan)}planned-tree/{level}/{digits}.done"
+
+
+def split_tree_children_prefix(
+    table: str, upload_id: str, plan: str, level: int, index: int
+) -> str:
+    """The prefix of the markers of node (``level`` >= 1, ``index``)'s children."""
+    digits = _digits(index, PART_DIGITS - level)
+    if level == 1:
+        return f"{split_summary_prefix(table, upload_id, plan)}{digits}"
+    return f"{split_plan_prefix(table, upload_id, plan)}planned-tree/{level - 1}/{digits}"
+
+
+def split_chain_key(table: str, upload_id: str, plan: str, first_chunk: int) -> str:
+    """The object whose creation starts the split invocation that chains the planned parts and
+    writes chunks from ``first_chunk`` on."""
+    chain = _digits(first_chunk, CHUNK_DIGITS)
+    return f"{split_plan_prefix(table, upload_id, plan)}chain/{chain}.json"
+
+
+def parse_split_work_key(key: str) -> tuple[str, str, str, str, int] | None:
+    """(table, upload_id, plan, "part" or "chain", number) of a part's or the chain's task."""
+    for kind, pattern in (("part", _SPLIT_PART), ("chain", _SPLIT_CHAIN)):
+        m = pattern.match(key)
+        if m and m["table"] in TABLES and UPLOAD_ID.match(m["uid"]):
+            return m["table"], m["uid"], m["plan"], kind, int(m["n"])
+    return None
 
 
 def load_key(table: str, upload_id: str) -> str:

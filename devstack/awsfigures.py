@@ -49,6 +49,14 @@ AWS: dict[str, Constant] = {
         "files a slice loads at a time: COPY loads a manifest's files in parallel, one per slice",
         "https://docs.aws.amazon.com/redshift/latest/dg/t_splitting-data-files.html",
     ),
+    "s3_small_request_ms": Constant(
+        50,
+        "ms",
+        "one small S3 request (under 512 KB): median latencies 'often in the tens of "
+        "milliseconds', taken here as 50 ms",
+        "https://docs.aws.amazon.com/whitepapers/latest/s3-optimizing-performance-best-practices/"
+        "timeouts-and-retries-for-latency-sensitive-applications.html",
+    ),
     "data_api_max_seconds": Constant(
         24 * 3600,
         "s",

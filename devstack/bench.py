@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib.config import DEFAULT_CHUNK_BYTES
 from devstack.benchreport import DOC, ROOT, Measured, SizeRun, count, mb, record, section
 from devstack.sample import write_hired_employees
 from devstack.settings import LOCAL_BUCKET, LocalStackSettings
@@ -71,10 +72,16 @@ def gzipped(path: Path) -> Path:
     return packed
 
 
+# The split by parts is measured with parts of one chunk grid cell: several parts even at
+# 1,000,000 rows (47 MB).
+BENCH_PART_BYTES = DEFAULT_CHUNK_BYTES
+
+
 def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measured]:
     """Split, validate and load, each alone in a fresh process, against the AWS emulator the
     local stack runs (objects on disk, as there); then the split again on the same rows
-    gzip-compressed (the later stages see the same chunks)."""
+    gzip-compressed (the later stages see the same chunks), and by parts (the same chunks
+    again)."""
     from devstack.emulator import Emulator
 
     server = Emulator(folder / "stages-emulator", tls=False, persist=True).start()
@@ -91,7 +98,9 @@ def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measure
         s3.create_bucket(Bucket=LOCAL_BUCKET)
         key = f"raw/{TABLE}/{path.name}"
         s3.upload_file(str(path), LOCAL_BUCKET, key)
-        split = run_job("split", {"key": key}, env)
+        # "split alone" is the one reader: no file here is planned by parts.
+        one_reader = {**env, "INGEST_PLAN_RANGE_BYTES": str(10**15)}
+        split = run_job("split", {"key": key}, one_reader)
         split.rows = rows
         upload = {"table": TABLE, "upload": split.report["upload_id"]}
         validate = run_job("validate", {**upload, "chunks": split.report["chunks"]}, env)
@@ -100,21 +109,37 @@ def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measure
         load.rows = rows
         packed = gzipped(path)
         s3.upload_file(str(packed), LOCAL_BUCKET, f"raw/{TABLE}/{packed.name}")
-        split_gzip = run_job("split", {"key": f"raw/{TABLE}/{packed.name}"}, env)
+        split_gzip = run_job("split", {"key": f"raw/{TABLE}/{packed.name}"}, one_reader)
         split_gzip.rows = rows
+        parted = f"raw/{TABLE}/parts-{path.name}"
+        s3.copy_object(Bucket=LOCAL_BUCKET, Key=parted, CopySource=f"{LOCAL_BUCKET}/{key}")
+        split_parts = run_job(
+            "split_parts", {"key": parted, "table": TABLE, "part_bytes": BENCH_PART_BYTES}, env
+        )
+        split_parts.rows = rows
     finally:
         server.stop()
     if split_gzip.report["chunks"] != split.report["chunks"]:
         raise RuntimeError("the gzip file did not give the same chunks as the plain one")
+    if split_parts.report["chunks"] != split.report["chunks"]:
+        raise RuntimeError("the split by parts did not give the same chunks as one reader")
+    split_parts.name = "split alone, by parts planned at once (run here one after another)"
+    report = split_parts.report
+    split_parts.note = (
+        f"{count(report['parts'], 'part')} of {BENCH_PART_BYTES / 2**20:.0f} MiB, both "
+        f"hypotheses: {report['part_cpu_seconds']:.1f} CPU s (largest part "
+        f"{report['part_cpu_max']:.2f}); chain writing the same "
+        f"{count(report['chunks'], 'chunk')}: {report['chain_cpu_seconds']:.2f} CPU s"
+    )
     split_gzip.name = "split alone, the same rows gzip-compressed"
     split_gzip.note = (
         f"{packed.stat().st_size / 1e6:,.0f} MB gzip (level 6) → the same "
-        f"{count(split.report['chunks'], 'chunk')}"
+        f"{count(split.report['chunks'], 'chunk')}, each with its restart point"
     )
     split.note = count(split.report["chunks"], "chunk")
     validate.note = "1 process, every chunk in turn"
     load.note = "DuckDB: COPY, de-duplicate, MERGE"
-    return [split, validate, load, split_gzip]
+    return [split, validate, load, split_gzip, split_parts]
 
 
 def _seed(path: Path, rows: int, sample: int, *, check_schema: bool) -> Measured:
@@ -193,7 +218,7 @@ def measure(path: Path, rows: int, chunk_rows: int, seed_sample: int, folder: Pa
         raise RuntimeError(f"the pipeline did not load the file: {report}")
 
     print("stages alone ...", flush=True)
-    split, validate, load, split_gzip = stages(path, rows, chunk_rows, folder)
+    split, validate, load, split_gzip, split_parts = stages(path, rows, chunk_rows, folder)
     split.name, validate.name, load.name = "split alone", "validate alone", "load alone"
 
     print("DuckDB floor ...", flush=True)
@@ -223,6 +248,7 @@ def measure(path: Path, rows: int, chunk_rows: int, seed_sample: int, folder: Pa
         "validate": validate,
         "load": load,
         "split_gzip": split_gzip,
+        "split_parts": split_parts,
         "floor": floor,
         "seed": seed,
         "seed_validate": strict,

@@ -18,9 +18,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 # The JSON summary's shape; devstack.scale reads only blocks of this format.
-SUMMARY_FORMAT = 2
+SUMMARY_FORMAT = 3
 # The handlers whose peak RSS must not grow with the file, and how they are named in the JSON.
-HANDLERS = ("split", "validate", "load", "split_gzip")
+HANDLERS = ("split", "validate", "load", "split_gzip", "split_parts")
 # Peak RSS from the smallest to the largest size within this ratio is called flat.
 FLAT_RATIO = 1.25
 
@@ -55,7 +55,7 @@ class SizeRun:
     chunk_rows: int
     input_bytes: int
     gzip_bytes: int
-    # pipeline, split, validate, load, split_gzip, floor, seed, seed_validate
+    # pipeline, split, validate, load, split_gzip, split_parts, floor, seed, seed_validate
     jobs: dict[str, Measured]
     checks: list[str]
     load_before: float
@@ -79,6 +79,9 @@ class SizeRun:
                 entry["s3_requests"] = job.report["s3_requests"]
             if "sample" in job.extra:
                 entry["sample_rows"] = job.extra["sample"]
+            for figure in ("parts", "part_cpu_seconds", "part_cpu_max", "chain_cpu_seconds"):
+                if figure in job.report:
+                    entry[figure] = round(float(job.report[figure]), 3)
             stages[role] = entry
         return {
             "rows": self.rows,
@@ -186,7 +189,7 @@ def side_by_side(summaries: list[dict[str, Any]]) -> list[str]:
     row("pipeline rows/s", [f"{s['pipeline_rows_per_s']:,}" for s in sizes])
     row("pipeline / floor", [f"{s['ratio_vs_floor']}" for s in sizes])
     row("pipeline / seed", [f"{s['speedup_vs_seed']}×" for s in sizes])
-    names = {"split_gzip": "split (gzip)"}
+    names = {"split_gzip": "split (gzip)", "split_parts": "split (by parts)"}
     for role in HANDLERS:
         cells = [mb(s["stages"][role]["peak_rss_mb"]) for s in sizes]
         row(

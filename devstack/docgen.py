@@ -43,6 +43,7 @@ _SHOWN = {
     f"{_OFFSET:0{keys.OFFSET_DIGITS}d}": "<offset>",
 }
 _CHUNK = 12345
+_PART = 678
 _LEVEL_INDEX = 123  # node 123 of level 2: chunks 012300-012399
 
 # (key, written by, holds), in the order an upload's objects appear.
@@ -60,19 +61,35 @@ _LAYOUT: tuple[tuple[str, str, str], ...] = (
      "a `failed` upload for an object under `raw/` that no table takes (`raw/employees/...`, "
      "a folder marker)"),
     (keys.chunk_key(_TABLE, _UID, _CHUNK), "split",
-     "a byte range of the raw file (JSON: start, end, first line, how to read it); for a "
-     "compressed or UTF-16 file, its framed records copied, each with its line number"),
+     "a byte range of the raw file (JSON: start, end, first line, how to read it); of a gzip "
+     "file, a range of its decompressed bytes with the restart point before it; for a bzip2 or "
+     "zstd file (or gzip of UTF-16 text), its framed records copied, each with its line number"),
     (keys.split_handoff_key(_TABLE, _UID, _PLAN, _OFFSET), "split",
-     "a hand-off: where planning goes on (byte offset, line, next chunk) and the chunks the "
-     "invocation before planned; its creation starts the next split invocation"),
+     "a hand-off: where planning goes on (byte offset, line, next chunk; in a gzip file, with "
+     "its restart point) and the chunks the invocation before planned; its creation starts the "
+     "next split invocation"),
+    (keys.split_part_key(_TABLE, _UID, _PLAN, _PART), "split (the raw object's invocation)",
+     "a part's task, for a plain file larger than `INGEST_PLAN_RANGE_BYTES`: the part's byte "
+     "range and where the data starts; its creation starts the invocation that plans the part"),
+    (keys.split_summary_key(_TABLE, _UID, _PLAN, _PART), "split (a part's invocation)",
+     "what planning the part found under both hypotheses (its first line starts a record, or "
+     "lies inside a quoted field): the chunks that begin and end in it, the one it leaves open, "
+     "its line count"),
+    (keys.split_tree_key(_TABLE, _UID, _PLAN, 2, _LEVEL_INDEX), "split (a part's invocation)",
+     "tree of planned parts: every part whose number starts with these digits is planned"),
+    (keys.split_chain_key(_TABLE, _UID, _PLAN, _CHUNK), "split (the last part planned, or the "
+     "chain handing on)", "the chain's task: its creation starts the invocation that chains the "
+     "parts' summaries into the plan and writes the chunks from `<n>` on, then the manifest"),
     (keys.split_manifest_key(_TABLE, _UID), "split",
      "chunk list with first/last line, record counts and byte ranges"),
     (keys.clean_key(_TABLE, _UID, _CHUNK), "validate",
      "valid rows in canonical CSV (integers in digits, timestamps as their ISO text, text quoted "
      "only when CSV needs it), plus the line each came from"),
     (keys.chunk_rejects_key(_TABLE, _UID, _CHUNK), "validate",
-     'rejected rows of one chunk: `{"row", "raw", "errors"}`'),
-    (keys.done_key(_TABLE, _UID, _CHUNK), "validate", "one chunk's counts (its done marker)"),
+     'rejected rows of one chunk: `{"row", "raw", "errors"}` (none for a chunk that rejected '
+     "none)"),
+    (keys.done_key(_TABLE, _UID, _CHUNK), "validate",
+     "one chunk's counts and cleaned size (its done marker)"),
     (keys.done_node_key(_TABLE, _UID, 2, _LEVEL_INDEX), "validate, split, re-drive",
      "completion tree: every chunk whose number starts with these digits is done"),
     (keys.load_key(_TABLE, _UID), "split or validate, whichever finishes last",
@@ -93,6 +110,8 @@ def _shown(key: str) -> str:
     for value, placeholder in _SHOWN.items():
         key = key.replace(value, placeholder)
     key = key.replace(f"{_CHUNK:0{keys.CHUNK_DIGITS}d}", "<n>")
+    key = key.replace(f"{_PART:0{keys.PART_DIGITS}d}", "<part>")
+    key = key.replace("/2/0123.done", "/<level>/<digits>.done")
     return key.replace("/2/0123.json", "/<level>/<digits>.json").replace(
         f"/{keys.UNROUTED}/<table>/", f"/{keys.UNROUTED}/"
     )

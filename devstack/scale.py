@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.api.multipart_uploads import MAX_OBJECT_BYTES
+from chalicelib.config import DEFAULT_PLAN_RANGE_BYTES
 from chalicelib.keys import CHUNK_DIGITS
 from chalicelib.pipeline.runner import STAGES
-from chalicelib.pipeline.split import CHUNK_MAX_BYTES
+from chalicelib.pipeline.split import CHUNK_MAX_BYTES, SINGLE_PASS_LIMITS
+from chalicelib.pipeline.split_parallel import SLICE, THREADS
 from chalicelib.pipeline.triggers import trigger_of
 from deploy.stage import read_stage
 from devstack.awsfigures import AWS, REDSHIFT_SLICES
@@ -60,7 +62,9 @@ class Figures:
     bytes_per_row: float
     gzip_ratio: float
     fitted: bool  # requests split into fixed + per chunk from two sizes with different chunk counts
-    stages: dict[str, StageFigures]  # split, validate, load, split_gzip
+    stages: dict[str, StageFigures]  # split, validate, load, split_gzip, split_parts
+    part_cpu_per_mb: float  # planning a part under both hypotheses, CPU s per MB of the part
+    chain_cpu_per_chunk: float  # the chain: CPU s per chunk written (summaries read included)
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def figures(summary: dict[str, Any]) -> Figures:
     fitted = large["chunks"] != small["chunks"]
     csv_mb = large["input_bytes"] / MB
     stages = {}
-    for role in ("split", "validate", "load", "split_gzip"):
+    for role in ("split", "validate", "load", "split_gzip", "split_parts"):
         measured = large["stages"][role]
         big = _classes(measured.get("s3_requests", {}))
         if fitted:
@@ -143,7 +147,10 @@ def figures(summary: dict[str, Any]) -> Figures:
             fixed_requests=fixed,
             requests_per_chunk=per_chunk,
         )
+    parts = large["stages"]["split_parts"]
     return Figures(
+        part_cpu_per_mb=parts["part_cpu_seconds"] / csv_mb,
+        chain_cpu_per_chunk=parts["chain_cpu_seconds"] / large["chunks"],
         run=str(summary["run"]),
         sizes=tuple(s["rows"] for s in sizes),
         rows=large["rows"],
@@ -213,7 +220,11 @@ class SizeModel:
     chunk_bytes: float
     stages: dict[str, StageModel]
     validate_wide: StageModel  # the validate fan-out at Lambda's default regional concurrency
-    gzip_split_seconds: float  # the copying split of the same rows gzip-compressed, one invocation
+    gzip_split: StageModel  # the same rows gzip-compressed: one reader, resumed
+    parts: int  # the plain file's parts (INGEST_PLAN_RANGE_BYTES, whole grid cells)
+    part_seconds: float  # compute of one part's invocation
+    chain_seconds: float  # the chain: compute, and its S3 requests THREADS at a time
+    fan_out_seconds: float  # the raw object's invocation writing the parts' tasks
     engine_load_seconds: float  # the load at the rate of the local engine
     files_per_slice: dict[str, int]  # one node of each type
 
@@ -225,38 +236,81 @@ def _requests(stage: StageFigures, chunks: int) -> dict[str, int]:
     }
 
 
+def chunk_count(size: int, bytes_per_row: float, chunk_rows: int) -> int:
+    """Chunks of a file of ``size`` bytes: each cell of the byte grid cut every ``chunk_rows``
+    rows (the cells all full, the last one as full as the file leaves it)."""
+    cells, rest = divmod(size, CHUNK_MAX_BYTES)
+    per_cell = math.ceil(CHUNK_MAX_BYTES / bytes_per_row / chunk_rows)
+    return cells * per_cell + math.ceil(rest / bytes_per_row / chunk_rows)
+
+
+def _one_reader(stage: StageFigures, csv_mb: float, chunks: int, dep: Deployment) -> StageModel:
+    """A split by one reader, resumed across invocations (a gzip file)."""
+    seconds = stage.cpu_per_mb * csv_mb / dep.vcpu("split")
+    # Planning hands over to a fresh invocation before the timeout: at least this many.
+    invocations = max(1, math.ceil(seconds / dep.timeout_s["split"]))
+    requests = _requests(stage, chunks)
+    # Each hand-over writes a cursor object and resumes the read with a ranged GET.
+    requests["put"] += invocations - 1
+    requests["ranged_get"] += invocations - 1
+    return StageModel(
+        invocations=invocations,
+        seconds_each=seconds / invocations,
+        gb_seconds=seconds * dep.gb("split"),
+        requests=requests,
+        wall_seconds=seconds,
+        concurrency=1,
+    )
+
+
 def model_size(label: str, size: int, fig: Figures, dep: Deployment, chunk_rows: int) -> SizeModel:
     """Invocations, GB-seconds, S3 requests and wall time of each stage for one file size."""
     rows = math.ceil(size / fig.bytes_per_row)
-    chunks = max(math.ceil(rows / chunk_rows), math.ceil(size / CHUNK_MAX_BYTES))
+    chunks = chunk_count(size, fig.bytes_per_row, chunk_rows)
     csv_mb = size / MB
-    split = fig.stages["split"]
-    split_seconds = split.cpu_per_mb * csv_mb / dep.vcpu("split")
-    # Planning hands over to a fresh invocation before the timeout: at least this many.
-    invocations = max(1, math.ceil(split_seconds / dep.timeout_s["split"]))
-    split_requests = _requests(split, chunks)
-    # Each hand-over writes a cursor object and resumes the read with a ranged GET.
-    split_requests["put"] += invocations - 1
-    split_requests["ranged_get"] += invocations - 1
+    vcpu = dep.vcpu("split")
+    part_bytes = -(-DEFAULT_PLAN_RANGE_BYTES // CHUNK_MAX_BYTES) * CHUNK_MAX_BYTES
+    parts = math.ceil(size / part_bytes)
+    part_seconds = fig.part_cpu_per_mb * (size / parts) / MB / vcpu
+    # The raw object's invocation writes the parts' tasks, THREADS requests at a time; the
+    # chain reads every summary the same way and hands out the slices' tasks, then the slices
+    # write their chunk objects at once, each THREADS at a time.
+    request = AWS["s3_small_request_ms"].value / 1000 / THREADS
+    chain_slices = math.ceil(chunks / SLICE)
+    per_chunk = fig.chain_cpu_per_chunk / vcpu + request
+    tasks = parts * request
+    # S3 takes at most so many writes a second on one prefix (the chunk objects share one).
+    chain = max(
+        (parts + chain_slices) * request + min(chunks, SLICE) * per_chunk,
+        chunks / AWS["s3_put_per_prefix"].value,
+    )
+    busy = tasks + parts * part_seconds + (parts + chain_slices) * request + chunks * per_chunk
+    running = min(parts, int(AWS["lambda_concurrency"].value))
     planned = StageModel(
-        invocations=invocations,
-        seconds_each=split_seconds / invocations,
-        gb_seconds=split_seconds * dep.gb("split"),
-        requests=split_requests,
-        wall_seconds=split_seconds,
-        concurrency=1,
+        invocations=1 + parts + chain_slices,
+        seconds_each=part_seconds,
+        gb_seconds=busy * dep.gb("split"),
+        requests=_requests(fig.stages["split_parts"], chunks),
+        wall_seconds=tasks + math.ceil(parts / running) * part_seconds + chain,
+        concurrency=running,
     )
     validate = fig.stages["validate"]
     each = validate.cpu_per_mb * (csv_mb / chunks) / dep.vcpu("validate")
 
     def fan_out(concurrency: int) -> StageModel:
         running = min(concurrency, chunks)
+        requests = _requests(validate, chunks)
+        # No faster than S3 serves one prefix's reads and writes (the worst case, one prefix).
+        bound = max(
+            (requests["get"] + requests["ranged_get"]) / AWS["s3_get_per_prefix"].value,
+            (requests["put"] + requests["list"]) / AWS["s3_put_per_prefix"].value,
+        )
         return StageModel(
             invocations=chunks,
             seconds_each=each,
             gb_seconds=chunks * each * dep.gb("validate"),
-            requests=_requests(validate, chunks),
-            wall_seconds=math.ceil(chunks / running) * each,
+            requests=requests,
+            wall_seconds=max(math.ceil(chunks / running) * each, bound),
             concurrency=running,
         )
 
@@ -284,7 +338,11 @@ def model_size(label: str, size: int, fig: Figures, dep: Deployment, chunk_rows:
             "load": loaded,
         },
         validate_wide=fan_out(int(AWS["lambda_concurrency"].value)),
-        gzip_split_seconds=fig.stages["split_gzip"].cpu_per_mb * csv_mb / dep.vcpu("split"),
+        gzip_split=_one_reader(fig.stages["split_gzip"], csv_mb, chunks, dep),
+        parts=parts,
+        part_seconds=part_seconds,
+        chain_seconds=chain,
+        fan_out_seconds=tasks,
         engine_load_seconds=engine_seconds,
         files_per_slice={node: math.ceil(chunks / slices) for node, slices in REDSHIFT_SLICES},
     )
@@ -298,8 +356,7 @@ class Ceilings:
     chunk_bytes: float  # a full chunk: chunk_rows rows, or CHUNK_MAX_BYTES if that comes first
     plain_bytes: float  # min(chunk-number width x chunk, the largest object)
     plain_bound: str
-    gzip_csv_bytes: float  # CSV a compressed/UTF-16 file may expand to within one invocation
-    gzip_file_bytes: float  # the same, compressed at the measured ratio
+    single_pass: dict[str, int]  # bytes as sent of a file copied in one invocation, by kind
     connector_load_bytes: float  # loaded within one Lambda invocation at the local engine's rate
     data_api_load_bytes: float  # within one Data API statement's 24 hours, same rate
 
@@ -309,15 +366,13 @@ def ceilings(fig: Figures, dep: Deployment, chunk_rows: int) -> Ceilings:
     chunk_bytes = min(chunk_rows * fig.bytes_per_row, float(CHUNK_MAX_BYTES))
     by_chunks = max_chunks * chunk_bytes
     plain = min(by_chunks, float(MAX_OBJECT_BYTES))
-    gzip_csv = dep.timeout_s["split"] * dep.vcpu("split") / fig.stages["split_gzip"].cpu_per_mb * MB
     load_bytes_per_s = MB / fig.stages["load"].seconds_per_mb
     return Ceilings(
         max_chunks=max_chunks,
         chunk_bytes=chunk_bytes,
         plain_bytes=plain,
         plain_bound="chunk numbers" if by_chunks <= MAX_OBJECT_BYTES else "object size",
-        gzip_csv_bytes=gzip_csv,
-        gzip_file_bytes=gzip_csv * fig.gzip_ratio,
+        single_pass={kind: limit for kind, (limit, _) in SINGLE_PASS_LIMITS.items()},
         connector_load_bytes=AWS["lambda_max_seconds"].value * load_bytes_per_s,
         data_api_load_bytes=AWS["data_api_max_seconds"].value * load_bytes_per_s,
     )

@@ -16,7 +16,9 @@ from chalicelib.api.multipart_uploads import MAX_OBJECT_BYTES
 from chalicelib.keys import CHUNK_DIGITS
 from chalicelib.pipeline.runner import STAGES
 from chalicelib.pipeline.split import CHUNK_MAX_BYTES
+from devstack import endtoend
 from devstack.awsfigures import AWS, REDSHIFT_NODES_URL, REDSHIFT_SLICES, S3_OBJECT_LIMITS_URL
+from devstack.bench import BENCH_PART_BYTES
 from devstack.scale import DOC, ROOT, current
 
 if TYPE_CHECKING:
@@ -92,10 +94,25 @@ def _measured(model: Model) -> list[str]:
         f" {fig.rows:,} rows, {_bytes(fig.input_bytes)}, "
         f"{fig.chunks:,} chunks; {fig.bytes_per_row:.2f} bytes per row; gzip (level 6) makes it "
         f"{fig.gzip_ratio:.3f} of its size. Each stage alone, in one process, per MB of CSV "
-        f"(for the gzip split, of the CSV inside); {how}. {_split_kind(model)}:",
+        f"(for the gzip split, of the CSV inside); {how}. {_split_kind(model)}; `split` is one "
+        f"reader, `split parts` the same file by parts of {_bytes(BENCH_PART_BYTES)}, every "
+        f"invocation in turn (planning a part under both hypotheses: "
+        f"{fig.part_cpu_per_mb:.4f} CPU s per MB, {1 / fig.part_cpu_per_mb:,.1f} MB per CPU "
+        f"second; the chain: {fig.chain_cpu_per_chunk * 1000:,.1f} ms of CPU per chunk), "
+        f"`split gzip` one reader of the gzip file, a restart point kept with every chunk:",
         "",
-        _row(["stage", "seconds / MB", "CPU s / MB", "peak RSS MB", "S3 per chunk", "S3 fixed"]),
-        _row(["---"] * 6),
+        _row(
+            [
+                "stage",
+                "seconds / MB",
+                "CPU s / MB",
+                "MB / CPU s",
+                "peak RSS MB",
+                "S3 per chunk",
+                "S3 fixed",
+            ]
+        ),
+        _row(["---"] * 7),
     ]
     for role, stage in fig.stages.items():
         per = ", ".join(f"{c} {v:.2f}" for c, v in stage.requests_per_chunk.items() if v)
@@ -106,6 +123,7 @@ def _measured(model: Model) -> list[str]:
                     role.replace("_", " "),
                     f"{stage.seconds_per_mb:.4f}",
                     f"{stage.cpu_per_mb:.4f}",
+                    f"{1 / stage.cpu_per_mb:,.1f}" if stage.cpu_per_mb else "",
                     f"{stage.peak_rss_mb:.0f}",
                     per or "0",
                     fixed or "0",
@@ -226,7 +244,7 @@ def _sizes(model: Model) -> list[str]:
         add("wall time", [_time(m.wall_seconds) for m in stages])
 
     block(
-        "split planning: one reader, resumed across invocations",
+        "split planning: by parts at once, then the chain and its slices",
         [s.stages["split"] for s in sizes],
         dep.timeout_s["split"],
     )
@@ -257,10 +275,9 @@ def _sizes(model: Model) -> list[str]:
     add("peak request rate", [_rates(m) for m in loads])
     for node, _ in REDSHIFT_SLICES:
         add(f"COPY files per slice, 1 {node}", [_n(s.files_per_slice[node]) for s in sizes])
-    split_timeout = dep.timeout_s["split"]
     add(
-        "the same rows gzip-compressed: split in one invocation",
-        [_time(s.gzip_split_seconds) + _fits(s.gzip_split_seconds, split_timeout) for s in sizes],
+        "the same rows gzip-compressed: one reader, resumed (invocations, wall time)",
+        [f"{_n(s.gzip_split.invocations)}, {_time(s.gzip_split.wall_seconds)}" for s in sizes],
     )
     lines += [
         "",
@@ -269,18 +286,18 @@ def _sizes(model: Model) -> list[str]:
         "as the files-per-slice rows show, so it says how the size compares with the limits, not "
         "what a given cluster does. Through the Data API (the deployed stages) the Lambda only "
         "submits the statement and ends; its GB-seconds are not measured apart from the engine's. "
-        "The split's invocations are the fewest its compute fits in at the handler's timeout; "
-        "the margin it hands over with may add one. Wall times add nothing for start-up, "
-        "queueing or hand-overs, and the stages are shown apart: validation starts as the first "
-        "chunks are planned.",
+        "A plain file's split counts the raw object's invocation, one per part (its compute is "
+        "the row's, planning both hypotheses), and one per slice of chunk objects; its wall "
+        "time is the parts at Lambda's regional default concurrency, then the chain. A gzip "
+        "file's invocations are the fewest its compute fits in at the handler's timeout; the "
+        "margin it hands over with may add one. Wall times add nothing for start-up, queueing or "
+        "hand-overs, and the stages are shown apart here (put one after another below).",
     ]
     return lines
 
 
 def _limits(model: Model) -> list[str]:
     c = model.ceilings
-    dep = model.deployment
-    split_timeout = dep.timeout_s["split"]
     return [
         "## The largest file and the longest load each design choice allows",
         "",
@@ -292,11 +309,14 @@ def _limits(model: Model) -> list[str]:
         f"{MAX_OBJECT_BYTES / 1024**4:.0f} TiB ({_bytes(MAX_OBJECT_BYTES)}). "
         f"The largest plain file is **{_bytes(c.plain_bytes)}**, "
         f"bound by the {c.plain_bound}.",
-        f"- **Compressed or UTF-16 file (split in one invocation):** the gzip split measured "
-        f"{1 / model.figures.stages['split_gzip'].cpu_per_mb:,.1f} MB of CSV per CPU second; "
-        f"× {split_timeout:,} s × {dep.vcpu('split'):.3f} vCPU ({dep.memory_mb['split']:,} MB) "
-        f"is **{_bytes(c.gzip_csv_bytes)} of CSV**, about {_bytes(c.gzip_file_bytes)} as gzip "
-        f"at the measured ratio. A bigger one must be sent uncompressed.",
+        "- **gzip file (one reader, resumed across invocations at restart points):** Lambda's "
+        "time puts no ceiling on it either; its chunks and keys bound it as they bound a plain "
+        "file's CSV.",
+        f"- **bzip2 or zstd file, or gzip of UTF-16 text (copied in one invocation):** refused "
+        f"before any work "
+        f"when larger than one invocation can copy (`split.SINGLE_PASS_LIMITS`): "
+        f"{', '.join(f'{kind} {_bytes(limit)}' for kind, limit in c.single_pass.items())} as "
+        f"sent, each with its remedy in the message.",
         f"- **Load through a connection:** bound by the Lambda's "
         f"{AWS['lambda_max_seconds'].value:,.0f} s; at the load rate measured on the local engine "
         f"({1 / model.figures.stages['load'].seconds_per_mb:,.1f} MB/s) that is "
@@ -310,7 +330,13 @@ def _limits(model: Model) -> list[str]:
 
 
 def block(model: Model) -> str:
-    parts = [_measured(model), _constants(model), _sizes(model), _limits(model)]
+    parts = [
+        _measured(model),
+        _constants(model),
+        _sizes(model),
+        endtoend.section(model),
+        _limits(model),
+    ]
     lines = [START]
     for part in parts:
         lines += ["", *part]

@@ -207,6 +207,11 @@ class UploadStatus:
     split_invocations: Annotated[
         int | None, "How many invocations the split took, once split (it hands on when out of time)"
     ]
+    planning: Annotated[
+        Literal["parallel", "sequential"] | None,
+        "How the split read the file, once split: by parts at once (a large plain file), or by "
+        "one reader that resumes across invocations",
+    ]
     retryable: Annotated[
         bool,
         "Whether POST /api/v1/uploads/{id}/retry can help: true for a failed upload whose "
@@ -286,6 +291,7 @@ def describe(s3: S3Client, settings: Settings, upload: Upload) -> UploadStatus:
         header_skipped=found.get("header_skipped"),
         split=found.get("split"),
         split_invocations=found.get("split_invocations"),
+        planning=found.get("planning"),
         retryable=retryable(s3, bucket, upload),
         warnings=[UploadWarning(**w) for w in upload.warnings or []],
     )

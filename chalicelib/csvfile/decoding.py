@@ -25,6 +25,8 @@ OUT_BYTES = 1024 * 1024
 _ZSTD_PIECE = 512
 # Python's codec names for the encodings an upload may name.
 CODECS = {"utf-8": "utf-8", "utf-16": "utf-16", "cp1252": "cp1252", "latin-1": "latin-1"}
+# A range of a UTF-16 file has no BOM of its own: its chunk names the byte order's codec.
+CODECS.update({"utf-16-le": "utf-16-le", "utf-16-be": "utf-16-be"})
 _ESCAPE = "ingest-undecodable"
 
 

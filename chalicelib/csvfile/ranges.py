@@ -2,11 +2,14 @@
 
 The planner reads the file once, as a stream, and finds where chunks can start and end: on
 record boundaries (a line break outside quotes, with the quoting rules of ``boundaries.scan``
-and the upload's delimiter), every ``max_records`` records or about ``max_bytes`` bytes. It
-holds one read block at a time, whatever the size of a record. A chunk is then read back by
-its byte range alone (``pipeline/chunks.py``): the records of the ranges, one after the other,
-are the records of the file, with the same line numbers.
-This module knows nothing about S3 or tables.
+and the upload's delimiter). A chunk ends after ``max_records`` records, or at the first record
+end at or past the next multiple of ``max_bytes`` in the file (the byte grid), whichever comes
+first. The grid is counted from the file's first byte, not from the chunk's, so where a chunk
+ends depends only on where the grid cell it is in began: a reader of one part of the file can
+plan it without the parts before it (``parallel.py``). It holds one read block at a time,
+whatever the size of a record. A chunk is then read back by its byte range alone
+(``pipeline/chunks.py``): the records of the ranges, one after the other, are the records of the
+file, with the same line numbers. This module knows nothing about S3 or tables.
 """
 
 from __future__ import annotations
@@ -53,6 +56,18 @@ def _simple_lines(delimiter: bytes) -> re.Pattern[bytes]:
     return re.compile(rb'(?:[^"\n]*+\n|%s\n)*+' % fields)
 
 
+@dataclass(frozen=True)
+class OpenSpan:
+    """A chunk that the end of a part of the file left unfinished: it began at ``start`` on
+    ``first_line``, holds ``records`` whole records, then a record begun on ``record_line`` whose
+    quoted field goes on past the part's end."""
+
+    start: int
+    first_line: int
+    records: int
+    record_line: int
+
+
 class Planner:
     """Finds chunk boundaries in a stream that starts at byte ``offset`` (a record boundary) of
     the file, on line ``line``.
@@ -60,7 +75,10 @@ class Planner:
     ``skip_bom`` says the file is UTF-8, whose leading byte order mark is not text: the first
     chunk starts after it, so no reader of a range ever sees it. ``skip_record`` and ``spans``
     read on from where the last left off; ``offset`` and ``line`` are always where the next
-    chunk would start.
+    chunk would start. ``quoted`` says the stream starts inside a quoted field of a record begun
+    before it (``skip_record`` then steps to that record's end). ``part`` says the stream ends
+    where a part of the file ends, not the file: a record still open there is left open
+    (``open_span``), not ended.
     """
 
     def __init__(
@@ -72,6 +90,8 @@ class Planner:
         delimiter: str = ",",
         skip_bom: bool = False,
         read_bytes: int = PLAN_READ_BYTES,
+        quoted: bool = False,
+        part: bool = False,
     ) -> None:
         self._source = source
         self._read_bytes = read_bytes
@@ -79,8 +99,9 @@ class Planner:
         self._simple = _simple_lines(delimiter.encode()).match
         self._data, self._pos, self._base, self._eof = b"", 0, offset, False
         self._line = line
-        self._in_record = False  # inside a record that is not a simple line
-        self._quoting = START  # the quoting state inside it
+        self._in_record = quoted  # inside a record that is not a simple line
+        self._quoting = QUOTED if quoted else START  # the quoting state inside it
+        self._part = part
         self._record_line = line  # the line it starts on
         self._records = 0  # records taken since the last boundary handed out
         self._last_line = line
@@ -130,19 +151,32 @@ class Planner:
         return next(self.spans(1, 1), None) is not None
 
     def spans(self, max_records: int, max_bytes: int) -> Iterator[Span]:
-        """The spans from here on, each ``max_records`` records or, once ``max_bytes`` is
-        reached, up to the end of the record that crosses it."""
+        """The spans from here on, each ``max_records`` records or, once the next multiple of
+        ``max_bytes`` in the file is reached, up to the end of the record that reaches it."""
+        self._start()  # the grid cell is the data's, after a byte order mark, as a part's is
+        grid = (self.offset // max_bytes + 1) * max_bytes
         while True:
-            room_bytes = max_bytes - (self._here() - self.offset)
-            if not self._step(max_records - self._records, room_bytes):
+            if not self._step(max_records - self._records, grid - self._here()):
                 break
             if (not self._in_record and self._records) and (
-                self._records >= max_records or self._here() - self.offset >= max_bytes
+                self._records >= max_records or self._here() >= grid
             ):
                 yield self._cut()
+                grid = (self.offset // max_bytes + 1) * max_bytes
         self.finished = True
-        if self._records:
+        if self._records and not (self._part and self._in_record):
             yield self._cut()
+
+    def open_span(self) -> OpenSpan | None:
+        """The chunk the end of a ``part`` left unfinished, once ``spans`` has run out."""
+        if not (self._part and self._in_record):
+            return None
+        return OpenSpan(self.offset, self.line, self._records, self._record_line)
+
+    @property
+    def lines_read(self) -> int:
+        """The line the stream's end is on (as ``line`` counts them)."""
+        return self._line
 
     def _here(self) -> int:
         return self._base + self._pos
@@ -183,6 +217,12 @@ class Planner:
             self._in_record, self._quoting, self._record_line = True, START, self._line
         eol = data.find(b"\n", pos)
         if eol < 0:
+            if self._eof and self._part:
+                self._pos = len(data)
+                if not self._in_record or self._quoting != QUOTED:
+                    # A part ends just after a line break, so only a quoted record is left.
+                    raise ValueError("a part of the file must end after a line break")
+                return False
             if self._eof:  # the last record, without a line break
                 self._pos = len(data)
                 self._end_record()

@@ -137,6 +137,7 @@ class RowChecker:
         self._column_validators = [
             Draft202012Validator(c.schema, format_checker=FORMATS) for c in table.columns
         ]
+        self._first_error_validators = [_by_rule_order(c.schema) for c in table.columns]
         # Bad rows repeat their mistakes (a missing field, the same impossible date, a short
         # row): a field's reason depends only on its column and value, and the row's own
         # keywords only on the number of fields, so both are remembered, within bounds.
@@ -216,8 +217,8 @@ class RowChecker:
         key = (index, type(value).__name__, value)
         if cacheable and key in self._field_reasons:
             return self._field_reasons[key]
-        errors = sorted(self._column_validators[index].iter_errors(value), key=_rule_order)
-        reason = self._explain(index, errors[0], ()) if errors else None
+        first = _first_error(self._first_error_validators[index], value)
+        reason = self._explain(index, first, ()) if first is not None else None
         if cacheable:
             if len(self._field_reasons) >= _REASON_CACHE_LIMIT:
                 self._field_reasons.clear()
@@ -299,6 +300,50 @@ _REASON_CACHE_LIMIT = 10_000
 
 def _rule_order(error: ValidationError) -> int:
     return _RULE_ORDER.get(str(error.validator), 3)
+
+
+# Keywords that judge a value each on its own: a schema of only these can be checked a few
+# keywords at a time with the same errors.
+_INDEPENDENT = {
+    "title",
+    "description",
+    "type",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "not",
+    "enum",
+    "const",
+}
+
+
+def _by_rule_order(schema: dict[str, Any]) -> list[Draft202012Validator]:
+    """Validators for ``schema``'s keywords, one per rule order (``_RULE_ORDER``), lowest first;
+    each keeps the keywords in the schema's order. One validator of the whole schema if it has
+    keywords that may depend on each other."""
+    if set(schema) - _INDEPENDENT:
+        return [Draft202012Validator(schema, format_checker=FORMATS)]
+    groups: dict[int, dict[str, Any]] = {}
+    for keyword, value in schema.items():
+        groups.setdefault(_RULE_ORDER.get(keyword, 3), {})[keyword] = value
+    return [Draft202012Validator(groups[order], format_checker=FORMATS) for order in sorted(groups)]
+
+
+def _first_error(validators: list[Draft202012Validator], value: Any) -> ValidationError | None:
+    """The error a column gives first against ``value`` in rule order: the same error as
+    sorting every error of the whole schema (a stable sort keeps the schema's order within an
+    order), without checking the rules of a later order once an earlier one failed (a date
+    that is not even shaped like one is not parsed)."""
+    for validator in validators:
+        found: ValidationError | None = next(validator.iter_errors(value), None)
+        if found is not None:
+            return found
+    return None
 
 
 def _error_order(item: tuple[int, ValidationError]) -> tuple[int, int]:

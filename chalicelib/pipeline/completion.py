@@ -33,7 +33,7 @@ def read_done(s3: S3Client, bucket: str, table: str, upload_id: str) -> list[Chu
     for key in done_chunks(s3, bucket, table, upload_id):
         data = storage.get_json(s3, bucket, key)
         if data is not None:
-            results.append(ChunkDone(**data))
+            results.append(ChunkDone.from_json(data))
     return sorted(results, key=lambda d: d.n)
 
 
@@ -90,7 +90,9 @@ def request_load_if_complete(
     never both start a load. Return whether this call wrote the trigger.
     """
     table, upload_id = upload.table, upload.upload_id
-    current = read(s3, bucket, table, upload_id) or upload
+    # The total, once recorded, does not change: only an upload read before it was is read again.
+    current = upload if upload.chunks_total is not None else read(s3, bucket, table, upload_id)
+    current = current or upload
     total = current.chunks_total
     if chunk is None:  # the split: climb from the last chunk, once the total is on record
         if total is None:

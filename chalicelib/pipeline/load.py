@@ -221,7 +221,9 @@ def copy_manifest(
         if chunk.rows_valid == 0:
             continue
         key = keys.clean_key(table.name, upload.upload_id, chunk.n)
-        size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        size = chunk.clean_bytes
+        if size is None:  # a marker from before the size was recorded
+            size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
         entries.append(
             {"url": keys.s3_uri(bucket, key), "mandatory": True, "meta": {"content_length": size}}
         )

@@ -50,6 +50,11 @@ logger = logging.getLogger(__name__)
 # writes the rule's pattern.
 STATEMENT_PREFIX = f"{event_queue_prefix()}-load:"
 STATEMENT_KEY = "load_statement"
+# A submission's number and time, written before the batch is sent: a delivery that finds them
+# without a statement id sends the very same batch again (same ClientToken, same parameters,
+# loaded_at included), which the Data API answers with the first statement, where a batch
+# rebuilt with another time would be refused for reusing the token.
+SUBMISSION_KEY = "load_submission"
 # How long a load waits on its batch's completion event before the sweep asks again. Longer than
 # the event's usual delay (seconds), short enough that a lost event costs minutes, not hours.
 RECHECK_AFTER = timedelta(minutes=5)
@@ -168,23 +173,30 @@ def _submit(
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
     manifest = load.copy_manifest(s3, bucket, table, upload, done)
     storage.put_json(s3, bucket, manifest_key, manifest)
-    submissions = int(upload.extra.get("load_submissions", 0)) + 1
+    pending = upload.extra.get(SUBMISSION_KEY)
+    if pending is None:
+        pending = {
+            "number": int(upload.extra.get("load_submissions", 0)) + 1,
+            "at": datetime.now(UTC).replace(tzinfo=None, microsecond=0).isoformat(),
+        }
+        extra = {**upload.extra, SUBMISSION_KEY: pending}
+        upload = state.advance(s3, bucket, upload, "loading", extra=extra)
     statements = sql.load_batch(
         table,
         upload.upload_id,
         keys.s3_uri(bucket, manifest_key) if manifest["entries"] else None,
         redshift.iam_role,
-        datetime.now(UTC).replace(tzinfo=None),
+        datetime.fromisoformat(pending["at"]),
     )
     statement_id = api.submit(
         statements,
         name=statement_name(table.name, upload.upload_id),
         # The same submission delivered twice gets the first statement back, not a second one.
-        token=f"{upload.upload_id}-{submissions}",
+        token=f"{upload.upload_id}-{pending['number']}",
         with_event=redshift.data_events,
     )
     logger.info("load.submitted", extra={"statement_id": statement_id, "table": table.name})
-    extra = {**upload.extra, STATEMENT_KEY: statement_id, "load_submissions": submissions}
+    extra = {**upload.extra, STATEMENT_KEY: statement_id, "load_submissions": pending["number"]}
     return state.advance(s3, bucket, upload, "loading", extra=extra)
 
 
@@ -218,7 +230,11 @@ def _settle(
             return _fail(s3, bucket, upload, exc.message)
     # The batch rolled back: forget it, so the next delivery submits a new one.
     upload = state.advance(
-        s3, bucket, upload, "loading", extra={**upload.extra, STATEMENT_KEY: None}
+        s3,
+        bucket,
+        upload,
+        "loading",
+        extra={**upload.extra, STATEMENT_KEY: None, SUBMISSION_KEY: None},
     )
     error = status.failure()
     if isinstance(error, PermanentWarehouseError):

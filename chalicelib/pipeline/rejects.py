@@ -190,7 +190,12 @@ def write_rejects(
     is shown each line written."""
     # Chunks hold consecutive lines, so their rejects files, one after the other, are in row
     # order: only the duplicates need merging in, and one chunk's file is held at a time.
-    chunks = (_body(s3, bucket, keys.chunk_rejects_key(table, upload_id, d.n)) for d in done)
+    # A chunk that rejected nothing wrote no file.
+    chunks = (
+        _body(s3, bucket, keys.chunk_rejects_key(table, upload_id, d.n))
+        for d in done
+        if d.rows_rejected
+    )
     body = s3.get_object(Bucket=bucket, Key=keys.duplicates_key(table, upload_id))["Body"]
     duplicates = body.iter_lines(chunk_size=READ_BYTES)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:

@@ -17,7 +17,7 @@ import io
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from chalicelib import keys, storage
@@ -222,9 +222,11 @@ def _load(
     """Write the cleaned chunk and its manifest, then MERGE; return the superseded rows."""
     bucket = settings.bucket
     clean_key = keys.clean_key(table.name, upload.upload_id, done.n)
-    s3.put_object(Bucket=bucket, Key=clean_key, Body=clean.encode(), ContentType="text/csv")
+    body = clean.encode()
+    s3.put_object(Bucket=bucket, Key=clean_key, Body=body, ContentType="text/csv")
     manifest_key = keys.copy_manifest_key(table.name, upload.upload_id)
-    storage.put_json(s3, bucket, manifest_key, copy_manifest(s3, bucket, table, upload, [done]))
+    sized = replace(done, clean_bytes=len(body))
+    storage.put_json(s3, bucket, manifest_key, copy_manifest(s3, bucket, table, upload, [sized]))
     try:
         merged = upsert.merge_manifest(
             warehouse, table, keys.s3_uri(bucket, manifest_key), upload.upload_id

@@ -51,7 +51,9 @@ class StageEvent:
 
     ``upload_id`` is None only for a file copied straight into ``raw/<table>/`` (the split
     derives its id); ``chunk`` is set for ``validate``, and for ``split`` either ``filename`` (a
-    raw object) or ``plan`` and ``offset`` (a hand-off: plan on from byte ``offset``).
+    raw object) or ``plan`` and ``offset`` (a hand-off: plan on from byte ``offset``), or ``plan``
+    and ``part`` (plan one part) or ``plan`` and ``chain`` (chain the parts, writing chunks from
+    that number on).
     """
 
     stage: Stage
@@ -62,6 +64,8 @@ class StageEvent:
     filename: str | None = None
     plan: str | None = None
     offset: int | None = None
+    part: int | None = None
+    chain: int | None = None
 
     @property
     def raw(self) -> keys.RawKey:
@@ -77,6 +81,12 @@ def parse_stage_key(key: str) -> StageEvent | None:
     load = keys.parse_load_key(key)
     if load is not None:
         return StageEvent("load", key, load[0], load[1])
+    work = keys.parse_split_work_key(key)
+    if work is not None:
+        table, uid, plan, kind, number = work
+        if kind == "part":
+            return StageEvent("split", key, table, uid, plan=plan, part=number)
+        return StageEvent("split", key, table, uid, plan=plan, chain=number)
     handoff = keys.parse_split_handoff_key(key)
     if handoff is not None:
         table, uid, plan, offset = handoff

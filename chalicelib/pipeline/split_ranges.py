@@ -1,9 +1,11 @@
 """The split by byte ranges: plan chunks on the raw file, hand on when the budget runs out.
 
 Owns the split of a file that can be read by ranges (not compressed, in UTF-8, cp1252 or
-latin-1, any delimiter): one streaming read finds the chunk boundaries (``csvfile/ranges.py``)
-and each chunk is written as a small range object (``chunks.py``), which starts its validation
-at once. When the invocation's budget (``budget.py``) runs low it writes a hand-off,
+latin-1, any delimiter; a UTF-16 file by its code units, ``csvfile/utf16.py``; a gzip file by
+its decompressed bytes, each chunk with a restart point, ``csvfile/inflate.py``) by one reader:
+one streaming read finds the chunk boundaries (``csvfile/ranges.py``) and each chunk is written
+as a small range object (``chunks.py``), which starts its validation at once. When the
+invocation's budget (``budget.py``) runs low it writes a hand-off,
 ``splits/<table>/<id>/<plan>/<offset>.json``, whose creation starts a fresh invocation that
 reads on from ``offset`` with a ranged GET; so no file is too large for one invocation's time.
 
@@ -20,14 +22,15 @@ import io
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
-from chalicelib.csvfile import decoding, sniff
+from chalicelib.csvfile import decoding, sniff, utf16
 from chalicelib.csvfile.boundaries import READ_BYTES
 from chalicelib.csvfile.delimiters import Delimited
-from chalicelib.csvfile.ranges import Planner
+from chalicelib.csvfile.inflate import GzipReader, RestartPoint
+from chalicelib.csvfile.ranges import Planner, Span
 from chalicelib.errors import StateTransitionError
 from chalicelib.pipeline import chunks, completion, rawfile, state
 
@@ -69,46 +72,98 @@ class _Progress:
     invocation: int
     detected: dict[str, Any]
     chunks: list[dict[str, int]] = field(default_factory=list)  # planned by this invocation
+    restart: dict[str, Any] | None = None  # a gzip file's restart point at or before offset
+    units: str | None = None  # a UTF-16 file's byte order: offsets count its code units
+    size: int | None = None  # the file's size, where offsets are code units
 
 
 def readable_by_ranges(head: bytes, options: FileOptions) -> bool:
-    """True if the file whose first bytes are ``head`` can be split by ranges."""
+    """True if the file whose first bytes are ``head`` (decompressed, for a gzip file) can be
+    split by ranges."""
     found = sniff.sniff(head)
     if found.refusal or found.compression or head.startswith(sniff.UTF16_BOMS):
         return False
     return options.encoding in RANGE_ENCODINGS
 
 
-def plan_id(upload: Upload, chunk_rows: int, max_bytes: int) -> str:
-    """Names one plan: the same file, read the same way, cut at the same sizes."""
-    basis = json.dumps([upload.source_etag, upload.options, chunk_rows, max_bytes], sort_keys=True)
+def plan_id(upload: Upload, settings: Settings, parts: int | None = None) -> str:
+    """Names one plan: the same file, read the same way, cut at the same sizes (on the byte
+    grid), by one reader or by the same parts."""
+    basis = json.dumps(
+        [
+            upload.source_etag,
+            upload.options,
+            settings.chunk_rows,
+            settings.chunk_bytes,
+            "grid",
+            parts and settings.part_bytes,
+        ],
+        sort_keys=True,
+    )
     return hashlib.sha256(basis.encode()).hexdigest()[:12]
+
+
+def open_planner(
+    stream: io.BufferedReader, table: str, options: FileOptions, compression: str | None = None
+) -> tuple[Planner, dict[str, Any]]:
+    """A planner on the file ``stream`` reads from its first byte (decompressed), past its
+    header; and what the status shows of how the file is read."""
+    planner = Planner(
+        stream,
+        delimiter=options.delimiter,
+        skip_bom=options.encoding == "utf-8",
+    )
+    skipped = _skip_header(planner, table, options)
+    detected = {"compression": compression, "encoding": options.encoding, "header_skipped": skipped}
+    return planner, {**detected, "split": "ranges"}
+
+
+def open_utf16_planner(
+    stream: io.BufferedReader, table: str, options: FileOptions
+) -> tuple[Planner, dict[str, Any]]:
+    """A planner on the code units of the UTF-16 file ``stream`` reads from its BOM on, past its
+    header (offsets count code units after the BOM); and what the status shows."""
+    big_endian = stream.read(utf16.BOM_BYTES) == b"\xfe\xff"
+    units = utf16.CodeUnits(stream, big_endian=big_endian)
+    planner = Planner(units, delimiter=options.delimiter)
+    raw = RawHead(units, utf16.codec(big_endian))
+    skipped = _skip_header(planner, table, options, raw)
+    detected = {"compression": None, "encoding": "utf-16", "header_skipped": skipped}
+    return planner, {**detected, "split": "ranges", "units": "be" if big_endian else "le"}
+
+
+@dataclass(frozen=True)
+class RawHead:
+    """Where the text of a UTF-16 file's first line is read from: its first bytes, kept."""
+
+    units: utf16.CodeUnits
+    codec: str
 
 
 def start(
     s3: S3Client,
     settings: Settings,
     upload: Upload,
-    stream: io.BufferedReader,
-    options: FileOptions,
+    planner: Planner,
+    detected: dict[str, Any],
     budget: Budget,
-    max_bytes: int,
+    gzip: GzipReader | None = None,
+    size: int | None = None,
 ) -> Outcome:
-    """Plan the file from its first byte (``stream`` reads it), its header skipped."""
-    planner = Planner(
-        stream,
-        delimiter=options.delimiter,
-        skip_bom=options.encoding == "utf-8",
-    )
-    skipped = _skip_header(planner, upload.table, options)
-    detected = {"compression": None, "encoding": options.encoding, "header_skipped": skipped}
-    progress = _Progress(planner.offset, planner.line, 0, 0, 1, {**detected, "split": "ranges"})
-    return _plan(s3, settings, upload, planner, progress, budget, max_bytes)
+    """Plan the file on from where ``planner`` stands (its data's start), one reader; of a gzip
+    file, the decompressed bytes ``gzip`` reads; of a UTF-16 file (``size`` bytes), its code
+    units."""
+    units = detected.pop("units", None)
+    detected = {**detected, "planning": "sequential"}
+    progress = _Progress(planner.offset, planner.line, 0, 0, 1, detected)
+    if units is not None:
+        progress.units, progress.size = units, size
+    if gzip is not None:
+        progress.restart = gzip.restart_point(planner.offset).to_json()
+    return _plan(s3, settings, upload, planner, progress, budget, gzip)
 
 
-def resume(
-    s3: S3Client, settings: Settings, event: StageEvent, budget: Budget, max_bytes: int
-) -> Outcome | None:
+def resume(s3: S3Client, settings: Settings, event: StageEvent, budget: Budget) -> Outcome | None:
     """Plan on from the hand-off ``event`` names; None if there is nothing to do any more."""
     bucket = settings.bucket
     upload = state.read(s3, bucket, event.table, event.upload_id or "")
@@ -117,28 +172,46 @@ def resume(
         reason = "no such upload" if upload is None else f"upload is {upload.state}"
         logger.info("split.handoff_ignored", extra={"reason": reason})
         return None
-    if plan_id(upload, settings.chunk_rows, max_bytes) != event.plan:
+    if plan_id(upload, settings) != event.plan:
         logger.info("split.handoff_ignored", extra={"reason": "from an earlier plan"})
         return None
     progress = _Progress(**{**handoff, "chunks": []})
-    source = chunks.open_range(
-        s3, bucket, upload.source_key or "", upload.source_etag or "", progress.offset, None
-    )
+    key, etag = upload.source_key or "", upload.source_etag or ""
+    gzip = None
+    source: Source
+    if progress.units is not None:
+        at = utf16.raw_offset(progress.offset, progress.size or 0)
+        source = utf16.CodeUnits(
+            chunks.open_range(s3, bucket, key, etag, at, None), big_endian=progress.units == "be"
+        )
+    elif progress.restart is None:
+        source = chunks.open_range(s3, bucket, key, etag, progress.offset, None)
+    else:
+        point = RestartPoint.from_json(progress.restart)
+        gzip = GzipReader(chunks.open_range(s3, bucket, key, etag, point.read_from, None), point)
+        source = chunks.Sliced(gzip, progress.offset - point.out, None)
     planner = Planner(
         source,
         offset=progress.offset,
         line=progress.line,
         delimiter=(upload.options or {}).get("delimiter", ","),
     )
-    return _plan(s3, settings, upload, planner, progress, budget, max_bytes)
+    return _plan(s3, settings, upload, planner, progress, budget, gzip)
 
 
-def _skip_header(planner: Planner, table: str, options: FileOptions) -> bool:
+def _skip_header(
+    planner: Planner, table: str, options: FileOptions, raw: RawHead | None = None
+) -> bool:
     if options.header == "no":
         return False
     planner.skip_blank_lines()  # not rows: the header is the first line that is not blank
     if options.header == "auto":
+        start = planner.offset
         line = planner.first_line_bytes(READ_BYTES)
+        if raw is not None:  # the units stand for the text: read the line's own bytes
+            head = raw.units.head[2 * start : 2 * (start + len(line))]
+            line = decoding.Transcoded(io.BytesIO(head), raw.codec).read()
+            options = replace(options, encoding="utf-8")
         if not rawfile.is_header(table, _as_read(line, options)):
             return False
     return planner.skip_record()
@@ -161,18 +234,25 @@ def _plan(
     planner: Planner,
     progress: _Progress,
     budget: Budget,
-    max_bytes: int,
+    gzip: GzipReader | None,
 ) -> Outcome:
     bucket, table, upload_id = settings.bucket, upload.table, upload.upload_id
-    plan = plan_id(upload, settings.chunk_rows, max_bytes)
+    plan = plan_id(upload, settings)
     source = (upload.source_key or "", upload.source_etag or "")
     options = upload.options or {"encoding": "utf-8", "delimiter": ","}
+    if progress.units is not None:
+        options = {**options, "encoding": utf16.codec(progress.units == "be")}
     first_offset, slowest = progress.offset, 0.0
     started = time.monotonic()
-    for span in planner.spans(settings.chunk_rows, max_bytes):
+    for span in planner.spans(settings.chunk_rows, settings.chunk_bytes):
         step = time.monotonic()
-        chunks.write_range(s3, bucket, (table, upload_id, progress.n), source, span, options)
-        progress.chunks.append({"n": progress.n, **span.to_json()})
+        restart = None if progress.restart is None else RestartPoint.from_json(progress.restart)
+        chunk = (table, upload_id, progress.n)
+        found = span if progress.units is None else in_file(span, progress.size or 0)
+        chunks.write_range(s3, bucket, chunk, source, found, options, restart)
+        if gzip is not None:  # where the next chunk starts, while the reader still keeps it
+            progress.restart = gzip.restart_point(planner.offset).to_json()
+        progress.chunks.append({"n": progress.n, **found.to_json()})
         progress.n += 1
         progress.records += span.records
         progress.offset, progress.line = planner.offset, planner.line
@@ -190,6 +270,13 @@ def _plan(
             )
             return Outcome(len(progress.chunks), progress.records, handed_on=True)
     return _finish(s3, bucket, upload, plan, progress, started)
+
+
+def in_file(span: Span, size: int) -> Span:
+    """A span of a UTF-16 file's code units as the bytes of the file (of ``size`` bytes)."""
+    return replace(
+        span, start=utf16.raw_offset(span.start, size), end=utf16.raw_offset(span.end, size)
+    )
 
 
 def _hand_on(s3: S3Client, bucket: str, upload: Upload, plan: str, progress: _Progress) -> None:

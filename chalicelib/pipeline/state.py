@@ -7,7 +7,7 @@ makes a redelivered S3 event a no-op. Per-chunk progress is kept in one marker o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -101,6 +101,15 @@ class ChunkDone:
     rows_in: int
     rows_valid: int
     rows_rejected: int
+    # The size of its cleaned chunk, for the COPY manifest (None in markers written before it
+    # was recorded: the load then asks S3).
+    clean_bytes: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChunkDone:
+        """A done marker as written, keys this version does not know left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def read(s3: S3Client, bucket: str, table: str, upload_id: str) -> Upload | None:

@@ -3,9 +3,9 @@
 Owns turning ``chunks/<table>/<id>/<n>.rec`` (a byte range of the raw file, or a copy of its
 records: ``chunks.py``) into a cleaned CSV chunk (valid rows, typed, with the
 line each came from) and a JSON Lines rejects file, then the chunk's done marker. Rows go through
-the compiled fast path (``csvfile/fastpath.py``) first and through JSON Schema
-(``csvfile/rowcheck.py``) when it cannot vouch for them. Running it twice on the same chunk writes
-the same objects.
+the compiled fast path (``csvfile/fastpath.py``) first, over the raw file's bytes themselves when
+the chunk is a plain range of it, and through JSON Schema (``csvfile/rowcheck.py``) when it
+cannot vouch for them. Running it twice on the same chunk writes the same objects.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import keys, storage
+from chalicelib import keys
 from chalicelib.csvfile import boundaries, chunkfile
-from chalicelib.csvfile.boundaries import Record
+from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, QUOTED, START, Record, scan
 from chalicelib.csvfile.cleaned import clean_row
 from chalicelib.csvfile.fastpath import RowPattern, compile_row_pattern, lines_pattern
 from chalicelib.csvfile.rowcheck import RowChecker
@@ -27,6 +27,8 @@ from chalicelib.pipeline.state import ChunkDone
 from chalicelib.tables import get_table
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_s3 import S3Client
 
     from chalicelib.config import Settings
@@ -89,7 +91,7 @@ def judge_chunk(table: str, body: bytes) -> Judged:
             continue
         try:
             if section.lines:
-                clean.append(judge.lines(section.first_line, chunkfile.lines_text(section)))
+                clean.append(judge.lines(section.first_line, chunkfile.lines_text(section)) or "")
             else:
                 texts = chunkfile.record_texts(section)
                 clean.extend(judge.text(line, text) for line, text in texts)
@@ -100,6 +102,43 @@ def judge_chunk(table: str, body: bytes) -> Judged:
     return Judged(
         "".join(clean).encode(), "".join(judge.rejected).encode(), rows_in, valid, rows_in - valid
     )
+
+
+def judge_range(table: str, chunk: chunks.PlainRange) -> Judged | None:
+    """Judge a plain range of the raw file taking each line as one record, or None if it cannot.
+
+    One pass of the fast path over the whole range, as for a run of lines; every line it leaves
+    goes to the schema path. That holds only if no record goes on to the next line: every line
+    left must end outside quotes (a line the fast path takes always does) and be short enough
+    to keep whole. Otherwise (a quoted line break, a long record, bytes that are not UTF-8)
+    None: the caller cuts the range into records, as the split would have.
+    """
+    definition = get_table(table)
+    if any(c.kind == "text" and c.max_length is None for c in definition.columns):
+        return None  # a line the fast path takes could be too long to keep whole
+    data = chunk.data
+    if b"\r\n" in data:  # if each line is a record (checked below), CRLF is a line break
+        data = data.replace(b"\r\n", b"\n")
+    if data.endswith(b"\r"):  # the file's last record: a CR before its end is taken off
+        data = data[:-1]
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return None
+    if text and not text.endswith("\n"):
+        text += "\n"
+    judge = _Judge(*checker_for(table))
+    clean = judge.lines(chunk.first_line, text, whole=_whole_record)
+    if clean is None:
+        return None
+    rows_in, valid = judge.rows_in, judge.rows_valid
+    return Judged(clean.encode(), "".join(judge.rejected).encode(), rows_in, valid, rows_in - valid)
+
+
+def _whole_record(line: bytes) -> bool:
+    """True if a line read as a record is the whole record: it ends outside quotes and is not
+    cut short."""
+    return len(line) <= MAX_RECORD_BYTES and scan(line, START) != QUOTED
 
 
 class _Judge:
@@ -135,25 +174,32 @@ class _Judge:
         data = text.encode()
         return self.by_schema(Record(line, data, len(data)))
 
-    def lines(self, first: int, text: str) -> str:
+    def lines(
+        self, first: int, text: str, whole: Callable[[bytes], bool] | None = None
+    ) -> str | None:
         """The cleaned rows of a run of whole-record lines (each ending in LF), the first on line
         ``first``.
 
         One pass of the fast path over the whole text empties the lines it vouches for; each of
         those is its own cleaned row, followed by its line number. Only the lines left (and
-        blank ones, which are not rows) are judged one by one.
+        blank ones, which are not rows) are judged one by one. With ``whole``, the lines are
+        not known to be whole records: None unless ``whole`` says each line left is one.
         """
         lines = text.split("\n")
         lines.pop()  # '' after the last line break
         if self.emptied is None:
+            if whole is not None and not all(whole(line.encode()) for line in lines):
+                return None
             return "".join(map(self.text, range(first, first + len(lines)), lines))
         left = self.emptied("", text).split("\n")
         others = [i for i, rest in enumerate(left) if rest]
         if "" in lines:  # blank lines: emptied by nothing, and not rows
             others = sorted({*others, *(i for i, line in enumerate(lines) if not line)})
+        left_lines = [lines[i].encode() for i in others]
+        if whole is not None and not all(map(whole, left_lines)):
+            return None
         out = [f"{line_text},{line}\n" for line, line_text in enumerate(lines, first)]
-        for i in others:
-            data = lines[i].encode()
+        for i, data in zip(others, left_lines, strict=True):
             out[i] = self.by_schema(Record(first + i, data, len(data)))
         taken = len(lines) - len(others)
         self.rows_in += taken
@@ -169,32 +215,29 @@ def validate_chunk(s3: S3Client, settings: Settings, event: StageEvent) -> Chunk
     if upload is None or upload.state not in ("splitting", "validating"):
         reason = "unknown upload" if upload is None else f"upload is {upload.state}"
         return ChunkResult(key, upload_id, skipped=reason)
-    done = storage.get_json(s3, bucket, keys.done_key(table, upload_id, n))
-    if done is not None:
-        completion.request_load_if_complete(s3, bucket, upload, chunk=n)
-        return ChunkResult(
-            key,
-            upload_id,
-            done["rows_in"],
-            done["rows_valid"],
-            done["rows_rejected"],
-            skipped="already done",
-        )
+    # A redelivered event judges its chunk again and writes the same objects: rarer than
+    # looking for the chunk's done marker first would be costly (one request per chunk).
     started = time.monotonic()
-    judged = judge_chunk(table, chunks.read_body(s3, bucket, key))
+    chunk = chunks.read_chunk(s3, bucket, key)
+    judged = judge_range(table, chunk) if isinstance(chunk, chunks.PlainRange) else None
+    if judged is None:
+        judged = judge_chunk(table, chunk.body() if isinstance(chunk, chunks.PlainRange) else chunk)
     s3.put_object(
         Bucket=bucket,
         Key=keys.clean_key(table, upload_id, n),
         Body=judged.clean,
         ContentType="text/csv",
     )
-    s3.put_object(
-        Bucket=bucket,
-        Key=keys.chunk_rejects_key(table, upload_id, n),
-        Body=judged.rejected,
-        ContentType="application/x-ndjson",
+    if judged.rejected:  # no rejects, no file: the load reads only chunks that rejected rows
+        s3.put_object(
+            Bucket=bucket,
+            Key=keys.chunk_rejects_key(table, upload_id, n),
+            Body=judged.rejected,
+            ContentType="application/x-ndjson",
+        )
+    result = ChunkDone(
+        n, judged.rows_in, judged.rows_valid, judged.rows_rejected, len(judged.clean)
     )
-    result = ChunkDone(n, judged.rows_in, judged.rows_valid, judged.rows_rejected)
     completion.mark_chunk_done(s3, bucket, table, upload_id, result)
     logger.info(
         "validate.completed",

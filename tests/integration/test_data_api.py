@@ -114,6 +114,40 @@ def test_redelivered_trigger_submits_the_batch_once(
     assert api.query(sql.ledger_lookup(), [uid]) == [(2, 0)]
 
 
+def test_a_submission_redelivered_before_its_state_was_written_gets_its_first_statement(
+    redshift_engine: LocalRedshift,
+    s3: Any,
+    api: DataApi,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uid = _upload(s3, settings, "jobs", b"931,Welder\n932,Baker\n")
+    event = stage_event(keys.load_key("jobs", uid))
+    submit = api.submit
+
+    def submit_then_die(*args: Any, **kwargs: Any) -> str:
+        submit(*args, **kwargs)
+        raise TransientWarehouseError("the invocation ended before it recorded the statement")
+
+    # The first batch waits to start (queued) when the delivery comes again, so the ledger
+    # cannot tell it was sent; a second on the clock means a batch rebuilt now would carry
+    # another loaded_at, and a ClientToken reused with other parameters is refused.
+    redshift_engine.delay(2.5, r"^\s*LOCK")
+    try:
+        monkeypatch.setattr(api, "submit", submit_then_die)
+        with pytest.raises(TransientWarehouseError):
+            load_async.load_upload(s3, api, settings, event)
+        monkeypatch.undo()
+        time.sleep(1.1)
+        result = _load(s3, api, settings, "jobs", uid)
+    finally:
+        redshift_engine.delay(0)
+
+    assert result.state == "loaded"
+    assert _batches(redshift_engine, "jobs", uid) == 1
+    assert api.query(sql.ledger_lookup(), [uid]) == [(2, 0)]
+
+
 def test_a_failed_copy_reaches_the_uploads_error(
     redshift_engine: LocalRedshift, s3: Any, api: DataApi, settings: Settings
 ) -> None:

@@ -77,8 +77,11 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "A split under a time budget",
         "A large generated file uploaded to the local stack (the AWS emulator and its event "
         "sources, DuckDB) with `INGEST_MAX_INVOCATION_SECONDS` set, so planning hands on between "
-        "invocations; the upload's counts, rejects file and table are compared with the oracle. "
-        "`invocations` is the upload's own `split_invocations`.",
+        "invocations; with `INGEST_PLAN_RANGE_BYTES` set too, a plain file is planned by many "
+        "parts at once and its gzip by one reader resumed from restart points. The upload's "
+        "counts, rejects file and table are compared with the oracle. `invocations` is the "
+        "upload's own `split_invocations` (for parts: the raw object's, one per part, one per "
+        "slice of chunk objects).",
         [
             ("rows", "rows"),
             ("megabytes", "MB"),

@@ -75,9 +75,8 @@ def test_retry_refuses_an_upload_with_no_file_yet() -> None:
 
 
 def test_retry_waits_until_a_stuck_upload_made_no_progress_for_a_while() -> None:
-    bus = _bus(
-        plan=FaultPlan(at=_second_write_of("validate"), kind="crash"), redeliver_crashes=False
-    )
+    # Dies after its first chunk's cleaned rows, before that chunk's done marker.
+    bus = _bus(plan=FaultPlan(at=_write_of("validate", 0), kind="crash"), redeliver_crashes=False)
     bus.put("raw/jobs/a.csv", DATA)
     bus.run()
     upload = _only_upload(bus)
@@ -104,16 +103,17 @@ def test_retry_splits_an_upload_whose_event_was_lost() -> None:
     assert out.upload.upload_id == UID
 
 
-def _second_write_of(stage: str) -> int:
+def _write_of(stage: str, nth: int = 1) -> int:
+    """The index, over a whole run, of ``stage``'s ``nth`` write (0-based)."""
     dry = _bus()
     dry.put("raw/jobs/copied.csv", DATA)
     dry.run()
-    return [i for i, s in enumerate(dry.plan.steps) if s.startswith(f"{stage}: ")][1]
+    return [i for i, s in enumerate(dry.plan.steps) if s.startswith(f"{stage}: ")][nth]
 
 
 @pytest.mark.parametrize("stage", ["split", "validate", "load"])
 def test_retry_restarts_the_stage_that_failed_and_keeps_the_upload_id(stage: str) -> None:
-    bus = _bus(plan=FaultPlan(at=_second_write_of(stage), kind="error"))
+    bus = _bus(plan=FaultPlan(at=_write_of(stage), kind="error"))
     bus.put("raw/jobs/copied.csv", DATA)
     bus.run()
     failed = _only_upload(bus)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from chalicelib.api import boundary, formdata
 from chalicelib.errors import InvalidRequestError, PayloadTooLargeError
+from tests.properties import examples
 
 
 def encode(files: dict[str, tuple[str, bytes]], data: dict[str, str] | None = None) -> tuple:
@@ -18,7 +19,7 @@ def encode(files: dict[str, tuple[str, bytes]], data: dict[str, str] | None = No
     return prepared.headers["Content-Type"], prepared.body
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     data=st.binary(min_size=1, max_size=2000)
     | st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"--", b"a,b", b"\xff", b'"'])).map(

@@ -172,6 +172,7 @@ STATUS = {
     "header_skipped": False,
     "split": "copy",
     "split_invocations": 1,
+    "planning": "sequential",
     "retryable": False,
     "warnings": [
         {

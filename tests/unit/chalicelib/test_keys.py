@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from chalicelib import keys
 from chalicelib.errors import InvalidRequestError
+from tests.properties import examples
 
 UID = "20261126T031500Z-0123456789ab"
 
@@ -117,7 +118,7 @@ def test_object_name_keeps_what_is_safe_in_a_key_and_drops_path_parts(
     assert keys.raw_key("jobs", UID, name) == f"raw/jobs/{UID}/{expected}"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=300))
 def test_object_name_of_any_text_is_one_safe_key_segment(name: str) -> None:
     made = keys.object_name(name)

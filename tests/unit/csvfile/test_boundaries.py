@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record, iter_records
 from chalicelib.csvfile.fields import parse_fields
+from tests.properties import examples
 
 field = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\té€1')), max_size=12)
 rows = st.lists(st.lists(field, min_size=1, max_size=5), min_size=0, max_size=30)
@@ -28,14 +29,14 @@ def _records(data: bytes, first_line: int = 1) -> list[Record]:
     return list(iter_records(io.BufferedReader(io.BytesIO(data)), first_line))  # type: ignore[arg-type]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(rows, st.sampled_from(["\n", "\r\n"]))
 def test_iter_records_round_trips_csv_writer_output(data: list[list[str]], terminator: str) -> None:
     records = _records(_write(data, terminator))
     assert [parse_fields(r.data.decode()) for r in records] == data
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(rows, st.sampled_from(["\n", "\r\n"]))
 def test_iter_records_reports_the_line_each_record_starts_on(
     data: list[list[str]], terminator: str

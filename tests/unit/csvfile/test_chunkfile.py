@@ -18,6 +18,7 @@ from chalicelib.csvfile.chunkfile import (
     records_at,
 )
 from tests.csvfiles import files
+from tests.properties import examples
 
 
 def _reference(data: bytes) -> list[Record]:
@@ -38,7 +39,7 @@ def _records_of(chunk: Chunk) -> list[Record]:
     return found
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     files,
     st.integers(min_value=1, max_value=6),
@@ -59,7 +60,7 @@ def test_chunks_hold_every_record_exactly_once_in_order(
         assert chunk.records == max_records or len(chunk.data) >= max_bytes
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(files, st.integers(min_value=1, max_value=40))
 def test_record_texts_read_runs_as_iter_records_does(data: bytes, read_bytes: int) -> None:
     for chunk in _chunks(data, 4, 10_000, read_bytes):
@@ -132,7 +133,7 @@ def test_chunks_stop_at_the_line_that_crosses_the_byte_limit() -> None:
     assert {c.records for c in chunks[:-1]} == {10}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(files, st.sets(st.integers(min_value=1, max_value=40), max_size=8))
 def test_records_at_finds_the_records_starting_on_given_lines(data: bytes, lines: set[int]) -> None:
     expected = [r for r in _reference(data) if r.line in lines]

@@ -31,6 +31,7 @@ from chalicelib.csvfile.fields import FieldSyntaxError, parse_fields
 from chalicelib.csvfile.rowcheck import FORMATS, RowChecker
 from chalicelib.pipeline.validate import judge_chunk
 from chalicelib.tables import TABLES, Table, _column
+from tests.properties import examples
 
 CHECKERS = {name: RowChecker(table) for name, table in TABLES.items()}
 SCREENS = {name: compile_row_pattern(table) for name, table in TABLES.items()}
@@ -151,7 +152,7 @@ def _left_to_the_schema(table: Table, text: str) -> bool:
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(data=st.data(), quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, None]))
 def test_screen_matches_exactly_the_valid_rows_already_in_cleaned_form(
     name: str, data: st.DataObject, quoting: int | None
@@ -284,7 +285,7 @@ def reference_judgement(table: Table, data: bytes) -> tuple[bytes, bytes, int, i
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data(), chunk_rows=st.integers(min_value=1, max_value=12))
 def test_judge_chunk_writes_what_the_schema_path_writes(
     name: str, data: st.DataObject, chunk_rows: int
@@ -321,7 +322,7 @@ CUSTOM = _table(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     st.tuples(
         st.integers(min_value=-1, max_value=6000).map(str),

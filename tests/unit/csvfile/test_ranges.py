@@ -12,6 +12,7 @@ from chalicelib.csvfile.decoding import UTF8_BOM, WithoutBom
 from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.ranges import Planner, Span
 from tests.csvfiles import TOKENS, files
+from tests.properties import examples
 
 
 def _plan(
@@ -34,7 +35,7 @@ def _check_cover(spans: list[Span], data: bytes, max_records: int) -> None:
     assert all(0 < s.records <= max_records for s in spans)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     files,
     st.integers(min_value=1, max_value=6),
@@ -59,7 +60,7 @@ def test_ranges_hold_every_record_once_with_its_line(
 _OTHER = st.sampled_from([";", "\t", "|"])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     st.data(),
     _OTHER,

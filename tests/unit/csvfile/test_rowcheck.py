@@ -7,11 +7,19 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record
 from chalicelib.csvfile.fields import coerce
-from chalicelib.csvfile.rowcheck import RowChecker
-from chalicelib.tables import TABLES
+from chalicelib.csvfile.rowcheck import (
+    FORMATS,
+    RowChecker,
+    _by_rule_order,
+    _first_error,
+    _rule_order,
+)
+from chalicelib.tables import TABLES, Column
+from tests.properties import examples
 
 HIRES = RowChecker(TABLES["hired_employees"])
 DEPARTMENTS = RowChecker(TABLES["departments"])
@@ -230,7 +238,7 @@ hire_values = st.lists(st.just(0), min_size=3, max_size=7).flatmap(
 )
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(hire_values)
 def test_screen_accepts_exactly_what_the_schema_accepts(values: tuple[Any, ...]) -> None:
     schema_valid = HIRES.validator.is_valid(list(values))
@@ -238,7 +246,7 @@ def test_screen_accepts_exactly_what_the_schema_accepts(values: tuple[Any, ...])
     assert (HIRES.check_values(values) == []) == schema_valid
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.text(alphabet="0123456789-+. ex", max_size=22), min_size=5, max_size=5))
 def test_coerce_turns_only_canonical_integers_into_ints(fields: list[str]) -> None:
     values = coerce(TABLES["hired_employees"], fields)
@@ -255,7 +263,7 @@ def _error_keys(errors: list[tuple[int, Any]]) -> list[tuple[int, str, str]]:
     return sorted((index, str(e.validator), repr(e.instance)) for index, e in errors)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(hire_values)
 def test_errors_checked_column_by_column_are_the_whole_schemas_errors(
     values: tuple[Any, ...],
@@ -266,7 +274,7 @@ def test_errors_checked_column_by_column_are_the_whole_schemas_errors(
     assert _error_keys(HIRES.errors(values)) == _error_keys(whole)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(hire_values, min_size=1, max_size=4))
 def test_remembered_reasons_are_the_reasons_from_the_whole_error_list(
     rows: list[tuple[Any, ...]],
@@ -277,3 +285,36 @@ def test_remembered_reasons_are_the_reasons_from_the_whole_error_list(
     for values in [*rows, *rows]:
         want = checker._reasons_from(checker.errors(values), values)  # noqa: SLF001 - reference
         assert checker.reasons(values) == want
+
+
+any_value = st.one_of(text_value, int_value, date_value, st.floats(), st.booleans())
+
+
+@pytest.mark.parametrize(
+    "column",
+    [c for t in sorted(TABLES) for c in TABLES[t].columns],
+    ids=lambda c: c.name,
+)
+@settings(max_examples=examples(300), deadline=None)
+@given(value=any_value)
+def test_first_error_in_rule_order_is_the_first_of_every_error_sorted(
+    column: Column, value: Any
+) -> None:
+    whole = Draft202012Validator(column.schema, format_checker=FORMATS)
+    errors = sorted(whole.iter_errors(value), key=_rule_order)
+    first = _first_error(_by_rule_order(column.schema), value)
+    if not errors:
+        assert first is None
+        return
+    assert first is not None
+    assert (first.validator, first.validator_value, first.message) == (
+        errors[0].validator,
+        errors[0].validator_value,
+        errors[0].message,
+    )
+
+
+def test_rule_order_is_one_validator_for_keywords_that_may_depend_on_each_other() -> None:
+    schema = {"type": "string", "if": {"maxLength": 1}, "then": {"pattern": "a"}}
+    assert len(_by_rule_order(schema)) == 1
+    assert len(_by_rule_order({"type": "string", "maxLength": 2, "pattern": "a"})) == 3

@@ -115,6 +115,7 @@ def _api_upload(s3: Any, settings: Settings, requests: Requests, bus: Bus) -> st
     return grant.upload_id
 
 
+@pytest.mark.slow
 def test_every_request_a_stage_makes_is_allowed_to_its_function(
     s3: Any, settings: Settings, requests: Requests
 ) -> None:

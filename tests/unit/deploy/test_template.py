@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from cfnlint.api import ManualArgs, lint_file
 
 from tests.unit.conftest import ROOT
@@ -58,6 +59,7 @@ def accepted() -> list[tuple[str, str, str]]:
     return [(rule, pattern, reason.strip()) for rule, pattern, reason in rows]
 
 
+@pytest.mark.slow
 def test_every_cfn_lint_finding_is_accepted_with_a_reason_and_every_accepted_one_is_found(
     packages: dict[str, dict[str, Any]],
 ) -> None:

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config import ENV_CHUNK_ROWS
+from chalicelib.config import DEFAULT_PLAN_RANGE_BYTES, ENV_CHUNK_ROWS
 from chalicelib.keys import CHUNK_DIGITS
 from chalicelib.pipeline.split import CHUNK_MAX_BYTES
-from devstack import scale, scalemd
+from devstack import endtoend, scale, scalemd
+from devstack.awsfigures import AWS
+from devstack.benchreport import SUMMARY_FORMAT
 
 TB = 10**12
 
@@ -30,7 +32,7 @@ def _texts() -> tuple[str, dict[str, Any], str]:
 
 def _newest(benchmarks: str) -> dict[str, Any]:
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", benchmarks, re.DOTALL)]
-    return max((b for b in blocks if b.get("format") == 2), key=lambda b: b["run"])
+    return max((b for b in blocks if b.get("format") == SUMMARY_FORMAT), key=lambda b: b["run"])
 
 
 def _largest(summary: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +57,11 @@ def test_scale_model_cells_recomputed_from_the_json() -> None:
 
     bytes_per_row = size["input_bytes"] / size["rows"]
     rows = math.ceil(TB / bytes_per_row)
-    chunks = max(math.ceil(rows / chunk_rows), math.ceil(TB / CHUNK_MAX_BYTES))
+    # every full grid cell cut every chunk_rows rows, then what is left of the file
+    cells, rest = divmod(TB, CHUNK_MAX_BYTES)
+    chunks = cells * math.ceil(CHUNK_MAX_BYTES / bytes_per_row / chunk_rows) + math.ceil(
+        rest / bytes_per_row / chunk_rows
+    )
     assert (one_tb.rows, one_tb.chunks) == (rows, chunks)
     assert f"{chunks:,} ×" in doc
 
@@ -70,14 +76,26 @@ def test_scale_model_cells_recomputed_from_the_json() -> None:
     assert validate.wall_seconds == pytest.approx(math.ceil(chunks / cap) * seconds)
 
     split_memory = functions["on_raw_created"]["lambda_memory_size"]
-    split_seconds = (
-        size["stages"]["split"]["cpu_seconds"] / (size["input_bytes"] / 1e6) * (TB / 1e6)
+    parts_measured = size["stages"]["split_parts"]
+    part_bytes = -(-DEFAULT_PLAN_RANGE_BYTES // CHUNK_MAX_BYTES) * CHUNK_MAX_BYTES
+    parts = math.ceil(TB / part_bytes)
+    part_seconds = (
+        parts_measured["part_cpu_seconds"] / (size["input_bytes"] / 1e6) * (TB / parts / 1e6)
     ) / (split_memory / 1769)
     split = one_tb.stages["split"]
-    assert split.invocations == math.ceil(
-        split_seconds / functions["on_raw_created"]["lambda_timeout"]
+    assert (one_tb.parts, one_tb.part_seconds) == (parts, pytest.approx(part_seconds))
+    assert split.invocations == 1 + parts + math.ceil(chunks / 2000)
+    waves = math.ceil(parts / AWS["lambda_concurrency"].value)
+    assert split.wall_seconds == pytest.approx(
+        one_tb.fan_out_seconds + waves * part_seconds + one_tb.chain_seconds
     )
-    assert split.gb_seconds == pytest.approx(split_seconds * split_memory / 1024)
+    gzip_seconds = (
+        size["stages"]["split_gzip"]["cpu_seconds"] / (size["input_bytes"] / 1e6) * (TB / 1e6)
+    ) / (split_memory / 1769)
+    assert one_tb.gzip_split.wall_seconds == pytest.approx(gzip_seconds)
+    assert one_tb.gzip_split.invocations == math.ceil(
+        gzip_seconds / functions["on_raw_created"]["lambda_timeout"]
+    )
     assert one_tb.files_per_slice["ra3.xlplus"] == math.ceil(chunks / 2)
 
     full_chunk = min(chunk_rows * bytes_per_row, CHUNK_MAX_BYTES)
@@ -108,8 +126,8 @@ def test_scale_doc_changes_when_a_measured_figure_changes() -> None:
 
 
 def test_scale_reads_the_newest_summary_of_its_format() -> None:
-    older = {"format": 2, "run": "2026-01-01 00:00", "sizes": []}
-    newer = {"format": 2, "run": "2026-02-01 00:00", "sizes": []}
+    older = {"format": SUMMARY_FORMAT, "run": "2026-01-01 00:00", "sizes": []}
+    newer = {"format": SUMMARY_FORMAT, "run": "2026-02-01 00:00", "sizes": []}
     legacy = {"rows": 1, "pipeline_rows_per_s": 2}
     text = "".join(f"```json\n{json.dumps(b)}\n```\n" for b in (newer, legacy, older))
     assert scale.newest_summary(text)["run"] == newer["run"]
@@ -145,3 +163,22 @@ def test_scale_one_size_counts_every_request_per_chunk() -> None:
     validate = fig.stages["validate"]
     assert validate.requests_per_chunk["get"] == pytest.approx(gets / largest["chunks"])
     assert set(validate.fixed_requests.values()) == {0.0}
+
+
+def test_scale_a_plain_terabyte_loads_within_half_an_hour_at_the_stated_setting() -> None:
+    benchmarks, config, doc = _texts()
+    model = scale.build(benchmarks, config)
+    one_tb = model.sizes[-1]
+    run = endtoend.timeline(model, one_tb, gzip=False, concurrency=endtoend.CONCURRENCY)
+    assert run.planned < 10 * 60
+    assert run.loaded < 30 * 60
+    assert f"loaded {endtoend._time(run.loaded)} after its upload completes" in doc
+    # the load on the stated cluster: each slice takes ceil(chunks / slices) files in turn
+    slices = 16 * 8
+    per_file = one_tb.chunk_bytes / 1e6 * model.figures.stages["load"].seconds_per_mb
+    assert run.load_seconds == pytest.approx(math.ceil(one_tb.chunks / slices) * per_file)
+    # at the deployed stage's cap of 10 validators, validation is what holds a terabyte up
+    slow = endtoend.timeline(
+        model, one_tb, gzip=False, concurrency=model.deployment.validate_concurrency
+    )
+    assert slow.bottleneck == "validation" and slow.loaded > run.loaded

@@ -12,6 +12,7 @@ from chalicelib import tables
 from ingest_cli.errors import UsageError
 from ingest_cli.files import guess_table, plan_files
 from ingest_cli.progress import Feedback
+from tests.properties import examples
 from tests.unit.chalicelib.test_tables import GUESSES
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.one_of(st.lists(PIECES, max_size=8).map("".join), st.text(max_size=40)))
 def test_the_client_guesses_as_the_api_does(name: str) -> None:
     assert guess_table(name) == tables.guess_table(name)

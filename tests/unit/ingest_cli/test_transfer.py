@@ -16,6 +16,7 @@ from urllib3 import encode_multipart_formdata
 from ingest_cli.errors import TransferError
 from ingest_cli.progress import Feedback
 from ingest_cli.transfer import Cancelled, FileSlice, FormBody, s3_error, send
+from tests.properties import examples
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,7 +38,7 @@ def read_in(body: FormBody | FileSlice, sizes: list[int]) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     fields=FIELDS,
     filename=NAMES,

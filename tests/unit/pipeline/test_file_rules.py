@@ -27,6 +27,7 @@ from chalicelib import keys
 from chalicelib.config import Settings
 from chalicelib.tables import TABLES
 from tests import file_rules
+from tests.properties import examples
 from tests.reliability.fakes3 import FakeS3
 from tests.reliability.harness import Bus
 from tests.reliability.verdict import fresh_warehouse, outcome
@@ -79,6 +80,7 @@ _UTF16_SALES = b"\xff\xfe1\x00,\x00S\x00a\x00l\x00e\x00s\x00\n\x00"
 _UTF16_CUT = "1,Sales\n".encode("utf-16")
 
 
+@pytest.mark.slow
 def test_a_multi_member_gzip_file_loads_each_row_once_with_the_files_line_numbers() -> None:
     # Blank lines are not rows, but chunks count them: 2,000,000 in chunks of 3 would be many.
     big = replace(SETTINGS, chunk_rows=250_000)
@@ -342,7 +344,7 @@ def check(expected: file_rules.Reading, got: Result) -> None:
             assert entry["raw"] == row.shown, (entry, row)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(uploads())
 def test_every_form_of_a_file_is_read_as_the_readme_says(
     upload: tuple[str, bytes, dict[str, str], Settings],

@@ -6,7 +6,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import keys, storage
-from chalicelib.pipeline import load, split, state, validate
+from chalicelib.pipeline import completion, load, split, state, validate
+from chalicelib.tables import TABLES
 from tests.stage_events import stage_event, upload_file
 
 if TYPE_CHECKING:
@@ -180,3 +181,96 @@ def test_a_crlf_inside_a_quoted_name_loads_as_data_and_a_lone_cr_is_refused(
         (1, ["job: 'De\\rv' holds the control character U+000D"]),
         (5, ["job: 'Q\\rA' holds the control character U+000D"]),
     ]
+
+
+def _count_requests(s3: Any) -> list[tuple[str, str]]:
+    sent: list[tuple[str, str]] = []
+
+    def count(params: dict[str, Any], model: Any, **_: Any) -> None:
+        sent.append((model.name, str(params.get("Key", ""))))
+
+    s3.meta.events.register("provide-client-params.s3", count)
+    return sent
+
+
+def test_a_chunk_that_rejects_nothing_writes_no_rejects_file_and_the_upload_still_gets_one(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    body = b"1,Dev\n2,Ops\n3,QA\n4,SRE\n5,x\n6,y\n7,z\n8,w\n9,,\n"  # chunk 2 rejects row 9
+    upload = run_pipeline(s3, warehouse, settings, upload_file(s3, settings, "jobs", body))
+    assert (upload.state, upload.chunks_total) == ("loaded", 3)
+    for n, exists in [(0, False), (1, False), (2, True)]:
+        key = keys.chunk_rejects_key("jobs", upload.upload_id, n)
+        assert storage.exists(s3, settings.bucket, key) is exists
+    assert [r["row"] for r in rejected(s3, settings, upload)] == [9]
+
+
+def test_the_copy_manifest_takes_the_sizes_the_done_markers_record(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    key = upload_file(s3, settings, "hired_employees", HIRES.encode())
+    made = split.split_upload(s3, settings, stage_event(key))
+    assert made.upload_id and made.table
+    for n in range(made.chunks):
+        validate.validate_chunk(
+            s3, settings, stage_event(keys.chunk_key(made.table, made.upload_id, n))
+        )
+    upload = state.read(s3, settings.bucket, made.table, made.upload_id)
+    assert upload is not None
+    done = completion.read_done(s3, settings.bucket, made.table, made.upload_id)
+    sent = _count_requests(s3)
+    manifest = load.copy_manifest(s3, settings.bucket, TABLES[made.table], upload, done)
+    assert [name for name, _ in sent] == []  # no HeadObject per chunk
+    sizes = [entry["meta"]["content_length"] for entry in manifest["entries"]]
+    clean = [keys.clean_key(made.table, made.upload_id, d.n) for d in done]
+    assert sizes == [s3.head_object(Bucket=settings.bucket, Key=k)["ContentLength"] for k in clean]
+    # A marker written before sizes were recorded: the manifest asks S3.
+    old = [state.ChunkDone(d.n, d.rows_in, d.rows_valid, d.rows_rejected) for d in done]
+    assert load.copy_manifest(s3, settings.bucket, TABLES[made.table], upload, old) == manifest
+
+
+def test_a_chunk_handler_sends_seven_requests_once_the_chunks_are_counted(
+    s3: Any, settings: Settings
+) -> None:
+    key = upload_file(s3, settings, "hired_employees", HIRES.encode())
+    made = split.split_upload(s3, settings, stage_event(key))
+    assert made.upload_id and made.table
+    sent = _count_requests(s3)
+    validate.validate_chunk(
+        s3, settings, stage_event(keys.chunk_key(made.table, made.upload_id, 0))
+    )
+    # state, chunk, its range of the raw file, cleaned rows, rejects, done marker, one listing
+    assert [name for name, _ in sent] == [
+        "GetObject",
+        "GetObject",
+        "GetObject",
+        "PutObject",
+        "PutObject",
+        "PutObject",
+        "ListObjectsV2",
+    ]
+
+
+def test_a_chunk_event_delivered_again_writes_the_same_objects(s3: Any, settings: Settings) -> None:
+    key = upload_file(s3, settings, "hired_employees", HIRES.encode())
+    made = split.split_upload(s3, settings, stage_event(key))
+    assert made.upload_id and made.table
+    event = stage_event(keys.chunk_key(made.table, made.upload_id, 1))
+    outputs = [
+        keys.clean_key(made.table, made.upload_id, 1),
+        keys.chunk_rejects_key(made.table, made.upload_id, 1),
+        keys.done_key(made.table, made.upload_id, 1),
+    ]
+
+    def read() -> list[bytes]:
+        return [s3.get_object(Bucket=settings.bucket, Key=k)["Body"].read() for k in outputs]
+
+    first = validate.validate_chunk(s3, settings, event)
+    written = read()
+    again = validate.validate_chunk(s3, settings, event)
+    assert read() == written
+    assert (again.rows_in, again.rows_valid, again.rows_rejected) == (
+        first.rows_in,
+        first.rows_valid,
+        first.rows_rejected,
+    )

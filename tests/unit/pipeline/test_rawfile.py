@@ -24,6 +24,7 @@ from chalicelib.csvfile.delimiters import Delimited
 from chalicelib.csvfile.options import FileOptions
 from chalicelib.pipeline import rawfile
 from chalicelib.pipeline.validate import judge_chunk
+from tests.properties import examples
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -83,7 +84,7 @@ _ZSTD = zstandard.ZstdCompressor()
 _FORMS = ["gzip", "gzip members", "bzip2", "bzip2 streams", "zstd", "zstd frames"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=_ROWS, broken=st.lists(_BROKEN, max_size=2), cut=st.integers(0, 10_000))
 def test_compressed_and_encoded_forms_give_identical_results(
     rows: list[list[str]], broken: list[str], cut: int
@@ -107,7 +108,7 @@ def test_compressed_and_encoded_forms_give_identical_results(
     assert _judged(gzip.compress(text.encode("utf-16"))) == reference, "utf-16 in gzip, by BOM"
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=_ROWS, newline=st.sampled_from(["\r\n", "\n"]))
 def test_delimited_forms_give_identical_results(rows: list[list[str]], newline: str) -> None:
     comma = _write(rows, ",", newline).encode()
@@ -144,7 +145,7 @@ def _shifted(cleaned: Sequence[bytes], rejected: Sequence[bytes]) -> tuple[list[
     return _plain(cleaned, rejected, shift=1)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     rows=_ROWS,
     header=st.sampled_from(

@@ -21,6 +21,7 @@ from chalicelib.pipeline import rejects
 from chalicelib.tables import get_table
 from chalicelib.warehouse import sql, upsert
 from chalicelib.warehouse.duckdb import DuckDBWarehouse
+from tests.properties import examples
 from tests.reliability.fakes3 import FakeS3
 
 BUCKET = "merge-test-bucket"
@@ -94,7 +95,7 @@ def _stage_files(s3: FakeS3, load_id: str, files: list[list[tuple[int, str, int]
 ids = st.integers(1, 12)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     before=st.dictionaries(ids, st.text("abc", min_size=1, max_size=3), max_size=8),
     upload=st.lists(st.lists(ids, max_size=10), min_size=1, max_size=3),

@@ -19,6 +19,7 @@ from chalicelib.errors import InvalidRequestError, PermanentWarehouseError
 from chalicelib.pipeline import rows as batch
 from chalicelib.pipeline import state
 from chalicelib.tables import get_table
+from tests.properties import examples
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
@@ -56,7 +57,7 @@ JSON_VALUE = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(table=st.sampled_from(["jobs", "hired_employees"]), row=st.lists(JSON_VALUE, max_size=6))
 def test_a_json_row_gets_the_verdict_of_the_csv_line_it_stands_for(
     table: str, row: list[Any]
@@ -130,6 +131,23 @@ def test_insert_rows_updates_rows_by_id_like_a_later_upload(
     batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[1, "Dev"], [2, "Ops"]]})
     batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": [[2, "SRE"], [3, "QA"]]})
     assert table_rows(warehouse, "jobs") == [(1, "Dev"), (2, "SRE"), (3, "QA")]
+
+
+def test_insert_rows_gives_the_copy_manifest_the_cleaned_chunk_size_in_bytes(
+    s3: Any, warehouse: DuckDBWarehouse, settings: Settings
+) -> None:
+    # Names outside ASCII: a size counted in characters would be short of the object's.
+    rows = [[1, "Zoë"], [2, "Renée Ørsted"], [3, "开发"]]
+    result = batch.insert_rows(s3, warehouse, settings, "jobs", {"rows": rows})
+    manifest = json.loads(
+        s3.get_object(Bucket=settings.bucket, Key=keys.copy_manifest_key("jobs", result.upload_id))[
+            "Body"
+        ].read()
+    )
+    clean = keys.clean_key("jobs", result.upload_id, 0)
+    size = s3.head_object(Bucket=settings.bucket, Key=clean)["ContentLength"]
+    assert [e["meta"]["content_length"] for e in manifest["entries"]] == [size]
+    assert table_rows(warehouse, "jobs") == [(1, "Zoë"), (2, "Renée Ørsted"), (3, "开发")]
 
 
 def test_insert_rows_with_no_valid_row_loads_nothing(

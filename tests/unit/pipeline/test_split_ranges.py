@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
 import time
@@ -10,6 +11,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import zstandard
 
 from chalicelib import keys, storage
 from chalicelib.csvfile import chunkfile
@@ -76,14 +78,16 @@ def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
     def body(key: str) -> bytes:
         return bytes(s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read())
 
+    def rejects(n: int) -> bytes:  # a chunk that rejected nothing writes no file
+        key = keys.chunk_rejects_key(TABLE, upload_id, n)
+        return body(key) if storage.exists(s3, settings.bucket, key) else b""
+
     return {
         "state": upload.state,
         "chunks": manifest["chunks"],
         "records": manifest["records"],
         "clean": [body(keys.clean_key(TABLE, upload_id, n)) for n in range(upload.chunks_total)],
-        "rejects": [
-            body(keys.chunk_rejects_key(TABLE, upload_id, n)) for n in range(upload.chunks_total)
-        ],
+        "rejects": [rejects(n) for n in range(upload.chunks_total)],
     }
 
 
@@ -187,23 +191,110 @@ def test_a_file_replaced_while_planning_goes_on_fails_the_upload_readably(
     assert upload.error is not None and "changed or was removed" in upload.error
 
 
-def test_a_compressed_file_is_copied_into_chunks_and_loads_the_same(
+def test_a_gzip_file_is_planned_on_its_decompressed_bytes_across_invocations(
     s3: Any, small: Settings, warehouse: DuckDBWarehouse
 ) -> None:
+    data = _rows(300)
+    # two members: `cat a.gz b.gz` is one gzip file
+    packed = gzip.compress(data[:5000], mtime=0) + gzip.compress(data[5000:], mtime=0)
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/p.csv", Body=data)
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/g.csv.gz", Body=packed)
+    plain, _ = _split_all(s3, small, f"raw/{TABLE}/p.csv", Budget())
+    resumed, invocations = _split_all(s3, small, f"raw/{TABLE}/g.csv.gz", Budget(max_bytes=1))
+    upload = state.read(s3, small.bucket, TABLE, resumed)
+    assert upload is not None and upload.detected is not None
+    assert upload.detected["split"] == "ranges" and upload.detected["compression"] == "gzip"
+    assert upload.detected["split_invocations"] == invocations == upload.chunks_total == 13
+    got, expected = _outputs(s3, small, resumed), _outputs(s3, small, plain)
+    assert got == expected  # the same ranges (of the decompressed bytes), rows and rejects
+    described = json.loads(
+        s3.get_object(Bucket=small.bucket, Key=keys.chunk_key(TABLE, resumed, 5))["Body"].read()
+    )
+    assert described["compression"] == "gzip" and described["restart"]["out"] <= described["start"]
+    for upload_id in (plain, resumed):
+        load.load_upload(s3, warehouse, small, stage_event(keys.load_key(TABLE, upload_id)))
+    loaded = [state.read(s3, small.bucket, TABLE, u) for u in (plain, resumed)]
+    assert [(u.state, u.rows_valid) for u in loaded if u] == [("loaded", 283)] * 2
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_planned_on_its_code_units_across_invocations(
+    s3: Any, small: Settings, codec: str
+) -> None:
+    data = _rows(300)
+    bom = "\ufeff".encode(codec)
+    # a header (with a no-break space the units alone cannot see), and non-ASCII names
+    text = "\u00a0id,name,datetime,department_id,job_id\r\n" + data.decode().replace("Doe", "Dœ😀")
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/p.csv", Body=text.encode())
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/u.csv", Body=bom + text.encode(codec))
+    plain, _ = _split_all(s3, small, f"raw/{TABLE}/p.csv", Budget())
+    wide, invocations = _split_all(s3, small, f"raw/{TABLE}/u.csv", Budget(max_bytes=1))
+    upload = state.read(s3, small.bucket, TABLE, wide)
+    assert upload is not None and upload.detected is not None
+    assert (upload.detected["split"], upload.detected["encoding"]) == ("ranges", "utf-16")
+    assert upload.detected["header_skipped"] is True
+    assert invocations == upload.detected["split_invocations"] == upload.chunks_total > 1
+    got, expected = _outputs(s3, small, wide), _outputs(s3, small, plain)
+    assert (got["clean"], got["rejects"], got["records"]) == (
+        expected["clean"],
+        expected["rejects"],
+        expected["records"],
+    )
+    spans = [(c["start"], c["end"]) for c in got["chunks"]]
+    assert spans[0][0] > 2 and spans[-1][1] == len(bom + text.encode(codec))
+
+
+def test_a_bzip2_file_is_copied_into_chunks_in_one_invocation(s3: Any, small: Settings) -> None:
     data = _rows(80)
     s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/p.csv", Body=data)
-    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/g.csv.gz", Body=gzip.compress(data))
+    s3.put_object(Bucket=small.bucket, Key=f"raw/{TABLE}/b.csv.bz2", Body=bz2.compress(data))
     plain, _ = _split_all(s3, small, f"raw/{TABLE}/p.csv", Budget(max_bytes=1))
-    packed, invocations = _split_all(s3, small, f"raw/{TABLE}/g.csv.gz", Budget(max_bytes=1))
+    packed, invocations = _split_all(s3, small, f"raw/{TABLE}/b.csv.bz2", Budget(max_bytes=1))
     upload = state.read(s3, small.bucket, TABLE, packed)
     assert upload is not None and upload.detected is not None
-    assert (upload.detected["split"], invocations) == ("copy", 1)  # a gzip stream cannot resume
+    assert (upload.detected["split"], upload.detected["planning"], invocations) == (
+        "copy",
+        "sequential",
+        1,
+    )
     got, expected = _outputs(s3, small, packed), _outputs(s3, small, plain)
     assert got["clean"] == expected["clean"] and got["rejects"] == expected["rejects"]
-    for upload_id in (plain, packed):
-        load.load_upload(s3, warehouse, small, stage_event(keys.load_key(TABLE, upload_id)))
-    loaded = [state.read(s3, small.bucket, TABLE, u) for u in (plain, packed)]
-    assert [(u.state, u.rows_valid) for u in loaded if u] == [("loaded", 76)] * 2
+
+
+_NUMBERS = b"".join(b"%d,a\n" % n for n in range(2000))
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "words"),
+    [
+        ("big.csv.bz2", bz2.compress(_NUMBERS), ["bzip2", "0.00 GB", "gzip-compressed"]),
+        ("big.csv.zst", zstandard.compress(_NUMBERS), ["zstd", "gzip-compressed"]),
+        (
+            "big16.csv.gz",
+            gzip.compress("".join(f"{n},a\n" for n in range(2000)).encode("utf-16")),
+            ["gzip", "as UTF-8"],
+        ),
+    ],
+)
+def test_a_file_too_large_for_one_copying_invocation_is_refused_up_front(
+    s3: Any,
+    small: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    body: bytes,
+    words: list[str],
+) -> None:
+    limits = {kind: (100, remedy) for kind, (_, remedy) in split.SINGLE_PASS_LIMITS.items()}
+    monkeypatch.setattr(split, "SINGLE_PASS_LIMITS", limits)
+    key = f"raw/{TABLE}/{name}"
+    s3.put_object(Bucket=small.bucket, Key=key, Body=body)
+    run_stage(
+        "split", s3, small.bucket, key, None, lambda e: split.split_upload(s3, small, e, Budget())
+    )
+    (upload,) = state.list_uploads(s3, small.bucket, TABLE)
+    assert upload.state == "failed" and upload.error is not None
+    assert all(w in upload.error for w in words), upload.error
+    assert not list(storage.list_keys(s3, small.bucket, f"chunks/{TABLE}/"))  # no work done
 
 
 def test_the_budget_is_the_lambdas_remaining_time_less_the_margin_capped_by_the_settings(
