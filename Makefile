@@ -25,7 +25,8 @@ postgres: setup
 WAREHOUSE ?= duckdb
 ENGINE := $(if $(filter redshift,$(WAREHOUSE)),postgres)
 
-# The AWS emulator the packaged stack is deployed into (tests/deploy/, STACK=deployed make serve),
+# The AWS emulator: the local stack's S3, SQS and event sources (make serve, make demo, the test
+# stacks) and what the packaged stack is deployed into (tests/deploy/, STACK=deployed make serve),
 # in a virtual environment of its own: it pins an older botocore than requirements-dev.txt.
 EMULATOR_VENV ?= .venv-ministack
 EMULATOR_STAMP := $(EMULATOR_VENV)/.installed
@@ -48,7 +49,7 @@ check: setup
 	$(VENV)/bin/mypy
 	TEST_EXAMPLES_SCALE=0.2 $(PY) -m pytest tests/unit -q -n auto -m "not slow"
 
-demo: setup $(ENGINE)
+demo: setup emulator $(ENGINE)
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack demo
 
 # Headless Chromium for the console's browser tests: Debian's package, installed when missing and
@@ -63,16 +64,16 @@ browser:
 	else echo "no $(CHROMIUM) and no apt-get as root: the browser tests will be skipped"; fi
 
 # The console's screenshots in docs/img/console-*.png, taken in headless Chromium.
-screenshots: setup browser
+screenshots: setup emulator browser
 	$(PY) -m devstack.screenshots
 
 
 # STACK=deployed: the packaged template of STAGE deployed into the AWS emulator (its warehouse is
 # always the local Redshift engine, behind the Data API stand-in).
 STACK ?= local
-serve: setup
+serve: setup emulator
 ifeq ($(STACK),deployed)
-serve: postgres emulator package
+serve: postgres package
 	WAREHOUSE=$(WAREHOUSE) $(PY) -m devstack serve --deployed $(BUILD)/$(STAGE) --stage $(STAGE)
 else
 serve: $(ENGINE)
@@ -81,7 +82,7 @@ endif
 
 # Not a test: measures the pipeline beside the alternatives and records docs/benchmarks.md.
 ROWS ?= 1000000
-bench: setup
+bench: setup emulator
 	$(PY) -m devstack.bench --rows $(ROWS)
 
 lint: setup

@@ -1,2 +1,3 @@
-"""The offline local stack: moto as S3 and SQS, the Chalice app as the API, and a dispatcher that
-delivers S3 notifications to the same handlers Lambda runs. Development tooling, not deployed."""
+"""The offline local stack: an AWS emulator (ministack) as S3, SQS and the functions' event
+sources, the Chalice app as the API, and the same handlers Lambda runs, invoked by the emulator.
+Development tooling, not deployed."""

@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from chalicelib import logs
-from devstack import redshift_local
+from devstack import emulator, redshift_local
 from devstack.demo import Shell, session
-from devstack.emulator import ROOT_KEY
+from devstack.emulator import ROOT_KEY, EmulatorError
 from devstack.sample import write_samples
 from devstack.settings import LocalStackSettings
-from devstack.stack import LocalStack
+from devstack.stack import LocalStack, StackError
 
 
 def _log_to_file(path: Path) -> None:
@@ -33,15 +33,29 @@ def _log_to_file(path: Path) -> None:
 def serve(settings: LocalStackSettings) -> int:
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     _log_to_file(Path(settings.data_dir) / "stack.log")
-    stack = LocalStack(settings).start()
+    try:
+        stack = LocalStack(settings).start()
+    except (StackError, EmulatorError) as exc:
+        sys.stderr.write(f"make serve: {exc}\n")
+        return 2
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    print(f"console  {stack.console_url}   (web page; type the key once: {settings.api_key})")
-    print(f"API      {stack.api_url}/api/v1   (header x-api-key: {settings.api_key})")
+    layout, key = stack.layout, settings.api_key
+    print(f"console  {stack.console_url}   (web page; type the key once: {key})")
+    print(f"API      {stack.api_url}/api/v1   (header x-api-key: {key})")
     print(f"S3       {stack.s3_url}   (bucket ingest-local; AWS_ENDPOINT_URL={stack.s3_url})")
-    print(f"data     {settings.data_dir}   logs: {settings.data_dir}/stack.log")
+    print(f"         credentials: AWS_ACCESS_KEY_ID=AWS_SECRET_ACCESS_KEY={ROOT_KEY} (unsigned")
+    print("         requests are refused, as S3 refuses them)")
     print(f"warehouse {stack.warehouse_description}")
+    if stack.persistent:
+        print(f"data     {layout.root}   kept across restarts: the bucket in {layout.bucket},")
+        print(f"         the queues in {layout.emulator / 'state'}, the warehouse in")
+        print(f"         {layout.warehouse}; logs: {layout.root / 'stack.log'}")
+        print(f"         to start empty: stop the stack, then rm -rf {layout.root}")
+    else:
+        print("data     nothing is kept: the engine and its bucket are fresh for each start;")
+        print(f"         logs: {layout.root / 'stack.log'}")
     print("Ctrl-C or SIGTERM stops the stack.", flush=True)
     stopped.wait()
     stack.stop()
@@ -95,6 +109,8 @@ def serve_deployed(settings: LocalStackSettings, build: Path, stage: str) -> int
 
 def demo(settings: LocalStackSettings) -> int:
     data_dir = Path(settings.data_dir) / "demo"
+    # Each demo starts empty; an emulator a killed demo left running goes first.
+    emulator.end_orphan(data_dir / "emulator")
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     _log_to_file(data_dir / "stack.log")
@@ -139,16 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="dev")
     args = parser.parse_args(argv)
     settings = LocalStackSettings.from_env()
+    if not emulator.available():
+        sys.stderr.write(f"the local stack runs on the AWS emulator: {emulator.INSTALL_HINT}\n")
+        return 2
     if args.deployed is not None:
-        from devstack import emulator
-
-        for ready, hint in (
-            (redshift_local.available(), redshift_local.INSTALL_HINT),
-            (emulator.available(), emulator.INSTALL_HINT),
-        ):
-            if not ready:
-                sys.stderr.write(f"STACK=deployed: {hint}\n")
-                return 2
+        if not redshift_local.available():
+            sys.stderr.write(f"STACK=deployed: {redshift_local.INSTALL_HINT}\n")
+            return 2
         return serve_deployed(settings, args.deployed, args.stage)
     if settings.warehouse == "redshift" and not redshift_local.available():
         sys.stderr.write(f"WAREHOUSE=redshift needs PostgreSQL: {redshift_local.INSTALL_HINT}\n")

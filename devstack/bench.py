@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -79,21 +78,15 @@ BENCH_PART_BYTES = DEFAULT_CHUNK_BYTES
 
 
 def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measured]:
-    """Split, validate and load, each alone in a fresh process, against a local S3; then the
-    split again on the same rows gzip-compressed (the later stages see the same chunks), and by
-    parts (the same chunks again)."""
-    import boto3
-    from moto.server import ThreadedMotoServer
+    """Split, validate and load, each alone in a fresh process, against the AWS emulator the
+    local stack runs (objects on disk, as there); then the split again on the same rows
+    gzip-compressed (the later stages see the same chunks), and by parts (the same chunks
+    again)."""
+    from devstack.emulator import Emulator
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = Emulator(folder / "stages-emulator", tls=False, persist=True).start()
     env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "local-only",
-        "AWS_SECRET_ACCESS_KEY": "local-only",  # moto accepts anything; not a credential
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **server.client_environment(),
         "INGEST_BUCKET": LOCAL_BUCKET,
         "INGEST_WAREHOUSE": "duckdb",
         "INGEST_CHUNK_ROWS": str(chunk_rows),
@@ -101,13 +94,7 @@ def stages(path: Path, rows: int, chunk_rows: int, folder: Path) -> list[Measure
     }
     (folder / "stages.duckdb").unlink(missing_ok=True)
     try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            aws_access_key_id="local-only",
-            aws_secret_access_key="local-only",  # noqa: S106 - moto's, not a credential
-            region_name="us-east-1",
-        )
+        s3 = server.client("s3")
         s3.create_bucket(Bucket=LOCAL_BUCKET)
         key = f"raw/{TABLE}/{path.name}"
         s3.upload_file(str(path), LOCAL_BUCKET, key)
@@ -222,8 +209,10 @@ def measure(path: Path, rows: int, chunk_rows: int, seed_sample: int, folder: Pa
     pipeline.peak_rss_mb = report["worker_peak_rss_kb"] / 1024
     pipeline.note = (
         f"{workers} worker processes, {count(report['chunks'], 'chunk')}, upload "
-        f"{report['upload_seconds']:.1f} s; RSS of the largest worker (the stack process: "
-        f"API, moto's in-memory S3, DuckDB load, peaked at {mb(stack_rss)} MB)"
+        f"{report['upload_seconds']:.1f} s; CPU s include the emulator's "
+        f"{report['emulator_cpu_seconds']:.1f}; RSS of the largest worker (the stack process: "
+        f"API, DuckDB load, peaked at {mb(stack_rss)} MB; the emulator, S3 and SQS: "
+        f"{mb(report['emulator_peak_rss_kb'] / 1024)} MB)"
     )
     if report["state"] != "loaded" or report["rows_total"] != rows:
         raise RuntimeError(f"the pipeline did not load the file: {report}")

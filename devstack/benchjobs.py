@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import sys
 import time
 from collections import Counter
@@ -78,18 +79,21 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
     """Upload through a presigned POST on a fresh local stack and wait until it is loaded."""
     from chalicelib import logs
     from devstack.client import ApiClient
+    from devstack.emulator import end_orphan, group_members
     from devstack.settings import LocalStackSettings
     from devstack.stack import LocalStack
 
     data_dir = Path(args["data_dir"])
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Each run starts on an empty stack: the emulator keeps its objects in the data folder.
+    end_orphan(data_dir / "emulator")
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
     logs.setup()
     # Append mode: the worker processes write to the same file.
     (data_dir / "stack.log").unlink(missing_ok=True)
     handler = logging.FileHandler(data_dir / "stack.log", encoding="utf-8")
     handler.setFormatter(logs.JsonFormatter())
     logging.getLogger().handlers = [handler]
-    (data_dir / "warehouse.duckdb").unlink(missing_ok=True)
     settings = LocalStackSettings(
         api_port=0, s3_port=0, data_dir=str(data_dir), workers=int(args["workers"])
     )
@@ -97,20 +101,25 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
     stack.start()
     try:
         api = ApiClient(stack.api_url, settings.api_key, timeout=3600)
-        assert stack.dispatcher is not None
-        workers = stack.dispatcher.worker_pids()
+        assert stack.functions is not None and stack.emulator is not None
+        assert stack.emulator.process is not None
+        emulator = stack.emulator.process.pid
+        workers = stack.functions.worker_pids()
         _wait_warm(workers)
         # The workers' start-up (imports, a cold start) is not the pipeline's work: count from here.
         cpu = _cpu() + sum(process_cpu(pid) for pid in workers)
+        emulator_cpu = sum(process_cpu(pid) for pid in group_members(emulator))
         started = time.perf_counter()
         upload_id = api.upload("hired_employees", Path(args["file"]))
         uploaded = time.perf_counter() - started
         # Each status read costs the stack a few S3 requests: poll gently, not to slow it down.
         status = api.wait(upload_id, timeout=24 * 3600, poll=0.25)
         seconds = time.perf_counter() - started
-        workers = stack.dispatcher.worker_pids()
-        used = _cpu() + sum(process_cpu(pid) for pid in workers) - cpu
+        workers = stack.functions.worker_pids()
+        emulator_used = sum(process_cpu(pid) for pid in group_members(emulator)) - emulator_cpu
+        used = _cpu() + sum(process_cpu(pid) for pid in workers) - cpu + emulator_used
         worker_peaks = [peak_rss_kb(pid) for pid in workers]
+        emulator_peak = sum(peak_rss_kb(pid) for pid in group_members(emulator))
     finally:
         stack.stop()
     return {
@@ -123,6 +132,8 @@ def pipeline(args: dict[str, Any]) -> dict[str, Any]:
         "rows_rejected": status["rows_rejected"],
         "chunks": status["chunks_total"],
         "worker_peak_rss_kb": max(worker_peaks, default=0),
+        "emulator_cpu_seconds": emulator_used,
+        "emulator_peak_rss_kb": emulator_peak,
     }
 
 

@@ -134,8 +134,8 @@ def _measured(model: Model) -> list[str]:
         "",
         "A Lambda's compute time is taken as the measured CPU seconds over its vCPU share "
         "(memory / 1,769 MB). That leaves out waiting for S3, which the local figures cannot "
-        "separate from moto serving in Python on the same cores; the wall times below are "
-        "therefore floors for the compute-bound part, not promises.",
+        "separate from the emulator serving S3 in Python on the same cores; the wall times below "
+        "are therefore floors for the compute-bound part, not promises.",
     ]
     return lines
 

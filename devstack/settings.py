@@ -37,6 +37,10 @@ class LocalStackSettings:
     redshift_api: RedshiftApi = "connector"  # data: through the local Data API stand-in
     # Deliveries before a stage's queue dead-letters a message (the deployed default, too).
     max_receives: int = 5
+    # Each stage function's timeout, and its queue's visibility timeout (AWS requires at least
+    # the function's): how long the emulator waits for a handler, and after how long a failed
+    # or unfinished delivery is made again.
+    function_timeout: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalStackSettings:

@@ -1,43 +1,43 @@
-"""Starts and stops the offline stack in one process, bound to 127.0.0.1 only.
+"""Starts and stops the offline stack, bound to 127.0.0.1 only, keeping its data in DATA_DIR.
 
-moto runs in server mode as the S3 and SQS endpoint; the bucket sends ObjectCreated
-notifications to one queue per stage, filtered by the stage's prefix and suffix, and each queue
+The AWS emulator (ministack, a process of its own, with IAM enforced) is the S3 and SQS endpoint:
+its bucket objects are written under DATA_DIR as they arrive and its queues when it stops, so a
+restart on the same DATA_DIR finds them (docs/architecture.md). The bucket sends ObjectCreated
+notifications to one queue per stage, filtered by the stage's prefix and suffix; each queue
 dead-letters a message after ``max_receives`` failed deliveries, as the deployed stage's queues
-do (deploy/); the dispatcher delivers them; the Chalice app serves HTTP. DuckDB lives in
-DATA_DIR and allows one writer per database file, so the load handler (its only user) runs in
-this process; split and validate handlers run in worker processes, in parallel. With
-``WAREHOUSE=redshift`` the warehouse is the local Redshift engine (devstack/redshift_local)
-instead, on this stack's S3, reached through the Redshift adapter and its driver.
+do (deploy/); the emulator's event source mappings invoke one function per stage, and the
+functions run here (``functions.py``). The Chalice app serves HTTP. DuckDB lives in DATA_DIR and
+allows one writer per database file, so the load handler (its only writer) runs in this process;
+split and validate handlers run in worker processes, in parallel. With ``WAREHOUSE=redshift``
+the warehouse is the local Redshift engine (devstack/redshift_local), fresh for each start, and
+so is the bucket.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import fcntl
 import logging
 import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib import console, providers
+from chalicelib import providers
 from chalicelib.config import LOCAL_QUEUE_PREFIX
-from chalicelib.pipeline.triggers import (
-    STAGE_TRIGGERS,
-    TRIGGERS,
-    dead_letter_queue_name,
-    queue_name,
-)
-from devstack.dispatcher import Dispatcher, Queue
+from devstack import wiring
+from devstack.emulator import ROOT_KEY, Emulator
+from devstack.functions import FunctionHost
 from devstack.settings import LOCAL_BUCKET, LocalStackSettings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import ModuleType
+
+    from devstack.wiring import Queue
 
 logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -49,32 +49,66 @@ REGION = "us-east-1"
 API_BACKLOG = 1024
 
 
-def local_environment(settings: LocalStackSettings, s3_port: int) -> dict[str, str]:
-    """Environment for the app and any client talking to the local stack (fake credentials)."""
+class StackError(RuntimeError):
+    """The stack cannot start on this data folder."""
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Where a stack keeps what it holds, under its data folder."""
+
+    root: Path
+
+    @property
+    def emulator(self) -> Path:
+        return self.root / "emulator"
+
+    @property
+    def bucket(self) -> Path:
+        return self.emulator / "s3"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def scratch(self) -> Path:
+        """The emulator's folder for a stack that keeps nothing (removed when it stops)."""
+        return self.root / "emulator-scratch"
+
+
+def local_environment(settings: LocalStackSettings, endpoint: str) -> dict[str, str]:
+    """Environment for the app and any client talking to the local stack: the emulator's
+    endpoint and root credentials (the emulator's own, which open nothing outside it)."""
     return {
-        "AWS_ENDPOINT_URL": f"http://{HOST}:{s3_port}",
-        "AWS_ACCESS_KEY_ID": "local-only",
-        "AWS_SECRET_ACCESS_KEY": "local-only",  # moto accepts anything; not a real credential
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": ROOT_KEY,
+        "AWS_SECRET_ACCESS_KEY": ROOT_KEY,
         "AWS_DEFAULT_REGION": REGION,
         "INGEST_BUCKET": LOCAL_BUCKET,
         "INGEST_WAREHOUSE": "duckdb",
-        "INGEST_DUCKDB_PATH": str(Path(settings.data_dir) / "warehouse.duckdb"),
+        "INGEST_DUCKDB_PATH": str(DataLayout(Path(settings.data_dir).resolve()).warehouse),
         "INGEST_API_KEY": settings.api_key,
         "INGEST_QUEUE_PREFIX": LOCAL_QUEUE_PREFIX,
     }
 
 
-def _delete_queues(sqs: Any, names: tuple[str, ...]) -> None:
-    """Start from empty queues: a second stack in one process (tests) finds the first's, as
-    moto keeps them in memory for the process."""
-    for name in names:
-        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
-            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+def _hold(folder: Path) -> IO[str]:
+    """An exclusive lock on ``folder`` for as long as the returned file stays open (the kernel
+    releases it when this process ends, however it ends).
 
-
-def _arn(sqs: Any, url: str) -> str:
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    return str(attrs["QueueArn"])
+    Raises:
+        StackError: another running stack holds it.
+    """
+    handle = (folder / "stack.lock").open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StackError(
+            f"another local stack is running with DATA_DIR={folder}: stop it, or set DATA_DIR"
+        ) from None
+    return handle
 
 
 def _api_server(backlog: int) -> Any:
@@ -102,23 +136,57 @@ class LocalStack:
     api_url: str = ""
     s3_url: str = ""
     queues: dict[str, Queue] = field(default_factory=dict)
-    dispatcher: Dispatcher | None = None
+    functions: FunctionHost | None = None
+    emulator: Emulator | None = None
     app_module: ModuleType | None = None
     api_backlog: int = API_BACKLOG
-    _moto: Any = None
+    _lock: IO[str] | None = None
     _redshift: Any = None
     _api: Any = None
     _api_thread: threading.Thread | None = None
 
-    def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
+    @property
+    def layout(self) -> DataLayout:
+        return DataLayout(Path(self.settings.data_dir).resolve())
 
-        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.settings.s3_port, verbose=False)
-        self._moto.start()
-        _, s3_port = self._moto.get_host_and_port()
-        self.s3_url = f"http://{HOST}:{s3_port}"
+    @property
+    def persistent(self) -> bool:
+        """Whether a restart on the same data folder finds the data: with DuckDB, whose file is
+        in it. The local Redshift engine is fresh for each start (its PostgreSQL cluster lives
+        in a temporary folder the ``postgres`` user can reach), so its bucket is too: they must
+        agree."""
+        return self.settings.warehouse == "duckdb"
+
+    def start(self) -> LocalStack:
+        """Raises:
+        StackError: another stack runs on this data folder.
+        EmulatorError: the emulator is missing or would not start.
+        """
+        layout = self.layout
+        layout.root.mkdir(parents=True, exist_ok=True)
+        self._lock = _hold(layout.root)
+        try:
+            self._start(layout)
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("stack.started", extra={"api_url": self.api_url, "s3_url": self.s3_url})
+        return self
+
+    def _start(self, layout: DataLayout) -> None:
+        keep = self.persistent
+        wiring.prune_state(layout.emulator / "state")
+        self.emulator = Emulator(
+            layout.emulator if keep else layout.scratch,
+            port=self.settings.s3_port,
+            keep_root=keep,
+            tls=False,
+            persist=keep,
+        )
+        self.emulator.start()
+        self.s3_url = self.emulator.url
         # The app reads its configuration from the environment, as in Lambda.
-        os.environ.update(local_environment(self.settings, s3_port))
+        os.environ.update(local_environment(self.settings, self.s3_url))
         if self.settings.warehouse == "redshift":
             os.environ.update(self._start_redshift())
         os.environ.update(self.extra_env)
@@ -132,30 +200,26 @@ class LocalStack:
         # upload concurrently collide on its primary keys (Lambda runs one event at a time).
         providers.s3()
         providers.warehouse()
-        self.queues = self._wire_notifications()
-        sqs = boto3.client("sqs")
         # Split and validate run in worker processes, as parallel Lambdas; the load stays here,
         # with the one DuckDB connection.
-        self.dispatcher = Dispatcher(
-            sqs,
-            list(self.queues.values()),
+        self.functions = FunctionHost(
             app_module.app,
             workers=self.settings.workers,
             app_module=app_module.__name__,
             process_routes=PROCESS_ROUTES,
-        )
-        self.dispatcher.start()
+        ).start()
         self._start_api(app_module)
-        self._allow_console()
-        logger.info("stack.started", extra={"api_url": self.api_url, "s3_url": self.s3_url})
-        return self
+        # Last: the event sources start delivering as soon as they exist.
+        self.queues = wiring.wire(
+            self.emulator, self.settings, self.functions, self.console_origins()
+        )
 
     @property
     def warehouse_description(self) -> str:
         if self._redshift is not None:
             via = " via the Data API stand-in" if self._redshift.data_api is not None else ""
             return f"redshift (local engine, 127.0.0.1:{self._redshift.port}{via})"
-        return f"duckdb ({Path(self.settings.data_dir) / 'warehouse.duckdb'})"
+        return f"duckdb ({self.layout.warehouse})"
 
     def _start_redshift(self) -> dict[str, str]:
         """The local Redshift engine (a fresh PostgreSQL cluster in a temporary folder) on this
@@ -172,43 +236,6 @@ class LocalStack:
             return data
         env: dict[str, str] = self._redshift.environment()
         return env
-
-    def _wire_notifications(self) -> dict[str, Queue]:
-        """Each stage's queue and dead-letter queue, and the bucket notifying the queues."""
-        s3, sqs = boto3.client("s3"), boto3.client("sqs")
-        s3.create_bucket(Bucket=LOCAL_BUCKET)
-        queues: dict[str, Queue] = {}
-        configs: list[Any] = []
-        for trigger in STAGE_TRIGGERS:
-            names = (
-                dead_letter_queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
-                queue_name(LOCAL_QUEUE_PREFIX, trigger.stage),
-            )
-            _delete_queues(sqs, names)
-            dlq_url = sqs.create_queue(QueueName=names[0])["QueueUrl"]
-            redrive = {"deadLetterTargetArn": _arn(sqs, dlq_url)}
-            redrive["maxReceiveCount"] = str(self.settings.max_receives)
-            url = sqs.create_queue(
-                QueueName=names[1],
-                Attributes={"VisibilityTimeout": "120", "RedrivePolicy": json.dumps(redrive)},
-            )["QueueUrl"]
-            queues[trigger.stage] = Queue(trigger.handler, url, _arn(sqs, url))
-        for trigger in TRIGGERS:
-            rules = [{"Name": "prefix", "Value": trigger.prefix}]
-            if trigger.suffix:
-                rules.append({"Name": "suffix", "Value": trigger.suffix})
-            configs.append(
-                {
-                    "Id": trigger.filter_id,
-                    "QueueArn": queues[trigger.stage].arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": rules}},
-                }
-            )
-        s3.put_bucket_notification_configuration(
-            Bucket=LOCAL_BUCKET, NotificationConfiguration={"QueueConfigurations": configs}
-        )
-        return queues
 
     def _start_api(self, app_module: ModuleType) -> None:
         from chalice.config import Config
@@ -251,13 +278,6 @@ class LocalStack:
         port = self.api_url.rsplit(":", 1)[1]
         return [self.api_url, f"http://localhost:{port}"]
 
-    def _allow_console(self) -> None:
-        # The console's page sends files straight to the bucket: only its origin may, as in AWS.
-        boto3.client("s3").put_bucket_cors(
-            Bucket=LOCAL_BUCKET,
-            CORSConfiguration={"CORSRules": console.cors_rules(self.console_origins())},
-        )
-
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until no S3 event is queued or being handled (dead letters wait for a re-drive).
 
@@ -280,25 +300,36 @@ class LocalStack:
                     ],
                 )["Attributes"]
                 pending += sum(int(v) for v in attrs.values())
-            busy = self.dispatcher is not None and self.dispatcher.busy
+            busy = self.functions is not None and self.functions.busy
             quiet = quiet + 1 if pending == 0 and not busy else 0
             if time.monotonic() > deadline:
                 raise TimeoutError(f"local stack still busy after {timeout}s")
             time.sleep(0.2)
 
     def stop(self) -> None:
+        """Stop taking requests, let the handlers finish, then stop the emulator (which writes
+        its queues to DATA_DIR as it stops) and release the data folder."""
         if self._api is not None:
             self._api.shutdown()
             self._api.server.server_close()
-        if self.dispatcher is not None:
-            self.dispatcher.stop()
+            self._api = None
+        if self.emulator is not None and self.functions is not None and self.queues:
+            wiring.pause(self.emulator, self.queues)
+            self.functions.wait_idle(self.settings.function_timeout)
+        if self.functions is not None:
+            self.functions.stop()
+            self.functions = None
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
         if self.app_module is not None:
             providers.reset()
         if self._redshift is not None:
             self._redshift.stop()
             self._redshift = None
-        if self._moto is not None:
-            self._moto.stop()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
         logger.info("stack.stopped")
 
     def __enter__(self) -> LocalStack:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 STACK_KEY = "test-stack-key"
+# The test stacks' handlers take well under a second: a failed delivery is made again after
+# this many seconds (the functions' timeout and the queues' visibility timeout), not 120.
+TEST_FUNCTION_TIMEOUT = 10
 
 
 @contextmanager
@@ -30,6 +33,7 @@ def running_stack(
 ) -> Iterator[LocalStack]:
     """A started stack keeping its data in ``data_dir`` (``LocalStackSettings`` ``knobs``, app
     environment ``env``) that restores the process environment when it stops."""
+    knobs.setdefault("function_timeout", TEST_FUNCTION_TIMEOUT)
     settings = LocalStackSettings(
         api_port=0, s3_port=0, api_key=key, data_dir=str(data_dir), **knobs
     )

@@ -3,7 +3,7 @@
 Owns the stages' names, the event a stage runs on (``StageEvent``: an object key parsed once),
 and the policy. Binds the log context (stage, upload id, table), runs the stage, and decides
 what a failure means:
-a transient error is re-raised so Lambda (or the local dispatcher) delivers the event again;
+a transient error is re-raised so the event source (Lambda's, or the emulator's) redelivers it;
 any other error marks the upload ``failed`` with a readable message and is not retried.
 """
 

@@ -23,7 +23,7 @@ from chalicelib import providers
 from chalicelib.config import LOCAL_QUEUE_PREFIX
 from chalicelib.pipeline.runner import STAGES
 from chalicelib.pipeline.triggers import dead_letter_queue_name, queue_name
-from devstack.dispatcher import routes_of
+from devstack.functions import routes_of
 from tests.conftest import BUCKET
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Fixtures for the adversarial tests, and the hook that writes docs/reliability.md.
 
-``cloud`` is one moto S3 bucket per module (moto in-process); ``moto_server`` is moto in server
-mode, as the local stack runs it, for the contract test and the replays over HTTP;
+``cloud`` is one moto S3 bucket per module (moto in-process); ``local_s3`` is the AWS emulator
+the local stack runs, reached over HTTP, for the contract test and the replays;
 ``stack``/``api`` are the running local stack. ``reliability`` is the ledger tests record what
 they observed in. After any run that collected every report source, passing or not, the figures
 and the tests' outcomes are saved in pytest's cache and rendered to docs/reliability.md.
@@ -52,8 +52,9 @@ def cloud() -> Iterator[Cloud]:
 
 
 @dataclass
-class MotoServer:
-    """moto in server mode on 127.0.0.1 (as the local stack runs it), reached over HTTP."""
+class LocalS3:
+    """The AWS emulator the local stack runs (ministack, IAM enforced, objects on disk), on
+    127.0.0.1, reached over HTTP."""
 
     s3: Any
     url: str
@@ -68,22 +69,15 @@ class MotoServer:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    from moto.server import ThreadedMotoServer
+def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
+    from devstack import emulator
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # moto accepts anything; not a real credential
-    )
+    if not emulator.available():
+        pytest.skip(emulator.INSTALL_HINT)
+    root = tmp_path_factory.mktemp("emulator")
+    server = emulator.Emulator(root, tls=False, persist=True).start()
     try:
-        yield MotoServer(client, url)
+        yield LocalS3(server.client("s3"), server.url)
     finally:
         server.stop()
 

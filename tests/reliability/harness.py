@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 import app as app_module
 from chalicelib import providers
 from chalicelib.errors import PermanentWarehouseError, TransientWarehouseError
-from devstack.dispatcher import LambdaContext, routes_of
+from devstack.functions import LambdaContext, routes_of
 from tests.conftest import load_event
 
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "input": (
         "Bad input",
         "Each file is uploaded into raw/ and its S3 events delivered to the app's own handlers "
-        "(split → validate → load, on an in-memory S3 that a contract test holds to moto, and "
+        "(split → validate → load, on an in-memory S3 that a contract test holds to the local "
+        "stack's S3, and "
         "DuckDB); the upload's counts and the table are compared with an independent oracle "
         "(Python's csv module and the README rules): every valid row in the table once (last "
         "wins per id), every bad row in the rejects file exactly once with its line and a "
@@ -46,8 +47,8 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
         "S3 notifications delivered more than once, shuffled, or interleaved with other "
         "handlers, to the app's own handlers; each run's final table, counts and rejected "
         "report are compared with a single in-order delivery's (`same final state` counts the "
-        "runs that matched) and with the oracle. Runs marked *moto server* use the local "
-        "stack's S3 (moto in server mode, over HTTP) instead of the in-memory one.",
+        "runs that matched) and with the oracle. Runs marked *emulator* use the local "
+        "stack's S3 (the AWS emulator, over HTTP) instead of the in-memory one.",
         [
             ("runs", "runs"),
             ("uploads", "uploads"),
@@ -74,8 +75,8 @@ SECTIONS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     ),
     "split": (
         "A split under a time budget",
-        "A large generated file uploaded to the local stack (moto server, the dispatcher, "
-        "DuckDB) with `INGEST_MAX_INVOCATION_SECONDS` set, so planning hands on between "
+        "A large generated file uploaded to the local stack (the AWS emulator and its event "
+        "sources, DuckDB) with `INGEST_MAX_INVOCATION_SECONDS` set, so planning hands on between "
         "invocations; with `INGEST_PLAN_RANGE_BYTES` set too, a plain file is planned by many "
         "parts at once and its gzip by one reader resumed from restart points. The upload's "
         "counts, rejects file and table are compared with the oracle. `invocations` is the "

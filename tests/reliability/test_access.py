@@ -474,7 +474,7 @@ def test_retry_route_recovers_an_upload_failed_by_a_warehouse_outage(
     have = dict(rows)
     reliability.add(
         "faults",
-        "local stack: warehouse down (dispatcher retries), failed, POST retry over HTTP",
+        "local stack: warehouse down (the queue redelivers), failed, POST retry over HTTP",
         scenarios=1,
         loaded=int(loaded["state"] == "loaded"),
         not_loaded=int(loaded["state"] != "loaded"),

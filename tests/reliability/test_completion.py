@@ -1,6 +1,6 @@
 """Chunk completion: the tree of done markers, the load trigger written once, state moves that a
 stale copy cannot undo. Run on the in-memory S3 fake (conditional writes included) and, for the
-conditional writes themselves, on moto."""
+conditional writes themselves, on the local stack's S3 (the AWS emulator)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from chalicelib.pipeline.state import ChunkDone, Upload
 from tests.reliability.fakes3 import FakeS3
 
 if TYPE_CHECKING:
-    from tests.reliability.conftest import Cloud
+    from tests.reliability.conftest import LocalS3
 
 BUCKET = "reliability-bucket"
 UID = "20261126T031500Z-0123456789ab"
@@ -236,9 +236,9 @@ def test_create_keeps_an_upload_another_delivery_made() -> None:
     assert again.state == "splitting"
 
 
-def test_conditional_writes_on_moto(cloud: Cloud) -> None:
-    """moto (the local stack's S3) honours If-None-Match: * and If-Match on PutObject."""
-    s3, bucket = cloud.s3, cloud.settings.bucket
+def test_conditional_writes_on_the_local_stack_s3(local_s3: LocalS3) -> None:
+    """The local stack's S3 honours If-None-Match: * and If-Match on PutObject."""
+    s3, bucket = local_s3.s3, local_s3.new_bucket()
     key = "uploads/jobs/conditional-test/state.json"
     assert storage.put_json_if_absent(s3, bucket, key, {"v": 1})
     assert not storage.put_json_if_absent(s3, bucket, key, {"v": 2})

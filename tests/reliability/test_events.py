@@ -4,7 +4,7 @@ S3 delivers notifications at least once and in no particular order, and Lambdas 
 side. Whatever the order, the final table, the upload's counts and its rejected report must be
 those of one in-order delivery (and the oracle's); with two uploads of the same table, the table
 must equal one of the two serial orders. Every run is recorded before anything is asserted. A
-subset runs again on moto in server mode (the local stack's S3, over HTTP).
+subset runs again on the local stack's S3 (the AWS emulator, over HTTP).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.reliability.oracle import expect
 from tests.reliability.verdict import check, fresh_warehouse, observe, outcome
 
 if TYPE_CHECKING:
-    from tests.reliability.conftest import MotoServer
+    from tests.reliability.conftest import LocalS3
     from tests.reliability.ledger import Ledger
     from tests.reliability.verdict import Outcome
 
@@ -47,9 +47,9 @@ MODES = [
     ("every event three times, shuffled", {"copies": 3}),
     ("twice, shuffled, interleaved inside handlers", {"copies": 2, "interleave": 0.5}),
 ]
-# The subset run again on moto in server mode (a run there costs seconds, not milliseconds):
+# The subset run again on the local stack's S3 (a run there costs seconds, not milliseconds):
 # every mode on a small file, the interleaved one on the file of 15 chunks.
-ON_MOTO = [
+ON_EMULATOR = [
     (mode, knobs, file)
     for file in FILES
     for mode, knobs in MODES
@@ -130,20 +130,21 @@ def test_replayed_and_shuffled_events_reach_the_same_final_state(
 
 
 @pytest.mark.parametrize(
-    ("mode", "knobs", "file"), ON_MOTO, ids=[f"{f[0]}-{m}" for m, _, f in ON_MOTO]
+    ("mode", "knobs", "file"), ON_EMULATOR, ids=[f"{f[0]}-{m}" for m, _, f in ON_EMULATOR]
 )
-def test_replayed_events_on_the_moto_server_reach_the_same_final_state(
+def test_replayed_events_on_the_local_stack_s3_reach_the_same_final_state(
     reliability: Ledger,
-    moto_server: MotoServer,
+    local_s3: LocalS3,
     mode: str,
     knobs: dict[str, Any],
     file: tuple[str, str, bytes],
 ) -> None:
-    """The same, on moto over HTTP: one seed, compared with the in-memory in-order delivery."""
+    """The same, on the emulator over HTTP: one seed, compared with the in-memory in-order
+    delivery."""
     name, table, data = file
-    settings = Settings(bucket=moto_server.new_bucket(), chunk_rows=SETTINGS.chunk_rows)
-    run = deliver(table, data, moto_server.s3, settings, seed=0, **knobs)
-    _replay(reliability, f"{mode} (moto server)", [run], _baseline(name, table, data), table, data)
+    settings = Settings(bucket=local_s3.new_bucket(), chunk_rows=SETTINGS.chunk_rows)
+    run = deliver(table, data, local_s3.s3, settings, seed=0, **knobs)
+    _replay(reliability, f"{mode} (emulator)", [run], _baseline(name, table, data), table, data)
 
 
 def _serial(table: str, *files: bytes) -> dict[int, tuple[Any, ...]]:
@@ -219,12 +220,12 @@ def test_two_uploads_interleaved_equal_one_serial_order(reliability: Ledger) -> 
         _check_two(first, second)
 
 
-def test_two_uploads_interleaved_on_the_moto_server(
-    reliability: Ledger, moto_server: MotoServer
+def test_two_uploads_interleaved_on_the_local_stack_s3(
+    reliability: Ledger, local_s3: LocalS3
 ) -> None:
-    settings = Settings(bucket=moto_server.new_bucket(), chunk_rows=SETTINGS.chunk_rows)
-    bus, first, second = _two_uploads(moto_server.s3, settings, seed=0)
-    item = "two uploads, same table, overlapping ids, shuffled and interleaved (moto server)"
+    settings = Settings(bucket=local_s3.new_bucket(), chunk_rows=SETTINGS.chunk_rows)
+    bus, first, second = _two_uploads(local_s3.s3, settings, seed=0)
+    item = "two uploads, same table, overlapping ids, shuffled and interleaved (emulator)"
     _record_two(reliability, item, bus, first, second)
     _check_two(first, second)
 

@@ -1,9 +1,9 @@
 """Fifty clients at once against the running local stack: none refused or reset, no row lost.
 
-The stack is the one ``make serve`` runs (moto server, dispatcher, Chalice's local server on
-127.0.0.1), with its own data directory. ``devstack.loadtest`` sends a bounded load (a fixed
-number of requests, a timeout on each and a deadline on all) and counts what it observed; the
-figures are recorded before they are asserted.
+The stack is the one ``make serve`` runs (the AWS emulator, the functions it invokes, Chalice's
+local server on 127.0.0.1), with its own data directory. ``devstack.loadtest`` sends a bounded
+load (a fixed number of requests, a timeout on each and a deadline on all) and counts what it
+observed; the figures are recorded before they are asserted.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The S3 behaviour the pipeline relies on, checked the same way on the in-memory S3 and on moto.
+"""The S3 behaviour the pipeline relies on, checked the same way on the in-memory S3 and on the
+local stack's S3.
 
-Most reliability tests run on ``FakeS3`` for speed; this holds it to moto in server mode (the
-local stack's S3) on what the code depends on: conditional writes (``If-None-Match: *``,
+Most reliability tests run on ``FakeS3`` for speed; this holds it to the AWS emulator the local
+stack runs on what the code depends on: conditional writes (``If-None-Match: *``,
 ``If-Match``) and conditional reads, and listing (prefix, delimiter, key order, pages,
 continuation tokens, start-after). Every check runs against both.
 """
@@ -19,7 +20,7 @@ from chalicelib import storage
 from tests.reliability.fakes3 import FakeS3
 
 if TYPE_CHECKING:
-    from tests.reliability.conftest import MotoServer
+    from tests.reliability.conftest import LocalS3
 
 KEYS = [
     "b",
@@ -41,11 +42,11 @@ KEYS = [
 ]
 
 
-@pytest.fixture(params=["in-memory", "moto server"])
-def s3(request: pytest.FixtureRequest, moto_server: MotoServer) -> tuple[Any, str]:
+@pytest.fixture(params=["in-memory", "emulator"])
+def s3(request: pytest.FixtureRequest, local_s3: LocalS3) -> tuple[Any, str]:
     if request.param == "in-memory":
         return FakeS3("contract"), "contract"
-    return moto_server.s3, moto_server.new_bucket()
+    return local_s3.s3, local_s3.new_bucket()
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:

@@ -1,4 +1,4 @@
-"""A Chalice app for the dispatcher tests: its handlers say which process ran them."""
+"""A Chalice app for the function host's tests: its handlers say which process ran them."""
 
 from __future__ import annotations
 
