@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import logging
 import os
 import shutil
@@ -28,6 +29,10 @@ def _log_to_file(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logs.JsonFormatter())
     logging.getLogger().handlers = [handler]
+    # SIGUSR1 writes every thread's stack to the log: a stack that does not stop can say where
+    # it waits (kill -USR1 <pid>), without a debugger on the machine.
+    assert handler.stream is not None  # opened now: the handler is not delayed
+    faulthandler.register(signal.SIGUSR1, file=handler.stream, all_threads=True)
 
 
 def serve(settings: LocalStackSettings) -> int:

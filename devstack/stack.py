@@ -313,15 +313,19 @@ class LocalStack:
             self._api.shutdown()
             self._api.server.server_close()
             self._api = None
+            logger.info("stack.stopping", extra={"done": "api"})
         if self.emulator is not None and self.functions is not None and self.queues:
             wiring.pause(self.emulator, self.queues)
+            logger.info("stack.stopping", extra={"done": "event sources paused"})
             self.functions.wait_idle(self.settings.function_timeout)
         if self.functions is not None:
             self.functions.stop()
             self.functions = None
+            logger.info("stack.stopping", extra={"done": "functions"})
         if self.emulator is not None:
             self.emulator.stop()
             self.emulator = None
+            logger.info("stack.stopping", extra={"done": "emulator"})
         if self.app_module is not None:
             providers.reset()
         if self._redshift is not None:

@@ -36,6 +36,7 @@ class Served:
     """``python -m devstack serve`` on ``data_dir``: its process, API and S3 endpoint."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         env = {
             **os.environ,
             "DATA_DIR": str(data_dir),
@@ -83,7 +84,16 @@ class Served:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                # Where it waits: the stack writes every thread's stack to its log on SIGUSR1.
+                self.process.send_signal(signal.SIGUSR1)
+                time.sleep(2)
+                self.process.kill()
+                log = (self.data_dir / "stack.log").read_text(encoding="utf-8", errors="replace")
+                message = f"serve did not stop within 60 s of SIGTERM:\n{log[-8000:]}"
+                raise AssertionError(message) from None
 
 
 def _alive(pid: int) -> bool:
