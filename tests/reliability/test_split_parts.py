@@ -5,8 +5,8 @@ The local stack runs with ``INGEST_MAX_INVOCATION_SECONDS=1`` and parts of a few
 quoted line breaks goes through many part planners at once and a chain that writes its chunks;
 the same file gzipped goes through one reader handing on from restart points. Each result is
 held to the independent oracle, row by row; the figures are recorded before anything is
-asserted. (A module of its own: two stacks alive at once would share the in-process S3 and
-queues, and one stack's workers would take the other's tasks.)
+asserted. (A module of its own, so its stack, set for parts of a few MB, is never alive beside
+the one-reader stack of ``test_split_budget.py`` and the two never compete for the cores.)
 """
 
 from __future__ import annotations
