@@ -144,6 +144,26 @@ def _bucket_keys() -> set[str]:
     return found
 
 
+def _ask_for_upload(
+    api: ApiClient, spy: Spy, reliability: Ledger, body: dict[str, Any], case: str
+) -> tuple[requests.Response, set[str]]:
+    """POST ``body`` for a presigned upload; the reply, the keys it added, and the ledger row."""
+    before = _bucket_keys()
+    reply = requests.post(
+        f"{api.base_url}/api/v1/uploads", json=body, headers={"x-api-key": api.api_key}, timeout=10
+    )
+    new_keys = _bucket_keys() - before
+    reliability.add(
+        "access",
+        case,
+        requests=1,
+        refused=int(400 <= reply.status_code < 500),
+        server_errors=int(reply.status_code >= 500),
+        outside=len(spy.outside()) + sum(1 for k in new_keys if not k.startswith(PREFIXES)),
+    )
+    return reply, new_keys
+
+
 def _table_counts(stack: LocalStack) -> list[tuple[Any, ...]]:
     assert stack.app_module is not None
     warehouse = providers.warehouse()
@@ -229,18 +249,8 @@ def test_create_upload_refuses_keys_outside_raw_table(
     stack: LocalStack, api: ApiClient, spy: Spy, reliability: Ledger, field: str, value: Any
 ) -> None:
     body: dict[str, Any] = {"table": "jobs", "filename": "jobs.csv", "size": 10, field: value}
-    before = _bucket_keys()
-    reply = requests.post(
-        f"{api.base_url}/api/v1/uploads", json=body, headers={"x-api-key": api.api_key}, timeout=10
-    )
-    new_keys = _bucket_keys() - before
-    reliability.add(
-        "access",
-        "presigned upload requests with bad table, filename or size",
-        requests=1,
-        refused=int(400 <= reply.status_code < 500),
-        server_errors=int(reply.status_code >= 500),
-        outside=len(spy.outside()) + sum(1 for k in new_keys if not k.startswith(PREFIXES)),
+    reply, new_keys = _ask_for_upload(
+        api, spy, reliability, body, "presigned upload requests with bad table, filename or size"
     )
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["code"] == "invalid_request"
@@ -257,18 +267,12 @@ def test_create_upload_takes_odd_file_names_but_keeps_them_out_of_the_key(
     stack: LocalStack, api: ApiClient, spy: Spy, reliability: Ledger, name: str
 ) -> None:
     body = {"table": "jobs", "filename": name, "size": 10}
-    before = _bucket_keys()
-    reply = requests.post(
-        f"{api.base_url}/api/v1/uploads", json=body, headers={"x-api-key": api.api_key}, timeout=10
-    )
-    new_keys = _bucket_keys() - before
-    reliability.add(
-        "access",
+    reply, new_keys = _ask_for_upload(
+        api,
+        spy,
+        reliability,
+        body,
         "presigned upload requests with odd file names: taken, the key made safe",
-        requests=1,
-        refused=int(400 <= reply.status_code < 500),
-        server_errors=int(reply.status_code >= 500),
-        outside=len(spy.outside()) + sum(1 for k in new_keys if not k.startswith(PREFIXES)),
     )
     assert reply.status_code == 201, reply.text
     grant = reply.json()
