@@ -103,20 +103,11 @@ def split_upload(
     go on planning from the hand-off it names; within ``budget`` where it can
     (``split_ranges.py``)."""
     budget = budget or Budget()
-    if event.part is not None or event.chain is not None:
-        outcome = split_parallel.run(s3, settings, event, budget)
-        if outcome is None:
-            return SplitResult(event.key, event.upload_id, event.table, skipped="nothing to do")
-        return SplitResult(
-            event.key,
-            event.upload_id,
-            event.table,
-            outcome.chunks,
-            outcome.records,
-            handed_on=outcome.handed_on,
-        )
-    if event.plan is not None:
-        outcome = split_ranges.resume(s3, settings, event, budget)
+    parallel = event.part is not None or event.chain is not None
+    if parallel or event.plan is not None:
+        # A task of a plan under way: a part or the chain of a parallel plan, or a hand-off.
+        carry_on = split_parallel.run if parallel else split_ranges.resume
+        outcome = carry_on(s3, settings, event, budget)
         if outcome is None:
             return SplitResult(event.key, event.upload_id, event.table, skipped="nothing to do")
         return SplitResult(

@@ -13,13 +13,17 @@ from chalicelib import keys, storage
 from chalicelib.csvfile.parallel import PartSummary
 from chalicelib.pipeline import load, split, state, triggers, validate
 from chalicelib.pipeline.budget import Budget
-from tests.stage_events import stage_event
+from tests.stage_events import split_outputs, stage_event
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
     from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
 TABLE = "hired_employees"
+
+
+def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
+    return split_outputs(s3, settings, TABLE, upload_id, pointers=True)
 
 
 def _rows(count: int, seed: int = 3) -> bytes:
@@ -69,30 +73,6 @@ def _split_all(
     for n in range(upload.chunks_total):
         validate.validate_chunk(s3, settings, stage_event(keys.chunk_key(TABLE, made.upload_id, n)))
     return made.upload_id, invocations
-
-
-def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
-    upload = state.read(s3, settings.bucket, TABLE, upload_id)
-    assert upload is not None and upload.chunks_total is not None
-    manifest = storage.get_json(s3, settings.bucket, keys.split_manifest_key(TABLE, upload_id))
-    assert manifest is not None
-
-    def body(key: str) -> bytes:
-        return bytes(s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read())
-
-    def rejects(n: int) -> bytes:  # a chunk that rejected nothing writes no file
-        key = keys.chunk_rejects_key(TABLE, upload_id, n)
-        return body(key) if storage.exists(s3, settings.bucket, key) else b""
-
-    total = upload.chunks_total
-    return {
-        "state": upload.state,
-        "chunks": manifest["chunks"],
-        "records": manifest["records"],
-        "pointers": [body(keys.chunk_key(TABLE, upload_id, n)) for n in range(total)],
-        "clean": [body(keys.clean_key(TABLE, upload_id, n)) for n in range(total)],
-        "rejects": [rejects(n) for n in range(total)],
-    }
 
 
 @pytest.fixture

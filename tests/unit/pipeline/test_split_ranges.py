@@ -19,13 +19,17 @@ from chalicelib.csvfile.boundaries import Record
 from chalicelib.pipeline import budget, chunks, load, split, state, validate
 from chalicelib.pipeline.budget import Budget
 from chalicelib.pipeline.runner import run_stage
-from tests.stage_events import stage_event
+from tests.stage_events import split_outputs, stage_event
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
     from chalicelib.warehouse.duckdb import DuckDBWarehouse
 
 TABLE = "hired_employees"
+
+
+def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
+    return split_outputs(s3, settings, TABLE, upload_id)
 
 
 def _rows(count: int) -> bytes:
@@ -67,28 +71,6 @@ def _split_all(s3: Any, settings: Settings, key: str, spend: Budget) -> tuple[st
         event = stage_event(keys.chunk_key(TABLE, made.upload_id, n))
         validate.validate_chunk(s3, settings, event)
     return made.upload_id, invocations
-
-
-def _outputs(s3: Any, settings: Settings, upload_id: str) -> dict[str, Any]:
-    upload = state.read(s3, settings.bucket, TABLE, upload_id)
-    assert upload is not None and upload.chunks_total is not None
-    manifest = storage.get_json(s3, settings.bucket, keys.split_manifest_key(TABLE, upload_id))
-    assert manifest is not None
-
-    def body(key: str) -> bytes:
-        return bytes(s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read())
-
-    def rejects(n: int) -> bytes:  # a chunk that rejected nothing writes no file
-        key = keys.chunk_rejects_key(TABLE, upload_id, n)
-        return body(key) if storage.exists(s3, settings.bucket, key) else b""
-
-    return {
-        "state": upload.state,
-        "chunks": manifest["chunks"],
-        "records": manifest["records"],
-        "clean": [body(keys.clean_key(TABLE, upload_id, n)) for n in range(upload.chunks_total)],
-        "rejects": [rejects(n) for n in range(upload.chunks_total)],
-    }
 
 
 @pytest.fixture
