@@ -37,8 +37,11 @@ $(EMULATOR_STAMP): requirements-emulator.txt
 	$(EMULATOR_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-emulator.txt
 	touch $(EMULATOR_STAMP)
 
+# The unit tests on every core (they share nothing), then the suites that run stacks, engines, the
+# emulator and a browser, one at a time.
 test: setup postgres browser emulator
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit -n auto
+	$(PY) -m pytest --ignore=tests/unit
 
 # The edit-test loop: lint, types and the unit tests (no stack, no engine, no browser), the unit
 # tests spread over the machine's cores, each property test with a fifth of its examples and the
