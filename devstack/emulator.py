@@ -50,12 +50,24 @@ _SPAWNED = re.compile(r"Lambda worker spawned for (\S+) \(")
 # the process that started it dies, even by SIGKILL (prctl PR_SET_PDEATHSIG), and it stops,
 # saving its state, instead of running on as an orphan. The guard (s3guard.py) is found on the
 # path given; the server's worker process inherits that path.
+# The server's stop handler sets a multiprocessing Event, whose lock is not reentrant: a second
+# signal arriving while the first handler holds it (the death signal and stop()'s SIGTERM, or
+# Ctrl-C then SIGTERM) deadlocked the server, found hung with four nested handlers. So the first
+# stop signal runs the handler and later ones are dropped; a stop that still hangs is killed.
 _LAUNCH = """
 import ctypes, os, signal, sys
 if sys.platform == "linux":
     ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))
     if os.getppid() != int(sys.argv[1]):
         sys.exit(0)
+_install, _fired = signal.signal, []
+def _once(handler):
+    def guarded(signum, frame):
+        if not _fired:
+            _fired.append(signum)
+            handler(signum, frame)
+    return guarded
+signal.signal = lambda sig, handler: _install(sig, _once(handler) if callable(handler) else handler)
 sys.path.insert(0, sys.argv[2])
 from hypercorn.__main__ import main
 sys.exit(main(sys.argv[3:]))

@@ -4,14 +4,16 @@ an orphan is found by, and the wiring state dropped at each start."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from devstack import wiring
-from devstack.emulator import PID_FILE, PORT_FILE, Emulator, EmulatorError, end_orphan
+from devstack.emulator import _LAUNCH, PID_FILE, PORT_FILE, Emulator, EmulatorError, end_orphan
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -64,3 +66,45 @@ def test_only_the_bucket_and_the_queues_are_kept_between_starts(tmp_path: Path) 
         (tmp_path / name).write_text("{}")
     wiring.prune_state(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s3.json", "sqs.json"]
+
+
+# A stand-in for the server's entry point: its stop handler takes a lock that is not reentrant
+# and holds it a while, as setting the server's multiprocessing Event does.
+_SERVER = """
+import signal, threading, time
+lock, stopping = threading.Lock(), []
+def main(argv):
+    def shutdown(*_):
+        with lock:
+            time.sleep(0.5)
+            stopping.append(1)
+    signal.signal(signal.SIGTERM, shutdown)
+    print("ready", flush=True)
+    while not stopping:
+        time.sleep(0.01)
+    return 0
+"""
+
+
+def test_a_second_stop_signal_during_the_first_does_not_deadlock_the_server(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "hypercorn"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "__main__.py").write_text(_SERVER, encoding="utf-8")
+    server = subprocess.Popen(
+        [sys.executable, "-c", _LAUNCH, str(os.getpid()), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline() == "ready\n"
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # inside the first handler, holding its lock
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
