@@ -29,9 +29,8 @@ from chalicelib import keys, storage
 from chalicelib.csvfile import utf16
 from chalicelib.csvfile.parallel import PartSummary, chain, line_start_at_or_after, plan_part
 from chalicelib.csvfile.ranges import Span
-from chalicelib.errors import StateTransitionError
 from chalicelib.pipeline import chunks, completion, split_ranges, state
-from chalicelib.pipeline.split_ranges import Outcome, plan_id
+from chalicelib.pipeline.split_ranges import Outcome, plan_id, start_validating
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -275,21 +274,10 @@ def _chain(s3: S3Client, settings: Settings, found: _Plan, first: int, budget: B
     invocations = 1 + parts + len(slices)
     detected = {**task["detected"], "split_invocations": invocations}
     _write_manifest(s3, bucket, upload, spans, invocations)
-    try:
-        # The count is on record before the chunks exist: a chunk validated before the last is
-        # written then climbs the completion tree knowing where its root is.
-        moved = state.advance(
-            s3,
-            bucket,
-            upload,
-            "validating",
-            chunks_total=len(spans),
-            stage="validate",
-            detected=detected,
-        )
-    except StateTransitionError:
-        current = state.read(s3, bucket, table, upload_id)
-        logger.info("split.overtaken", extra={"state": current.state if current else None})
+    # The count is on record before the chunks exist: a chunk validated before the last is
+    # written then climbs the completion tree knowing where its root is.
+    moved = start_validating(s3, bucket, upload, len(spans), detected)
+    if moved is None:
         return Outcome(0, sum(s.records for s in spans), False, len(spans))
 
     def hand_out(n: int) -> None:

@@ -311,19 +311,9 @@ def _finish(
         ],
     }
     storage.put_json(s3, bucket, keys.split_manifest_key(table, upload_id), manifest)
-    try:
-        moved = state.advance(
-            s3,
-            bucket,
-            upload,
-            "validating",
-            chunks_total=progress.n,
-            stage="validate",
-            detected={**progress.detected, "split_invocations": progress.invocation},
-        )
-    except StateTransitionError:
-        current = state.read(s3, bucket, table, upload_id)
-        logger.info("split.overtaken", extra={"state": current.state if current else None})
+    detected = {**progress.detected, "split_invocations": progress.invocation}
+    moved = start_validating(s3, bucket, upload, progress.n, detected)
+    if moved is None:
         return Outcome(len(progress.chunks), progress.records, False, progress.n)
     logger.info(
         "split.completed",
@@ -337,3 +327,24 @@ def _finish(
     )
     completion.request_load_if_complete(s3, bucket, moved)
     return Outcome(len(progress.chunks), progress.records, False, progress.n)
+
+
+def start_validating(
+    s3: S3Client, bucket: str, upload: Upload, chunks_total: int, detected: dict[str, Any]
+) -> Upload | None:
+    """Move a planned upload to ``validating`` with its chunk count and how it was planned;
+    None (logged) when another delivery of the same work moved it on first."""
+    try:
+        return state.advance(
+            s3,
+            bucket,
+            upload,
+            "validating",
+            chunks_total=chunks_total,
+            stage="validate",
+            detected=detected,
+        )
+    except StateTransitionError:
+        current = state.read(s3, bucket, upload.table, upload.upload_id)
+        logger.info("split.overtaken", extra={"state": current.state if current else None})
+        return None
