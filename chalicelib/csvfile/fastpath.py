@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 RowPattern = re.Pattern[str]
 
-_ROW_KEYWORDS = {
+# Row keywords that constrain only the row as a whole, never its items: with only these (and the
+# items' own schemas), each item can be judged apart from the row.
+ROW_ONLY_KEYWORDS = {
     "$schema",
     "$id",
     "title",
@@ -33,7 +35,8 @@ _ROW_KEYWORDS = {
     "type",
     "x-primary-key",
     "x-references",
-    "prefixItems",
+    "minItems",
+    "maxItems",
 }
 _INTEGER_KEYWORDS = {"title", "type", "minimum", "maximum"}
 _TEXT_KEYWORDS = {"title", "type", "minLength", "maxLength", "pattern", "not"}
@@ -133,7 +136,7 @@ def row_pattern_text(table: Table) -> str | None:
     """The text of ``table``'s fast-path pattern, or None if its schema has unknown keywords."""
     schema = table.schema
     width = len(table.columns)
-    if set(schema) - _ROW_KEYWORDS - {"minItems", "maxItems"} or schema.get("type") != "array":
+    if set(schema) - ROW_ONLY_KEYWORDS - {"prefixItems"} or schema.get("type") != "array":
         return None
     if not schema.get("minItems", 0) <= width <= schema.get("maxItems", width):
         return None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from chalicelib.csvfile.boundaries import MAX_RECORD_BYTES, Record, ends_in_quoted_field
-from chalicelib.csvfile.fastpath import UTC_MOMENT, UTC_PATTERN
+from chalicelib.csvfile.fastpath import ROW_ONLY_KEYWORDS, UTC_MOMENT, UTC_PATTERN
 from chalicelib.csvfile.fields import INTEGER_TEXT, FieldSyntaxError, coerce, parse_fields
 
 if TYPE_CHECKING:
@@ -104,21 +104,6 @@ def _refuses_characters(item: dict[str, Any]) -> bool:
     return item.get("type") == "string" and is_pattern
 
 
-# Row keywords that constrain only the row as a whole, never its items: with only these, each
-# item can be checked against its own column schema, apart from the row.
-_ROW_ONLY = {
-    "$schema",
-    "$id",
-    "title",
-    "description",
-    "type",
-    "x-primary-key",
-    "x-references",
-    "minItems",
-    "maxItems",
-}
-
-
 class RowChecker:
     """Validates records of one table: a compiled screen first, the JSON Schema for the rest."""
 
@@ -132,7 +117,7 @@ class RowChecker:
         # The same schema taken apart: the row's own keywords, then one validator per column. A
         # bad row's reasons then cost only its bad fields' validation, not the whole row's.
         row = {k: v for k, v in table.schema.items() if k != "prefixItems"}
-        self._split = set(row) <= _ROW_ONLY
+        self._split = set(row) <= ROW_ONLY_KEYWORDS
         self._row_validator = Draft202012Validator(row, format_checker=FORMATS)
         self._column_validators = [
             Draft202012Validator(c.schema, format_checker=FORMATS) for c in table.columns
