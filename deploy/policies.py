@@ -284,23 +284,26 @@ def document(stage: Stage, handler: str) -> Json:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+# Who may take a function's role: the Lambda service, and nobody else.
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
 def roles(stage: Stage) -> dict[str, Any]:
     """One role per function, its policy inline."""
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
     return {
         role_id(handler): {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": trust,
+                "AssumeRolePolicyDocument": LAMBDA_TRUST,
                 "Policies": [
                     {"PolicyName": "function", "PolicyDocument": document(stage, handler)}
                 ],

@@ -24,6 +24,7 @@ from chalicelib.pipeline.triggers import (
     dead_letter_queue_name,
     queue_name,
 )
+from deploy.policies import LAMBDA_TRUST
 from devstack.settings import LOCAL_BUCKET
 
 if TYPE_CHECKING:
@@ -42,16 +43,6 @@ _STUB = (
     "def handler(event, context):\n"
     "    raise RuntimeError('this function runs in the local stack, reached by the proxy URL')\n"
 )
-_ALLOW_LAMBDA = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -166,7 +157,7 @@ def _notify(s3: Any, queues: dict[str, Queue]) -> None:
 def _role(iam: Any, queues: dict[str, Queue]) -> str:
     """The functions' execution role: what Lambda's SQS event source needs of the queues."""
     with _ignore(iam, "EntityAlreadyExistsException"):
-        iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(_ALLOW_LAMBDA))
+        iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
     actions = [
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
