@@ -10,11 +10,9 @@ horizontal scroll and with each stacked value labelled.
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import re
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +21,7 @@ import pytest
 from chalicelib.csvfile.options import DELIMITERS, ENCODINGS, HEADERS, FileOptions
 from chalicelib.tables import guess_table
 from tests.browser.conftest import STACK_KEY, alert_text, dismiss, wait_for_phases
+from tests.workbooks import workbook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -216,19 +215,11 @@ def test_a_transfer_cut_on_the_way_is_sent_again_without_picking_the_file(
     assert "1 row: 1 valid, 0 rejected" in row.inner_text()
 
 
-def _workbook() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as book:
-        for part in ("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"):
-            book.writestr(part, "<x/>")
-    return out.getvalue()
-
-
 def test_a_file_the_pipeline_cannot_read_offers_no_redrive(page: Page, api: ApiClient) -> None:
     name = "jobs workbook.csv"
     _view(page, "upload")
     dismiss(page)
-    _drop(page, [(name, _workbook())])
+    _drop(page, [(name, workbook())])
     page.click("#send-all")
     assert wait_for_phases(page, [name])[name] == "failed"
     message = alert_text(page)

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import threading
-import zipfile
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -34,6 +33,7 @@ from ingest_cli.cli import main
 from tests.functional.conftest import STACK_KEY
 from tests.functional.test_cli import ingest
 from tests.stacks import running_stack
+from tests.workbooks import workbook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -190,19 +190,11 @@ def test_every_form_by_every_way_in_loads_the_same_rows(
         assert _warehouse_rows(api, tmp_path) == rows, where
 
 
-def _workbook() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as book:
-        for name in ("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"):
-            book.writestr(name, "<x/>")
-    return out.getvalue()
-
-
 def test_a_workbook_and_a_key_outside_the_tables_fail_visibly_in_api_and_cli(
     stack: LocalStack, api: ApiClient, plain: bytes
 ) -> None:
     s3 = boto3.client("s3")
-    s3.put_object(Bucket=BUCKET, Key="raw/jobs/book.csv", Body=_workbook())
+    s3.put_object(Bucket=BUCKET, Key="raw/jobs/book.csv", Body=workbook())
     s3.put_object(Bucket=BUCKET, Key="raw/employees/hires.csv", Body=plain)
     s3.put_object(Bucket=BUCKET, Key="raw/jobs/", Body=b"")
     stack.wait_idle()

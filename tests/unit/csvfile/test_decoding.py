@@ -6,7 +6,6 @@ import bz2
 import gzip
 import io
 import tracemalloc
-import zipfile
 from typing import Any
 
 import pytest
@@ -19,16 +18,7 @@ from chalicelib.csvfile.options import FileOptions
 from chalicelib.errors import InvalidRequestError, UnreadableFileError
 from chalicelib.pipeline import rawfile
 from chalicelib.pipeline.validate import judge_chunk
-
-
-def _zip(*names: str) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name in names:
-            # A fixed date, so the bytes (and the test ids made from them) are the same on every
-            # pytest-xdist worker.
-            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), "<x/>")
-    return out.getvalue()
+from tests.workbooks import workbook, zip_of
 
 
 @pytest.mark.parametrize(
@@ -40,12 +30,12 @@ def _zip(*names: str) -> bytes:
         (zstandard.ZstdCompressor().compress(b"1,a\n"), "zstd", None),
         (b"BZh", None, None),  # too short to be bzip2: text
         (
-            _zip("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"),
+            workbook(),
             None,
             "Excel workbook (xlsx)",
         ),
-        (_zip("word/document.xml"), None, "Word document"),
-        (_zip("data.csv"), None, "zip archive; unzip it"),
+        (zip_of("word/document.xml"), None, "Word document"),
+        (zip_of("data.csv"), None, "zip archive; unzip it"),
         (b"PAR1\x15\x04", None, "Parquet"),
         (b"%PDF-1.7\n", None, "PDF"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", None, "Excel 97-2003"),
@@ -70,8 +60,12 @@ def _open(blob: bytes, table: str = "departments", **given: Any) -> rawfile.Open
 @pytest.mark.parametrize(
     ("blob", "given", "message"),
     [
-        (_zip("xl/workbook.xml"), {}, "looks like an Excel workbook (xlsx); save it as CSV"),
-        (gzip.compress(_zip("xl/workbook.xml"), mtime=0), {}, "gzip data that looks like an Excel"),
+        (zip_of("xl/workbook.xml"), {}, "looks like an Excel workbook (xlsx); save it as CSV"),
+        (
+            gzip.compress(zip_of("xl/workbook.xml"), mtime=0),
+            {},
+            "gzip data that looks like an Excel",
+        ),
         (
             gzip.compress(gzip.compress(b"1,a\n", mtime=0), mtime=0),
             {},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,18 +12,11 @@ from chalicelib.errors import UploadStateError
 from chalicelib.pipeline import load, redrive, runner, split, state, validate
 from tests.stage_events import stage_event, upload_file
 from tests.unit.pipeline.test_load import run_pipeline
+from tests.workbooks import workbook
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
     from chalicelib.warehouse.duckdb import DuckDBWarehouse
-
-
-def _workbook() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as book:
-        for name in ("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"):
-            book.writestr(name, "<x/>")
-    return out.getvalue()
 
 
 def _split_through_the_runner(s3: Any, settings: Settings, key: str) -> state.Upload:
@@ -40,7 +31,7 @@ def _split_through_the_runner(s3: Any, settings: Settings, key: str) -> state.Up
 @pytest.mark.parametrize(
     "body",
     [
-        _workbook(),
+        workbook(),
         b"%PDF-1.7\n",
         b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03truncated",
     ],
