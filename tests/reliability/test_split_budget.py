@@ -8,17 +8,12 @@ the independent oracle, row by row; the figures are recorded before anything is 
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
 
-from chalicelib import providers
-from devstack.client import ApiClient
 from devstack.sample import write_hired_employees
-from tests.reliability.oracle import expect
-from tests.reliability.verdict import check, observe, outcome
+from tests.reliability.whole_file import load_and_check
 from tests.stacks import running_stack
 
 if TYPE_CHECKING:
@@ -47,30 +42,8 @@ def test_a_two_million_row_file_split_under_a_one_second_budget_loads_exactly(
     path = tmp_path_factory.mktemp("data") / "hires.csv"
     write_hired_employees(path, ROWS)
     data = path.read_bytes()
-    api = ApiClient(budget_stack.api_url, KEY)
-    started = time.monotonic()
-    upload_id = api.upload(TABLE, path)
-    status = api.wait(upload_id, timeout=900)
-    seconds = time.monotonic() - started
-    settings = providers.settings()
-    s3 = boto3.client("s3")
-    raw_key = f"raw/{TABLE}/{upload_id}/{path.name}"
-    out = outcome(s3, providers.warehouse(), settings, TABLE, raw_key)
-    expected = expect(TABLE, data)
-    figures = observe(expected, out)
-    reliability.add(
-        "split",
-        f"{ROWS:,} rows of {TABLE}, presigned POST, budget {BUDGET_SECONDS} s",
-        rows=figures["rows"],
-        megabytes=round(len(data) / 1e6, 1),
-        budget_s=BUDGET_SECONDS,
-        invocations=status.get("split_invocations") or 0,
-        chunks=status.get("chunks_total") or 0,
-        seconds=round(seconds, 1),
-        lost=figures["lost"],
-        duplicates=figures["duplicates"],
-    )
-    assert status["state"] == "loaded", status
+    case = f"{ROWS:,} rows of {TABLE}, presigned POST, budget {BUDGET_SECONDS} s"
+    upload = (TABLE, path, data)
+    status = load_and_check(budget_stack, KEY, reliability, upload, case, BUDGET_SECONDS)
     assert status["split"] == "ranges"
     assert status["split_invocations"] >= 2, status  # planning was handed on
-    check(expected, out)

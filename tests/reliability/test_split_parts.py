@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-import time
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
-from chalicelib import providers
-from devstack.client import ApiClient
 from devstack.sample import hired_employees_rows
-from tests.reliability.oracle import expect
-from tests.reliability.verdict import check, observe, outcome
+from tests.reliability.whole_file import load_and_check
 from tests.stacks import running_stack
 
 if TYPE_CHECKING:
@@ -69,36 +64,8 @@ def quoted_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _load_and_check(
     stack: LocalStack, reliability: Ledger, path: Path, data: bytes, label: str
 ) -> dict[str, Any]:
-    api = ApiClient(stack.api_url, KEY)
-    started = time.monotonic()
-    upload_id = api.upload(TABLE, path)
-    status = api.wait(upload_id, timeout=900)
-    seconds = time.monotonic() - started
-    settings = providers.settings()
-    out = outcome(
-        boto3.client("s3"),
-        providers.warehouse(),
-        settings,
-        TABLE,
-        f"raw/{TABLE}/{upload_id}/{path.name}",
-    )
-    expected = expect(TABLE, data)
-    figures = observe(expected, out)
-    reliability.add(
-        "split",
-        f"{ROWS:,} rows of {TABLE}, {label}, budget {BUDGET_SECONDS} s",
-        rows=figures["rows"],
-        megabytes=round(path.stat().st_size / 1e6, 1),
-        budget_s=BUDGET_SECONDS,
-        invocations=status.get("split_invocations") or 0,
-        chunks=status.get("chunks_total") or 0,
-        seconds=round(seconds, 1),
-        lost=figures["lost"],
-        duplicates=figures["duplicates"],
-    )
-    assert status["state"] == "loaded", status
-    check(expected, out)
-    return status
+    case = f"{ROWS:,} rows of {TABLE}, {label}, budget {BUDGET_SECONDS} s"
+    return load_and_check(stack, KEY, reliability, (TABLE, path, data), case, BUDGET_SECONDS)
 
 
 def test_a_plain_file_with_quoted_line_breaks_planned_by_parts_loads_exactly(
